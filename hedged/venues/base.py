@@ -1,0 +1,270 @@
+"""Venue-neutral types: the only shapes that leave `hedged/venues/`.
+
+Adapters turn wire messages into these frozen records; the ledger, the strategy and
+the metrics never see a venue's JSON. Money is `Decimal`; integer encodings stay
+inside the venue packages.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Protocol, runtime_checkable
+
+import trio
+from trio_util import AsyncValue
+
+ZERO = Decimal(0)
+
+
+class Venue(enum.StrEnum):
+    EXTENDED = "extended"
+    LIGHTER = "lighter"
+
+
+class Side(enum.StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def sign(self) -> int:
+        return 1 if self is Side.BUY else -1
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @staticmethod
+    def for_delta(delta: Decimal) -> Side:
+        """The side that moves a position by `delta` (which must be non-zero)."""
+        if delta == 0:
+            raise ValueError("a zero delta has no side")
+        return Side.BUY if delta > 0 else Side.SELL
+
+
+class OrderStatus(enum.StrEnum):
+    """Normalized order lifecycle. `PENDING` = sent, not yet acknowledged by the venue."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"  # may carry filled_qty > 0
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+
+
+class Liquidity(enum.StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+class TimeInForce(enum.StrEnum):
+    GTT = "gtt"  # good till time (rests)
+    IOC = "ioc"  # immediate or cancel
+
+
+@dataclass(frozen=True, slots=True)
+class OrderUpdate:
+    """One observation of an order. `filled_qty` is cumulative, as both venues send it."""
+
+    venue: Venue
+    market: str
+    order_id: str | None  # venue id (as text); None before the venue assigned one
+    client_id: str | None  # our id: Extended externalId, Lighter client_order_index (as text)
+    side: Side
+    status: OrderStatus
+    qty: Decimal
+    filled_qty: Decimal
+    avg_price: Decimal | None = None
+    price: Decimal | None = None
+    reason: str | None = None  # venue status reason, e.g. POST_ONLY_FAILED
+    ts_ms: int = 0  # venue timestamp, epoch ms
+    seq: int | None = None  # stream sequence number, if the stream has one
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(ZERO, self.qty - self.filled_qty)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One fill of one of our orders, as the venue reports it."""
+
+    venue: Venue
+    market: str
+    trade_id: str
+    order_id: str | None
+    client_id: str | None
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    liquidity: Liquidity
+    ts_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PositionSnapshot:
+    """Signed position (long > 0) on one market of one venue."""
+
+    venue: Venue
+    market: str
+    size: Decimal
+    ts_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TopOfBook:
+    venue: Venue
+    market: str
+    bid: Decimal | None
+    bid_size: Decimal
+    ask: Decimal | None
+    ask_size: Decimal
+    ts: float  # trio.current_time() when applied locally
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
+
+
+VenueEvent = OrderUpdate | Trade | PositionSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAck:
+    """What a placement call returns: ids only. The outcome arrives as `OrderUpdate`s."""
+
+    venue: Venue
+    client_id: str
+    order_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """Quantization rules of one market. Sizes round down, prices round by the caller's choice."""
+
+    venue: Venue
+    market: str
+    tick: Decimal
+    size_step: Decimal
+    min_size: Decimal
+
+    def round_price(self, price: Decimal, *, up: bool) -> Decimal:
+        # Division, not Decimal.quantize: a tick such as 0.05 is not a power of ten.
+        steps = (price / self.tick).to_integral_value(ROUND_CEILING if up else ROUND_FLOOR)
+        return steps * self.tick
+
+    def round_size_down(self, size: Decimal) -> Decimal:
+        return (size / self.size_step).to_integral_value(ROUND_FLOOR) * self.size_step
+
+    def is_tradeable(self, size: Decimal) -> bool:
+        return size >= self.min_size and self.round_size_down(size) == size
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHealth:
+    connected: bool
+    subscribed: bool
+    last_message_age_s: float | None  # None when nothing has arrived yet
+
+
+@dataclass(frozen=True, slots=True)
+class VenueHealth:
+    venue: Venue
+    streams: dict[str, StreamHealth] = field(default_factory=dict)
+
+    def fresh(self, max_age_s: float) -> bool:
+        return bool(self.streams) and all(
+            s.connected and s.subscribed and s.last_message_age_s is not None and s.last_message_age_s <= max_age_s
+            for s in self.streams.values()
+        )
+
+
+# ---- typed errors: the strategy branches on these, never on bare Exception ----
+
+
+class VenueError(Exception):
+    """Base of every error an adapter raises. Messages never contain secrets."""
+
+    def __init__(self, venue: Venue, message: str, *, code: str | None = None) -> None:
+        super().__init__(f"{venue}: {message}" + (f" (code {code})" if code else ""))
+        self.venue = venue
+        self.code = code
+
+
+class OrderRejected(VenueError):
+    """The venue refused the order; it is certainly not live."""
+
+
+class RateLimited(VenueError):
+    def __init__(self, venue: Venue, message: str, *, retry_after_s: float | None = None, code: str | None = None) -> None:
+        super().__init__(venue, message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class AmbiguousOutcome(VenueError):
+    """The request may or may not have taken effect (lost reply, timeout): look it up, never resend blindly."""
+
+
+class NonceError(VenueError):
+    """Lighter nonce out of step; the nonce manager refetches before the next send."""
+
+
+class AuthError(VenueError):
+    """Bad/expired key or token."""
+
+
+class TransportError(VenueError):
+    """The request certainly did not reach the venue (connect refused, DNS...)."""
+
+
+class NotSupported(VenueError):
+    """The venue has no such operation (e.g. modify on Extended)."""
+
+
+@runtime_checkable
+class VenueClient(Protocol):
+    """What the strategy needs from a venue. Both adapters implement it.
+
+    `run()` is a long-lived service: it connects the streams, pushes normalized
+    events into `events`, keeps `top_of_book` current, and reconnects/re-syncs on
+    its own. It reports readiness through `task_status` once subscribed and synced.
+    """
+
+    venue: Venue
+    rules: MarketRules
+    top_of_book: AsyncValue[TopOfBook | None]
+
+    async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None: ...
+
+    async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck: ...
+
+    async def place_taker(
+        self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: TimeInForce = TimeInForce.IOC
+    ) -> OrderAck: ...
+
+    async def cancel(self, *, order_id: str | None = None, client_id: str | None = None) -> None: ...
+
+    async def cancel_all(self) -> None: ...
+
+    async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None: ...
+
+    async def open_orders(self) -> list[OrderUpdate]: ...
+
+    async def positions(self) -> list[PositionSnapshot]: ...
+
+    async def order_status(self, client_id: str) -> OrderUpdate | None: ...
+
+    def health(self) -> VenueHealth: ...
