@@ -1,0 +1,130 @@
+"""The ctypes wrapper around the shipped Lighter signer: real signatures with throw-away keys, no network."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+import time
+
+import pytest
+import trio
+
+from hedged.venues.lighter import signing
+from hedged.venues.lighter.signing import SignedTx, Signer, SignerError, generate_api_key, off_thread
+
+ACCOUNT = 604118
+KEY_INDEX = 5
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    keys = generate_api_key()
+    return Signer.create(
+        url="http://127.0.0.1:9", private_key=keys.private_key, chain_id=304, api_key_index=KEY_INDEX, account_index=ACCOUNT
+    )
+
+
+def _assert_signature(info: dict) -> None:
+    assert len(base64.b64decode(info["Sig"])) == 80
+
+
+def test_generated_key_pair_is_hex_and_hides_private_half_in_repr() -> None:
+    keys = generate_api_key()
+    assert len(keys.private_key) == 80 and int(keys.private_key, 16) >= 0
+    assert len(keys.public_key) == 80 and int(keys.public_key, 16) >= 0
+    assert keys.private_key not in repr(keys)
+
+
+def test_create_order_tx_info_carries_the_exact_integers_and_nonce(signer: Signer) -> None:
+    tx = signer.sign_create_order(
+        market_index=2, client_order_index=91007, base_amount=1250, price=142655, is_ask=False,
+        order_type=signing.ORDER_TYPE_LIMIT, time_in_force=signing.TIF_IOC, order_expiry=0, nonce=318,
+    )  # fmt: skip
+    assert tx.tx_type == signing.TX_CREATE_ORDER
+    assert len(tx.tx_hash) == 80
+    info = tx.info()
+    assert info["AccountIndex"] == ACCOUNT and info["ApiKeyIndex"] == KEY_INDEX
+    assert (info["MarketIndex"], info["ClientOrderIndex"], info["BaseAmount"], info["Price"]) == (2, 91007, 1250, 142655)
+    assert (info["IsAsk"], info["Type"], info["TimeInForce"], info["OrderExpiry"], info["Nonce"]) == (0, 0, 0, 0, 318)
+    # The signer stamps ExpiredAt about ten minutes ahead of the wall clock.
+    assert 0 < info["ExpiredAt"] - time.time() * 1000 <= 11 * 60 * 1000
+    _assert_signature(info)
+
+
+def test_resting_order_with_default_expiry_gets_a_future_order_expiry(signer: Signer) -> None:
+    tx = signer.sign_create_order(
+        market_index=2, client_order_index=1, base_amount=10, price=100, is_ask=True,
+        order_type=signing.ORDER_TYPE_LIMIT, time_in_force=signing.TIF_POST_ONLY,
+        order_expiry=signing.EXPIRY_DEFAULT, nonce=1,
+    )  # fmt: skip
+    info = tx.info()
+    assert info["IsAsk"] == 1 and info["TimeInForce"] == signing.TIF_POST_ONLY
+    assert info["OrderExpiry"] > time.time() * 1000 + 27 * 86400 * 1000
+
+
+def test_cancel_modify_and_cancel_all_have_their_tx_types_and_fields(signer: Signer) -> None:
+    cancel = signer.sign_cancel_order(market_index=2, order_index=281476930120044, nonce=7)
+    modify = signer.sign_modify_order(market_index=2, order_index=281476930120044, base_amount=500, price=140000, nonce=8)
+    cancel_all = signer.sign_cancel_all(nonce=9)
+    assert [cancel.tx_type, modify.tx_type, cancel_all.tx_type] == [15, 17, 16]
+    assert cancel.info()["Index"] == 281476930120044 and cancel.info()["Nonce"] == 7
+    assert (modify.info()["BaseAmount"], modify.info()["Price"], modify.info()["Nonce"]) == (500, 140000, 8)
+    assert cancel_all.info()["TimeInForce"] == 0 and cancel_all.info()["Nonce"] == 9
+    for tx in (cancel, modify, cancel_all):
+        _assert_signature(tx.info())
+
+
+def test_signer_errors_surface_as_signer_error(signer: Signer) -> None:
+    with pytest.raises(SignerError, match="OrderExpiry is invalid"):
+        signer.sign_create_order(
+            market_index=2, client_order_index=1, base_amount=10, price=100, is_ask=False,
+            order_type=signing.ORDER_TYPE_LIMIT, time_in_force=signing.TIF_IOC, order_expiry=-1, nonce=1,
+        )  # fmt: skip
+
+
+def test_unregistered_key_is_refused_by_the_library() -> None:
+    other = Signer(account_index=ACCOUNT, api_key_index=200, chain_id=304)
+    with pytest.raises(SignerError, match="client is not created"):
+        other.sign_cancel_order(market_index=2, order_index=1, nonce=1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("price", 2**31), ("price", 0), ("client_order_index", 2**48), ("base_amount", 0)]
+)
+def test_values_ctypes_would_wrap_are_refused_before_the_call(signer: Signer, field: str, value: int) -> None:
+    args = dict(
+        market_index=2, client_order_index=1, base_amount=10, price=100, is_ask=False,
+        order_type=signing.ORDER_TYPE_LIMIT, time_in_force=signing.TIF_IOC, order_expiry=0, nonce=1,
+    )  # fmt: skip
+    args[field] = value
+    with pytest.raises(ValueError, match=field):
+        signer.sign_create_order(**args)
+
+
+def test_auth_token_has_absolute_deadline_account_key_and_signature(signer: Signer) -> None:
+    deadline = int(time.time()) + 3600
+    token = signer.create_auth_token(deadline)
+    parts = token.split(":")
+    assert parts[:3] == [str(deadline), str(ACCOUNT), str(KEY_INDEX)]
+    assert len(parts) == 4 and len(bytes.fromhex(parts[3])) > 0
+
+
+async def test_signing_off_the_trio_thread_gives_a_valid_tx(signer: Signer) -> None:
+    results: list[SignedTx] = []
+
+    async def sign(nonce: int) -> None:
+        results.append(await off_thread(signer.sign_cancel_order, market_index=2, order_index=5, nonce=nonce))
+
+    async with trio.open_nursery() as nursery:
+        for nonce in range(10, 20):
+            nursery.start_soon(sign, nonce)
+    assert sorted(tx.info()["Nonce"] for tx in results) == list(range(10, 20))
+
+
+def test_loading_the_signer_does_not_import_the_lighter_package() -> None:
+    code = (
+        "import sys; from hedged.venues.lighter.signing import generate_api_key; generate_api_key(); "
+        "assert 'lighter' not in sys.modules, 'lighter imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
