@@ -1,0 +1,343 @@
+"""The TOML schema of hedged: frozen, typed, validated, unknown keys rejected.
+
+Each dataclass below is one TOML table; its field comments are the reference
+documentation (docs/config.md is generated from the same source by `hedged config init`).
+Every error names the key path and the rule, e.g.
+``cycle.size_min (3) must be <= cycle.size_max (2)``. Secrets are never values
+here: the file names the environment variable or credential file that holds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal
+
+EX_CONFIG = 78
+EX_NOINPUT = 66
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased for the operator (never contains a secret value)."""
+
+    def __init__(self, message: str, *, exit_code: int = EX_CONFIG) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# ---------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    name: str = "hedged"  # shown in alerts, metrics and STATUS= lines
+    state_dir: Path = Path("state")  # journal, incidents, id counters; created if missing
+    graceful_stop_s: float = 20.0  # deadline for the graceful stop (open hedge may finish)
+    journal_synchronous: Literal["normal", "full"] = "normal"  # SQLite synchronous mode of the journal
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "text", "json"] = "auto"  # auto: text on a TTY, JSON lines otherwise
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    extended: str = "SOL-USD"  # Extended market name (maker leg)
+    lighter: str = "SOL"  # Lighter market symbol (hedge leg); the market id is looked up
+
+
+@dataclass(frozen=True)
+class CycleConfig:
+    direction: Literal["random", "buy", "sell"] = "random"  # side of the opening maker order
+    size_min: Decimal = Decimal("0.5")  # base units
+    size_max: Decimal = Decimal("2")
+    size_step: Decimal = Decimal("0.1")  # cycle sizes are drawn on this step
+    delay_min_s: float = 2.0  # random pause between cycles, only while flat
+    delay_max_s: float = 6.0
+    hold_min_s: float = 5.0  # how long the opened position is held
+    hold_max_s: float = 15.0
+    iterations: int = 0  # cycles to run; 0 = forever
+    chase_min_rest_s: float = 1.0  # a maker order rests at least this long before it is chased
+    cancel_throttle_s: float = 0.5  # minimum interval between two maker cancels
+    maker_timeout_s: float = 600.0  # give up opening/closing a leg after this long
+
+
+@dataclass(frozen=True)
+class HedgeConfig:
+    buy_offset_bps_min: Decimal = Decimal(5)  # a BUY hedge is priced this far above the best ask
+    buy_offset_bps_max: Decimal = Decimal(10)
+    sell_offset_bps_min: Decimal = Decimal(5)  # a SELL hedge is priced this far below the best bid
+    sell_offset_bps_max: Decimal = Decimal(10)
+    reprice_step_bps: Decimal = Decimal(10)  # extra aggressiveness per further attempt
+    timeout_s: float = 5.0  # deadline of one hedge attempt
+    reprice_after_s: float = 2.0  # a resting hedge older than this is modified in place
+    max_attempts: int = 4
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 2.0
+    time_in_force: Literal["gtt", "ioc"] = "gtt"
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    tolerance_pct: Decimal = Decimal(5)  # tolerance = max(size_max, cycle size) * pct / 100
+    tolerance_floor: Decimal = Decimal("0.05")  # absolute minimum tolerance, base units
+    sweep_before_cycle: bool = True  # reconcile and flatten out-of-tolerance legs before each cycle
+    max_position: Decimal = Decimal(10)  # absolute cap per leg, base units
+    guard_grace_s: float = 2.0  # unexplained exposure beyond tolerance for longer than this -> guard acts
+    orphan_orders: Literal["cancel", "adopt"] = "cancel"  # open orders left by an earlier run
+    reconcile_interval_s: float = 30.0  # periodic reconciliation with both venues
+
+
+@dataclass(frozen=True)
+class ExtendedVenueConfig:
+    mode: Literal["sim", "testnet", "mainnet"] = "sim"
+    rest_url: str = ""  # override of the mode's REST base
+    ws_url: str = ""  # override of the mode's WS v1 base
+    vault: int = 0  # collateral position id (not secret)
+    stark_public_key: str = ""  # public key, hex (not secret)
+    api_key_env: str = "HEDGED_EXTENDED_API_KEY"  # env var / credential file holding the API key
+    stark_private_key_env: str = "HEDGED_EXTENDED_STARK_PRIVATE_KEY"
+
+
+@dataclass(frozen=True)
+class LighterVenueConfig:
+    mode: Literal["sim", "testnet", "mainnet"] = "sim"
+    rest_url: str = ""
+    ws_url: str = ""
+    account_index: int = 0
+    api_key_index: int = 3  # 3..254; 0-2 are reserved by Lighter's own apps, 255 is a sentinel
+    tier: Literal["standard", "premium"] = "standard"  # sets client-side rate limits
+    api_private_key_env: str = "HEDGED_LIGHTER_API_PRIVATE_KEY"
+
+
+@dataclass(frozen=True)
+class VenuesConfig:
+    extended: ExtendedVenueConfig = field(default_factory=ExtendedVenueConfig)
+    lighter: LighterVenueConfig = field(default_factory=LighterVenueConfig)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"  # listen address of /metrics /healthz /readyz /status
+    port: int = 9464  # 0 = ephemeral; overridden by --metrics-port or HEDGE_METRICS_PORT
+    stale_feed_s: float = 10.0  # /readyz fails when a feed is older than this
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    enabled: bool = False
+    severities: tuple[str, ...] = ("critical", "error", "warning")  # which severities this sink receives
+
+
+@dataclass(frozen=True)
+class TelegramSinkConfig(SinkConfig):
+    chat_id: str = ""
+    bot_token_env: str = "HEDGED_TELEGRAM_BOT_TOKEN"
+    api_base: str = "https://api.telegram.org"
+
+
+@dataclass(frozen=True)
+class LarkSinkConfig(SinkConfig):
+    webhook_url_env: str = "HEDGED_LARK_WEBHOOK_URL"  # the URL carries the bot's token, so it is a secret
+    signing_secret_env: str = ""  # optional; empty = unsigned webhook
+
+
+@dataclass(frozen=True)
+class WebhookSinkConfig(SinkConfig):
+    url_env: str = "HEDGED_ALERT_WEBHOOK_URL"
+
+
+@dataclass(frozen=True)
+class AlertsConfig:
+    dedup_window_s: float = 60.0  # the same event and key within this window is sent once
+    rate_limit_per_min: int = 10  # per event kind
+    send_timeout_s: float = 5.0
+    max_retries: int = 5
+    telegram: TelegramSinkConfig = field(default_factory=TelegramSinkConfig)
+    lark: LarkSinkConfig = field(default_factory=LarkSinkConfig)
+    webhook: WebhookSinkConfig = field(default_factory=WebhookSinkConfig)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 7  # same seed -> same market, same run
+    start_price: Decimal = Decimal("150")
+    volatility_bps: Decimal = Decimal(2)  # std-dev of the reference price per tick
+    tick_interval_s: float = 0.1  # market model step
+    spread_bps: Decimal = Decimal(2)
+    basis_bps: Decimal = Decimal(1)  # Lighter mid above Extended mid by this much
+    depth_levels: int = 20
+    level_size: Decimal = Decimal(5)
+    flow_fill_prob: float = 0.3  # chance per tick that other traders hit our resting order
+    lighter_taker_delay_ms: int = 0  # Lighter's deliberate taker delay; realistic: 300
+    extended_ack_delay_ms: int = 20  # delay before the account stream reports a placement
+
+
+@dataclass(frozen=True)
+class Config:
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    cycle: CycleConfig = field(default_factory=CycleConfig)
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
+    venues: VenuesConfig = field(default_factory=VenuesConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    sim: SimConfig = field(default_factory=SimConfig)
+
+    @property
+    def uses_sim(self) -> bool:
+        return "sim" in (self.venues.extended.mode, self.venues.lighter.mode)
+
+
+from hedged.configcheck import validate  # noqa: E402  (the rules need the schema above)
+
+# ---------------------------------------------------------------- loading
+
+_SECRETISH_KEY = re.compile(r"(secret|token|password|private_key|api_key|passphrase|webhook_url)$")
+_SECRETISH_VALUE = re.compile(r"^(0x)?[0-9a-fA-F]{40,}$|^\d{6,}:[A-Za-z0-9_-]{30,}$")
+_TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def load(path: Path) -> Config:
+    """Read, map and validate a config file. Raises ConfigError (exit 78, or 66 if unreadable)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror or e}", exit_code=EX_NOINPUT) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        m = _TOML_POS.search(str(e))
+        where = f"line {m.group(1)}, column {m.group(2)}" if m else "syntax"
+        reason = _TOML_POS.sub("", str(e)).strip()
+        raise ConfigError(f"{path}: {where}: {reason}") from None
+    return from_dict(data)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    cfg = _build(Config, data, "")
+    validate(cfg)
+    return cfg
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The TOML-ready form of a config (Decimals as strings, Paths as text)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            out[f.name] = to_dict(v)
+        elif isinstance(v, Decimal):
+            out[f.name] = str(v)
+        elif isinstance(v, Path):
+            out[f.name] = str(v)
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'} must be a table")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in names:
+            path = _join(prefix, key)
+            if _SECRETISH_KEY.search(key):
+                raise ConfigError(
+                    f"{path}: secrets are not accepted in the config file; put the value in an environment "
+                    f"variable or a systemd credential and name it with {key}_env"
+                )
+            raise ConfigError(f"{path}: unknown key")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in data:
+            kwargs[f.name] = _convert(hints[f.name], data[f.name], _join(prefix, f.name))
+        elif dataclasses.is_dataclass(hints[f.name]):
+            kwargs[f.name] = _build(hints[f.name], {}, _join(prefix, f.name))
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if isinstance(value, str) and _SECRETISH_VALUE.match(value.strip()):
+        raise ConfigError(f"{path}: looks like a secret; secrets belong in the environment or a credential file")
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{path} ({value!r}) must be one of {', '.join(map(str, choices))}")
+        return value
+    if origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{path} must be an array")
+        return tuple(_convert(item_tp, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise TypeError(f"unsupported config type at {path}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path} must be true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path} must be an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path} must be a number")
+        return float(value)
+    if tp is Decimal:
+        # Strings keep the exact decimal; a TOML float is read via its shortest repr.
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{path} must be a decimal number (a string such as \"0.1\" is exact)")
+        try:
+            d = Decimal(str(value))
+        except InvalidOperation:
+            raise ConfigError(f"{path} ({value!r}) is not a decimal number") from None
+        if not d.is_finite():
+            raise ConfigError(f"{path} must be finite")
+        return d
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path} must be a string")
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{path} must be a non-empty path string")
+        return Path(value)
+    raise TypeError(f"unsupported config type {tp!r} at {path}")
+
+
+def with_overrides(cfg: Config, *, metrics_port: int | None = None, log_format: str | None = None,
+                   state_dir: Path | None = None) -> Config:
+    """Apply command-line / environment overrides, validating the result like the file."""
+    if metrics_port is not None:
+        cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, port=metrics_port))
+    if log_format is not None:
+        cfg = dataclasses.replace(cfg, log=dataclasses.replace(cfg.log, format=log_format))
+    if state_dir is not None:
+        cfg = dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, state_dir=state_dir))
+    validate(cfg)
+    return cfg
