@@ -1,0 +1,40 @@
+"""Simulator core shared by the venue simulators (see docs/simulators.md).
+
+* `market`: pure seeded market model (`Market`, `MarketSettings`, `VenueBook`, `match_resting`).
+* `faults`: seeded, scriptable fault plan (`FaultPlan`, `Fault`, `FaultKind`).
+* `transport`: handler protocols, in-memory httpx transport and WebSocket connector, socket serving.
+"""
+
+from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.venues.sim.market import Fill, Flow, Market, MarketSettings, RestingOrder, VenueBook, match_resting
+from hedged.venues.sim.transport import (
+    MemoryHttpTransport,
+    MemoryWsConnector,
+    RestHandler,
+    SimRequest,
+    SimResponse,
+    SocketServer,
+    WsHandler,
+    serve_tcp,
+)
+
+__all__ = [
+    "Fault",
+    "FaultKind",
+    "FaultPlan",
+    "Fill",
+    "Flow",
+    "Market",
+    "MarketSettings",
+    "MemoryHttpTransport",
+    "MemoryWsConnector",
+    "RestHandler",
+    "RestingOrder",
+    "SimRequest",
+    "SimResponse",
+    "SocketServer",
+    "VenueBook",
+    "WsHandler",
+    "match_resting",
+    "serve_tcp",
+]
