@@ -1,0 +1,128 @@
+"""Build the service tree from a config and run it under the root supervisor."""
+
+from __future__ import annotations
+
+import random
+import sys
+from functools import partial
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+from loguru import logger
+
+from hedged import logs
+from hedged.config import Config
+from hedged.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_OK, Halted, ServiceFailed
+from hedged.nursery import CRITICAL, Notifier, Service, Supervisor, watch_signals
+
+
+@dataclass
+class Runtime:
+    """What the services share: config, supervisor, notifier. Built once per run."""
+
+    cfg: Config
+    supervisor: Supervisor
+    notifier: Notifier
+    rng: random.Random
+    ready_checks: dict[str, object] = field(default_factory=dict)
+    metrics_port: int | None = None  # the bound port, once the endpoint is up
+
+    def healthy(self) -> bool:
+        return not self.supervisor.stopping.is_set()
+
+
+def build_services(rt: Runtime) -> list[Service]:
+    """The supervision tree, in start order. Stop order is given per service."""
+    services: list[Service] = []
+    if rt.cfg.metrics.enabled:
+        services.append(Service("metrics", _metrics_service(rt), CRITICAL, stop_order=900))
+    services.append(Service("watchdog", _watchdog_service(rt), CRITICAL, stop_order=950))
+    return services
+
+
+def _watchdog_service(rt: Runtime):
+    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await rt.notifier.watchdog(rt.healthy)
+
+    return run
+
+
+def _metrics_service(rt: Runtime):
+    from hedged.metrics import Metrics, Readiness, serve_metrics
+
+    metrics = Metrics(rt.cfg.daemon.name, rt.cfg.market.extended)
+
+    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        def ready() -> Readiness:
+            if rt.supervisor.stopping.is_set():
+                return Readiness(False, ("stopping",))
+            if not rt.supervisor.all_ready.is_set():
+                return Readiness(False, ("starting",))
+            return Readiness(True)
+
+        async with trio.open_nursery() as n:
+            rt.metrics_port = await n.start(
+                partial(serve_metrics, metrics, rt.cfg.metrics.host, rt.cfg.metrics.port,
+                        health=lambda: True, ready=ready)
+            )
+            task_status.started()
+
+    return run
+
+
+async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Random | None = None) -> int:
+    notifier = notifier or Notifier()
+    rt = Runtime(cfg=cfg, supervisor=None, notifier=notifier, rng=rng or random.Random())  # type: ignore[arg-type]
+
+    def on_status(text: str) -> None:
+        trio.lowlevel.spawn_system_task(notifier.status, text)
+
+    rt.supervisor = Supervisor(graceful_stop_s=cfg.daemon.graceful_stop_s, rng=rt.rng, on_status=on_status)
+    Path(cfg.daemon.state_dir).mkdir(parents=True, exist_ok=True)
+    code = EXIT_OK
+    try:
+        async with trio.open_nursery() as outer:
+            await outer.start(watch_signals, rt.supervisor)
+            outer.start_soon(_notify_ready, rt)
+            await rt.supervisor.run(build_services(rt))
+            outer.cancel_scope.cancel()
+    except* Halted as group:
+        halted = group.exceptions[0]
+        logger.error("daemon_halted reason={}", halted)
+        code = EXIT_HALTED
+    except* ServiceFailed as group:
+        logger.error("daemon_failed error={}", group.exceptions[0])
+        code = EXIT_FAILURE
+    finally:
+        with trio.CancelScope(shield=True):
+            await notifier.stopping()
+        notifier.close()
+    logger.info("daemon_stopped exit_code={}", code)
+    return code
+
+
+async def _notify_ready(rt: Runtime) -> None:
+    await rt.supervisor.all_ready.wait()
+    await rt.notifier.ready()
+    await rt.supervisor.stopping.wait()
+    await rt.notifier.stopping()
+
+
+def run(cfg: Config) -> int:
+    logs.setup(cfg.log.level, cfg.log.format)
+    logger.info("daemon_starting name={} extended={} lighter={}", cfg.daemon.name, cfg.market.extended, cfg.market.lighter)
+    try:
+        return trio.run(main, cfg)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:  # the last line of defence: log it and exit 1
+        logger.opt(exception=exc).error("daemon_crashed")
+        return EXIT_FAILURE
+
+
+def run_sim_standalone(cfg: Config) -> int:
+    logs.setup(cfg.log.level, cfg.log.format)
+    print("hedged sim: the standalone simulators are not available yet", file=sys.stderr)
+    return EXIT_FAILURE

@@ -1,0 +1,188 @@
+"""The root nursery: named services, readiness, restart policy, ordered graceful stop.
+
+A service is an async function `run(*, task_status)` that calls `task_status.started()`
+once it is ready. The supervisor starts services in order, one `nursery.start` at a
+time, so "ready" means every service before it is ready too. Failures follow the
+service's `RestartPolicy`: network services restart with exponential backoff and
+jitter until they fail too often in a window (restart intensity), critical services
+escalate at once. `Halted` is never restarted.
+
+Stop: `request_stop()` (first signal) sets `stopping`, then stops services in
+`stop_order` within the graceful deadline: a service with `wait_on_stop` is expected to
+watch `supervisor.stopping` and return by itself; the others are cancelled. After the
+deadline everything left is cancelled. A second request cancels at once.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import trio
+from loguru import logger
+
+from hedged.errors import Halted, ServiceFailed
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    kind: Literal["restart", "critical"] = "restart"
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    jitter: float = 0.2  # +- fraction of each delay, from the supervisor's seeded RNG
+    max_restarts: int = 5  # more than this many restarts ...
+    window_s: float = 60.0  # ... within this window escalates
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Backoff before restart number `attempt` (0-based), jittered."""
+        base = min(self.backoff_max_s, self.backoff_initial_s * math.pow(2, attempt))
+        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+
+
+CRITICAL = RestartPolicy(kind="critical")
+
+
+@dataclass
+class Service:
+    name: str
+    run: Callable[..., Awaitable[Any]]
+    policy: RestartPolicy = field(default_factory=RestartPolicy)
+    stop_order: int = 100  # lower stops first
+    wait_on_stop: bool = False  # True: the service finishes by itself once `stopping` is set
+    # state owned by the supervisor task of this service
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope, init=False)
+    done: trio.Event = field(default_factory=trio.Event, init=False)
+    ready: bool = field(default=False, init=False)
+    restarts: int = field(default=0, init=False)
+
+
+class Supervisor:
+    def __init__(self, *, graceful_stop_s: float, rng: random.Random | None = None,
+                 on_status: Callable[[str], None] | None = None) -> None:
+        self.graceful_stop_s = graceful_stop_s
+        self.rng = rng or random.Random(0)
+        self.stopping = trio.Event()  # graceful stop has begun
+        self.all_ready = trio.Event()
+        self.services: list[Service] = []
+        self._on_status = on_status or (lambda s: None)
+        self._stop_requests = 0
+        self._stop_wanted = trio.Event()
+        self._root_scope: trio.CancelScope | None = None
+
+    def status(self, text: str) -> None:
+        logger.info("status {}", text)
+        self._on_status(text)
+
+    async def run(self, services: list[Service]) -> None:
+        """Run until every service has returned, a stop completes, or a failure escalates."""
+        self.services = services
+        with trio.CancelScope() as root_scope:
+            self._root_scope = root_scope
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._stop_driver)
+                for svc in services:
+                    self.status(f"starting {svc.name}")
+                    await nursery.start(self._supervise, svc)
+                    logger.info("service_ready name={}", svc.name)
+                self.all_ready.set()
+                self.status("ready")
+                for svc in services:
+                    await svc.done.wait()
+                nursery.cancel_scope.cancel()  # only the stop driver is left
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """First call: graceful stop. Second call: stop at once."""
+        self._stop_requests += 1
+        if self._stop_requests == 1:
+            logger.info("stop_requested reason={} mode=graceful deadline_s={}", reason, self.graceful_stop_s)
+            self._stop_wanted.set()
+        elif self._root_scope is not None:
+            logger.warning("stop_requested reason={} mode=immediate", reason)
+            self._root_scope.cancel()
+
+    async def _stop_driver(self) -> None:
+        await self._stop_wanted.wait()
+        self.stopping.set()
+        self.status("stopping")
+        with trio.move_on_after(self.graceful_stop_s) as deadline:
+            for svc in sorted(self.services, key=lambda s: s.stop_order):
+                logger.info("service_stopping name={}", svc.name)
+                if not svc.wait_on_stop:
+                    svc.scope.cancel()
+                await svc.done.wait()
+        if deadline.cancelled_caught:
+            logger.warning("graceful_stop_deadline_exceeded deadline_s={}", self.graceful_stop_s)
+        for svc in self.services:
+            svc.scope.cancel()
+
+    async def _supervise(self, svc: Service, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        failures: deque[float] = deque()
+        try:
+            with svc.scope:
+                while True:
+                    try:
+                        async with trio.open_nursery() as inner:
+                            await inner.start(svc.run)
+                            if not svc.ready:
+                                svc.ready = True
+                                task_status.started()
+                        logger.info("service_exited name={}", svc.name)
+                        return
+                    except Exception as exc:
+                        delay = self._after_failure(svc, exc, failures)
+                    if not svc.ready and self.stopping.is_set():
+                        return
+                    await trio.sleep(delay)
+        finally:
+            svc.done.set()
+            if not svc.ready:
+                # Stopped before it ever became ready: let the start sequence go on.
+                svc.ready = True
+                try:
+                    task_status.started()
+                except RuntimeError:
+                    pass
+
+    def _after_failure(self, svc: Service, exc: BaseException, failures: deque[float]) -> float:
+        """Decide what a failure means: the restart delay, or raise to escalate."""
+        halted = _find(exc, Halted)
+        if halted is not None:
+            logger.error("service_halted name={} reason={}", svc.name, halted.reason)
+            raise halted
+        if svc.policy.kind == "critical":
+            logger.error("service_failed name={} policy=critical error={!r}", svc.name, exc)
+            raise ServiceFailed(svc.name, f"critical service raised {type(exc).__name__}") from exc
+        if self.stopping.is_set():
+            logger.warning("service_failed_while_stopping name={} error={!r}", svc.name, exc)
+            return 0.0
+        now = trio.current_time()
+        failures.append(now)
+        while failures and failures[0] < now - svc.policy.window_s:
+            failures.popleft()
+        if len(failures) > svc.policy.max_restarts:
+            logger.error("service_restart_intensity_exceeded name={} restarts={} window_s={}",
+                         svc.name, len(failures) - 1, svc.policy.window_s)
+            raise ServiceFailed(
+                svc.name, f"more than {svc.policy.max_restarts} restarts in {svc.policy.window_s}s"
+            ) from exc
+        delay = svc.policy.delay(len(failures) - 1, self.rng)
+        svc.restarts += 1
+        logger.warning("service_restarting name={} attempt={} delay_s={:.3f} error={!r}",
+                       svc.name, len(failures), delay, exc)
+        return delay
+
+
+def _find(exc: BaseException, kind: type[BaseException]) -> Any:
+    """The first `kind` inside `exc`, looking through exception groups."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _find(inner, kind)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,93 @@
+"""The daemon as a process: SIGTERM stops it with exit 0; nothing is left behind in-process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import trio
+
+from hedged import daemon
+from hedged.config import Config, MetricsConfig
+from hedged.nursery import Notifier
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def _read_until(stream: trio.abc.ReceiveStream, marker: bytes, buf: bytearray) -> None:
+    while marker not in buf:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise AssertionError(f"process ended before {marker!r}: {buf.decode(errors='replace')}")
+        buf.extend(chunk)
+
+
+async def test_sigterm_stops_the_daemon_with_exit_0_within_the_deadline(tmp_path):
+    cmd = [sys.executable, "-m", "hedged.cli", "--config", str(REPO / "etc" / "hedged.toml"),
+           "--metrics-port", "0", "--log-format", "json", "--state-dir", str(tmp_path / "state")]
+    buf = bytearray()
+    with trio.fail_after(60):
+        proc = await trio.lowlevel.open_process(cmd, stderr=subprocess.PIPE, cwd=tmp_path)
+        try:
+            await _read_until(proc.stderr, b"status ready", buf)
+            proc.send_signal(signal.SIGTERM)
+            with trio.fail_after(Config().daemon.graceful_stop_s + 5):
+                code = await proc.wait()
+            while chunk := await proc.stderr.receive_some(1 << 20):
+                buf.extend(chunk)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                with trio.CancelScope(shield=True):
+                    await proc.wait()
+            await proc.stderr.aclose()
+    assert code == 0, buf.decode(errors="replace")
+    assert b"daemon_stopped" in buf
+
+
+def _our_tasks() -> int:
+    def count(task: trio.lowlevel.Task) -> int:
+        return 1 + sum(count(child) for nursery in task.child_nurseries for child in nursery.child_tasks)
+
+    return count(trio.lowlevel.current_root_task())
+
+
+def _threads() -> set[str]:
+    # Trio keeps idle worker threads cached for reuse; they hold nothing of ours.
+    return {t.name for t in threading.enumerate() if not t.name.startswith("Trio thread")}
+
+
+async def test_nothing_is_left_open_after_the_root_scope_exits(tmp_path):
+    cfg = dataclasses.replace(
+        Config(metrics=MetricsConfig(port=0)),
+        daemon=dataclasses.replace(Config().daemon, state_dir=tmp_path / "state"),
+    )
+    fds_before = set(os.listdir("/proc/self/fd"))
+    threads_before = _threads()
+    tasks_before = _our_tasks()
+    class ReadyNotifier(Notifier):
+        async def ready(self) -> None:
+            is_ready.set()
+
+    is_ready = trio.Event()
+    notifier = ReadyNotifier(environ={})
+    with trio.fail_after(20):
+        async with trio.open_nursery() as n:
+            codes: list[int] = []
+
+            async def run():
+                codes.append(await daemon.main(cfg, notifier=notifier))
+
+            n.start_soon(run)
+            await is_ready.wait()  # the signal watcher and every service are up
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert codes == [0]
+    assert _our_tasks() == tasks_before
+    assert _threads() == threads_before
+    leaked = {fd for fd in set(os.listdir("/proc/self/fd")) - fds_before if os.path.exists(f"/proc/self/fd/{fd}")}
+    assert leaked == set(), [os.readlink(f"/proc/self/fd/{fd}") for fd in leaked]
