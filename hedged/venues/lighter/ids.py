@@ -17,8 +17,12 @@ from __future__ import annotations
 import json
 import os
 import random
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import trio
+
+from hedged.venues.base import OrderUpdate
 from hedged.venues.lighter.wire import MAX_CLIENT_ORDER_INDEX
 
 COUNTER_BITS = 40
@@ -67,3 +71,97 @@ class ClientOrderIndexAllocator:
         index = (self.prefix << COUNTER_BITS) | counter
         assert 1 <= index <= MAX_CLIENT_ORDER_INDEX
         return index
+
+
+CLIENT_ID_FILE = "lighter_client_ids.jsonl"
+
+
+@dataclass(slots=True)
+class Tracked:
+    """One of our orders: ids known so far and the latest observation."""
+
+    coi: int
+    client_id: str
+    last: OrderUpdate
+    order_index: int | None = None
+    indexed: trio.Event = field(default_factory=trio.Event)  # set once order_index is known
+
+
+class OrderRegistry:
+    """client_id <-> client_order_index <-> order_index, and the latest state of each order.
+
+    A client id that already is a valid index (decimal, 1 .. 2^48 - 1) is used as is; any
+    other string gets a fresh index from the allocator, and the pair is appended to a file
+    in the state dir so the mapping survives a restart.
+    """
+
+    def __init__(self, allocator: ClientOrderIndexAllocator, state_dir: Path, *, keep_terminal: int = 2000) -> None:
+        self._alloc = allocator
+        self._path = Path(state_dir) / CLIENT_ID_FILE
+        self._keep_terminal = keep_terminal
+        self._coi_by_client: dict[str, int] = {}
+        self._client_by_coi: dict[int, str] = {}
+        self.orders: dict[int, Tracked] = {}
+        self._load()
+
+    def _load(self) -> None:
+        try:
+            lines = self._path.read_text().splitlines()
+        except FileNotFoundError:
+            return
+        for line in lines:
+            try:
+                client_id, coi = json.loads(line)
+            except (ValueError, TypeError):
+                continue  # a torn last line after a crash; earlier lines are intact
+            self._coi_by_client[client_id] = coi
+            self._client_by_coi[coi] = client_id
+
+    def new_client_id(self) -> str:
+        return str(self._alloc.next())
+
+    def coi_for(self, client_id: str, *, allocate: bool = False) -> int | None:
+        if client_id.isdigit() and 1 <= int(client_id) <= MAX_CLIENT_ORDER_INDEX:
+            return int(client_id)
+        coi = self._coi_by_client.get(client_id)
+        if coi is None and allocate:
+            coi = self._alloc.next()
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self._path, "a") as fh:
+                fh.write(json.dumps([client_id, coi]) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._coi_by_client[client_id] = coi
+            self._client_by_coi[coi] = client_id
+        return coi
+
+    def client_id_for(self, coi: int) -> str | None:
+        if not coi:
+            return None
+        return self._client_by_coi.get(coi, str(coi))
+
+    def track(self, coi: int, client_id: str, pending: OrderUpdate) -> Tracked:
+        tracked = self.orders[coi] = Tracked(coi, client_id, pending)
+        return tracked
+
+    def observe(self, coi: int, order_index: int | None, update: OrderUpdate) -> None:
+        tracked = self.orders.get(coi)
+        if tracked is None:
+            return
+        tracked.last = update
+        if order_index and tracked.order_index is None:
+            tracked.order_index = order_index
+            tracked.indexed.set()
+        self._prune()
+
+    def forget(self, coi: int) -> None:
+        self.orders.pop(coi, None)
+
+    def live(self) -> list[Tracked]:
+        return [t for t in self.orders.values() if not t.last.status.is_terminal]
+
+    def _prune(self) -> None:
+        if len(self.orders) <= self._keep_terminal:
+            return
+        for coi in [c for c, t in self.orders.items() if t.last.status.is_terminal][: len(self.orders) // 2]:
+            del self.orders[coi]

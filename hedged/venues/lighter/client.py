@@ -1,0 +1,445 @@
+"""`LighterClient`: the Lighter `VenueClient` (hedge leg).
+
+Orders are identified by a client order index (see `ids.py` for the scheme). Placement
+returns once the venue *accepted the transaction*; the outcome arrives as `OrderUpdate`s
+from `account_orders`. A send whose reply is lost raises `AmbiguousOutcome`: look the order
+up with `order_status(client_id)`, never place it again blindly (the same index would be
+refused anyway).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import trio
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.venues.base import (
+    AmbiguousOutcome,
+    AuthError,
+    MarketRules,
+    NonceError,
+    OrderAck,
+    OrderRejected,
+    OrderStatus,
+    OrderUpdate,
+    PositionSnapshot,
+    Side,
+    TimeInForce,
+    TopOfBook,
+    TransportError,
+    Venue,
+    VenueEvent,
+    VenueHealth,
+)
+from hedged.venues.lighter import signing, wire
+from hedged.venues.lighter.book import BookSync
+from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
+from hedged.venues.lighter.nonces import AuthTokens, NonceManager
+from hedged.venues.lighter.rest import TIERS, LighterRest
+from hedged.venues.lighter.streams import LighterStream, StreamConfig, WsConnect, default_connect
+
+V = Venue.LIGHTER
+
+
+@dataclass(frozen=True)
+class LighterSettings:
+    """Everything the Lighter adapter needs. Secrets are values (resolved by the caller), hidden from repr."""
+
+    rest_url: str  # e.g. https://mainnet.zklighter.elliot.ai (paths under /api/v1 are added)
+    ws_url: str  # e.g. wss://mainnet.zklighter.elliot.ai/stream
+    market: str  # Lighter symbol, e.g. "SOL"; the market id is looked up in orderBooks
+    account_index: int
+    api_key_index: int  # 3..254 (0-2 are reserved by Lighter's apps, 255 is a sentinel)
+    api_private_key: str = field(repr=False)  # 80 hex chars, optional 0x
+    chain_id: int = 304  # 304 mainnet, 300 testnet
+    state_dir: Path = Path("state")  # holds the client order index counter
+    tier: str = "standard"  # standard | premium | plus: sets the client-side rate limits
+    http_timeout_s: float = 5.0  # per REST request (read/write), also a Trio deadline
+    connect_timeout_s: float = 3.0  # TCP/TLS connect for REST; WS session setup uses ws_setup_timeout_s
+    ws_setup_timeout_s: float = 10.0  # connect + subscribe + re-sync of one WS session
+    ws_ping_interval_s: float = 20.0
+    ws_pong_timeout_s: float = 10.0
+    ws_idle_timeout_s: float = 30.0  # no frame for this long = frozen feed, reconnect
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    tx_over_ws: bool = True  # jsonapi/sendtx on the open socket; REST sendTx when it certainly was not sent
+    tx_reply_timeout_s: float = 5.0
+    ready_wait_s: float = 5.0  # a send waits this long for the stream to be subscribed and re-synced
+    lookup_wait_s: float = 1.0  # cancel by client id waits this long for the venue's order index
+    token_lifetime_s: float = 6 * 3600.0  # < the venue's reported 8 h maximum
+    token_refresh_margin_s: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 3 <= self.api_key_index <= 254:
+            raise ValueError("api_key_index must be 3..254")
+        if self.tier not in TIERS:
+            raise ValueError(f"tier must be one of {sorted(TIERS)}")
+        key = self.api_private_key.removeprefix("0x")
+        if len(key) != 80 or any(c not in "0123456789abcdefABCDEF" for c in key):
+            raise ValueError("api_private_key must be 80 hex characters")  # never echo the value
+
+
+def _market_error(exc: Exception) -> OrderRejected:
+    return OrderRejected(V, str(exc))
+
+
+class LighterClient:
+    venue = V
+
+    def __init__(
+        self,
+        settings: LighterSettings,
+        *,
+        rng: random.Random,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        ws_connect: WsConnect | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        s = settings
+        self._rest = LighterRest(s.rest_url, tier=TIERS[s.tier], timeout_s=s.http_timeout_s,
+                                 connect_timeout_s=s.connect_timeout_s, transport=http_transport)  # fmt: skip
+        self._ws_connect = ws_connect or default_connect
+        self._rng = rng
+        self._nonces = NonceManager(lambda key: self._rest.next_nonce(s.account_index, key))
+        self.tokens = AuthTokens(self._mint_token, wall_clock, lifetime_s=s.token_lifetime_s,
+                                 refresh_margin_s=s.token_refresh_margin_s)  # fmt: skip
+        self.registry = OrderRegistry(ClientOrderIndexAllocator(s.state_dir, rng), s.state_dir)
+        self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
+        self.spec: wire.MarketSpec | None = None
+        self._rules: MarketRules | None = None
+        self._signer: signing.Signer | None = None
+        self._stream: LighterStream | None = None
+        self._events: trio.MemorySendChannel[VenueEvent] | None = None
+        self.dropped_updates = 0
+
+    # ---- lifecycle --------------------------------------------------------
+
+    @property
+    def rules(self) -> MarketRules:
+        if self._rules is None:
+            raise RuntimeError("LighterClient.rules is known once run() has loaded the markets")
+        return self._rules
+
+    async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        s = self.settings
+        self._events = events
+        try:
+            infos = await self._rest.order_books()
+            info = next((i for i in infos if i.symbol == s.market), None)
+            if info is None:
+                raise OrderRejected(V, f"market {s.market} not listed")
+            try:
+                self.spec = wire.MarketSpec.from_info(info)
+            except wire.MarketUnsupported as exc:
+                raise _market_error(exc) from None
+            self._rules = self.spec.rules()
+            self._signer = await self._create_signer()
+            await self._nonces.prime(s.api_key_index)
+            self._stream = LighterStream(
+                StreamConfig(s.ws_url, self.spec.market_id, s.account_index, connect_timeout_s=s.ws_setup_timeout_s,
+                             ping_interval_s=s.ws_ping_interval_s, pong_timeout_s=s.ws_pong_timeout_s,
+                             idle_timeout_s=s.ws_idle_timeout_s, backoff_initial_s=s.backoff_initial_s,
+                             backoff_max_s=s.backoff_max_s, tx_reply_timeout_s=s.tx_reply_timeout_s),
+                handler=self, tokens=self.tokens, connect=self._ws_connect, rng=self._rng,
+                sendtx_limiter=self._rest.sendtx_limiter,
+            )  # fmt: skip
+            logger.info("lighter_starting market={} market_id={} account={} key={}", s.market,
+                        self.spec.market_id, s.account_index, s.api_key_index)  # fmt: skip
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.tokens.run)
+                await nursery.start(self._stream.run)
+                task_status.started()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._rest.aclose()
+
+    async def _create_signer(self) -> signing.Signer:
+        s = self.settings
+        try:
+            return await signing.off_thread(signing.Signer.create, url=s.rest_url, private_key=s.api_private_key,
+                                            chain_id=s.chain_id, api_key_index=s.api_key_index,
+                                            account_index=s.account_index)  # fmt: skip
+        except signing.SignerError as exc:
+            raise AuthError(V, f"signer refused the API key: {exc}") from None
+
+    async def _mint_token(self, deadline: int) -> str:
+        try:
+            return await signing.off_thread(self._signer_or_raise().create_auth_token, deadline)
+        except signing.SignerError as exc:
+            raise AuthError(V, f"auth token: {exc}") from None
+
+    def _signer_or_raise(self) -> signing.Signer:
+        if self._signer is None:
+            raise TransportError(V, "client not started")
+        return self._signer
+
+    def _spec(self) -> wire.MarketSpec:
+        if self.spec is None:
+            raise TransportError(V, "client not started")
+        return self.spec
+
+    # ---- sending ----------------------------------------------------------
+
+    async def _wait_ready(self) -> LighterStream:
+        stream = self._stream
+        if stream is None:
+            raise TransportError(V, "client not started")
+        with trio.move_on_after(self.settings.ready_wait_s):
+            await stream.ready.wait_value(True)
+            return stream
+        raise TransportError(V, "stream not subscribed and re-synced; nothing sent")
+
+    async def _submit(self, what: str, sign: Callable[[int], signing.SignedTx]) -> str:
+        """Sign with the next nonce and send, under the per-key lock. Returns the tx hash."""
+        stream = await self._wait_ready()
+        key = self.settings.api_key_index
+        for attempt in (1, 2):
+            try:
+                async with self._nonces.hold(key) as nonce:
+                    try:
+                        signed = await signing.off_thread(sign, nonce)
+                    except (signing.SignerError, ValueError) as exc:
+                        raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
+                    tx_hash = await self._send(stream, signed)
+                    logger.info("lighter_tx_sent what={} nonce={} tx_hash={} attempt={}", what, nonce, tx_hash, attempt)
+                    return tx_hash
+            except NonceError as exc:
+                if attempt == 2:
+                    raise
+                logger.warning("lighter_nonce_refetch what={} error={}", what, exc)
+        raise AssertionError("unreachable")
+
+    async def _send(self, stream: LighterStream, signed: signing.SignedTx) -> str:
+        if self.settings.tx_over_ws:
+            try:
+                reply = await stream.send_tx(signed.tx_type, signed.tx_info)
+                return reply.tx_hash or signed.tx_hash
+            except TransportError as exc:
+                logger.info("lighter_tx_rest_fallback reason={}", exc)
+        resp = await self._rest.send_tx(signed.tx_type, signed.tx_info)
+        return resp.tx_hash or signed.tx_hash
+
+    # ---- VenueClient: orders ----------------------------------------------
+
+    def new_client_id(self) -> str:
+        """A fresh client id that is itself a valid client order index (preferred by this adapter)."""
+        return self.registry.new_client_id()
+
+    async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
+                          tif: TimeInForce = TimeInForce.IOC) -> OrderAck:  # fmt: skip
+        signer_tif = signing.TIF_IOC if tif is TimeInForce.IOC else signing.TIF_GTT
+        return await self._place(side, qty, price, client_id, signer_tif)
+
+    async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck:
+        return await self._place(side, qty, price, client_id, signing.TIF_POST_ONLY)
+
+    async def _place(self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: int) -> OrderAck:
+        spec = self._spec()
+        if qty < spec.min_base or qty * price < spec.min_quote:
+            raise OrderRejected(V, f"order {qty} @ {price} below the market minimum")
+        try:
+            base, px = spec.encode_size(qty), spec.encode_price(price)
+        except ValueError as exc:
+            raise OrderRejected(V, str(exc)) from None
+        coi = self.registry.coi_for(client_id, allocate=True)
+        assert coi is not None
+        if coi in self.registry.orders:
+            raise OrderRejected(V, f"client id {client_id} already used", code="21728")
+        pending = OrderUpdate(V, spec.symbol, None, client_id, side, OrderStatus.PENDING, qty, Decimal(0), price=price)
+        self.registry.track(coi, client_id, pending)
+        expiry = 0 if tif == signing.TIF_IOC else signing.EXPIRY_DEFAULT
+
+        def sign(nonce: int) -> signing.SignedTx:
+            return self._signer_or_raise().sign_create_order(
+                market_index=spec.market_id, client_order_index=coi, base_amount=base, price=px,
+                is_ask=side is Side.SELL, order_type=signing.ORDER_TYPE_LIMIT, time_in_force=tif,
+                order_expiry=expiry, nonce=nonce)  # fmt: skip
+
+        try:
+            await self._submit(f"place coi={coi}", sign)
+        except OrderRejected as exc:
+            if exc.code == "21728":
+                raise AmbiguousOutcome(V, f"client order index {coi} already exists: look it up") from None
+            self.registry.forget(coi)  # certainly not live
+            raise
+        except (TransportError, AuthError):
+            self.registry.forget(coi)
+            raise
+        return OrderAck(V, client_id, None)
+
+    async def _order_index(self, order_id: str | None, client_id: str | None) -> int:
+        if order_id is not None:
+            return int(order_id)
+        if client_id is None:
+            raise ValueError("cancel needs order_id or client_id")
+        coi = self.registry.coi_for(client_id)
+        if coi is None:
+            raise OrderRejected(V, f"unknown client id {client_id}")
+        tracked = self.registry.orders.get(coi)
+        if tracked is not None:
+            with trio.move_on_after(self.settings.lookup_wait_s):
+                await tracked.indexed.wait()
+            if tracked.order_index is not None:
+                return tracked.order_index
+        found = await self._rest.orders_by_client_index(self.settings.account_index, [coi], self.tokens.current())
+        if not found:
+            raise OrderRejected(V, f"no order with client id {client_id}")
+        return found[0].order_index
+
+    async def cancel(self, *, order_id: str | None = None, client_id: str | None = None) -> None:
+        index = await self._order_index(order_id, client_id)
+        market = self._spec().market_id
+        await self._submit(f"cancel index={index}", lambda nonce: self._signer_or_raise().sign_cancel_order(
+            market_index=market, order_index=index, nonce=nonce))  # fmt: skip
+
+    async def cancel_all(self) -> None:
+        # Treated as account-wide: whether the venue honours a per-market cancel-all is unconfirmed.
+        await self._submit("cancel_all", lambda nonce: self._signer_or_raise().sign_cancel_all(nonce=nonce))
+
+    async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
+        spec = self._spec()
+        try:
+            base, px = spec.encode_size(qty), spec.encode_price(price)
+        except ValueError as exc:
+            raise OrderRejected(V, str(exc)) from None
+        index = int(order_id)
+        await self._submit(f"modify index={index}", lambda nonce: self._signer_or_raise().sign_modify_order(
+            market_index=spec.market_id, order_index=index, base_amount=base, price=px, nonce=nonce))  # fmt: skip
+
+    # ---- VenueClient: queries ---------------------------------------------
+
+    def _to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
+        tracked = self.registry.orders.get(o.client_order_index)
+        client_id = tracked.client_id if tracked else self.registry.client_id_for(o.client_order_index)
+        try:
+            update = wire.order_update(o, self._spec().symbol, client_id, tracked.last if tracked else None)
+        except ValueError as exc:
+            self.dropped_updates += 1
+            logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
+            return None
+        self.registry.observe(o.client_order_index, o.order_index, update)
+        return update
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        s = self.settings
+        orders = await self._rest.active_orders(s.account_index, self._spec().market_id, self.tokens.current())
+        return [u for o in orders if (u := self._to_update(o)) is not None]
+
+    async def positions(self) -> list[PositionSnapshot]:
+        spec = self._spec()
+        account = await self._rest.account(self.settings.account_index)
+        for p in account.positions:
+            if p.market_id == spec.market_id:
+                return [wire.position_snapshot(p, spec.symbol, int(time.time() * 1000))]
+        return [PositionSnapshot(V, spec.symbol, Decimal(0), int(time.time() * 1000))]
+
+    async def order_status(self, client_id: str) -> OrderUpdate | None:
+        coi = self.registry.coi_for(client_id)
+        if coi is None:
+            return None
+        found = await self._rest.orders_by_client_index(self.settings.account_index, [coi], self.tokens.current())
+        updates = [u for o in found if (u := self._to_update(o)) is not None]
+        return updates[-1] if updates else None
+
+    def health(self) -> VenueHealth:
+        return VenueHealth(V, self._stream.health() if self._stream is not None else {})
+
+    def statistics(self) -> dict[str, float]:
+        """Counters for metrics: rate-limit waits, decode failures, nonce refetches, reconnects."""
+        st = self._stream
+        n = self._nonces.stats(self.settings.api_key_index)
+        return {
+            "rest_limit_waits": self._rest.rest_limiter.waits,
+            "sendtx_limit_waits": self._rest.sendtx_limiter.waits,
+            "limit_waited_s": self._rest.rest_limiter.waited_s + self._rest.sendtx_limiter.waited_s,
+            "ws_malformed": st.decoder.malformed if st else 0,
+            "ws_unknown": st.decoder.unknown if st else 0,
+            "book_gaps": st.book.gaps if st else 0,
+            "reconnects": st.reconnects if st else 0,
+            "nonce_fetches": n.fetches,
+            "nonce_invalidations": n.invalidations,
+            "dropped_updates": self.dropped_updates,
+            "token_mints": self.tokens.mints,
+        }
+
+    # ---- StreamHandler ----------------------------------------------------
+
+    async def _emit(self, event: VenueEvent) -> None:
+        if self._events is not None:
+            await self._events.send(event)
+
+    def on_book(self, sync: BookSync) -> None:
+        if not sync.live:
+            self.top_of_book.value = None
+            return
+        bid, ask = sync.book.best_bid(), sync.book.best_ask()
+        self.top_of_book.value = TopOfBook(
+            V, self._spec().symbol, bid[0] if bid else None, bid[1] if bid else Decimal(0),
+            ask[0] if ask else None, ask[1] if ask else Decimal(0), trio.current_time())  # fmt: skip
+
+    async def on_orders(self, frame: wire.OrdersFrame) -> None:
+        for market, orders in frame.orders.items():
+            if market != str(self._spec().market_id):
+                continue
+            for o in orders:
+                if (update := self._to_update(o)) is not None:
+                    await self._emit(update)
+
+    async def on_trades(self, frame: wire.TradesFrame) -> None:
+        spec = self._spec()
+        trades = frame.trades if isinstance(frame.trades, list) else frame.trades.get(str(spec.market_id), [])
+        for t in trades:
+            if t.market_id != spec.market_id:
+                continue
+            ours = t.bid_client_id if t.bid_account_id == self.settings.account_index else t.ask_client_id
+            try:
+                trade = wire.trade_event(t, spec.symbol, self.settings.account_index, self.registry.client_id_for(ours))
+            except ValueError as exc:
+                self.dropped_updates += 1
+                logger.warning("lighter_trade_dropped trade_id={} error={}", t.trade_id, exc)
+                continue
+            if trade is not None:
+                await self._emit(trade)
+
+    async def on_positions(self, frame: wire.PositionsFrame) -> None:
+        spec = self._spec()
+        p = frame.positions.get(str(spec.market_id))
+        if p is None:
+            return  # absence is not proof of flat; the re-sync reads /account
+        try:
+            await self._emit(wire.position_snapshot(p, spec.symbol, int(time.time() * 1000)))
+        except ValueError as exc:
+            self.dropped_updates += 1
+            logger.warning("lighter_position_dropped error={}", exc)
+
+    async def on_txs(self, frame: wire.TxFrame) -> None:
+        for tx in frame.txs:
+            if tx.status == 0 and tx.api_key_index == self.settings.api_key_index:
+                # A sequencer rejection may leave the nonce unconsumed: refetch before the next send.
+                logger.warning("lighter_tx_failed tx_hash={} nonce={}", tx.hash, tx.nonce)
+                self._nonces.invalidate(self.settings.api_key_index)
+
+    async def resync(self) -> None:
+        """After (re)subscribing: positions, open orders, and every order we still consider live."""
+        for snapshot in await self.positions():
+            await self._emit(snapshot)
+        open_now = await self.open_orders()
+        for update in open_now:
+            await self._emit(update)
+        seen = {u.client_id for u in open_now}
+        missing = [t.coi for t in self.registry.live() if t.client_id not in seen]
+        if missing:
+            found = await self._rest.orders_by_client_index(self.settings.account_index, missing, self.tokens.current())
+            for o in found:
+                if (update := self._to_update(o)) is not None:
+                    await self._emit(update)
+        logger.info("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))

@@ -1,0 +1,376 @@
+"""Lighter WebSocket: one connection carrying the book, the account channels and transactions.
+
+Session lifecycle (one `connect` per session, reconnect with exponential backoff + jitter):
+
+| step | what happens |
+|---|---|
+| open | wait for `{"type":"connected"}`, then subscribe `order_book/{M}` and the private channels with `auth` |
+| subscribed | every channel's `subscribed/...` frame arrived; the handler re-syncs over REST; then `ready` = True |
+| book gap (`begin_nonce` != previous `nonce`) | book dropped, `top_of_book` None, `order_book` unsubscribed + subscribed again |
+| token refreshed | private channels unsubscribed and subscribed again with the new token |
+| `shutdown` frame, idle feed, missing pong, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
+
+Nothing is sent on a new session until it is subscribed and re-synced: `send_tx` refuses with
+`TransportError` (certainly not sent) while `ready` is False, and the client waits for `ready`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import json
+import random
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import trio
+import trio_websocket
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue, VenueError
+from hedged.venues.lighter import wire
+from hedged.venues.lighter.book import BookSync, Verdict
+from hedged.venues.lighter.nonces import AuthTokens
+from hedged.venues.lighter.rest import Limiter, classify
+
+V = Venue.LIGHTER
+WsConnect = Callable[..., AbstractAsyncContextManager[trio_websocket.WebSocketConnection]]
+
+BOOK = "order_book"
+ORDERS = "account_orders"
+TRADES = "account_all_trades"
+POSITIONS = "account_all_positions"
+TXS = "account_tx"
+PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random, so clients never sync up."""
+    base = min(max_s, initial_s * (2**attempt))
+    return base / 2 + rng.random() * base / 2
+
+
+class StreamHandler(Protocol):
+    def on_book(self, sync: BookSync) -> None: ...
+    async def on_orders(self, frame: wire.OrdersFrame) -> None: ...
+    async def on_trades(self, frame: wire.TradesFrame) -> None: ...
+    async def on_positions(self, frame: wire.PositionsFrame) -> None: ...
+    async def on_txs(self, frame: wire.TxFrame) -> None: ...
+    async def resync(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    url: str
+    market_id: int
+    account_index: int
+    connect_timeout_s: float = 10.0
+    ping_interval_s: float = 20.0
+    pong_timeout_s: float = 10.0
+    idle_timeout_s: float = 30.0  # no frame at all for this long = frozen feed: reconnect
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    tx_reply_timeout_s: float = 5.0
+
+
+@dataclass(slots=True)
+class _Channel:
+    subscribe: str
+    private: bool
+    subscribed: bool = False
+    last_message: float | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    done: trio.Event = field(default_factory=trio.Event)
+    reply: Any = None  # SendTxReply | ErrorFrame | None (None = connection lost)
+
+
+class _Reconnect(Exception):
+    """Internal: end this session and start a new one."""
+
+
+class LighterStream:
+    def __init__(
+        self,
+        cfg: StreamConfig,
+        *,
+        handler: StreamHandler,
+        tokens: AuthTokens,
+        connect: WsConnect,
+        rng: random.Random,
+        sendtx_limiter: Limiter | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self._handler = handler
+        self._tokens = tokens
+        self._connect = connect
+        self._rng = rng
+        self._sendtx_limiter = sendtx_limiter
+        m, a = cfg.market_id, cfg.account_index
+        self._channels = {
+            BOOK: _Channel(f"order_book/{m}", False),
+            ORDERS: _Channel(f"account_orders/{m}/{a}", True),
+            TRADES: _Channel(f"account_all_trades/{a}", True),
+            POSITIONS: _Channel(f"account_all_positions/{a}", True),
+            TXS: _Channel(f"account_tx/{a}", True),
+        }
+        self.book = BookSync()
+        self.decoder = wire.FrameDecoder()
+        self.connected = False
+        self.ready: AsyncValue[bool] = AsyncValue(False)
+        self.sessions = 0
+        self.reconnects = 0
+        self._ws: trio_websocket.WebSocketConnection | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._ids = itertools.count(1)
+        self._all_subscribed = trio.Event()
+
+    # ---- public ---------------------------------------------------------
+
+    def health(self) -> dict[str, StreamHealth]:
+        now = trio.current_time()
+        return {
+            name: StreamHealth(
+                connected=self.connected,
+                subscribed=ch.subscribed,
+                last_message_age_s=None if ch.last_message is None else now - ch.last_message,
+            )
+            for name, ch in self._channels.items()
+        }
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Keep a session up forever; `task_status.started()` once the first session is ready."""
+        attempt = 0
+        started = False
+        while True:
+            became_ready = False
+
+            def on_ready() -> None:
+                nonlocal became_ready, started
+                became_ready = True
+                if not started:
+                    started = True
+                    task_status.started()
+
+            try:
+                await self._session(on_ready)
+            except* _SESSION_ENDS as group:
+                logger.warning("lighter_ws_session_ended reason={} attempt={}", _why(group), attempt)
+            finally:
+                self._session_down()
+            attempt = 0 if became_ready else attempt + 1
+            self.reconnects += 1
+            await trio.sleep(backoff_delay(attempt, self.cfg.backoff_initial_s, self.cfg.backoff_max_s, self._rng))
+
+    async def send_tx(self, tx_type: int, tx_info: str) -> wire.SendTxReply:
+        """Send a signed tx over the socket. TransportError = certainly not sent (fall back to REST)."""
+        ws = self._ws
+        if ws is None or not self.ready.value:
+            raise TransportError(V, "stream not ready for sendtx")
+        if self._sendtx_limiter is not None:
+            await self._sendtx_limiter.acquire(1)
+        req_id = str(next(self._ids))
+        pending = self._pending[req_id] = _Pending()
+        frame = {"type": "jsonapi/sendtx", "data": {"id": req_id, "tx_type": tx_type, "tx_info": json.loads(tx_info)}}
+        try:
+            try:
+                await ws.send_message(json.dumps(frame))
+            except trio_websocket.ConnectionClosed:
+                raise TransportError(V, "stream closed before sendtx") from None
+            with trio.move_on_after(self.cfg.tx_reply_timeout_s):
+                await pending.done.wait()
+        finally:
+            self._pending.pop(req_id, None)
+        reply = pending.reply
+        if reply is None:
+            raise AmbiguousOutcome(V, "sendtx reply lost (timeout or disconnect)")
+        if reply.code != 200:
+            raise classify(reply.code, reply.message, http_status=200)
+        return reply
+
+    # ---- one session ----------------------------------------------------
+
+    async def _session(self, on_ready: Callable[[], None]) -> None:
+        self.sessions += 1
+        with trio.CancelScope(deadline=trio.current_time() + self.cfg.connect_timeout_s) as setup:
+            async with self._connect(self.cfg.url, {}) as ws:
+                while not isinstance(self._decode(await ws.get_message()), wire.Connected):
+                    pass
+                self._ws = ws
+                self.connected = True
+                self._all_subscribed = trio.Event()
+                logger.info("lighter_ws_connected session={}", self.sessions)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._reader, ws)
+                    nursery.start_soon(self._pinger, ws)
+                    for name in self._channels:
+                        await self._subscribe(ws, name)
+                    await self._all_subscribed.wait()
+                    try:
+                        await self._handler.resync()
+                    except VenueError as exc:
+                        raise _Reconnect(f"resync failed: {exc}") from None
+                    setup.deadline = math.inf  # set up in time: from here the session runs until it breaks
+                    nursery.start_soon(self._token_watch, ws)
+                    self.ready.value = True
+                    logger.info("lighter_ws_ready session={}", self.sessions)
+                    on_ready()
+        if setup.cancelled_caught:
+            raise _Reconnect("session setup timed out")
+
+    def _session_down(self) -> None:
+        self.ready.value = False
+        self.connected = False
+        self._ws = None
+        for ch in self._channels.values():
+            ch.subscribed = False
+        self.book.reset()
+        self._handler.on_book(self.book)
+        for pending in self._pending.values():
+            pending.done.set()  # reply None: the caller raises AmbiguousOutcome
+
+    async def _subscribe(self, ws: trio_websocket.WebSocketConnection, name: str, *, resubscribe: bool = False) -> None:
+        ch = self._channels[name]
+        ch.subscribed = False
+        if resubscribe:
+            await ws.send_message(json.dumps({"type": "unsubscribe", "channel": ch.subscribe}))
+        msg: dict[str, str] = {"type": "subscribe", "channel": ch.subscribe}
+        if ch.private:
+            msg["auth"] = self._tokens.current()
+        await ws.send_message(json.dumps(msg))
+
+    async def _token_watch(self, ws: trio_websocket.WebSocketConnection) -> None:
+        while True:
+            await self._tokens.token.wait_transition()
+            logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
+            for name in PRIVATE:
+                await self._subscribe(ws, name, resubscribe=True)
+
+    async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
+        while True:
+            await trio.sleep(self.cfg.ping_interval_s)
+            with trio.move_on_after(self.cfg.pong_timeout_s) as scope:
+                await ws.ping()
+            if scope.cancelled_caught:
+                raise _Reconnect("pong timeout")
+
+    def _decode(self, raw: str | bytes) -> wire.AnyFrame | None:
+        return self.decoder.decode(raw)
+
+    async def _reader(self, ws: trio_websocket.WebSocketConnection) -> None:
+        while True:
+            with trio.move_on_after(self.cfg.idle_timeout_s):
+                raw = await ws.get_message()
+                frame = self._decode(raw)
+                if frame is not None:
+                    await self._dispatch(ws, frame)
+                continue
+            raise _Reconnect("idle feed")
+
+    def _touch(self, name: str, *, subscribed: bool = False) -> None:
+        ch = self._channels[name]
+        ch.last_message = trio.current_time()
+        if subscribed and not ch.subscribed:
+            ch.subscribed = True
+            if all(c.subscribed for c in self._channels.values()):
+                self._all_subscribed.set()
+
+    async def _dispatch(self, ws: trio_websocket.WebSocketConnection, frame: wire.AnyFrame) -> None:
+        match frame:
+            case wire.BookSnapshot() | wire.BookUpdate() if frame.order_book is not None:
+                await self._on_book(ws, frame)
+            case wire.OrdersSubscribed() | wire.OrdersUpdate():
+                self._touch(ORDERS, subscribed=isinstance(frame, wire.OrdersSubscribed))
+                await self._handler.on_orders(frame)
+            case wire.TradesSubscribed() | wire.TradesUpdate():
+                self._touch(TRADES, subscribed=isinstance(frame, wire.TradesSubscribed))
+                await self._handler.on_trades(frame)
+            case wire.PositionsSubscribed() | wire.PositionsUpdate():
+                self._touch(POSITIONS, subscribed=isinstance(frame, wire.PositionsSubscribed))
+                await self._handler.on_positions(frame)
+            case wire.TxSubscribed() | wire.TxUpdate():
+                self._touch(TXS, subscribed=isinstance(frame, wire.TxSubscribed))
+                await self._handler.on_txs(frame)
+            case wire.SendTxReply():
+                self._resolve(frame.id, frame)
+            case wire.ErrorFrame():
+                self._on_error(frame)
+            case wire.Ping():
+                await ws.send_message('{"type":"pong"}')
+            case wire.Shutdown():
+                raise _Reconnect(f"shutdown frame close_in_ms={frame.close_in_ms}")
+            case _:
+                pass
+
+    async def _on_book(self, ws: trio_websocket.WebSocketConnection, frame: wire.BookFrame) -> None:
+        body = frame.order_book
+        assert body is not None
+        try:
+            if isinstance(frame, wire.BookSnapshot):
+                verdict = self.book.on_snapshot(body)
+                self._touch(BOOK, subscribed=True)
+            else:
+                verdict = self.book.on_update(body)
+                self._touch(BOOK)
+        except ValueError as exc:  # a junk price or size inside an otherwise valid frame
+            self.decoder.malformed += 1
+            logger.warning("lighter_book_bad_level error={}", exc)
+            self.book.reset()
+            verdict = Verdict.GAP
+        if verdict is Verdict.GAP:
+            logger.warning("lighter_book_gap nonce_gaps={} action=resubscribe", self.book.gaps)
+            self._handler.on_book(self.book)
+            await self._subscribe(ws, BOOK, resubscribe=True)
+        elif verdict is Verdict.APPLIED:
+            self._handler.on_book(self.book)
+
+    def _on_error(self, frame: wire.ErrorFrame) -> None:
+        code = frame.code or 0
+        if frame.id is not None and frame.id in self._pending:
+            self._resolve(frame.id, frame)
+        elif 20000 <= code < 30000 and len(self._pending) == 1:
+            # Tx errors may come without our id; sends are serialized per key so one is in flight.
+            self._resolve(next(iter(self._pending)), frame)
+        elif code == 30003:
+            logger.debug("lighter_ws_already_subscribed channel={}", frame.channel)
+        else:
+            logger.warning("lighter_ws_error code={} message={}", code, (frame.message or "")[:200])
+            if code == 30012:
+                raise _Reconnect(f"subscribe failed code={code}")
+
+    def _resolve(self, req_id: str | None, reply: Any) -> None:
+        pending = self._pending.get(req_id) if req_id is not None else None
+        if pending is None:
+            logger.warning("lighter_ws_unmatched_reply id={}", req_id)
+            return
+        pending.reply = reply
+        pending.done.set()
+
+
+_SESSION_ENDS = (
+    _Reconnect,
+    OSError,
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
+
+
+def _why(group: BaseExceptionGroup) -> str:
+    first = group.exceptions[0]
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    return f"{type(first).__name__}: {first}"[:200]
+
+
+def default_connect(url: str, headers: dict[str, str]) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:
+    """The real socket: `connect_ws(url, headers)` shape over trio_websocket.open_websocket_url."""
+    return trio_websocket.open_websocket_url(
+        url, extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()], max_message_size=16 * 2**20
+    )
