@@ -1,0 +1,429 @@
+"""`ExtendedClient`: the Extended `VenueClient` (maker leg).
+
+| scenario                                        | behaviour                                                |
+|-------------------------------------------------|----------------------------------------------------------|
+| place, REST OK                                  | OrderAck with the venue id; outcome arrives on the stream|
+| place, venue refuses (4xx envelope)             | OrderRejected (certainly not live)                       |
+| place, reply lost / timeout / 5xx               | look up by external id until `resolve_timeout_s`; found -> OrderAck; else AmbiguousOutcome. Never re-sent |
+| place, DuplicateOrder (1134)                    | treated like a lost reply: looked up                     |
+| place while the account stream is down/resyncing| waits up to `ready_timeout_s`, then TransportError (nothing sent) |
+| cancel / cancel_all                             | retried (idempotent) until `cancel_timeout_s`; a refused cancel of a finished order returns quietly |
+| modify                                          | NotSupported (Extended replaces via cancelId; not used)  |
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import trio
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.venues.base import (
+    AmbiguousOutcome,
+    MarketRules,
+    NotSupported,
+    OrderAck,
+    OrderRejected,
+    OrderStatus,
+    OrderUpdate,
+    PositionSnapshot,
+    RateLimited,
+    Side,
+    TimeInForce,
+    TopOfBook,
+    TransportError,
+    Venue,
+    VenueError,
+    VenueEvent,
+    VenueHealth,
+)
+from hedged.venues.extended import wire
+from hedged.venues.extended.book import BookFeed
+from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, NotFound, RateLimiter, open_http_client
+from hedged.venues.extended.signing import DOMAINS, OrderSigner, domain_for
+from hedged.venues.extended.streams import (
+    AccountCore,
+    Backoff,
+    OrderTracker,
+    StreamState,
+    StreamStats,
+    WsConnect,
+    default_ws_connect,
+    run_account_stream,
+    run_book_stream,
+)
+
+VENUE = Venue.EXTENDED
+_RETRYABLE = (TransportError, RateLimited)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExtendedSettings:
+    """Everything the Extended adapter needs. Secrets are values here and never printed."""
+
+    rest_url: str
+    """REST base, e.g. https://api.starknet.extended.exchange/api/v1"""
+    ws_url: str
+    """WS v1 base, e.g. wss://api.starknet.extended.exchange/stream.extended.exchange/v1"""
+    market: str
+    """Market name, e.g. SOL-USD"""
+    api_key: str = field(repr=False)
+    stark_private_key: str = field(repr=False)
+    """0x-prefixed hex; used only inside the x10 signer."""
+    stark_public_key: str
+    vault: int
+    """Collateral position id (settlement.collateralPosition)."""
+    signing_domain: str = "mainnet"
+    """mainnet | testnet | sim"""
+    connect_timeout_s: float = 5.0
+    request_timeout_s: float = 10.0
+    """Per REST request (httpx timeouts and a Trio deadline)."""
+    resolve_timeout_s: float = 20.0
+    """How long a placement with a lost reply is looked up before AmbiguousOutcome."""
+    ready_timeout_s: float = 10.0
+    """How long a placement waits for the account stream to be (re)synced."""
+    cancel_timeout_s: float = 10.0
+    read_timeout_s: float = 15.0
+    """Retry budget of reads (open orders, positions, lookups)."""
+    order_expiry_s: float = 3600.0
+    rate_limit_per_minute: int = 1000
+    rate_limit_burst: int = 100
+    book_stale_s: float = 5.0
+    """Reconnect the book stream when nothing arrives for this long."""
+    ping_interval_s: float = 15.0
+    ping_timeout_s: float = 10.0
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 30.0
+    sign_in_thread: bool = False
+    """Sign in a worker thread (bench/adapters_extended.py says whether it pays)."""
+    client_id_prefix: str = "hd"
+
+    def __post_init__(self) -> None:
+        if self.signing_domain not in DOMAINS:
+            raise ValueError(f"signing_domain must be one of {sorted(DOMAINS)}")
+        for name in ("connect_timeout_s", "request_timeout_s", "resolve_timeout_s", "ready_timeout_s",
+                     "cancel_timeout_s", "read_timeout_s", "order_expiry_s", "book_stale_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not self.client_id_prefix.isascii() or len(self.client_id_prefix) > 8:
+            raise ValueError("client_id_prefix must be short ASCII")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtendedStatistics:
+    account: StreamStats
+    book: StreamStats
+    limiter: LimiterStats
+    rest_requests: int
+    placements: int
+    placements_resolved_by_lookup: int
+    placements_ambiguous: int
+
+
+class ExtendedClient:
+    venue = VENUE
+
+    def __init__(
+        self,
+        settings: ExtendedSettings,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+        ws_connect: WsConnect | None = None,
+        rng: random.Random | None = None,
+        wall_clock=time.time,
+    ) -> None:
+        self.settings = settings
+        self._transport = http_transport
+        self._ws_connect = ws_connect or default_ws_connect
+        self._rng = rng if rng is not None else random.Random()
+        self._wall_clock = wall_clock
+        self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
+        self._rules: MarketRules | None = None
+        self._rest: ExtendedRest | None = None
+        self._signer: OrderSigner | None = None
+        self._events: trio.MemorySendChannel[VenueEvent] | None = None
+        self._tracker = OrderTracker(settings.market)
+        self._account = StreamState()
+        self._book = StreamState()
+        self._core = AccountCore(settings.market, self._tracker, self._account.stats,
+                                 on_malformed=lambda why: logger.warning("account_malformed venue=extended error={}", why))
+        self._feed = BookFeed(settings.market)
+        self._ready = AsyncValue(False)
+        self._order_version = AsyncValue(0)
+        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._id_counter = 0
+        self._placements = self._resolved = self._ambiguous = 0
+
+    def __repr__(self) -> str:
+        return f"ExtendedClient(market={self.settings.market!r})"
+
+    # ---- service ----------------------------------------------------------
+
+    @property
+    def rules(self) -> MarketRules:
+        if self._rules is None:
+            raise RuntimeError("market rules are loaded by run(); wait for it to start")
+        return self._rules
+
+    async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        s = self.settings
+        timeout = httpx.Timeout(s.request_timeout_s, connect=s.connect_timeout_s)
+        async with open_http_client(rest_url=s.rest_url, timeout=timeout, transport=self._transport) as http:
+            self._rest = ExtendedRest(http, s.api_key, self._limiter, deadline_s=s.request_timeout_s)
+            self._events = events
+            try:
+                await self._load_market()
+                ua = USER_AGENT.encode()
+                ws = s.ws_url.rstrip("/")
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(lambda: run_account_stream(
+                        url=f"{ws}/account", headers=[(b"User-Agent", ua), (b"X-Api-Key", s.api_key.encode())],
+                        connect=self._ws_connect, core=self._core, state=self._account,
+                        backoff=self._backoff(), resync=self._resync, ready=self._ready, emit=self._emit,
+                        ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s, rng=self._rng))
+                    nursery.start_soon(lambda: run_book_stream(
+                        url=f"{ws}/orderbooks/{s.market}", headers=[(b"User-Agent", ua)], connect=self._ws_connect,
+                        feed=self._feed, state=self._book, top=self.top_of_book, backoff=self._backoff(),
+                        stale_s=s.book_stale_s))
+                    await self._ready.wait_value(True)
+                    await self.top_of_book.wait_value(lambda top: top is not None)
+                    logger.info("venue_ready venue=extended market={}", s.market)
+                    task_status.started()
+            finally:
+                self._rest = None
+                self._ready.value = False
+
+    def health(self) -> VenueHealth:
+        now = trio.current_time()
+        return VenueHealth(venue=VENUE, streams={"account": self._account.health(now), "book": self._book.health(now)})
+
+    def statistics(self) -> ExtendedStatistics:
+        return ExtendedStatistics(
+            account=self._account.stats, book=self._book.stats, limiter=self._limiter.stats(),
+            rest_requests=self._rest.requests if self._rest else 0, placements=self._placements,
+            placements_resolved_by_lookup=self._resolved, placements_ambiguous=self._ambiguous)
+
+    def new_client_id(self) -> str:
+        """A short external id unique across restarts: wall ms + counter + 32 random bits."""
+        self._id_counter += 1
+        ms = int(self._wall_clock() * 1000)
+        return f"{self.settings.client_id_prefix}-{ms:x}-{self._id_counter:x}-{self._rng.getrandbits(32):08x}"
+
+    # ---- orders -----------------------------------------------------------
+
+    async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck:
+        return await self._place(side, qty, price, client_id, post_only=True, tif=TimeInForce.GTT)
+
+    async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
+                          tif: TimeInForce = TimeInForce.IOC) -> OrderAck:
+        return await self._place(side, qty, price, client_id, post_only=False, tif=tif)
+
+    async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
+        raise NotSupported(VENUE, "modify is not supported; cancel and place again")
+
+    async def cancel(self, *, order_id: str | None = None, client_id: str | None = None) -> None:
+        if (order_id is None) == (client_id is None):
+            raise ValueError("give exactly one of order_id or client_id")
+        rest = self._require_rest()
+        try:
+            if order_id is not None:
+                await self._idempotent(lambda: rest.cancel_by_id(order_id), self.settings.cancel_timeout_s)
+            else:
+                await self._idempotent(lambda: rest.cancel_by_external_id(client_id), self.settings.cancel_timeout_s)
+        except (OrderRejected, NotFound):
+            # Refused: fine if the order is already finished, an error if it is still live.
+            found = await self._lookup(order_id=order_id, client_id=client_id)
+            if found is not None and found.status.is_terminal:
+                await self._observe_and_emit(found)
+                return
+            raise
+
+    async def cancel_all(self) -> None:
+        rest = self._require_rest()
+        await self._idempotent(lambda: rest.mass_cancel(self.settings.market), self.settings.cancel_timeout_s)
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        rest = self._require_rest()
+        orders = await self._read(lambda: rest.open_orders(self.settings.market))
+        return [wire.to_order_update(o) for o in orders if o.market == self.settings.market]
+
+    async def positions(self) -> list[PositionSnapshot]:
+        rest = self._require_rest()
+        rows = await self._read(lambda: rest.positions(self.settings.market))
+        return [wire.positions_for_market(rows, self.settings.market)]
+
+    async def order_status(self, client_id: str) -> OrderUpdate | None:
+        return await self._lookup(client_id=client_id)
+
+    # ---- internals --------------------------------------------------------
+
+    def _require_rest(self) -> ExtendedRest:
+        if self._rest is None:
+            raise TransportError(VENUE, "client is not running")
+        return self._rest
+
+    def _backoff(self) -> Backoff:
+        return Backoff(self._rng, initial=self.settings.backoff_initial_s, maximum=self.settings.backoff_max_s)
+
+    async def _emit(self, events: list[VenueEvent]) -> None:
+        assert self._events is not None
+        with trio.CancelScope(shield=True):
+            for event in events:
+                await self._events.send(event)
+        self._order_version.value += 1
+
+    async def _observe_and_emit(self, update: OrderUpdate) -> None:
+        if self._tracker.observe(update):
+            await self._emit([update])
+
+    async def _load_market(self) -> None:
+        rest = self._require_rest()
+        s = self.settings
+        market, raw = await self._read(lambda: rest.market(s.market))
+        fees = await self._read(lambda: rest.fees(s.market))
+        cfg = market.trading_config
+        self._rules = MarketRules(venue=VENUE, market=s.market, tick=cfg.min_price_change,
+                                  size_step=cfg.min_order_size_change, min_size=cfg.min_order_size)
+        self._signer = OrderSigner(
+            vault=s.vault, private_key=s.stark_private_key, public_key=s.stark_public_key,
+            domain=domain_for(s.signing_domain), market=raw, fee_cap=max(fees.taker_fee_rate, fees.maker_fee_rate),
+            rng=self._rng, expiry_s=s.order_expiry_s, wall_clock=self._wall_clock)
+        logger.info("market_loaded venue=extended market={} tick={} step={} min={} taker_fee={}", s.market,
+                    cfg.min_price_change, cfg.min_order_size_change, cfg.min_order_size, fees.taker_fee_rate)
+
+    async def _read(self, call) -> Any:
+        """Run an idempotent read, retrying transport trouble and 429s until `read_timeout_s`."""
+        return await self._idempotent(call, self.settings.read_timeout_s)
+
+    async def _idempotent(self, call, budget_s: float) -> Any:
+        deadline = trio.current_time() + budget_s
+        backoff = self._backoff()
+        while True:
+            try:
+                return await call()
+            except (*_RETRYABLE, AmbiguousOutcome) as exc:
+                wait = backoff.next()
+                if isinstance(exc, RateLimited) and exc.retry_after_s:
+                    wait = max(wait, exc.retry_after_s)
+                if trio.current_time() + wait >= deadline:
+                    raise
+                logger.info("rest_retry venue=extended error={} wait_s={:.2f}", exc, wait)
+                await trio.sleep(wait)
+
+    async def _lookup(self, *, order_id: str | None = None, client_id: str | None = None) -> OrderUpdate | None:
+        rest = self._require_rest()
+        if client_id is not None:
+            orders = await self._read(lambda: rest.orders_by_external_id(client_id))
+        else:
+            one = await self._read(lambda: rest.order_by_id(order_id))
+            orders = [one] if one is not None else []
+        updates = [wire.to_order_update(o) for o in orders]
+        if not updates:
+            return None
+        # Several rows for one external id would be a venue oddity; the most advanced one wins.
+        return max(updates, key=lambda u: (u.filled_qty, u.status.is_terminal, u.ts_ms))
+
+    def _check_order(self, qty: Decimal, price: Decimal) -> None:
+        rules = self.rules
+        if not rules.is_tradeable(qty):
+            raise OrderRejected(VENUE, f"qty {qty} not on step {rules.size_step} or below {rules.min_size}",
+                                code="LOCAL_QTY")
+        if price <= 0 or rules.round_price(price, up=False) != price:
+            raise OrderRejected(VENUE, f"price {price} not on tick {rules.tick}", code="LOCAL_PRICE")
+
+    async def _place(self, side: Side, qty: Decimal, price: Decimal, client_id: str, *,
+                     post_only: bool, tif: TimeInForce) -> OrderAck:
+        rest = self._require_rest()
+        self._check_order(qty, price)
+        if not self._ready.value:
+            # After a reconnect nothing is sent until the account stream is re-synced.
+            with trio.move_on_after(self.settings.ready_timeout_s):
+                await self._ready.wait_value(True)
+            if not self._ready.value:
+                raise TransportError(VENUE, "account stream not synced; order not sent")
+        assert self._signer is not None
+        body = await self._signer.sign_async(in_thread=self.settings.sign_in_thread, side=side, qty=qty,
+                                             price=price, external_id=client_id, post_only=post_only, tif=tif)
+        self._tracker.pending(OrderUpdate(venue=VENUE, market=self.settings.market, order_id=None,
+                                          client_id=client_id, side=side, status=OrderStatus.PENDING,
+                                          qty=qty, filled_qty=Decimal(0), price=price))
+        self._placements += 1
+        try:
+            placed = await rest.place(body)
+        except OrderRejected as exc:
+            if exc.code != "1134":  # DuplicateOrder: it may exist already, so look it up
+                self._tracker.forget(client_id)
+                raise
+            logger.warning("place_duplicate venue=extended client_id={}", client_id)
+        except AmbiguousOutcome as exc:
+            logger.warning("place_ambiguous venue=extended client_id={} error={}", client_id, exc)
+        except VenueError:
+            self._tracker.forget(client_id)  # 429, auth, not sent: certainly not placed
+            raise
+        else:
+            return OrderAck(venue=VENUE, client_id=client_id, order_id=str(placed.id))
+        return await self._resolve(client_id)
+
+    async def _resolve(self, client_id: str) -> OrderAck:
+        """Find out whether a placement whose reply was lost exists, without ever re-sending it."""
+        rest = self._require_rest()
+        deadline = trio.current_time() + self.settings.resolve_timeout_s
+        backoff = Backoff(self._rng, initial=0.25, maximum=2.0)
+        while True:
+            known = self._tracker.get(client_id)
+            if known is not None and known.status is not OrderStatus.PENDING:
+                self._resolved += 1
+                return OrderAck(venue=VENUE, client_id=client_id, order_id=known.order_id)
+            try:
+                orders = await rest.orders_by_external_id(client_id)
+            except VenueError as exc:
+                logger.info("resolve_lookup_failed venue=extended client_id={} error={}", client_id, exc)
+                orders = []
+            if orders:
+                update = max((wire.to_order_update(o) for o in orders), key=lambda u: (u.filled_qty, u.ts_ms))
+                await self._observe_and_emit(update)
+                self._resolved += 1
+                logger.info("place_resolved venue=extended client_id={} status={}", client_id, update.status)
+                return OrderAck(venue=VENUE, client_id=client_id, order_id=update.order_id)
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                self._ambiguous += 1
+                raise AmbiguousOutcome(VENUE, f"placement {client_id} unresolved after {self.settings.resolve_timeout_s:g} s")
+            # Wake early if the account stream reports anything; otherwise retry the lookup.
+            seen = self._order_version.value
+            with trio.move_on_after(min(backoff.next(), remaining)):
+                await self._order_version.wait_value(lambda v: v != seen)
+
+    async def _resync(self) -> None:
+        """Reconcile after a (re)connect: market config, open orders, positions, and the fate of live orders."""
+        rest = self._require_rest()
+        market = self.settings.market
+        await self._load_market()
+        orders = await self._read(lambda: rest.open_orders(market))
+        rows = await self._read(lambda: rest.positions(market))
+        events: list[VenueEvent] = []
+        open_keys: set[str] = set()
+        for order in orders:
+            if order.market != market:
+                continue
+            update = wire.to_order_update(order)
+            open_keys.add(update.client_id or f"#{update.order_id}")
+            if self._tracker.observe(update):
+                events.append(update)
+        for tracked in self._tracker.live():
+            key = tracked.client_id or f"#{tracked.order_id}"
+            if key in open_keys:
+                continue
+            # Live in our view but not open at the venue: it finished while we were away.
+            found = await self._lookup(order_id=tracked.order_id if not tracked.client_id else None,
+                                       client_id=tracked.client_id)
+            if found is not None and self._tracker.observe(found):
+                events.append(found)
+        events.append(wire.positions_for_market(rows, market))
+        await self._emit(events)

@@ -1,0 +1,263 @@
+"""Extended REST: one keep-alive httpx client, the envelope, typed errors, a rate limiter.
+
+Error mapping (what the caller can rely on):
+
+| what happened                                         | raised            |
+|-------------------------------------------------------|-------------------|
+| could not connect / pool timeout (nothing was sent)   | TransportError    |
+| timeout or broken connection after sending, write     | AmbiguousOutcome  |
+| 5xx on a write (POST/DELETE)                          | AmbiguousOutcome  |
+| 5xx on a read                                         | TransportError    |
+| undecodable 2xx reply to a write                      | AmbiguousOutcome  |
+| 401 / 403                                             | AuthError         |
+| 429                                                   | RateLimited       |
+| 404                                                   | NotFound          |
+| other non-2xx, or 2xx with status != OK, on a write   | OrderRejected     |
+| the same on a read                                    | VenueError        |
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import msgspec
+import trio
+from loguru import logger
+
+from hedged.venues.base import (
+    AmbiguousOutcome,
+    AuthError,
+    OrderRejected,
+    RateLimited,
+    TransportError,
+    Venue,
+    VenueError,
+)
+from hedged.venues.extended import wire
+
+VENUE = Venue.EXTENDED
+USER_AGENT = "hedged/0.1 (+x10-python-trading-starknet 2.6.0 compatible)"
+
+
+class NotFound(VenueError):
+    """HTTP 404: callers turn it into None / [] / "look it up"."""
+
+
+@dataclass(frozen=True, slots=True)
+class LimiterStats:
+    acquired: int
+    waits: int
+    waited_s: float
+
+
+class RateLimiter:
+    """Token bucket sized so no 60 s window exceeds `per_minute` requests.
+
+    A window can see the full bucket plus a minute of refill, so the refill rate
+    is (per_minute - burst) / 60. Callers reserve a token synchronously and then
+    sleep for their turn, which keeps them in FIFO order without a lock.
+    """
+
+    def __init__(self, per_minute: int = 1000, burst: int = 100) -> None:
+        if not 0 < burst < per_minute:
+            raise ValueError("need 0 < burst < per_minute")
+        self.rate = (per_minute - burst) / 60.0
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._last: float | None = None
+        self.acquired = 0
+        self.waits = 0
+        self.waited_s = 0.0
+
+    def reserve(self, now: float) -> float:
+        """Take one token; return how long the caller must wait before using it."""
+        if self._last is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= 1.0
+        self.acquired += 1
+        if self._tokens >= 0:
+            return 0.0
+        return -self._tokens / self.rate
+
+    async def acquire(self) -> None:
+        wait = self.reserve(trio.current_time())
+        if wait > 0:
+            self.waits += 1
+            self.waited_s += wait
+            logger.debug("rate_limit_wait venue=extended wait_s={:.3f}", wait)
+            await trio.sleep(wait)
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def stats(self) -> LimiterStats:
+        return LimiterStats(acquired=self.acquired, waits=self.waits, waited_s=self.waited_s)
+
+
+def open_http_client(
+    *,
+    rest_url: str,
+    timeout: httpx.Timeout,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 8,
+) -> httpx.AsyncClient:
+    """The one client per venue; X-Api-Key is added per request on /user/* only."""
+    return httpx.AsyncClient(
+        base_url=rest_url.rstrip("/"),
+        timeout=timeout,
+        transport=transport,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                            keepalive_expiry=60.0),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json", "Content-Type": "application/json"},
+    )
+
+
+class ExtendedRest:
+    def __init__(self, http: httpx.AsyncClient, api_key: str, limiter: RateLimiter, *, deadline_s: float = 10.0) -> None:
+        self._http = http
+        self._auth = {"X-Api-Key": api_key}
+        self.limiter = limiter
+        # A Trio deadline on top of httpx's own timeouts: custom transports (the
+        # in-memory simulator) ignore httpx timeouts, and a Trio deadline works under MockClock.
+        self.deadline_s = deadline_s
+        self.requests = 0
+
+    def __repr__(self) -> str:
+        return "ExtendedRest()"
+
+    async def request(
+        self, method: str, path: str, *, params: Any = None, body: bytes | None = None, write: bool = False
+    ) -> wire.Envelope:
+        await self.limiter.acquire()
+        self.requests += 1
+        headers = self._auth if path.startswith("/user") else None
+        what = f"{method} {path.split('?')[0]}"
+        resp = None
+        try:
+            with trio.move_on_after(self.deadline_s):
+                resp = await self._http.request(method, path, params=params, content=body, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(VENUE, f"{what}: not sent ({type(exc).__name__})") from None
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            if write:
+                raise AmbiguousOutcome(VENUE, f"{what}: reply lost ({type(exc).__name__})") from None
+            raise TransportError(VENUE, f"{what}: reply lost ({type(exc).__name__})") from None
+        if resp is None:
+            if write:
+                raise AmbiguousOutcome(VENUE, f"{what}: no reply within {self.deadline_s:g} s")
+            raise TransportError(VENUE, f"{what}: no reply within {self.deadline_s:g} s")
+        return self._interpret(resp, what, write)
+
+    @staticmethod
+    def _interpret(resp: httpx.Response, what: str, write: bool) -> wire.Envelope:
+        status = resp.status_code
+        if status in (401, 403):
+            raise AuthError(VENUE, f"{what}: HTTP {status}")
+        if status == 429:
+            raise RateLimited(VENUE, f"{what}: HTTP 429", retry_after_s=_retry_after(resp))
+        if status >= 500:
+            cls = AmbiguousOutcome if write else TransportError
+            raise cls(VENUE, f"{what}: HTTP {status}", code=_code_or_none(resp.content))
+        if status == 404:
+            raise NotFound(VENUE, f"{what}: HTTP 404", code=_code_or_none(resp.content))
+        try:
+            env = wire.decode_envelope(resp.content)
+        except wire.WireError as exc:
+            if 200 <= status < 300 and write:
+                raise AmbiguousOutcome(VENUE, f"{what}: undecodable reply ({exc})") from None
+            raise VenueError(VENUE, f"{what}: HTTP {status}, undecodable reply ({exc})") from None
+        if 200 <= status < 300 and env.ok:
+            return env
+        code = env.error.code_text if env.error else None
+        message = (env.error.message if env.error else None) or f"HTTP {status}"
+        cls = OrderRejected if write else VenueError
+        raise cls(VENUE, f"{what}: {message[:200]}", code=code)
+
+    # ---- endpoints -------------------------------------------------------
+
+    async def market(self, name: str) -> tuple[wire.Market, dict[str, Any]]:
+        """The market's config and its raw JSON object (the signer needs the whole object)."""
+        env = await self.request("GET", "/info/markets", params={"market": name})
+        items = wire.decode_data(env.data, list[dict[str, Any]], "markets")
+        for item in items:
+            if item.get("name") == name:
+                try:
+                    return msgspec.convert(item, wire.Market), item
+                except msgspec.ValidationError as exc:
+                    raise VenueError(VENUE, f"bad market config: {exc}") from None
+        raise VenueError(VENUE, f"market {name} not listed", code="MARKET_NOT_FOUND")
+
+    async def fees(self, market: str) -> wire.FeeRates:
+        env = await self.request("GET", "/user/fees", params={"market": market})
+        for fee in wire.decode_data(env.data, list[wire.FeeRates], "fees"):
+            if fee.market == market:
+                return fee
+        raise VenueError(VENUE, f"no fee rates for {market}", code="FEES_NOT_FOUND")
+
+    async def place(self, body: bytes) -> wire.PlacedOrder:
+        env = await self.request("POST", "/user/order", body=body, write=True)
+        try:
+            return wire.decode_data(env.data, wire.PlacedOrder, "placed order")
+        except wire.WireError as exc:
+            raise AmbiguousOutcome(VENUE, f"POST /user/order: {exc}") from None
+
+    async def cancel_by_id(self, order_id: str) -> None:
+        await self.request("DELETE", f"/user/order/{quote(order_id, safe='')}", write=True)
+
+    async def cancel_by_external_id(self, external_id: str) -> None:
+        await self.request("DELETE", "/user/order", params={"externalId": external_id}, write=True)
+
+    async def mass_cancel(self, market: str) -> None:
+        body = msgspec.json.encode({"markets": [market]})
+        await self.request("POST", "/user/order/massCancel", body=body, write=True)
+
+    async def open_orders(self, market: str) -> list[wire.Order]:
+        env = await self.request("GET", "/user/orders", params={"market": market})
+        return wire.decode_data(env.data, list[wire.Order], "open orders") if wire.has_data(env.data) else []
+
+    async def orders_by_external_id(self, external_id: str) -> list[wire.Order]:
+        try:
+            env = await self.request("GET", f"/user/orders/external/{quote(external_id, safe='')}")
+        except NotFound:
+            return []
+        if not wire.has_data(env.data):
+            return []
+        return wire.decode_data(env.data, list[wire.Order], "orders by external id")
+
+    async def order_by_id(self, order_id: str) -> wire.Order | None:
+        try:
+            env = await self.request("GET", f"/user/orders/{quote(order_id, safe='')}")
+        except NotFound:
+            return None
+        return wire.decode_data(env.data, wire.Order, "order")
+
+    async def positions(self, market: str) -> list[wire.Position]:
+        env = await self.request("GET", "/user/positions", params={"market": market})
+        return wire.decode_data(env.data, list[wire.Position], "positions") if wire.has_data(env.data) else []
+
+    async def balance(self) -> wire.Balance | None:
+        """None when the venue says 404, which it does for a zero balance."""
+        try:
+            env = await self.request("GET", "/user/balance")
+        except NotFound:
+            return None
+        return wire.decode_data(env.data, wire.Balance, "balance")
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _code_or_none(body: bytes) -> str | None:
+    try:
+        env = wire.decode_envelope(body)
+    except wire.WireError:
+        return None
+    return env.error.code_text if env.error else None

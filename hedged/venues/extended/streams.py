@@ -1,0 +1,441 @@
+"""Extended streams: the pure account-state core and the Trio loops around both streams.
+
+| scenario                                  | what happens                                          |
+|-------------------------------------------|-------------------------------------------------------|
+| book: malformed frame                     | logged, counted, skipped (book untouched)             |
+| book: duplicate seq                       | ignored, counted                                      |
+| book: seq gap / DELTA before a SNAPSHOT   | reconnect (book cleared, top_of_book -> None)         |
+| book: no message for `book_stale_s`       | reconnect (frozen feed)                               |
+| account: malformed frame                  | logged, counted, skipped                              |
+| account: duplicate seq                    | ignored, counted                                      |
+| account: seq gap                          | reconnect, then re-sync over REST                     |
+| account: (re)connect                      | not ready until open orders + positions re-synced     |
+| account: duplicated / stale order update  | dropped by `OrderTracker` (fills never go backwards)  |
+| any drop                                  | reconnect after exponential backoff with seeded jitter|
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+import trio
+import trio_websocket
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.venues.base import OrderStatus, OrderUpdate, StreamHealth, VenueError, VenueEvent
+from hedged.venues.extended import wire
+from hedged.venues.extended.book import BookFeed, BookResult, same_top
+
+# Progress of an order: an update is news only if it moves forward.
+_RANK = {
+    OrderStatus.PENDING: 0,
+    OrderStatus.OPEN: 1,
+    OrderStatus.PARTIALLY_FILLED: 2,
+    OrderStatus.FILLED: 3,
+    OrderStatus.CANCELLED: 3,
+    OrderStatus.REJECTED: 3,
+    OrderStatus.EXPIRED: 3,
+}
+
+
+class Backoff:
+    """Exponential backoff with full-range jitter from an injected, seeded RNG."""
+
+    def __init__(self, rng: random.Random, *, initial: float = 0.2, maximum: float = 30.0, factor: float = 2.0) -> None:
+        self._rng = rng
+        self.initial, self.maximum, self.factor = initial, maximum, factor
+        self._attempt = 0
+
+    def next(self) -> float:
+        base = min(self.maximum, self.initial * self.factor**self._attempt)
+        self._attempt += 1
+        # Jitter in [base/2, base]: spreads reconnect storms but never reconnects instantly.
+        return base / 2 + self._rng.random() * base / 2
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+@dataclass(slots=True)
+class StreamStats:
+    """Counters of one stream (exported by the client's health/statistics)."""
+
+    messages: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    reconnects: int = 0
+    stale_updates: int = 0
+
+
+class StreamState:
+    """Connection facts of one stream, written only by that stream's task."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.subscribed = False
+        self.last_message_at: float | None = None
+        self.stats = StreamStats()
+
+    def down(self) -> None:
+        self.connected = False
+        self.subscribed = False
+
+    def health(self, now: float) -> StreamHealth:
+        age = None if self.last_message_at is None else max(0.0, now - self.last_message_at)
+        return StreamHealth(connected=self.connected, subscribed=self.subscribed, last_message_age_s=age)
+
+
+class SeqCheck:
+    """Per-connection `seq` continuity: the first frame sets the base, then +1 each."""
+
+    def __init__(self) -> None:
+        self.last: int | None = None
+
+    def reset(self) -> None:
+        self.last = None
+
+    def check(self, seq: int) -> str:
+        """'ok', 'duplicate' (seq already seen) or 'gap'."""
+        if self.last is not None:
+            if seq <= self.last:
+                return "duplicate"
+            if seq != self.last + 1:
+                return "gap"
+        self.last = seq
+        return "ok"
+
+
+def _key(update: OrderUpdate) -> str:
+    return update.client_id if update.client_id else f"#{update.order_id}"
+
+
+class OrderTracker:
+    """The adapter's view of its orders: filters stream noise, remembers what is live.
+
+    An update is forwarded only when it moves the order forward (more filled, or a
+    later lifecycle stage). That makes duplicated, re-ordered and restated updates
+    harmless and keeps a late `PARTIALLY_FILLED` from reopening a finished order.
+    Terminal orders are remembered in a bounded LRU so late echoes stay filtered.
+    """
+
+    def __init__(self, market: str, *, done_capacity: int = 10_000) -> None:
+        self.market = market
+        self._live: dict[str, OrderUpdate] = {}
+        self._done: OrderedDict[str, OrderUpdate] = OrderedDict()
+        self._done_capacity = done_capacity
+        self.version = 0  # bumps on every accepted change (waiters compare it)
+
+    def pending(self, update: OrderUpdate) -> None:
+        """Register an order we are about to send (status PENDING)."""
+        key = _key(update)
+        if key not in self._live and key not in self._done:
+            self._live[key] = update
+
+    def forget(self, client_id: str) -> None:
+        """Drop a PENDING entry whose placement certainly failed."""
+        current = self._live.get(client_id)
+        if current is not None and current.status is OrderStatus.PENDING:
+            del self._live[client_id]
+
+    def get(self, client_id: str) -> OrderUpdate | None:
+        return self._live.get(client_id) or self._done.get(client_id)
+
+    def live(self) -> list[OrderUpdate]:
+        return list(self._live.values())
+
+    def observe(self, update: OrderUpdate) -> bool:
+        """Record `update`; True when it is news that should reach the ledger."""
+        key = _key(update)
+        prev = self._live.get(key) or self._done.get(key)
+        if prev is not None and prev.status is not OrderStatus.PENDING:
+            if update.filled_qty < prev.filled_qty:
+                return False
+            if update.filled_qty == prev.filled_qty and _RANK[update.status] <= _RANK[prev.status]:
+                return False
+        if update.status.is_terminal:
+            self._live.pop(key, None)
+            self._done[key] = update
+            self._done.move_to_end(key)
+            while len(self._done) > self._done_capacity:
+                self._done.popitem(last=False)
+        else:
+            self._live[key] = update
+        self.version += 1
+        return True
+
+
+class TradeDedup:
+    """Remembers recent trade ids; a fill id is unique per fill on Extended."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+
+    def first_time(self, trade_id: str) -> bool:
+        if trade_id in self._seen:
+            return False
+        self._seen[trade_id] = None
+        while len(self._seen) > self._capacity:
+            self._seen.popitem(last=False)
+        return True
+
+
+class AccountCore:
+    """Pure account-stream logic: frame in, events out (plus the 'gap' verdict)."""
+
+    def __init__(self, market: str, tracker: OrderTracker, stats: StreamStats,
+                 on_malformed: Callable[[str], None] | None = None) -> None:
+        self.market = market
+        self.tracker = tracker
+        self.stats = stats
+        self.seq = SeqCheck()
+        self.trades = TradeDedup()
+        self.balance: wire.Balance | None = None
+        self._on_malformed = on_malformed
+
+    def _malformed(self, why: str) -> None:
+        self.stats.malformed += 1
+        if self._on_malformed is not None:
+            self._on_malformed(why)
+
+    def handle(self, message: bytes | str) -> tuple[list[VenueEvent], bool]:
+        """Return (events to forward, gap?). Never raises on bad input."""
+        self.stats.messages += 1
+        try:
+            frame = wire.decode_frame(message)
+        except wire.WireError as exc:
+            self._malformed(str(exc))
+            return [], False
+        verdict = self.seq.check(frame.seq)
+        if verdict == "duplicate":
+            self.stats.duplicates += 1
+            return [], False
+        if verdict == "gap":
+            self.stats.gaps += 1
+            return [], True
+        if frame.error is not None:
+            self._malformed("error frame")
+            return [], False
+        try:
+            data = wire.decode_account(frame.data)
+        except wire.WireError as exc:
+            self._malformed(str(exc))
+            return [], False
+        return self.apply(data, seq=frame.seq), False
+
+    def apply(self, data: wire.AccountData, *, seq: int | None = None) -> list[VenueEvent]:
+        events: list[VenueEvent] = []
+        for order in data.orders or ():
+            if order.market != self.market:
+                continue
+            try:
+                update = wire.to_order_update(order, seq=seq)
+            except wire.WireError as exc:
+                self._malformed(str(exc))
+                continue
+            if self.tracker.observe(update):
+                events.append(update)
+            else:
+                self.stats.stale_updates += 1
+        for trade in data.trades or ():
+            if trade.market != self.market:
+                continue
+            try:
+                event = wire.to_trade(trade)
+            except wire.WireError as exc:
+                self._malformed(str(exc))
+                continue
+            if self.trades.first_time(event.trade_id):
+                events.append(event)
+        for position in data.positions or ():
+            if position.market != self.market:
+                continue
+            try:
+                events.append(wire.to_position(position))
+            except wire.WireError as exc:
+                self._malformed(str(exc))
+        if data.balance is not None:
+            self.balance = data.balance
+        return events
+
+
+# ------------------------------------------------------------ Trio loops ----
+# Everything below only moves bytes and time; the decisions are in the classes above.
+
+WsConnect = Callable[[str, list[tuple[bytes, bytes]]], AbstractAsyncContextManager[trio_websocket.WebSocketConnection]]
+
+_WS_ERRORS = (
+    trio_websocket.HandshakeError,
+    trio_websocket.ConnectionClosed,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
+
+
+def default_ws_connect(url: str, headers: list[tuple[bytes, bytes]]):
+    return trio_websocket.open_websocket_url(url, extra_headers=headers, connect_timeout=10, disconnect_timeout=2)
+
+
+async def _connection(name: str, url: str, headers, connect: WsConnect, state: StreamState,
+                      session: Callable[[trio_websocket.WebSocketConnection], Awaitable[str]]) -> str:
+    """Open one connection, run `session` on it, and say why it ended (never raises transport errors)."""
+    reason = "closed"
+    try:
+        async with connect(url, headers) as ws:
+            state.connected = True
+            logger.info("stream_connected venue=extended stream={}", name)
+            reason = await session(ws)
+    except* _WS_ERRORS as group:
+        reason = f"transport: {type(group.exceptions[0]).__name__}"
+    finally:
+        state.down()
+    return reason
+
+
+async def _receive(ws: trio_websocket.WebSocketConnection, stale_s: float | None) -> bytes | str | None:
+    """The next message, or None if the connection closed or went quiet for `stale_s`."""
+    try:
+        if stale_s is None:
+            return await ws.get_message()
+        with trio.move_on_after(stale_s):
+            return await ws.get_message()
+        return None
+    except trio_websocket.ConnectionClosed:
+        return None
+
+
+async def run_book_stream(
+    *,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    connect: WsConnect,
+    feed: BookFeed,
+    state: StreamState,
+    top: AsyncValue,
+    backoff: Backoff,
+    stale_s: float,
+) -> None:
+    """Keep `top` current from the full-depth book stream, forever."""
+
+    async def session(ws: trio_websocket.WebSocketConnection) -> str:
+        feed.reset()
+        while True:
+            message = await _receive(ws, stale_s)
+            if message is None:
+                return "closed or stale"
+            now = trio.current_time()
+            state.last_message_at = now
+            state.stats.messages += 1
+            try:
+                result = feed.apply(wire.decode_frame(message))
+            except wire.WireError as exc:
+                state.stats.malformed += 1
+                logger.warning("book_malformed venue=extended error={}", exc)
+                continue
+            if result is BookResult.GAP:
+                state.stats.gaps += 1
+                return f"seq gap after {feed.last_seq}"
+            if result is BookResult.DUPLICATE:
+                state.stats.duplicates += 1
+            elif result is BookResult.APPLIED:
+                if not state.subscribed:
+                    state.subscribed = True
+                    backoff.reset()
+                new_top = feed.top(now)
+                if not same_top(top.value, new_top):
+                    top.value = new_top
+
+    while True:
+        reason = await _connection("book", url, headers, connect, state, session)
+        feed.reset()
+        top.value = None  # a book we cannot keep current must not be quoted against
+        state.stats.reconnects += 1
+        delay = backoff.next()
+        logger.warning("stream_down venue=extended stream=book reason={} retry_in_s={:.2f}", reason, delay)
+        await trio.sleep(delay)
+
+
+async def run_account_stream(
+    *,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    connect: WsConnect,
+    core: AccountCore,
+    state: StreamState,
+    backoff: Backoff,
+    resync: Callable[[], Awaitable[None]],
+    ready: AsyncValue,
+    emit: Callable[[list[VenueEvent]], Awaitable[None]],
+    ping_interval_s: float,
+    ping_timeout_s: float,
+    rng: random.Random,
+) -> None:
+    """Feed account events to `emit`; after every (re)connect re-sync over REST, then set `ready`."""
+
+    async def session(ws: trio_websocket.WebSocketConnection) -> str:
+        core.seq.reset()
+        # No subscribe frame on v1: an accepted upgrade (with the API key) is the subscription.
+        state.subscribed = True
+        outcome = ["closed"]
+        async with trio.open_nursery() as nursery:
+
+            def stop(why: str) -> None:
+                outcome[0] = why
+                nursery.cancel_scope.cancel()
+
+            async def do_resync() -> None:
+                try:
+                    await resync()
+                except VenueError as exc:
+                    stop(f"resync failed: {exc}")
+                    return
+                ready.value = True
+                backoff.reset()
+                logger.info("account_resynced venue=extended")
+
+            async def heartbeat() -> None:
+                while True:
+                    await trio.sleep(ping_interval_s)
+                    with trio.move_on_after(ping_timeout_s) as scope:
+                        try:
+                            await ws.ping(rng.getrandbits(64).to_bytes(8, "big"))
+                        except trio_websocket.ConnectionClosed:
+                            stop("closed during ping")
+                            return
+                    if scope.cancelled_caught:
+                        stop("pong timeout")
+                        return
+
+            nursery.start_soon(do_resync)
+            nursery.start_soon(heartbeat)
+            while True:
+                message = await _receive(ws, None)
+                if message is None:
+                    stop("closed")
+                    break
+                state.last_message_at = trio.current_time()
+                events, gap = core.handle(message)
+                if gap:
+                    stop(f"seq gap after {core.seq.last}")
+                    break
+                if events:
+                    # Shielded: the tracker has already counted these as seen, so
+                    # they must reach the ledger even if the connection is being torn down.
+                    with trio.CancelScope(shield=True):
+                        await emit(events)
+        return outcome[0]
+
+    while True:
+        reason = await _connection("account", url, headers, connect, state, session)
+        ready.value = False
+        state.stats.reconnects += 1
+        delay = backoff.next()
+        logger.warning("stream_down venue=extended stream=account reason={} retry_in_s={:.2f}", reason, delay)
+        await trio.sleep(delay)

@@ -1,0 +1,107 @@
+"""The pure account-stream core: continuity, idempotence, malformed frames, backoff."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+from adapter_fixtures import MARKET, frame, order_json, position_json, trade_json
+
+from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue
+from hedged.venues.extended.streams import AccountCore, Backoff, OrderTracker, SeqCheck, StreamStats
+
+
+def core() -> AccountCore:
+    return AccountCore(MARKET, OrderTracker(MARKET), StreamStats())
+
+
+def orders(*rows: dict, seq: int) -> bytes:
+    return frame("ORDER", {"orders": list(rows)}, seq)
+
+
+def test_one_message_with_several_orders_yields_each() -> None:
+    c = core()
+    events, gap = c.handle(orders(order_json(), order_json(id=2, externalId="hd-2"), seq=1))
+    assert not gap and [e.client_id for e in events] == ["hd-1", "hd-2"]
+
+
+def test_duplicated_frame_is_ignored_and_counted() -> None:
+    c = core()
+    raw = orders(order_json(status="PARTIALLY_FILLED", filledQty="0.4"), seq=1)
+    assert len(c.handle(raw)[0]) == 1
+    assert c.handle(raw) == ([], False)
+    assert c.stats.duplicates == 1
+
+
+def test_seq_gap_is_reported() -> None:
+    c = core()
+    c.handle(orders(order_json(), seq=1))
+    assert c.handle(orders(order_json(), seq=3)) == ([], True)
+    assert c.stats.gaps == 1
+
+
+def test_stale_partial_after_cancel_is_dropped_but_cancel_keeps_the_fill() -> None:
+    c = core()
+    c.handle(orders(order_json(status="NEW"), seq=1))
+    cancelled, _ = c.handle(orders(order_json(status="CANCELLED", filledQty="0.4"), seq=2))
+    stale, _ = c.handle(orders(order_json(status="PARTIALLY_FILLED", filledQty="0.4"), seq=3))
+    assert cancelled[0].status is OrderStatus.CANCELLED and cancelled[0].filled_qty == Decimal("0.4")
+    assert stale == [] and c.stats.stale_updates == 1
+
+
+def test_fill_growth_is_forwarded_even_with_the_same_status() -> None:
+    c = core()
+    c.handle(orders(order_json(status="PARTIALLY_FILLED", filledQty="0.1"), seq=1))
+    events, _ = c.handle(orders(order_json(status="PARTIALLY_FILLED", filledQty="0.3"), seq=2))
+    lower, _ = c.handle(orders(order_json(status="PARTIALLY_FILLED", filledQty="0.2"), seq=3))
+    assert events[0].filled_qty == Decimal("0.3") and lower == []
+
+
+def test_trades_are_deduplicated_by_id_and_positions_forwarded() -> None:
+    c = core()
+    events, _ = c.handle(frame("TRADE", {"trades": [trade_json(), trade_json()],
+                                         "positions": [position_json(side="SHORT", size="1")]}, 1))
+    assert [type(e) for e in events] == [Trade, PositionSnapshot]
+    assert events[1].size == Decimal("-1")
+
+
+def test_malformed_frames_are_counted_and_later_frames_still_work() -> None:
+    c = core()
+    for bad in (b"garbage", frame("ORDER", {"orders": [{"id": "x"}]}, 1),
+                orders(order_json(status="WHAT"), seq=2), frame(None, None, 3, error="nope")):
+        assert c.handle(bad) == ([], False)
+    assert c.stats.malformed == 4
+    events, gap = c.handle(orders(order_json(), seq=4))
+    assert len(events) == 1 and not gap
+
+
+def test_other_markets_are_ignored() -> None:
+    c = core()
+    events, _ = c.handle(orders(order_json(market="BTC-USD"), seq=1))
+    assert events == []
+
+
+def test_pending_order_is_live_until_the_venue_reports_on_it() -> None:
+    tracker = OrderTracker(MARKET)
+    pending = OrderUpdate(venue=Venue.EXTENDED, market=MARKET, order_id=None, client_id="hd-1", side=Side.BUY,
+                          status=OrderStatus.PENDING, qty=Decimal("1.37"), filled_qty=Decimal(0))
+    tracker.pending(pending)
+    assert tracker.live() == [pending]
+    c = AccountCore(MARKET, tracker, StreamStats())
+    c.handle(orders(order_json(status="REJECTED", statusReason="POST_ONLY_FAILED"), seq=1))
+    assert tracker.live() == [] and tracker.get("hd-1").reason == "POST_ONLY_FAILED"
+
+
+def test_seq_check_accepts_any_base_then_plus_one() -> None:
+    seq = SeqCheck()
+    assert [seq.check(s) for s in (5, 6, 6, 8)] == ["ok", "ok", "duplicate", "gap"]
+
+
+def test_backoff_grows_to_its_cap_with_seeded_jitter_and_resets() -> None:
+    a, b = Backoff(random.Random(3), initial=1, maximum=8), Backoff(random.Random(3), initial=1, maximum=8)
+    delays = [a.next() for _ in range(6)]
+    assert delays == [b.next() for _ in range(6)]
+    for d, base in zip(delays, [1, 2, 4, 8, 8, 8]):
+        assert base / 2 <= d <= base
+    a.reset()
+    assert a.next() <= 1
