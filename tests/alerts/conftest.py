@@ -11,8 +11,8 @@ Determinism rules for these tests:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -173,3 +173,27 @@ async def recording_server() -> AsyncIterator[RecordingServer]:
         server.port = int(binds[0].rsplit(":", 1)[1])
         yield server
         nursery.cancel_scope.cancel()
+
+
+@contextmanager
+def on_log(fragment: str, count: int = 1) -> Iterator[trio.Event]:
+    """An event set once `count` loguru messages containing `fragment` were logged.
+
+    loguru calls sinks synchronously in the logging thread (the Trio thread here), so
+    setting a trio.Event from the sink is safe.
+    """
+    event = trio.Event()
+    seen = 0
+
+    def sink(message: object) -> None:
+        nonlocal seen
+        if fragment in str(message):
+            seen += 1
+            if seen >= count:
+                event.set()
+
+    sink_id = logger.add(sink, level="TRACE", format="{message}")
+    try:
+        yield event
+    finally:
+        logger.remove(sink_id)
