@@ -1,0 +1,92 @@
+"""Ledger throughput: order updates applied per second, in memory and journaled.
+
+Workload: many maker orders on the maker leg, each going OPEN -> a few cumulative
+partial fills -> FILLED or CANCELLED with its fill, plus one duplicate of every
+update (the venues restate); every update carries both ids. Targets on the 2-core
+reference machine: >= 100,000/s in memory, >= 20,000/s journaled.
+
+Run: .venv/bin/python bench/ledger.py [--updates N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+from loguru import logger
+
+from hedged.ledger import Journal, Leg, LedgerCore, Roles
+from hedged.venues.base import OrderStatus, OrderUpdate, Side, Venue
+
+ROLES = Roles(Leg(Venue.EXTENDED, "SOL-USD"), Leg(Venue.LIGHTER, "SOL"))
+
+
+def workload(n: int, rng: random.Random) -> list[OrderUpdate]:
+    out: list[OrderUpdate] = []
+    oid = 0
+    while len(out) < n:
+        oid += 1
+        side = rng.choice((Side.BUY, Side.SELL))
+        qty = Decimal(rng.randint(5, 50)) / 10
+        cum = Decimal(0)
+        ups = [OrderUpdate(Venue.EXTENDED, "SOL-USD", str(oid), f"c{oid}", side, OrderStatus.OPEN, qty, cum)]
+        for _ in range(rng.randint(1, 3)):
+            cum = min(qty, cum + Decimal(rng.randint(1, 10)) / 10)
+            ups.append(OrderUpdate(Venue.EXTENDED, "SOL-USD", str(oid), f"c{oid}", side,
+                                   OrderStatus.PARTIALLY_FILLED, qty, cum, avg_price=Decimal("142.37")))
+        end = OrderStatus.FILLED if cum == qty else OrderStatus.CANCELLED
+        ups.append(OrderUpdate(Venue.EXTENDED, "SOL-USD", str(oid), f"c{oid}", side, end, qty, cum))
+        for u in ups:
+            out.append(u)
+            out.append(u)  # duplicate delivery
+    return out[:n]
+
+
+def in_memory(updates: list[OrderUpdate]) -> float:
+    core = LedgerCore(ROLES)
+    t0 = time.perf_counter()
+    for u in updates:
+        core.apply_update(u)
+        core.outbox.clear()  # the rows are built (that cost is real) but nobody writes them
+    return len(updates) / (time.perf_counter() - t0)
+
+
+def journaled(updates: list[OrderUpdate], batch: int, synchronous: str) -> float:
+    with tempfile.TemporaryDirectory() as d, Journal.open(Path(d) / "ledger.db", synchronous=synchronous) as j:
+        core = LedgerCore(ROLES)
+        t0 = time.perf_counter()
+        for i, u in enumerate(updates, 1):
+            core.apply_update(u)
+            if i % batch == 0:
+                j.write(core.take_rows())
+        j.write(core.take_rows())
+        return len(updates) / (time.perf_counter() - t0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--updates", type=int, default=200_000)
+    args = ap.parse_args()
+    logger.remove()  # unknown-order info lines would measure the logger, not the ledger
+    updates = workload(args.updates, random.Random(7))
+    small = updates[: max(1000, args.updates // 10)]
+    figures = [
+        ("in memory", in_memory(updates), 100_000),
+        ("journaled, batched 512, synchronous=NORMAL", journaled(updates, 512, "NORMAL"), 20_000),
+        ("journaled, batched 512, synchronous=FULL", journaled(updates, 512, "FULL"), 20_000),
+        ("journaled, commit per update, synchronous=NORMAL", journaled(small, 1, "NORMAL"), 20_000),
+        ("journaled, commit per update, synchronous=FULL", journaled(small, 1, "FULL"), None),
+    ]
+    for name, rate, target in figures:
+        verdict = "" if target is None else ("  (target %d/s: %s)" % (target, "met" if rate >= target else "MISSED"))
+        print(f"{name:<52} {rate:>12,.0f} updates/s{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

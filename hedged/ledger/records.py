@@ -1,0 +1,43 @@
+"""Journal rows produced by the pure core and written by the journal.
+
+The core appends plain tuples (cheap to build on the hot path) to an outbox; the journal
+writes them in order. Each tuple is `(KIND, values...)`; the column order per kind is
+fixed here and used by both the core (`row_*` builders) and `journal.py`.
+Decimals are stored as text so nothing is lost to binary floats.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hedged.ledger.orders import OrderRecord
+
+ORDER = "order"  # upsert of an order's whole state, keyed by order key
+FILL = "fill"  # insert-or-ignore, keyed by fill key (venue+trade id, or venue+order id+cumulative qty)
+SNAPSHOT = "snapshot"  # a venue position snapshot as received
+ADJUSTMENT = "adjustment"  # a reconciliation position adjustment with its reason (unique adjustment id)
+LINK = "link"  # upsert: how much of a maker fill a hedge order covers
+RESIDUAL = "residual"  # lot residual after planning a hedge
+CYCLE = "cycle"  # cycle phase changes, from the strategy
+COUNTER = "counter"  # core id counters, so keys stay unique across restarts
+
+Row = tuple
+
+
+def row_order(o: OrderRecord) -> Row:
+    return (
+        ORDER, o.key, o.leg.venue.value, o.leg.market, o.order_id, o.client_id, o.side.value, o.status.value,
+        str(o.qty), str(o.cum), str(o.trade_qty), str(o.counted), str(o.baseline),
+        None if o.avg_price is None else str(o.avg_price), int(o.is_hedge), int(o.cancel_requested),
+        o.merged_into, int(o.closed_by_reconcile), o.ts_ms,
+    )
+
+
+def row_fill(
+    fill_key: str, order_key: str, venue: str, market: str, side: str, qty: Decimal, price: Decimal | None,
+    counted_delta: Decimal, trade_id: str | None, ts_ms: int,
+) -> Row:
+    return (FILL, fill_key, order_key, venue, market, side, str(qty), None if price is None else str(price),
+            str(counted_delta), trade_id, ts_ms)

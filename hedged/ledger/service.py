@@ -1,0 +1,194 @@
+"""The async face of the ledger: AsyncValues to wait on, a channel to feed, a journal writer.
+
+Order of operations for every event (and every hedge registration):
+
+1. the core applies it in memory (synchronously, atomically under Trio);
+2. the AsyncValues are set at once, so a task waiting on `open_hedge_delta` is
+   scheduled before anything touches the disk;
+3. the journal rows wait in the core's outbox; a separate writer task takes whatever
+   has accumulated and commits it in one transaction on a worker thread, then looks
+   again. A burst of fills therefore costs one commit, and a slow disk delays the
+   journal, never a hedge.
+
+A crash between 2 and 3 loses at most the last uncommitted batch from the journal;
+the venues still have those fills, and startup reconciliation (or the restated
+streams) brings them back through the same exactly-once path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+
+import trio
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.ledger.core import LedgerCore, LedgerStats, Roles
+from hedged.ledger.hedging import HedgePlan
+from hedged.ledger.journal import Journal, ReplayInfo
+from hedged.ledger.orders import Leg, OrderRecord
+from hedged.ledger.reconcile import ReconcileKind, ReconcilePlan, apply_reconciliation, plan_reconciliation
+from hedged.venues.base import MarketRules, OrderUpdate, PositionSnapshot, Side, Venue, VenueEvent
+
+
+class Ledger:
+    """Owns a `LedgerCore` and (optionally) its `Journal`.
+
+    Mutators (`apply`, `register_hedge`, ...) are plain synchronous methods: they never
+    await, so under Trio each one is atomic, and callers see their effect on the
+    AsyncValues immediately. `run()` is the one task that feeds events from the
+    adapters' channel and writes the journal.
+    """
+
+    def __init__(self, core: LedgerCore, journal: Journal | None = None, *, replay: ReplayInfo | None = None) -> None:
+        self.core = core
+        self.journal = journal
+        self.replay = replay
+        self.positions: AsyncValue[Mapping[Leg, Decimal]] = AsyncValue(MappingProxyType(dict(core.positions)))
+        self.net_exposure: AsyncValue[Decimal] = AsyncValue(core.net_exposure)
+        self.hedge_in_flight: AsyncValue[Decimal] = AsyncValue(core.hedge_in_flight)
+        self.open_hedge_delta: AsyncValue[Decimal] = AsyncValue(core.open_hedge_delta)
+        self.residual: AsyncValue[Decimal] = AsyncValue(core.residual)
+        self.reconcile_requested: AsyncValue[bool] = AsyncValue(core.reconcile_requested)
+        self._backlog: AsyncValue[int] = AsyncValue(0)  # rows in the outbox, for the writer
+
+    @classmethod
+    def open(cls, roles: Roles, path: str | Path, *, synchronous: str = "NORMAL") -> Ledger:
+        """Open (or create) the journal at `path` and replay it. Raises `JournalError` with the file name."""
+        journal = Journal.open(path, synchronous=synchronous)
+        try:
+            core = LedgerCore(roles)
+            info = journal.load(core)
+        except BaseException:
+            journal.close()
+            raise
+        return cls(core, journal, replay=info)
+
+    def close(self) -> None:
+        self.flush()
+        if self.journal is not None:
+            self.journal.close()
+
+    # ---- mutators -----------------------------------------------------------------------
+
+    def apply(self, event: VenueEvent) -> Decimal:
+        delta = self.core.apply(event)
+        self._publish(bool(delta))
+        return delta
+
+    def register_hedge(self, client_id: str, side: Side, qty: Decimal, *, residual: Decimal | None = None,
+                       cycle_id: str | None = None, ts_ms: int = 0) -> OrderRecord:
+        """Call *before* sending the hedge; its quantity is in flight from this moment."""
+        rec = self.core.register_hedge(client_id, side, qty, residual=residual, cycle_id=cycle_id, ts_ms=ts_ms)
+        self._publish(False)
+        return rec
+
+    def register_plan(self, plan: HedgePlan, client_id: str, *, cycle_id: str | None = None,
+                      ts_ms: int = 0) -> OrderRecord | None:
+        """Register the hedge a `HedgePlan` asks for (None if it asks for nothing but residual)."""
+        if not plan.needed:
+            self.core.record_residual(plan.residual, reason="below_size_step", cycle_id=cycle_id, ts_ms=ts_ms)
+            self._publish(False)
+            return None
+        assert plan.side is not None
+        return self.register_hedge(client_id, plan.side, plan.qty, residual=plan.residual, cycle_id=cycle_id,
+                                   ts_ms=ts_ms)
+
+    def register_order(self, leg: Leg, client_id: str, side: Side, qty: Decimal, *, ts_ms: int = 0) -> OrderRecord:
+        rec = self.core.register_order(leg, client_id, side, qty, ts_ms=ts_ms)
+        self._publish(False)
+        return rec
+
+    def fail_order(self, venue: Venue, client_id: str, reason: str) -> None:
+        self.core.fail_order(venue, client_id, reason)
+        self._publish(True)
+
+    def note_cancel_requested(self, venue: Venue, *, order_id: str | None = None, client_id: str | None = None) -> None:
+        self.core.note_cancel_requested(venue, order_id=order_id, client_id=client_id)
+        self._publish(False)
+
+    def record_cycle(self, cycle_id: str, phase: str, *, detail: str = "", ts_ms: int = 0) -> None:
+        self.core.record_cycle(cycle_id, phase, detail=detail, ts_ms=ts_ms)
+        self._publish(False)
+
+    def reconcile(self, positions: Iterable[PositionSnapshot], open_orders: Iterable[OrderUpdate], *,
+                  kind: ReconcileKind, ts_ms: int = 0) -> ReconcilePlan:
+        plan = plan_reconciliation(self.core, positions, open_orders, kind=kind)
+        apply_reconciliation(self.core, plan, ts_ms=ts_ms)
+        logger.info("ledger_reconciled kind={} adjustments={} adopted={} closed={} net_exposure={}", kind,
+                    len(plan.adjustments), len(plan.adopt), len(plan.close), plan.net_exposure)
+        self._publish(True)
+        return plan
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    def hedge_plan(self, rules: MarketRules) -> HedgePlan:
+        """What to send on the hedge venue now: `-open_hedge_delta`, rounded down to `rules`."""
+        return self.core.hedge_plan(rules)
+
+    def statistics(self) -> LedgerStats:
+        return self.core.statistics()
+
+    @property
+    def journal_backlog(self) -> int:
+        return len(self.core.outbox)
+
+    async def wait_hedged(self, tolerance: Decimal) -> Decimal:
+        """Wait until |open hedge delta| <= tolerance; returns the value seen."""
+        return await self.open_hedge_delta.wait_value(lambda v: abs(v) <= tolerance)
+
+    # ---- the owning task ------------------------------------------------------------------
+
+    async def run(self, events: trio.MemoryReceiveChannel[VenueEvent], *,
+                  task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Apply events from the adapters until the channel closes; journal in the background."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer)
+                task_status.started()
+                async with events:
+                    async for event in events:
+                        self.apply(event)
+                nursery.cancel_scope.cancel()
+        finally:
+            # Whatever is still in memory goes to disk; local SQLite, so this is short.
+            with trio.CancelScope(shield=True):
+                self.flush()
+
+    def flush(self) -> int:
+        """Write everything pending now (synchronously). Returns the rows written."""
+        rows = self.core.take_rows()
+        self._backlog.value = 0
+        if self.journal is None or not rows:
+            return 0
+        try:
+            return self.journal.write(rows)
+        except BaseException:
+            self.core.outbox[:0] = rows  # not written: keep them for the next attempt
+            raise
+
+    async def _writer(self) -> None:
+        while True:
+            await self._backlog.wait_value(lambda n: n > 0)
+            rows = self.core.take_rows()
+            self._backlog.value = 0
+            if self.journal is not None and rows:
+                try:
+                    await trio.to_thread.run_sync(self.journal.write, rows)
+                except BaseException:
+                    self.core.outbox[:0] = rows
+                    raise
+
+    def _publish(self, positions_changed: bool) -> None:
+        core = self.core
+        if positions_changed:
+            self.positions.value = MappingProxyType(dict(core.positions))
+            self.net_exposure.value = core.net_exposure
+        self.hedge_in_flight.value = core.hedge_in_flight
+        self.open_hedge_delta.value = core.open_hedge_delta
+        self.residual.value = core.residual
+        self.reconcile_requested.value = core.reconcile_requested
+        self._backlog.value = len(core.outbox)
