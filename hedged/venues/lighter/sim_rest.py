@@ -1,0 +1,259 @@
+"""Lighter simulator: the REST API under /api/v1 (request -> response, plus faults and rate limits).
+
+Failures follow the venue's envelope: HTTP 400 with `{"code": <int>, "message": "..."}`; HTTP 429 when a
+rate budget is spent. Fault targets are `"METHOD /path"` without the `/api/v1` prefix, e.g. `"POST /sendTx"`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import msgspec
+import trio
+
+from hedged.venues.base import Side
+from hedged.venues.lighter import sim_render as render
+from hedged.venues.lighter.sim_exchange import MARKET_MAKER_ACCOUNT
+from hedged.venues.lighter.sim_tx import ERR_MALFORMED, ERR_UNKNOWN_ACCOUNT, TxRejected, parse_tx
+from hedged.venues.sim.faults import FaultKind
+from hedged.venues.sim.transport import SimRequest, SimResponse
+
+if TYPE_CHECKING:
+    from hedged.venues.lighter.sim import LighterSim
+
+PREFIX = "/api/v1"
+_encode = msgspec.json.Encoder().encode
+
+
+def _ok(body: dict[str, Any]) -> SimResponse:
+    return SimResponse(200, _encode({"code": 200, **body}))
+
+
+def _error(code: int, message: str, status: int = 400) -> SimResponse:
+    return SimResponse(status, _encode({"code": code, "message": message}))
+
+
+async def handle(sim: LighterSim, req: SimRequest) -> SimResponse:
+    sim.stats["rest_requests"] += 1
+    if not req.path.startswith(PREFIX):
+        return _error(404, "not found", 404)
+    route = req.path[len(PREFIX) :]
+    endpoint = f"{req.method} {route}"
+    handler = _ROUTES.get(endpoint)
+    if handler is None:
+        return _error(404, "not found", 404)
+    if sim.rate_limited("rest") or (route.startswith("/sendTx") and sim.rate_limited("sendtx")):
+        return _error(429, "Too Many Requests", 429)
+    fault = sim.faults.on_request(endpoint)
+    if fault is not None:
+        if fault.kind is FaultKind.LOST_ACK:
+            await handler(sim, req)
+        if fault.kind in (FaultKind.TIMEOUT, FaultKind.LOST_ACK):
+            if fault.delay is None:
+                await trio.sleep_forever()
+            await trio.sleep(fault.delay)
+            return _error(504, "gateway timeout", 504)
+        if fault.kind is FaultKind.HTTP_ERROR:
+            return _error(fault.status, "internal server error", fault.status)
+        if fault.kind is FaultKind.RATE_LIMIT:
+            return _error(429, "Too Many Requests", 429)
+        if fault.kind is FaultKind.NOT_FOUND:
+            return _error(404, "not found", 404)
+        if fault.kind is FaultKind.REJECT:
+            code = fault.code or 21104
+            return _error(code, "invalid nonce" if code == 21104 else "transaction rejected")
+    try:
+        return await handler(sim, req)
+    except TxRejected as exc:
+        return _error(exc.code, exc.message)
+
+
+def _int_arg(req: SimRequest, name: str, default: int | None = None) -> int:
+    value = req.arg(name)
+    if value is None or value == "":
+        if default is None:
+            raise TxRejected(ERR_MALFORMED, f"missing parameter {name}")
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise TxRejected(ERR_MALFORMED, f"invalid parameter {name}") from None
+
+
+def _token(req: SimRequest) -> str | None:
+    return req.headers.get("authorization") or req.arg("auth")
+
+
+def _markets(sim: LighterSim, req: SimRequest) -> list[Any]:
+    wanted = _int_arg(req, "market_id", 255)
+    specs = [sim.settings.market, *sim.settings.extra_markets]
+    return [m for m in specs if wanted in (255, m.market_id)]
+
+
+async def _order_books(sim: LighterSim, req: SimRequest) -> SimResponse:
+    return _ok({"order_books": [render.order_book_info(m) for m in _markets(sim, req)]})
+
+
+async def _order_book_details(sim: LighterSim, req: SimRequest) -> SimResponse:
+    ref = sim.market_model.reference
+    details = [render.order_book_detail(m, last_price=ref, mark=ref) for m in _markets(sim, req)]
+    return _ok({"order_book_details": details, "spot_order_book_details": []})
+
+
+async def _order_book_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+    m = sim.settings.market
+    if _int_arg(req, "market_id") != m.market_id:
+        return _ok({"total_asks": 0, "asks": [], "total_bids": 0, "bids": []})
+    limit = max(1, min(250, _int_arg(req, "limit", 250)))
+    now_ms = sim.now_ms()
+    out: dict[str, Any] = {}
+    for name, side in (("asks", Side.SELL), ("bids", Side.BUY)):
+        # One synthetic order per level of the other traders' book, best first.
+        levels = sim.book.levels(side)
+        base = 2**48 + (1 if side is Side.SELL else 2) * 10_000_000
+        out[name] = [
+            render.simple_order_json(m, index=base + i, owner=MARKET_MAKER_ACCOUNT, size=size, price=price, ts_ms=now_ms)
+            for i, (price, size) in enumerate(levels[:limit])
+        ]
+        out[f"total_{name}"] = len(out[name])
+    return _ok(out)
+
+
+async def _next_nonce(sim: LighterSim, req: SimRequest) -> SimResponse:
+    nonce = sim.exchange.next_nonce(_int_arg(req, "account_index"), _int_arg(req, "api_key_index"))
+    return _ok({"nonce": nonce})
+
+
+def _form(req: SimRequest) -> dict[str, str]:
+    ctype = req.headers.get("content-type", "")
+    if "application/json" in ctype:
+        try:
+            data = json.loads(req.body or b"{}")
+        except ValueError:
+            raise TxRejected(ERR_MALFORMED, "invalid body") from None
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+    # urlencoded (what the SDK sends); multipart is not simulated.
+    return {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
+
+async def _send_tx(sim: LighterSim, req: SimRequest) -> SimResponse:
+    form = _form(req)
+    tx = parse_tx(form.get("tx_type"), form.get("tx_info"), now_ms=sim.now_ms())
+    records, predicted = sim.submit([tx])
+    return _ok({
+        "message": '{"ratelimit": "ok"}', "tx_hash": records[0].tx_hash, "predicted_execution_time_ms": predicted,
+        "volume_quota_remaining": 1000,
+    })  # fmt: skip
+
+
+async def _send_tx_batch(sim: LighterSim, req: SimRequest) -> SimResponse:
+    form = _form(req)
+    try:
+        types = json.loads(form.get("tx_types", ""))
+        infos = json.loads(form.get("tx_infos", ""))
+    except ValueError:
+        raise TxRejected(ERR_MALFORMED, "tx_types and tx_infos must be JSON lists") from None
+    if not isinstance(types, list) or not isinstance(infos, list) or len(types) != len(infos) or not 0 < len(types) <= 15:
+        raise TxRejected(ERR_MALFORMED, "tx_types/tx_infos: 1 to 15 entries of equal length")
+    now_ms = sim.now_ms()
+    txs = [parse_tx(t, i, now_ms=now_ms) for t, i in zip(types, infos, strict=True)]
+    records, predicted = sim.submit(txs)
+    return _ok({
+        "message": '{"ratelimit": "ok"}', "tx_hash": [r.tx_hash for r in records],
+        "predicted_execution_time_ms": predicted, "volume_quota_remaining": 1000,
+    })  # fmt: skip
+
+
+def account_view(sim: LighterSim, index: int) -> dict[str, Any]:
+    """The `DetailedAccount` of one account (shared with the WS position frames)."""
+    acct = sim.exchange.accounts.get(index)
+    if acct is None:
+        raise TxRejected(ERR_UNKNOWN_ACCOUNT, "account not found")
+    m = sim.settings.market
+    mark = sim.market_model.reference
+    open_count = len(sim.exchange.open_orders(index))
+    pos = sim.exchange.position(index)
+    positions = [render.position_json(m, pos, mark=mark, open_orders=open_count)]
+    used = m.size(abs(pos.size)) * mark * m.initial_margin_fraction
+    return render.account_json(
+        m, acct, positions=positions, available=acct.collateral - used, order_count=open_count, now_ms=sim.now_ms()
+    )
+
+
+async def _account(sim: LighterSim, req: SimRequest) -> SimResponse:
+    by = req.arg("by") or "index"
+    if by != "index":
+        raise TxRejected(ERR_MALFORMED, "only by=index is simulated")
+    return _ok({"total": 1, "accounts": [account_view(sim, _int_arg(req, "value"))], "next_cursor": ""})
+
+
+def _orders(sim: LighterSim, orders: list[Any]) -> SimResponse:
+    m, height = sim.settings.market, sim.exchange.block_height
+    return _ok({"orders": [render.order_json(m, o, block_height=height) for o in orders]})
+
+
+async def _active_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+    account = sim.check_token(_token(req), _int_arg(req, "account_index"))
+    market_id = _int_arg(req, "market_id", sim.settings.market.market_id)
+    return _orders(sim, [o for o in sim.exchange.open_orders(account) if o.market_id == market_id])
+
+
+async def _inactive_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+    account = sim.check_token(_token(req), _int_arg(req, "account_index"))
+    limit = max(1, min(100, _int_arg(req, "limit", 100)))
+    done = [o for o in sim.exchange.orders.values() if o.account == account and not o.live]
+    return _orders(sim, done[::-1][:limit])
+
+
+async def _account_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+    account = sim.check_token(_token(req), _int_arg(req, "account_index"))
+    raw = req.arg("client_order_indexes") or ""
+    try:
+        wanted = {int(x) for x in raw.split(",") if x.strip()}
+    except ValueError:
+        raise TxRejected(ERR_MALFORMED, "invalid client_order_indexes") from None
+    return _orders(sim, sim.exchange.orders_by_client_id(account, wanted))
+
+
+async def _trades(sim: LighterSim, req: SimRequest) -> SimResponse:
+    m = sim.settings.market
+    account = req.arg("account_index")
+    if account is not None:
+        trades = sim.exchange.account_trades(sim.check_token(_token(req), int(account)))
+    else:
+        trades = list(sim.exchange.trades)
+    order_index = req.arg("order_index")
+    if order_index:
+        trades = [t for t in trades if int(order_index) in (t.ask_id, t.bid_id)]
+    if req.arg("sort_dir") != "asc":
+        trades = trades[::-1]
+    trades = trades[: max(1, min(100, _int_arg(req, "limit", 100)))]
+    height = sim.exchange.block_height
+    return _ok({"trades": [render.trade_json(m, t, block_height=height) for t in trades]})
+
+
+async def _tx(sim: LighterSim, req: SimRequest) -> SimResponse:
+    rec = sim.exchange.txs.get(req.arg("value") or "")
+    if rec is None:
+        return _error(21500, "tx not found")
+    acct = sim.exchange.accounts[rec.tx.account]
+    body = render.tx_json(rec, l1_address=acct.l1_address, event_info=sim.exchange.event_info_json(rec))
+    return _ok({**body, "committed_at": rec.executed_ms, "verified_at": rec.executed_ms})
+
+
+_ROUTES = {
+    "GET /orderBooks": _order_books,
+    "GET /orderBookDetails": _order_book_details,
+    "GET /orderBookOrders": _order_book_orders,
+    "GET /nextNonce": _next_nonce,
+    "POST /sendTx": _send_tx,
+    "POST /sendTxBatch": _send_tx_batch,
+    "GET /account": _account,
+    "GET /accountActiveOrders": _active_orders,
+    "GET /accountInactiveOrders": _inactive_orders,
+    "GET /accountOrders": _account_orders,
+    "GET /trades": _trades,
+    "GET /tx": _tx,
+}
