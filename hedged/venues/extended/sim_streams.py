@@ -1,0 +1,123 @@
+"""WebSocket v1 side of the Extended simulator: `/orderbooks/{market}[?depth=1]` and `/account`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import trio
+import trio_websocket
+
+from hedged.venues.extended import sim_wire as wire
+from hedged.venues.extended.sim_engine import AccountMsg
+from hedged.venues.sim.frames import FrameWriter
+from hedged.venues.sim.transport import Query
+
+if TYPE_CHECKING:
+    from hedged.venues.extended.sim import ExtendedSim
+
+ACCOUNT_QUEUE = 10_000  # messages buffered per account connection before the sim drops a slow client
+
+
+def ws_reject(sim: ExtendedSim, path: str, query: Query, headers: Mapping[str, str]) -> int | None:
+    s = sim.settings
+    if not path.startswith(s.ws_prefix + "/"):
+        return 404
+    rel = path[len(s.ws_prefix) :]
+    if s.require_user_agent and not headers.get("user-agent"):
+        return 400
+    if rel == "/account":
+        return None if headers.get("x-api-key") == sim.keys.api_key else 401
+    if rel == "/orderbooks" or rel == f"/orderbooks/{s.market}":
+        return None
+    return 404
+
+
+async def serve_ws(
+    sim: ExtendedSim, path: str, query: Query, headers: Mapping[str, str], conn: trio_websocket.WebSocketConnection
+) -> None:
+    rel = path[len(sim.settings.ws_prefix) :]
+    if rel == "/account":
+        await _serve_account(sim, conn)
+    else:
+        await _serve_book(sim, conn, depth1=query.get("depth", [""])[0] == "1")
+
+
+# ---------------------------------------------------------------- order book
+
+
+def _level(p: Decimal, q: Decimal, c: Decimal) -> dict[str, str]:
+    return {"p": wire.dec(p), "q": wire.dec(q), "c": wire.dec(c)}
+
+
+def _snapshot(market: str, bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]]) -> dict[str, Any]:
+    return {"m": market, "b": [_level(p, q, q) for p, q in bids], "a": [_level(p, q, q) for p, q in asks]}
+
+
+def _diff(old: dict[Decimal, Decimal], new: list[tuple[Decimal, Decimal]], descending: bool) -> list[dict[str, str]]:
+    """DELTA levels: `q` = size change, `c` = resulting size (0 removes the level)."""
+    cur = dict(new)
+    out = []
+    for p in sorted(old.keys() | cur.keys(), reverse=descending):
+        before, after = old.get(p, Decimal(0)), cur.get(p, Decimal(0))
+        if before != after:
+            out.append(_level(p, after - before, after))
+    return out
+
+
+async def _serve_book(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection, *, depth1: bool) -> None:
+    s = sim.settings
+    market = s.market
+    book = sim.book
+    writer = FrameWriter(conn, sim.faults, f"orderbooks/{market}" + ("?depth=1" if depth1 else ""))
+    sim.book_connections += 1
+    try:
+        seen = -1
+        last_bids: dict[Decimal, Decimal] = {}
+        last_asks: dict[Decimal, Decimal] = {}
+        next_snapshot = -math.inf
+        while True:
+            if book.version == seen:
+                await sim.wait_book_change()
+            seen = book.version
+            bids, asks = (book.bids[:1], book.asks[:1]) if depth1 else (list(book.bids), list(book.asks))
+            ts = sim.now_ms()
+            now = trio.current_time()
+            if depth1 or now >= next_snapshot:
+                data = _snapshot(market, bids, asks)
+                await writer.send("SNAPSHOT", lambda seq: wire.stream_frame("SNAPSHOT", data, ts, seq))
+                next_snapshot = now + s.book_snapshot_interval
+            else:
+                delta = {"m": market, "b": _diff(last_bids, bids, True), "a": _diff(last_asks, asks, False)}
+                if delta["b"] or delta["a"]:
+                    await writer.send("DELTA", lambda seq: wire.stream_frame("DELTA", delta, ts, seq))
+            last_bids, last_asks = dict(bids), dict(asks)
+            sim.book_frames_sent += 1
+    finally:
+        sim.book_connections -= 1
+
+
+# ---------------------------------------------------------------- account
+
+
+async def _serve_account(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection) -> None:
+    writer = FrameWriter(conn, sim.faults, "account")
+    send_channel, receive_channel = trio.open_memory_channel[AccountMsg](ACCOUNT_QUEUE)
+    # Snapshot and subscription in the same step (no checkpoint between): no update lost or doubled.
+    initial = sim.engine.initial_messages(sim.now_ms())
+    sim.account_subscribers.add(send_channel)
+    try:
+        async with receive_channel:
+            for msg in initial:
+                await _send_account(sim, writer, msg)
+            async for msg in receive_channel:
+                await _send_account(sim, writer, msg)
+    finally:
+        sim.account_subscribers.discard(send_channel)
+
+
+async def _send_account(sim: ExtendedSim, writer: FrameWriter, msg: AccountMsg) -> None:
+    ts = sim.now_ms()
+    await writer.send(msg.type, lambda seq: wire.stream_frame(msg.type, msg.data, ts, seq))
