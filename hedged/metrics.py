@@ -152,7 +152,7 @@ class Metrics:
         self.journal_write_latency = Histogram(
             "hedged_journal_write_seconds", "Journal write latency.", buckets=JOURNAL_BUCKETS, registry=r
         )
-        self.ready = Gauge("hedged_ready", "1 while /readyz answers 200.", registry=r)
+        self.ready = Gauge("hedged_ready", "1 while /readyz would answer 200 (evaluated at scrape).", registry=r)
 
         # Series that should scrape as 0 before anything happens, so rate() and the
         # dashboard work from the first scrape.
@@ -254,6 +254,8 @@ class MetricsApp:
         self.health = health
         self.ready = ready
         self.status = status
+        # Evaluated at scrape time, so the gauge is right even if nobody probes /readyz.
+        metrics.ready.set_function(lambda: 1.0 if _probe(self.ready).ok else 0.0)
 
     def handle(self, method: str, path: str, accept: str) -> tuple[int, str, bytes]:
         """Pure request -> (status, content type, body); the ASGI shell only moves bytes."""
@@ -264,8 +266,6 @@ class MetricsApp:
             return 200, content_type, body
         if path in ("/healthz", "/readyz"):
             answer = _probe(self.health if path == "/healthz" else self.ready)
-            if path == "/readyz":
-                self.metrics.ready.set(1 if answer.ok else 0)
             doc = {"ok": answer.ok, "reasons": list(answer.reasons)}
             return (200 if answer.ok else 503), "application/json", to_json(doc)
         if path == "/status" and self.status is not None:
