@@ -318,6 +318,7 @@ class LedgerCore:
         keep.trade_ids |= gone.trade_ids
         for tid in gone.trade_ids:
             self._trades[(gone.leg.venue, tid)] = keep.key
+        gone.trade_ids = set()
         keep.baseline = max(keep.baseline, gone.baseline)
         keep.status, _ = next_status(keep.status, gone.status)
         keep.order_id = keep.order_id or gone.order_id
@@ -328,7 +329,8 @@ class LedgerCore:
             if val is not None:
                 idx[(keep.leg.venue, val)] = keep
         self.positions[keep.leg] += keep.contribution - old
-        self.hedge_in_flight += keep.in_flight - before
+        if keep.is_hedge:
+            self.hedge_in_flight += keep.in_flight - before
         self._note("orders_merged", keep, f"gone={gone.key}")
         self.outbox.append(R.row_order(gone))
         self.outbox.append(R.row_order(keep))
