@@ -49,11 +49,15 @@ class Ledger:
         self.replay = replay
         self.positions: AsyncValue[Mapping[Leg, Decimal]] = AsyncValue(MappingProxyType(dict(core.positions)))
         self.net_exposure: AsyncValue[Decimal] = AsyncValue(core.net_exposure)
-        self.hedge_in_flight: AsyncValue[Decimal] = AsyncValue(core.hedge_in_flight)
+        self.in_flight: AsyncValue[Decimal] = AsyncValue(core.hedge_in_flight)
         self.open_hedge_delta: AsyncValue[Decimal] = AsyncValue(core.open_hedge_delta)
         self.residual: AsyncValue[Decimal] = AsyncValue(core.residual)
         self.reconcile_requested: AsyncValue[bool] = AsyncValue(core.reconcile_requested)
-        self._backlog: AsyncValue[int] = AsyncValue(0)  # rows in the outbox, for the writer
+        # Bumped on every change: wait on it with a predicate over ledger state (e.g. an order's status).
+        self.version: AsyncValue[int] = AsyncValue(0)
+        self._legs = {leg.venue: leg for leg in (core.roles.maker, core.roles.hedge)}
+        self._backlog: AsyncValue[int] = AsyncValue(0)  # rows in the outbox: wakes the writer
+        self._uncommitted: AsyncValue[int] = AsyncValue(0)  # outbox + the batch being written
 
     @classmethod
     def open(cls, roles: Roles, path: str | Path, *, synchronous: str = "NORMAL") -> Ledger:
@@ -97,7 +101,10 @@ class Ledger:
         return self.register_hedge(client_id, plan.side, plan.qty, residual=plan.residual, cycle_id=cycle_id,
                                    ts_ms=ts_ms)
 
-    def register_order(self, leg: Leg, client_id: str, side: Side, qty: Decimal, *, ts_ms: int = 0) -> OrderRecord:
+    def register_order(self, leg: Leg | Venue, client_id: str, side: Side, qty: Decimal, *,
+                       ts_ms: int = 0) -> OrderRecord:
+        """Record an order we are about to send (a Venue means that venue's role leg)."""
+        leg = self._legs[leg] if isinstance(leg, Venue) else leg
         rec = self.core.register_order(leg, client_id, side, qty, ts_ms=ts_ms)
         self._publish(False)
         return rec
@@ -106,7 +113,7 @@ class Ledger:
         self.core.fail_order(venue, client_id, reason)
         self._publish(True)
 
-    def note_cancel_requested(self, venue: Venue, *, order_id: str | None = None, client_id: str | None = None) -> None:
+    def note_cancel_requested(self, venue: Venue, client_id: str | None = None, *, order_id: str | None = None) -> None:
         self.core.note_cancel_requested(venue, order_id=order_id, client_id=client_id)
         self._publish(False)
 
@@ -125,6 +132,17 @@ class Ledger:
 
     # ---- reads ----------------------------------------------------------------------------
 
+    def position(self, venue: Venue) -> Decimal:
+        """Position of `venue`'s role leg (maker or hedge)."""
+        return self.core.positions[self._legs[venue]]
+
+    def hedge_in_flight(self) -> Decimal:
+        """Signed position change live hedge orders will still make (also published as `in_flight`)."""
+        return self.core.hedge_in_flight
+
+    def order(self, venue: Venue, client_id: str | None = None, *, order_id: str | None = None) -> OrderRecord | None:
+        return self.core.find(venue, order_id=order_id, client_id=client_id)
+
     def hedge_plan(self, rules: MarketRules) -> HedgePlan:
         """What to send on the hedge venue now: `-open_hedge_delta`, rounded down to `rules`."""
         return self.core.hedge_plan(rules)
@@ -134,7 +152,12 @@ class Ledger:
 
     @property
     def journal_backlog(self) -> int:
-        return len(self.core.outbox)
+        """Rows applied in memory but not yet committed to the journal."""
+        return self._uncommitted.value
+
+    async def wait_journaled(self) -> None:
+        """Wait until everything applied so far is committed (needs `run()` to be running)."""
+        await self._uncommitted.wait_value(0)
 
     async def wait_hedged(self, tolerance: Decimal) -> Decimal:
         """Wait until |open hedge delta| <= tolerance; returns the value seen."""
@@ -162,33 +185,38 @@ class Ledger:
         """Write everything pending now (synchronously). Returns the rows written."""
         rows = self.core.take_rows()
         self._backlog.value = 0
-        if self.journal is None or not rows:
-            return 0
         try:
-            return self.journal.write(rows)
+            return self.journal.write(rows) if self.journal is not None and rows else 0
         except BaseException:
             self.core.outbox[:0] = rows  # not written: keep them for the next attempt
             raise
+        finally:
+            self._uncommitted.value = len(self.core.outbox)
 
     async def _writer(self) -> None:
         while True:
             await self._backlog.wait_value(lambda n: n > 0)
             rows = self.core.take_rows()
             self._backlog.value = 0
-            if self.journal is not None and rows:
-                try:
+            try:
+                if self.journal is not None and rows:
                     await trio.to_thread.run_sync(self.journal.write, rows)
-                except BaseException:
-                    self.core.outbox[:0] = rows
-                    raise
+            except BaseException:
+                self.core.outbox[:0] = rows
+                raise
+            finally:
+                self._uncommitted.value = len(self.core.outbox)
 
     def _publish(self, positions_changed: bool) -> None:
         core = self.core
         if positions_changed:
             self.positions.value = MappingProxyType(dict(core.positions))
             self.net_exposure.value = core.net_exposure
-        self.hedge_in_flight.value = core.hedge_in_flight
+        self.in_flight.value = core.hedge_in_flight
         self.open_hedge_delta.value = core.open_hedge_delta
         self.residual.value = core.residual
         self.reconcile_requested.value = core.reconcile_requested
-        self._backlog.value = len(core.outbox)
+        self.version.value += 1
+        n = len(core.outbox)
+        self._uncommitted.value += n - self._backlog.value
+        self._backlog.value = n
