@@ -238,6 +238,12 @@ class Alerter:
             logger.error("alert_rejected sink={} incident={} error={}", sink.name, incident.id, error)
             return
         attempts = self._store.record_attempt_failed(incident.id, sink.name, error, now)
+        if self._settings.max_attempts is not None and attempts >= self._settings.max_attempts:
+            self._store.finish(incident.id, sink.name, FAILED, now, error, attempted=False)
+            logger.error(
+                "alert_gave_up sink={} incident={} attempts={} error={}", sink.name, incident.id, attempts, error
+            )
+            return
         delay = backoff_delay(attempts, self._settings, exc.retry_after)
         logger.warning(
             "alert_retry sink={} incident={} attempt={} retry_in={:.3f} error={}",

@@ -16,6 +16,7 @@ from types import MappingProxyType
 class Severity(enum.StrEnum):
     INFO = "info"
     WARNING = "warning"
+    ERROR = "error"
     CRITICAL = "critical"
 
     @property
@@ -23,9 +24,9 @@ class Severity(enum.StrEnum):
         return _RANK[self]
 
 
-_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2, Severity.CRITICAL: 3}
 ALL_SEVERITIES = frozenset(Severity)
-DEFAULT_SEVERITIES = frozenset({Severity.WARNING, Severity.CRITICAL})
+DEFAULT_SEVERITIES = frozenset({Severity.WARNING, Severity.ERROR, Severity.CRITICAL})
 
 
 def _check_severities(owner: str, severities: frozenset[Severity]) -> None:
@@ -117,6 +118,9 @@ class AlertSettings:
         attempt is min(initial * factor**(n-1), max); a sink's Retry-After wins if longer.
     max_age_s: an incident not delivered to a sink within this age is marked expired
         for that sink (it stays in the store).
+    max_attempts: if set, a delivery is marked failed after this many failed attempts.
+        None (the default) retries until max_age_s, so a sink that is down for an hour
+        still gets the incident when it comes back.
     dedup_window_s: the same event with the same key within this window is recorded as a
         repeat of the first incident and not sent again.
     rate_limit_count, rate_limit_period_s: at most this many incidents of one event kind
@@ -131,6 +135,7 @@ class AlertSettings:
     backoff_factor: float = 2.0
     backoff_max_s: float = 300.0
     max_age_s: float = 86400.0
+    max_attempts: int | None = None
     dedup_window_s: float = 300.0
     rate_limit_count: int = 10
     rate_limit_period_s: float = 600.0
@@ -145,5 +150,7 @@ class AlertSettings:
             raise ValueError("alerts.backoff_max_s: must be >= backoff_initial_s")
         if self.dedup_window_s < 0:
             raise ValueError("alerts.dedup_window_s: must be >= 0")
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ValueError("alerts.max_attempts: must be >= 1 (or unset)")
         if self.rate_limit_count < 1:
             raise ValueError("alerts.rate_limit_count: must be >= 1")

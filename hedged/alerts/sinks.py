@@ -18,7 +18,12 @@ from typing import Any, Protocol
 from hedged.alerts.incident import Incident
 from hedged.alerts.settings import AlertSettings, LarkSettings, Severity, TelegramSettings, WebhookSettings
 
-_LARK_TEMPLATE = {Severity.INFO: "blue", Severity.WARNING: "orange", Severity.CRITICAL: "red"}
+_LARK_TEMPLATE = {
+    Severity.INFO: "blue",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "orange",
+    Severity.CRITICAL: "red",
+}
 
 
 class SinkError(Exception):

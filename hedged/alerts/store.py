@@ -163,10 +163,13 @@ class IncidentStore:
         )
         return self.attempts(incident_id, sink)
 
-    def finish(self, incident_id: int, sink: str, state: str, ts: float, error: str | None = None) -> None:
+    def finish(
+        self, incident_id: int, sink: str, state: str, ts: float, error: str | None = None, *, attempted: bool = True
+    ) -> None:
+        """Close a delivery. `attempted` counts the attempt that ended it (not for expiry)."""
         if state not in FINAL_STATES:
             raise ValueError(f"not a final delivery state: {state}")
-        attempts_inc = 0 if state == EXPIRED else 1
+        attempts_inc = 1 if attempted and state != EXPIRED else 0
         self._db.execute(
             "UPDATE deliveries SET state = ?, attempts = attempts + ?, last_error = COALESCE(?, last_error),"
             " updated = ? WHERE incident_id = ? AND sink = ?",

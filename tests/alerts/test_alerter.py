@@ -406,3 +406,17 @@ async def test_httpx_request_log_shows_the_telegram_url_without_its_token(
     assert not any(TELEGRAM_TOKEN in m for m in messages)
     # The filter is removed with the service, so it never outlives its Alerter.
     assert logging.getLogger("httpx").filters == []
+
+
+async def test_max_attempts_gives_up_on_a_delivery_and_moves_on(
+    store: IncidentStore, fake_sinks: FakeSinks, autojump_clock: trio.testing.MockClock
+) -> None:
+    fake_sinks.behaviour["webhook"] = lambda r: httpx.Response(503)
+    alerter = make(store, fake_sinks, cfg=settings(max_attempts=3))
+    async with running(alerter):
+        a = await alerter.alert("a", Severity.ERROR)
+        await trio.sleep(100)
+    record = {d.sink: d for d in store.get(a).deliveries}
+    assert (record["webhook"].state, record["webhook"].attempts) == (FAILED, 3)
+    assert record["telegram"].state == SENT  # error is routed to chat sinks by default
+    assert [t for t, s in fake_sinks.attempts if s == "webhook"] == [0.0, 1.0, 3.0]
