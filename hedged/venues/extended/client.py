@@ -94,8 +94,10 @@ class ExtendedSettings:
     order_expiry_s: float = 3600.0
     rate_limit_per_minute: int = 1000
     rate_limit_burst: int = 100
-    book_stale_s: float = 5.0
-    """Reconnect the book stream when nothing arrives for this long."""
+    book_stale_s: float = 65.0
+    """Reconnect the book stream when nothing arrives for this long. The venue sends a fresh
+    SNAPSHOT every minute even on a quiet market, so this stays above 60 s; quoting decisions
+    use health() ages, which see a quiet feed much sooner."""
     ping_interval_s: float = 15.0
     ping_timeout_s: float = 10.0
     backoff_initial_s: float = 0.2

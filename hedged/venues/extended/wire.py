@@ -275,6 +275,7 @@ def level_qty(level: Level) -> Decimal:
 # ---------------------------------------------------------- normalizing -----
 
 _STATUS = {
+    "PENDING": OrderStatus.PENDING,  # not in the SDK enum; accepted in case a venue echo shows it
     "NEW": OrderStatus.OPEN,
     "UNTRIGGERED": OrderStatus.OPEN,
     "TRIGGERED": OrderStatus.OPEN,

@@ -88,3 +88,109 @@ def throwaway_keys(seed: int) -> tuple[str, str]:
     """A test-only Stark key pair derived from `seed` (never a real key)."""
     private = random.Random(seed).getrandbits(250) | 1
     return hex(private), hex(fast_stark_crypto.get_public_key(private))
+
+
+# ------------------------------------------------------------- against the simulator
+
+import math  # noqa: E402
+from collections.abc import AsyncIterator  # noqa: E402
+from contextlib import asynccontextmanager  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+import trio  # noqa: E402
+
+from hedged.venues.base import OrderUpdate, PositionSnapshot, Trade  # noqa: E402
+
+
+@dataclass
+class Observed:
+    """What a ledger would conclude from the adapter's events (max filled per order, last position)."""
+
+    orders: dict[str, OrderUpdate] = field(default_factory=dict)
+    filled: dict[str, Decimal] = field(default_factory=dict)
+    trades: dict[str, Trade] = field(default_factory=dict)
+    position: Decimal | None = None
+    log: list = field(default_factory=list)
+
+    def apply(self, event) -> None:
+        self.log.append(event)
+        if isinstance(event, OrderUpdate):
+            key = event.client_id or f"#{event.order_id}"
+            self.filled[key] = max(self.filled.get(key, Decimal(0)), event.filled_qty)
+            self.orders[key] = event
+        elif isinstance(event, Trade):
+            assert event.trade_id not in self.trades, f"trade {event.trade_id} forwarded twice"
+            self.trades[event.trade_id] = event
+        elif isinstance(event, PositionSnapshot):
+            self.position = event.size
+
+
+@asynccontextmanager
+async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: dict | None = None,
+                          client_kw: dict | None = None) -> AsyncIterator[tuple]:
+    """An ExtendedSim (in memory) and a running ExtendedClient wired to it.
+
+    Yields (client, sim, events receive channel).
+    """
+    from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
+    from hedged.venues.extended.sim import ExtendedSim
+    from hedged.venues.extended.sim_config import ExtendedSimSettings
+
+    sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM",
+                                          **(sim_kw or {})))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        settings = ExtendedSettings(
+            rest_url=sim.rest_url, ws_url=sim.ws_url, market=sim.settings.market, api_key=sim.keys.api_key,
+            stark_private_key=sim.keys.private_key_hex, stark_public_key=sim.keys.public_key_hex,
+            vault=sim.settings.vault, signing_domain="sim", **(client_kw or {}))
+        client = ExtendedClient(settings, http_transport=sim.http_transport(), ws_connect=sim.connect_ws,
+                                rng=random.Random(seed), wall_clock=lambda: sim.now_ms() / 1000)
+        send, receive = trio.open_memory_channel(math.inf)
+        await nursery.start(client.run, send)
+        try:
+            yield client, sim, receive
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+async def until(events, observed: Observed, predicate, *, timeout: float = 60.0) -> None:
+    """Feed events into `observed` until `predicate(observed)` holds; fail after `timeout` (mock) seconds."""
+    with trio.fail_after(timeout):
+        while not predicate(observed):
+            observed.apply(await events.receive())
+
+
+def venue_truth(sim, client_id: str):
+    """The simulator's view of one order, normalized with the adapter's own mapping."""
+    import msgspec
+
+    from hedged.venues.extended import wire
+
+    return wire.to_order_update(msgspec.convert(sim.order(client_id), wire.Order))
+
+
+def assert_reaches_truth(observed: Observed, sim) -> None:
+    """Every order the venue knows has the venue's filled qty and status in `observed`; positions agree."""
+    for external in sim.engine.by_external:
+        truth = venue_truth(sim, external)
+        seen = observed.orders.get(external)
+        assert seen is not None, f"order {external} never reported"
+        assert observed.filled[external] == truth.filled_qty, external
+        assert seen.status is truth.status, (external, seen.status, truth.status)
+    assert observed.position == sim.position()
+
+
+def settled(sim, *client_ids: str):
+    """Predicate: `observed` has every listed order in the venue's status and filled qty, and the position."""
+
+    def check(observed: Observed) -> bool:
+        for cid in client_ids:
+            truth = venue_truth(sim, cid)
+            seen = observed.orders.get(cid)
+            if seen is None or seen.status is not truth.status or observed.filled.get(cid) != truth.filled_qty:
+                return False
+        return observed.position == sim.position()
+
+    return check
