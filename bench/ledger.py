@@ -18,9 +18,10 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+import trio
 from loguru import logger
 
-from hedged.ledger import Journal, Leg, LedgerCore, Roles
+from hedged.ledger import Journal, Leg, Ledger, LedgerCore, Roles
 from hedged.venues.base import OrderStatus, OrderUpdate, Side, Venue
 
 ROLES = Roles(Leg(Venue.EXTENDED, "SOL-USD"), Leg(Venue.LIGHTER, "SOL"))
@@ -68,6 +69,26 @@ def journaled(updates: list[OrderUpdate], batch: int, synchronous: str) -> float
         return len(updates) / (time.perf_counter() - t0)
 
 
+def through_channel(updates: list[OrderUpdate]) -> float:
+    """The daemon's path: adapter -> memory channel -> Ledger.run (publish, then background journal)."""
+
+    async def go() -> float:
+        with tempfile.TemporaryDirectory() as d:
+            ledger = Ledger.open(ROLES, Path(d) / "ledger.db")
+            send, receive = trio.open_memory_channel(4096)
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as nursery:
+                await nursery.start(ledger.run, receive)
+                async with send:
+                    for u in updates:
+                        await send.send(u)
+            rate = len(updates) / (time.perf_counter() - t0)
+            ledger.close()
+            return rate
+
+    return trio.run(go)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--updates", type=int, default=200_000)
@@ -81,6 +102,7 @@ def main() -> int:
         ("journaled, batched 512, synchronous=FULL", journaled(updates, 512, "FULL"), 20_000),
         ("journaled, commit per update, synchronous=NORMAL", journaled(small, 1, "NORMAL"), 20_000),
         ("journaled, commit per update, synchronous=FULL", journaled(small, 1, "FULL"), None),
+        ("async Ledger.run via channel, journaled (NORMAL)", through_channel(updates), None),
     ]
     for name, rate, target in figures:
         verdict = "" if target is None else ("  (target %d/s: %s)" % (target, "met" if rate >= target else "MISSED"))

@@ -122,29 +122,39 @@ class LedgerCore:
         if u.side is not rec.side:
             self._note("side_mismatch", rec, f"observed={u.side}")
             return ZERO
-        before = rec.in_flight
+        hedge = rec.is_hedge
+        before = rec.in_flight if hedge else ZERO
         was_terminal = rec.status.is_terminal
         status, what = next_status(rec.status, u.status)
+        changed = False
         if what is not None:
             self._note(what, rec, f"from={rec.status} to={u.status}")
         if what != "stale_update":
-            if u.qty > 0:
+            if u.qty > 0 and u.qty != rec.qty:
                 rec.qty = u.qty
-            rec.status = status
+                changed = True
+            if status is not rec.status:
+                rec.status = status
+                changed = True
+        if u.ts_ms > rec.ts_ms:
+            rec.ts_ms = u.ts_ms
         cum = u.filled_qty
-        if cum < rec.cum:
-            self._note("cumulative_regressed", rec, f"seen={rec.cum} now={cum}")
-            self.reconcile_requested = True
-        elif cum > rec.cum:
+        delta = ZERO
+        if cum > rec.cum:
             self._fill_context(rec, was_terminal)
             rec.cum = cum
             if u.avg_price is not None:
                 rec.avg_price = u.avg_price
-        if u.ts_ms > rec.ts_ms:
-            rec.ts_ms = u.ts_ms
-        oid = rec.order_id if rec.order_id is not None else f"c:{rec.client_id}"
-        delta = self._recount(rec, f"{rec.leg.venue}|o|{oid}|{cum}", None, u.avg_price, u.ts_ms)
-        self._after(rec, before)
+            oid = rec.order_id if rec.order_id is not None else f"c:{rec.client_id}"
+            delta = self._recount(rec, f"{rec.leg.venue}|o|{oid}|{cum}", None, u.avg_price, u.ts_ms)
+        else:
+            if cum < rec.cum:
+                self._note("cumulative_regressed", rec, f"seen={rec.cum} now={cum}")
+                self.reconcile_requested = True
+            if changed:  # a pure duplicate writes nothing
+                self.outbox.append(R.row_order(rec))
+        if hedge:
+            self._after(rec, before)
         return delta
 
     def apply_trade(self, t: Trade) -> Decimal:
@@ -159,7 +169,7 @@ class LedgerCore:
         if t.side is not rec.side:
             self._note("side_mismatch", rec, f"trade={t.trade_id} observed={t.side}")
             return ZERO
-        before = rec.in_flight
+        before = rec.in_flight if rec.is_hedge else ZERO
         self._fill_context(rec, rec.status.is_terminal)
         self._trades[tkey] = rec.key
         rec.trade_ids.add(t.trade_id)
@@ -172,7 +182,7 @@ class LedgerCore:
         # Snapshots race with fills on other streams, so they never move positions here;
         # the reconciler compares them at a quiet moment.
         self.venue_snapshots[Leg(s.venue, s.market)] = s
-        self.outbox.append((R.SNAPSHOT, s.venue.value, s.market, str(s.size), s.ts_ms))
+        self.outbox.append((R.SNAPSHOT, s.venue, s.market, s.size, s.ts_ms))
 
     # ---- orders we create -----------------------------------------------------------------
 
@@ -191,7 +201,7 @@ class LedgerCore:
         rec = self._new(leg, side, None, client_id, qty, OrderStatus.PENDING, ts_ms)
         self.hedge_in_flight += rec.in_flight
         for fill_key, total in self.coverage.allocate(rec.key, qty * side.sign):
-            self.outbox.append((R.LINK, rec.key, fill_key, str(total)))
+            self.outbox.append((R.LINK, rec.key, fill_key, total))
         if residual is not None:
             self.record_residual(residual, reason=f"hedge {client_id}", cycle_id=cycle_id, ts_ms=ts_ms)
         self.outbox.append(R.row_order(rec))
@@ -224,7 +234,7 @@ class LedgerCore:
 
     def record_residual(self, qty: Decimal, *, reason: str, cycle_id: str | None = None, ts_ms: int = 0) -> None:
         self.residual = qty
-        self.outbox.append((R.RESIDUAL, str(qty), reason, cycle_id, ts_ms))
+        self.outbox.append((R.RESIDUAL, qty, reason, cycle_id, ts_ms))
 
     def record_cycle(self, cycle_id: str, phase: str, *, detail: str = "", ts_ms: int = 0) -> None:
         self.outbox.append((R.CYCLE, cycle_id, phase, detail, ts_ms))
@@ -237,7 +247,7 @@ class LedgerCore:
         self.positions[leg] = self.positions.get(leg, ZERO) + delta
         self.adjustments[adj_id] = (leg, delta, reason)
         self.counters["position_adjusted"] += 1
-        self.outbox.append((R.ADJUSTMENT, adj_id, leg.venue.value, leg.market, str(delta), reason, ts_ms))
+        self.outbox.append((R.ADJUSTMENT, adj_id, leg.venue, leg.market, delta, reason, ts_ms))
         logger.warning("ledger_position_adjusted leg={} delta={} reason={}", leg, delta, reason)
         return adj_id
 
@@ -295,13 +305,19 @@ class LedgerCore:
             rec = self._new(Leg(venue, market), side, oid, cid, qty, OrderStatus.PENDING, ts_ms)
             if rec.is_hedge:
                 self.hedge_in_flight += rec.in_flight
+            self.outbox.append(R.row_order(rec))
             return rec
+        learned = False
         if oid is not None and rec.order_id is None:
             rec.order_id = oid
             self._by_oid[(venue, oid)] = rec
+            learned = True
         if cid is not None and rec.client_id is None:
             rec.client_id = cid
             self._by_cid[(venue, cid)] = rec
+            learned = True
+        if learned:
+            self.outbox.append(R.row_order(rec))
         return rec
 
     def _merge(self, a: OrderRecord, b: OrderRecord) -> OrderRecord:
@@ -361,9 +377,8 @@ class LedgerCore:
                 self.positions[rec.leg] += signed
             if rec.qty and new > rec.qty:
                 self._note("overfill", rec, f"counted={new} qty={rec.qty}")
-        venue = rec.leg.venue.value
         qty = trade_qty if trade_id is not None else delta
-        self.outbox.append(R.row_fill(fill_key, rec.key, venue, rec.leg.market, rec.side.value, qty, price,
+        self.outbox.append(R.row_fill(fill_key, rec.key, rec.leg.venue, rec.leg.market, rec.side, qty, price,
                                       delta if delta > 0 and not rec.closed_by_reconcile else ZERO,
                                       trade_id, ts_ms))
         self.outbox.append(R.row_order(rec))
@@ -383,7 +398,7 @@ class LedgerCore:
             unfilled = rec.qty - (rec.counted - rec.baseline)
             if unfilled > 0:
                 for fill_key, total in self.coverage.release(rec.key, unfilled):
-                    self.outbox.append((R.LINK, rec.key, fill_key, str(total)))
+                    self.outbox.append((R.LINK, rec.key, fill_key, total))
 
     def _note(self, what: str, rec: OrderRecord, detail: str) -> None:
         self.counters[what] += 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from loguru import logger
@@ -100,13 +101,13 @@ class Journal:
             n += 1
             kind = row[0]
             if kind is R.ORDER:
-                orders[row[1]] = row[1:]  # only the latest state of an order matters
+                orders[row[1]] = row  # only the latest state of an order matters
             else:
-                by_kind.setdefault(kind, []).append(row[1:])
+                by_kind.setdefault(kind, []).append(_params(row))
         if not n:
             return 0
         if orders:
-            by_kind[R.ORDER] = list(orders.values())
+            by_kind[R.ORDER] = [_params(r) for r in orders.values()]
         self._exec("BEGIN IMMEDIATE", ())
         try:
             for kind in _KINDS:
@@ -148,6 +149,11 @@ class Journal:
 
     def _exec_many(self, sql: str, rows: list) -> None:
         self._conn.executemany(sql, rows)
+
+
+def _params(row: R.Row) -> tuple:
+    # Decimal -> text (exact); bools -> 0/1 happen in sqlite3 itself; StrEnums bind as text.
+    return tuple(str(x) if type(x) is Decimal else x for x in row[1:])
 
 
 def _prepare(conn: sqlite3.Connection, path: Path, synchronous: str) -> tuple[bool, int | None]:

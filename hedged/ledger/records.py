@@ -3,7 +3,8 @@
 The core appends plain tuples (cheap to build on the hot path) to an outbox; the journal
 writes them in order. Each tuple is `(KIND, values...)`; the column order per kind is
 fixed here and used by both the core (`row_*` builders) and `journal.py`.
-Decimals are stored as text so nothing is lost to binary floats.
+Rows hold Decimals and StrEnums as they are (both immutable, so a row is a snapshot);
+the journal stores Decimals as text so nothing is lost to binary floats.
 """
 
 from __future__ import annotations
@@ -28,10 +29,9 @@ Row = tuple
 
 def row_order(o: OrderRecord) -> Row:
     return (
-        ORDER, o.key, o.leg.venue.value, o.leg.market, o.order_id, o.client_id, o.side.value, o.status.value,
-        str(o.qty), str(o.cum), str(o.trade_qty), str(o.counted), str(o.baseline),
-        None if o.avg_price is None else str(o.avg_price), int(o.is_hedge), int(o.cancel_requested),
-        o.merged_into, int(o.closed_by_reconcile), o.ts_ms,
+        ORDER, o.key, o.leg.venue, o.leg.market, o.order_id, o.client_id, o.side, o.status, o.qty, o.cum,
+        o.trade_qty, o.counted, o.baseline, o.avg_price, o.is_hedge, o.cancel_requested, o.merged_into,
+        o.closed_by_reconcile, o.ts_ms,
     )
 
 
@@ -39,5 +39,4 @@ def row_fill(
     fill_key: str, order_key: str, venue: str, market: str, side: str, qty: Decimal, price: Decimal | None,
     counted_delta: Decimal, trade_id: str | None, ts_ms: int,
 ) -> Row:
-    return (FILL, fill_key, order_key, venue, market, side, str(qty), None if price is None else str(price),
-            str(counted_delta), trade_id, ts_ms)
+    return (FILL, fill_key, order_key, venue, market, side, qty, price, counted_delta, trade_id, ts_ms)

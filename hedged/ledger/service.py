@@ -175,6 +175,13 @@ class Ledger:
                 async with events:
                     async for event in events:
                         self.apply(event)
+                        # Apply whatever else is already queued before yielding to the scheduler.
+                        while True:
+                            try:
+                                event = events.receive_nowait()
+                            except (trio.WouldBlock, trio.EndOfChannel):
+                                break
+                            self.apply(event)
                 nursery.cancel_scope.cancel()
         finally:
             # Whatever is still in memory goes to disk; local SQLite, so this is short.
@@ -196,6 +203,8 @@ class Ledger:
     async def _writer(self) -> None:
         while True:
             await self._backlog.wait_value(lambda n: n > 0)
+            # One scheduler pass lets the rest of a burst land in the same transaction.
+            await trio.lowlevel.cancel_shielded_checkpoint()
             rows = self.core.take_rows()
             self._backlog.value = 0
             try:

@@ -227,3 +227,31 @@ def test_fill_of_an_order_closed_by_reconciliation_is_not_counted_again(core):
     assert core.positions[HEDGE] == D("-1")
     assert core.reconcile_requested
     check_invariants(core)
+
+
+def test_worked_example_in_docs_holds(core):
+    rows = []
+
+    def row():
+        p = core.hedge_plan(HEDGE_RULES)
+        rows.append((core.positions[MAKER], core.positions[HEDGE], core.hedge_in_flight, core.net_exposure,
+                     core.open_hedge_delta, p.signed_qty, p.residual))
+
+    core.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.47"))
+    row()
+    core.register_hedge("h1", SELL, D("0.4"), residual=D("0.07"))
+    row()
+    core.apply(upd(HEDGE, "L1", "h1", SELL, S.PARTIALLY_FILLED, "0.4", "0.3"))
+    core.apply(upd(HEDGE, "L1", "h1", SELL, S.CANCELLED, "0.4", "0.3"))
+    row()
+    core.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.52"))
+    row()
+    core.apply(upd(MAKER, "2", "m2", SELL, S.FILLED, "0.3", "0.3"))
+    row()
+    assert rows == [tuple(D(x) for x in r) for r in [
+        ("0.47", "0", "0", "0.47", "0.47", "-0.4", "0.07"),
+        ("0.47", "0", "-0.4", "0.47", "0.07", "0", "0.07"),
+        ("0.47", "-0.3", "0", "0.17", "0.17", "-0.1", "0.07"),
+        ("0.52", "-0.3", "0", "0.22", "0.22", "-0.2", "0.02"),
+        ("0.22", "-0.3", "0", "-0.08", "-0.08", "0", "-0.08"),
+    ]]
