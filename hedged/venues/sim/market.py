@@ -265,7 +265,9 @@ class Market:
             self._started, self.time = True, now
             return 0
         dt = self.settings.tick_interval
-        n = int((now - self.time) / dt) if dt > 0 else 0
+        # The epsilon makes `advance(time + dt)` take its step despite float rounding; without it a
+        # driver sleeping until exactly that deadline would wake, step zero times, and spin.
+        n = int((now - self.time) / dt + 1e-9) if dt > 0 else 0
         for _ in range(n):
             self.step()
         self.time += n * dt
