@@ -113,6 +113,12 @@ class HedgeAttempts:
         self._expect(Phase.IDLE)
         return self._send()
 
+    def nothing_to_send(self) -> Action:
+        """At send time the ledger shows nothing left to hedge (a late fill settled it)."""
+        self._expect(Phase.PLACING)
+        self.attempt -= 1
+        return self._settle(True)
+
     def placed(self) -> Action:
         self._expect(Phase.PLACING)
         self.phase = Phase.RESTING

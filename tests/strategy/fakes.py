@@ -1,0 +1,268 @@
+"""Test doubles for the strategy tests, ONLY until the real adapters on the simulators are usable.
+
+* `LiveLedger` wraps the REAL pure `LedgerCore` with the AsyncValues the strategy waits on
+  (stand-in for the ledger package's async wrapper, which had not landed when these were written).
+* `FakeVenue` implements `hedged.venues.base.VenueClient` honestly: it keeps its own truth
+  (orders, fills, position), reports it only through `OrderUpdate`s on the events channel and
+  its REST-like calls, and fills exactly when the test (or its fill policy) says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import trio
+from trio_util import AsyncValue
+
+from hedged.ledger.core import LedgerCore, Roles
+from hedged.ledger.orders import Leg, OrderRecord
+from hedged.venues.base import (ZERO, MarketRules, OrderAck, OrderRejected, OrderStatus, OrderUpdate,
+                                PositionSnapshot, Side, StreamHealth, TimeInForce, TopOfBook, Venue, VenueEvent,
+                                VenueHealth)
+
+D = Decimal
+
+
+class LiveLedger:
+    def __init__(self, maker: Leg, hedge: Leg) -> None:
+        self.core = LedgerCore(Roles(maker=maker, hedge=hedge))
+        self.legs = {maker.venue: maker, hedge.venue: hedge}
+        self.open_hedge_delta = AsyncValue(ZERO)
+        self.net_exposure = AsyncValue(ZERO)
+        self.version = AsyncValue(0)
+
+    def _publish(self) -> None:
+        self.core.take_rows()
+        self.net_exposure.value = self.core.net_exposure
+        self.open_hedge_delta.value = self.core.open_hedge_delta
+        self.version.value += 1
+
+    def position(self, venue: Venue) -> Decimal:
+        return self.core.positions[self.legs[venue]]
+
+    def hedge_in_flight(self) -> Decimal:
+        return self.core.hedge_in_flight
+
+    def order(self, venue: Venue, client_id: str) -> OrderRecord | None:
+        return self.core.find(venue, client_id=client_id)
+
+    def apply(self, event: VenueEvent) -> Decimal:
+        delta = self.core.apply(event)
+        self._publish()
+        return delta
+
+    def register_hedge(self, client_id, side, qty, *, residual=None):
+        rec = self.core.register_hedge(client_id, side, qty, residual=residual)
+        self._publish()
+        return rec
+
+    def register_order(self, venue, client_id, side, qty):
+        rec = self.core.register_order(self.legs[venue], client_id, side, qty)
+        self._publish()
+        return rec
+
+    def fail_order(self, venue, client_id, reason):
+        self.core.fail_order(venue, client_id, reason)
+        self._publish()
+
+    def note_cancel_requested(self, venue, client_id):
+        self.core.note_cancel_requested(venue, client_id=client_id)
+        self._publish()
+
+    async def consume(self, events: trio.MemoryReceiveChannel) -> None:
+        async for event in events:
+            self.apply(event)
+
+
+@dataclass
+class FakeOrder:
+    client_id: str
+    order_id: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    tif: TimeInForce | None  # None: post-only maker
+    filled: Decimal = ZERO
+    status: OrderStatus = OrderStatus.OPEN
+    modifies: list[Decimal] = field(default_factory=list)
+
+    @property
+    def live(self) -> bool:
+        return not self.status.is_terminal
+
+
+class FakeVenue:
+    """A VenueClient whose matching engine is the test."""
+
+    def __init__(self, venue: Venue, market: str, *, bid="100", ask="100.1", tick="0.01", step="0.01",
+                 min_size="0.01") -> None:
+        self.venue = venue
+        self.rules = MarketRules(venue, market, D(tick), D(step), D(min_size))
+        self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
+        self.set_book(bid, ask)
+        self.orders: dict[str, FakeOrder] = {}
+        self.position = ZERO
+        self.calls: list[tuple] = []
+        self.fail_maker: list[Exception] = []  # raised by the next place_maker calls, in order
+        self.fail_taker: list[Exception] = []  # raised by the next place_taker calls, in order
+        self.fail_cancel: list[Exception] = []
+        self.fail_modify: list[Exception] = []
+        # What a taker order fills on arrival (qty); default: all of it if it crosses the book.
+        self.taker_fill: Callable[[FakeOrder], Decimal] = self._crossing_fill
+        self.hold_updates = False  # True: updates queue in `held` instead of the stream (a slow stream)
+        self.held: list[OrderUpdate] = []
+        self.cancel_gate: trio.Event | None = None  # if set, cancel() waits for it before acting
+        self.cancel_started = trio.Event()
+        self._ids = itertools.count(1)
+        self._send, self._recv = trio.open_memory_channel[VenueEvent](1000)
+
+    # ---- control surface -------------------------------------------------------------------
+
+    def set_book(self, bid, ask) -> None:
+        self.top_of_book.value = TopOfBook(self.venue, self.rules.market, None if bid is None else D(bid), D(10),
+                                           None if ask is None else D(ask), D(10), trio.current_time()
+                                           if _in_trio() else 0.0)
+
+    def fill(self, client_id: str, qty, *, price: Decimal | None = None) -> None:
+        """Somebody trades `qty` against our order (the venue's truth changes, then it reports)."""
+        o = self.orders[client_id]
+        qty = min(D(qty), o.qty - o.filled)
+        o.filled += qty
+        self.position += qty * o.side.sign
+        if o.filled >= o.qty:
+            o.status = OrderStatus.FILLED
+        elif o.status is OrderStatus.OPEN:
+            o.status = OrderStatus.PARTIALLY_FILLED
+        self._emit(o)
+
+    def release(self) -> None:
+        held, self.held = self.held, []
+        for u in held:
+            self._send.send_nowait(u)
+
+    def live_orders(self) -> list[FakeOrder]:
+        return [o for o in self.orders.values() if o.live]
+
+    # ---- VenueClient -----------------------------------------------------------------------
+
+    async def run(self, events, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async for ev in self._recv:
+            await events.send(ev)
+
+    async def place_maker(self, side, qty, price, client_id) -> OrderAck:
+        await trio.lowlevel.checkpoint()
+        self.calls.append(("place_maker", side, qty, price, client_id))
+        self._maybe_fail(self.fail_maker)
+        o = self._new(client_id, side, qty, price, None)
+        top = self.top_of_book.value
+        crosses = (side is Side.BUY and top.ask is not None and price >= top.ask) or (
+            side is Side.SELL and top.bid is not None and price <= top.bid)
+        if crosses:
+            o.status = OrderStatus.REJECTED
+            self._emit(o, reason="POST_ONLY_FAILED")
+        else:
+            self._emit(o)
+        return OrderAck(self.venue, client_id, o.order_id)
+
+    async def place_taker(self, side, qty, price, client_id, tif=TimeInForce.IOC) -> OrderAck:
+        await trio.lowlevel.checkpoint()
+        self.calls.append(("place_taker", side, qty, price, client_id, tif))
+        self._maybe_fail(self.fail_taker)
+        o = self._new(client_id, side, qty, price, tif)
+        self._emit(o)
+        got = min(self.taker_fill(o), o.qty)
+        if got > 0:
+            self.fill(client_id, got)
+        if tif is TimeInForce.IOC and o.live:
+            o.status = OrderStatus.CANCELLED
+            self._emit(o)
+        return OrderAck(self.venue, client_id, o.order_id)
+
+    async def cancel(self, *, order_id=None, client_id=None) -> None:
+        self.calls.append(("cancel", order_id, client_id))
+        self.cancel_started.set()
+        if self.cancel_gate is not None:
+            await self.cancel_gate.wait()
+        await trio.lowlevel.checkpoint()
+        self._maybe_fail(self.fail_cancel)
+        o = self.orders.get(client_id) if client_id else next(
+            (x for x in self.orders.values() if x.order_id == order_id), None)
+        if o is None or not o.live:
+            raise OrderRejected(self.venue, "order not found or already final", code="not_found")
+        o.status = OrderStatus.CANCELLED
+        self._emit(o)
+
+    async def cancel_all(self) -> None:
+        self.calls.append(("cancel_all",))
+        await trio.lowlevel.checkpoint()
+        for o in self.live_orders():
+            o.status = OrderStatus.CANCELLED
+            self._emit(o)
+
+    async def modify(self, order_id, *, price, qty) -> None:
+        self.calls.append(("modify", order_id, price, qty))
+        await trio.lowlevel.checkpoint()
+        self._maybe_fail(self.fail_modify)
+        o = next((x for x in self.orders.values() if x.order_id == order_id), None)
+        if o is None or not o.live:
+            raise OrderRejected(self.venue, "cannot modify a final order", code="not_found")
+        o.price = price
+        o.modifies.append(price)
+        self._emit(o)
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        await trio.lowlevel.checkpoint()
+        return [self._update(o) for o in self.live_orders()]
+
+    async def positions(self) -> list[PositionSnapshot]:
+        await trio.lowlevel.checkpoint()
+        return [PositionSnapshot(self.venue, self.rules.market, self.position)]
+
+    async def order_status(self, client_id) -> OrderUpdate | None:
+        self.calls.append(("order_status", client_id))
+        await trio.lowlevel.checkpoint()
+        o = self.orders.get(client_id)
+        return None if o is None else self._update(o)
+
+    def health(self) -> VenueHealth:
+        return VenueHealth(self.venue, {"orders": StreamHealth(True, True, 0.0)})
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _crossing_fill(self, o: FakeOrder) -> Decimal:
+        top = self.top_of_book.value
+        if o.side is Side.BUY:
+            return o.qty if top.ask is not None and o.price >= top.ask else ZERO
+        return o.qty if top.bid is not None and o.price <= top.bid else ZERO
+
+    def _maybe_fail(self, queue: list[Exception]) -> None:
+        if queue:
+            raise queue.pop(0)
+
+    def _new(self, client_id, side, qty, price, tif) -> FakeOrder:
+        o = FakeOrder(client_id, f"{self.venue}-{next(self._ids)}", side, D(qty), D(price), tif)
+        self.orders[client_id] = o
+        return o
+
+    def _update(self, o: FakeOrder, reason: str | None = None) -> OrderUpdate:
+        return OrderUpdate(self.venue, self.rules.market, o.order_id, o.client_id, o.side, o.status, o.qty, o.filled,
+                           avg_price=o.price if o.filled else None, price=o.price, reason=reason)
+
+    def _emit(self, o: FakeOrder, reason: str | None = None) -> None:
+        u = self._update(o, reason)
+        if self.hold_updates:
+            self.held.append(u)
+        else:
+            self._send.send_nowait(u)
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
