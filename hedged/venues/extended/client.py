@@ -157,6 +157,8 @@ class ExtendedClient:
                                  on_malformed=lambda why: logger.warning("account_malformed venue=extended error={}", why))
         self._feed = BookFeed(settings.market)
         self._ready = AsyncValue(False)
+        # Public, read-only for callers: True once the account stream is connected and re-synced.
+        self.synced: AsyncValue[bool] = self._ready
         self._order_version = AsyncValue(0)
         self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
         self._id_counter = 0

@@ -128,7 +128,8 @@ class Observed:
 
 @asynccontextmanager
 async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: dict | None = None,
-                          client_kw: dict | None = None) -> AsyncIterator[tuple]:
+                          client_kw: dict | None = None, wrap_transport=None, api_key: str | None = None
+                          ) -> AsyncIterator[tuple]:
     """An ExtendedSim (in memory) and a running ExtendedClient wired to it.
 
     Yields (client, sim, events receive channel).
@@ -142,10 +143,14 @@ async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: 
     async with trio.open_nursery() as nursery:
         await nursery.start(sim.run)
         settings = ExtendedSettings(
-            rest_url=sim.rest_url, ws_url=sim.ws_url, market=sim.settings.market, api_key=sim.keys.api_key,
+            rest_url=sim.rest_url, ws_url=sim.ws_url, market=sim.settings.market,
+            api_key=api_key or sim.keys.api_key,
             stark_private_key=sim.keys.private_key_hex, stark_public_key=sim.keys.public_key_hex,
             vault=sim.settings.vault, signing_domain="sim", **(client_kw or {}))
-        client = ExtendedClient(settings, http_transport=sim.http_transport(), ws_connect=sim.connect_ws,
+        transport = sim.http_transport()
+        if wrap_transport is not None:
+            transport = wrap_transport(transport)
+        client = ExtendedClient(settings, http_transport=transport, ws_connect=sim.connect_ws,
                                 rng=random.Random(seed), wall_clock=lambda: sim.now_ms() / 1000)
         send, receive = trio.open_memory_channel(math.inf)
         await nursery.start(client.run, send)
@@ -194,3 +199,20 @@ def settled(sim, *client_ids: str):
         return observed.position == sim.position()
 
     return check
+
+
+class RecordingTransport:
+    """Wraps an httpx transport and records (trio time, method, path) of every request sent."""
+
+    def __new__(cls, inner):
+        import httpx
+
+        class _Recording(httpx.AsyncBaseTransport):
+            def __init__(self) -> None:
+                self.log: list[tuple[float, str, str]] = []
+
+            async def handle_async_request(self, request):
+                self.log.append((trio.current_time(), request.method, request.url.path))
+                return await inner.handle_async_request(request)
+
+        return _Recording()
