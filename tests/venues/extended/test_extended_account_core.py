@@ -105,3 +105,59 @@ def test_backoff_grows_to_its_cap_with_seeded_jitter_and_resets() -> None:
         assert base / 2 <= d <= base
     a.reset()
     assert a.next() <= 1
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hedged.venues.book import OrderBook  # noqa: E402
+from hedged.venues.extended.book import BookFeed  # noqa: E402
+from hedged.venues.extended.wire import decode_frame  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(steps=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=8),
+       cancel=st.booleans(), data=st.data())
+def test_tracker_forwards_monotonic_fills_ending_at_the_truth_whatever_the_delivery_order(steps, cancel, data) -> None:
+    # The venue's true history of one order: cumulative fills, then a terminal status.
+    history, filled = [], Decimal(0)
+    for step in steps:
+        filled += step
+        history.append(order_json(status="PARTIALLY_FILLED" if filled else "NEW", filledQty=str(filled)))
+    history.append(order_json(status="CANCELLED" if cancel else "FILLED", filledQty=str(filled),
+                              qty=str(filled if not cancel else filled + 1) if filled else "1"))
+    delivered = data.draw(st.lists(st.sampled_from(history), max_size=20)) + [history[-1]]
+    tracker = OrderTracker(MARKET)
+    c = AccountCore(MARKET, tracker, StreamStats())
+    forwarded = []
+    for seq, row in enumerate(delivered, start=1):
+        events, _ = c.handle(orders(row, seq=seq))
+        forwarded += events
+    fills = [e.filled_qty for e in forwarded]
+    assert fills == sorted(fills) and fills[-1] == filled
+    assert forwarded[-1].status.is_terminal and tracker.live() == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 20), st.integers(0, 50), st.booleans()), max_size=40))
+def test_book_feed_matches_a_plain_dict_model(changes) -> None:
+    feed = BookFeed(MARKET)
+    feed.apply(decode_frame(frame("SNAPSHOT", {"m": MARKET, "b": [], "a": []}, 1)))
+    model: dict[tuple[bool, int], int] = {}
+    for seq, (is_bid, tick, size, with_c) in enumerate(changes, start=2):
+        price = (100 - tick) if is_bid else (100 + tick)
+        change = size - model.get((is_bid, price), 0)
+        level = {"p": str(price), "q": str(change)} | ({"c": str(size)} if with_c else {})
+        feed.apply(decode_frame(frame("DELTA", {"m": MARKET, "b": [level] if is_bid else [],
+                                                "a": [] if is_bid else [level]}, seq)))
+        if size:
+            model[(is_bid, price)] = size
+        else:
+            model.pop((is_bid, price), None)
+    expected = OrderBook()
+    for (is_bid, price), size in model.items():
+        expected.set_level(Side.BUY if is_bid else Side.SELL, Decimal(price), Decimal(size))
+    for side in (Side.BUY, Side.SELL):
+        assert feed.book.levels(side) == expected.levels(side)
