@@ -53,7 +53,8 @@ class Backoff:
 
     def next(self) -> float:
         base = min(self.maximum, self.initial * self.factor**self._attempt)
-        self._attempt += 1
+        if base < self.maximum:
+            self._attempt += 1  # stop growing at the cap (and never overflow a float)
         # Jitter in [base/2, base]: spreads reconnect storms but never reconnects instantly.
         return base / 2 + self._rng.random() * base / 2
 

@@ -128,8 +128,8 @@ class Observed:
 
 @asynccontextmanager
 async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: dict | None = None,
-                          client_kw: dict | None = None, wrap_transport=None, api_key: str | None = None
-                          ) -> AsyncIterator[tuple]:
+                          client_kw: dict | None = None, wrap_transport=None, api_key: str | None = None,
+                          wrap_ws=None) -> AsyncIterator[tuple]:
     """An ExtendedSim (in memory) and a running ExtendedClient wired to it.
 
     Yields (client, sim, events receive channel).
@@ -150,7 +150,8 @@ async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: 
         transport = sim.http_transport()
         if wrap_transport is not None:
             transport = wrap_transport(transport)
-        client = ExtendedClient(settings, http_transport=transport, ws_connect=sim.connect_ws,
+        connect = sim.connect_ws if wrap_ws is None else wrap_ws(sim.connect_ws)
+        client = ExtendedClient(settings, http_transport=transport, ws_connect=connect,
                                 rng=random.Random(seed), wall_clock=lambda: sim.now_ms() / 1000)
         send, receive = trio.open_memory_channel(math.inf)
         await nursery.start(client.run, send)
@@ -216,3 +217,32 @@ class RecordingTransport:
                 return await inner.handle_async_request(request)
 
         return _Recording()
+
+
+class GarbageFirst:
+    """A ws_connect wrapper: each connection first yields the garbage listed for its URL, then the real stream."""
+
+    def __init__(self, inner, garbage: dict[str, list]) -> None:
+        self.inner = inner
+        self.garbage = garbage
+
+    @asynccontextmanager
+    async def __call__(self, url, headers):
+        pending = [m for key, msgs in self.garbage.items() if key in url for m in msgs]
+        async with self.inner(url, headers) as ws:
+            yield _Prefixed(ws, pending)
+
+
+class _Prefixed:
+    def __init__(self, ws, pending: list) -> None:
+        self._ws = ws
+        self._pending = pending
+
+    async def get_message(self):
+        if self._pending:
+            await trio.lowlevel.checkpoint()
+            return self._pending.pop(0)
+        return await self._ws.get_message()
+
+    def __getattr__(self, name):
+        return getattr(self._ws, name)

@@ -161,3 +161,9 @@ def test_book_feed_matches_a_plain_dict_model(changes) -> None:
         expected.set_level(Side.BUY if is_bid else Side.SELL, Decimal(price), Decimal(size))
     for side in (Side.BUY, Side.SELL):
         assert feed.book.levels(side) == expected.levels(side)
+
+
+def test_backoff_stays_at_its_cap_after_thousands_of_failures() -> None:
+    backoff = Backoff(random.Random(1), initial=0.2, maximum=30.0)
+    delays = [backoff.next() for _ in range(5000)]
+    assert 15.0 <= delays[-1] <= 30.0

@@ -260,3 +260,20 @@ async def test_secrets_never_reach_the_logs(autojump_clock) -> None:
         logger.remove(sink)
     text = "\n".join(lines)
     assert lines and not any(s in text for s in secrets)
+
+
+async def test_malformed_frames_on_live_streams_are_counted_and_never_break_them(autojump_clock) -> None:
+    from adapter_fixtures import GarbageFirst
+
+    common = [b"", b"\xff\xfe not json", '{"type":"ORDER","data":{"orders":[{"id":"x"}]},"ts":1,"seq":"s"}']
+    garbage = {"/account": [*common, '{"type":"ORDER","ts":1}'],
+               "/orderbooks/": [*common, '{"type":"SNAPSHOT","data":{"m":"SOL-USD","b":[{"q":"1"}]},"ts":1,"seq":1}']}
+    async with open_sim_client(wrap_ws=lambda inner: GarbageFirst(inner, garbage)) as (client, sim, events):
+        a = await rest_maker(client, sim)
+        sim.force_fill(a, D("0.5"))
+        observed = Observed()
+        await until(events, observed, settled(sim, a))
+        stats = client.statistics()
+        assert stats.account.malformed == 4 and stats.book.malformed == 4
+        assert stats.account.reconnects == 0 and stats.book.reconnects == 0
+        assert client.health().fresh(5.0)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-import trio
-from adapter_fixtures import Observed, assert_reaches_truth, open_sim_client, settled, until, venue_truth
+from adapter_fixtures import Observed, assert_reaches_truth, open_sim_client, settled, until
 
 from hedged.venues.base import (
     NotSupported,
@@ -222,4 +221,3 @@ async def test_many_fills_across_orders_reach_the_venue_truth(autojump_clock) ->
         observed = Observed()
         await until(events, observed, settled(sim, *ids))
         assert_reaches_truth(observed, sim)
-        await trio.sleep(0)
