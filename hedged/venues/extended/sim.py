@@ -39,6 +39,7 @@ import trio_websocket
 from hedged.venues.base import Side
 from hedged.venues.extended import sim_rest, sim_streams
 from hedged.venues.extended import sim_wire as wire
+from hedged.venues.extended.sim_control import handle_control
 from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys, derive_keys
 from hedged.venues.extended.sim_engine import AccountMsg, ExtendedEngine
 from hedged.venues.sim.faults import FaultPlan
@@ -117,6 +118,10 @@ class ExtendedSim:
     # ---------------------------------------------------------------- handler protocols
 
     async def handle(self, req: SimRequest) -> SimResponse:
+        control = self.settings.control_path
+        if control and req.path.startswith(control + "/"):
+            await trio.lowlevel.checkpoint()
+            return handle_control(self, req, req.path[len(control) :])
         return await sim_rest.handle(self, req)
 
     def ws_reject(self, path: str, query: Query, headers: Mapping[str, str]) -> int | None:

@@ -32,6 +32,8 @@ class ExtendedSimSettings:
     # -- where it is served
     rest_prefix: str = "/api/v1"
     ws_prefix: str = "/stream.extended.exchange/v1"
+    control_path: str | None = "/_sim"
+    """Local HTTP control surface (see sim_control.py) on the same port; None disables it."""
 
     # -- the market (GET /info/markets)
     market: str = "SOL-USD"

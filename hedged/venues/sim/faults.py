@@ -139,3 +139,14 @@ class FaultPlan:
             self.history.append((target, frame_type or "", f.kind))
             return f
         return None
+
+
+def fault_from_json(obj: dict[str, object]) -> Fault:
+    """Build a `Fault` from JSON (the standalone control endpoint): {"kind": "drop", "target": ...}."""
+    known = {"kind", "target", "on", "skip", "count", "probability", "status", "delay", "code"}
+    unknown = set(obj) - known
+    if unknown:
+        raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+    kw = dict(obj)
+    kind = FaultKind(str(kw.pop("kind")))
+    return Fault(kind, **kw)  # type: ignore[arg-type]
