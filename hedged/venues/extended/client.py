@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -139,6 +140,7 @@ class ExtendedClient:
         ws_connect: WsConnect | None = None,
         rng: random.Random | None = None,
         wall_clock=time.time,
+        on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
         self._transport = http_transport
@@ -160,7 +162,8 @@ class ExtendedClient:
         # Public, read-only for callers: True once the account stream is connected and re-synced.
         self.synced: AsyncValue[bool] = self._ready
         self._order_version = AsyncValue(0)
-        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
+                                    on_wait=on_rate_limit_wait)
         self._id_counter = 0
         self._placements = self._resolved = self._ambiguous = 0
 
@@ -352,8 +355,12 @@ class ExtendedClient:
             if not self._ready.value:
                 raise TransportError(VENUE, "account stream not synced; order not sent")
         assert self._signer is not None
-        body = await self._signer.sign_async(in_thread=self.settings.sign_in_thread, side=side, qty=qty,
-                                             price=price, external_id=client_id, post_only=post_only, tif=tif)
+        try:
+            body = await self._signer.sign_async(in_thread=self.settings.sign_in_thread, side=side, qty=qty,
+                                                 price=price, external_id=client_id, post_only=post_only, tif=tif)
+        except (ValueError, AssertionError, ArithmeticError) as exc:
+            # x10 validation failures; the SDK's text is not echoed (it may quote inputs).
+            raise OrderRejected(VENUE, f"signing refused the order ({type(exc).__name__})", code="LOCAL_SIGNING") from None
         self._tracker.pending(OrderUpdate(venue=VENUE, market=self.settings.market, order_id=None,
                                           client_id=client_id, side=side, status=OrderStatus.PENDING,
                                           qty=qty, filled_qty=Decimal(0), price=price))

@@ -18,6 +18,7 @@ Error mapping (what the caller can rely on):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -61,7 +62,8 @@ class RateLimiter:
     sleep for their turn, which keeps them in FIFO order without a lock.
     """
 
-    def __init__(self, per_minute: int = 1000, burst: int = 100) -> None:
+    def __init__(self, per_minute: int = 1000, burst: int = 100,
+                 on_wait: Callable[[float], None] | None = None) -> None:
         if not 0 < burst < per_minute:
             raise ValueError("need 0 < burst < per_minute")
         self.rate = (per_minute - burst) / 60.0
@@ -71,6 +73,7 @@ class RateLimiter:
         self.acquired = 0
         self.waits = 0
         self.waited_s = 0.0
+        self._on_wait = on_wait  # e.g. the Prometheus counters hedged_rate_limit_wait*
 
     def reserve(self, now: float) -> float:
         """Take one token; return how long the caller must wait before using it."""
@@ -88,6 +91,8 @@ class RateLimiter:
         if wait > 0:
             self.waits += 1
             self.waited_s += wait
+            if self._on_wait is not None:
+                self._on_wait(wait)
             logger.debug("rate_limit_wait venue=extended wait_s={:.3f}", wait)
             await trio.sleep(wait)
         else:

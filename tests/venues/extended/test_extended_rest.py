@@ -142,11 +142,12 @@ def test_rate_limiter_never_lets_a_minute_exceed_the_budget() -> None:
 
 
 async def test_rate_limiter_counts_the_waits_it_imposes(autojump_clock) -> None:
-    limiter = RateLimiter(per_minute=120, burst=2)
+    seen: list[float] = []
+    limiter = RateLimiter(per_minute=120, burst=2, on_wait=seen.append)
     start = trio.current_time()
     for _ in range(5):
         await limiter.acquire()
     stats = limiter.stats()
     assert stats.acquired == 5 and stats.waits == 3
     assert trio.current_time() - start == pytest.approx(3 / limiter.rate)
-    assert stats.waited_s > 0
+    assert stats.waited_s > 0 and len(seen) == 3 and sum(seen) == pytest.approx(stats.waited_s)
