@@ -6,8 +6,9 @@
 | place, venue refuses (4xx envelope)             | OrderRejected (certainly not live)                       |
 | place, reply lost / timeout / 5xx               | look up by external id until `resolve_timeout_s`; found -> OrderAck; else AmbiguousOutcome. Never re-sent |
 | place, DuplicateOrder (1134)                    | treated like a lost reply: looked up                     |
+| place, HTTP 429 / 401 / not connected           | RateLimited / AuthError / TransportError (certainly not placed) |
 | place while the account stream is down/resyncing| waits up to `ready_timeout_s`, then TransportError (nothing sent) |
-| cancel / cancel_all                             | retried (idempotent) until `cancel_timeout_s`; a refused cancel of a finished order returns quietly |
+| cancel / cancel_all                             | retried (idempotent) until `cancel_timeout_s`; a refused cancel of a finished order returns quietly. Not gated on the account stream: a cancel only ever reduces risk |
 | modify                                          | NotSupported (Extended replaces via cancelId; not used)  |
 """
 
