@@ -337,7 +337,7 @@ class LighterSim:
             session.send_raw({"type": "shutdown", "close_in_ms": close_in_ms})
         await trio.sleep(close_in_ms / 1000)
         for session in list(self.sessions):
-            await session.close(reason="shutdown")
+            session.close_soon("shutdown")
 
     # ---- truth -------------------------------------------------------------------------------------
 

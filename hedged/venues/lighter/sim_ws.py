@@ -134,15 +134,25 @@ class Session:
     def kill(self) -> None:
         self._scope.cancel()
 
+    def close_soon(self, reason: str = "") -> None:
+        """Close after the frames already queued have been sent."""
+        try:
+            self._send.send_nowait(("control", "__close__", {"type": "__close__", "reason": reason}))
+        except trio.WouldBlock:
+            self.kill()
+
     async def close(self, reason: str = "") -> None:
-        self._scope.cancel()
         with trio.move_on_after(1):
             await self.conn.aclose(reason=reason)
+        self._scope.cancel()
 
     async def writer(self) -> None:
         plan = self.sim.faults
         held: tuple[str, str, dict[str, Any]] | None = None
         async for stream, ftype, frame in self._recv:
+            if ftype == "__close__":
+                await self.close(frame["reason"])
+                return
             fault = plan.on_frame(stream, ftype)
             if self.frozen:
                 continue
