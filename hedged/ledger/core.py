@@ -66,6 +66,7 @@ class LedgerCore:
         self.reconcile_requested = False
         self.outbox: list[R.Row] = []
         self._next_order = 1
+        self._legs: dict[Leg, Leg] = {roles.maker: roles.maker, roles.hedge: roles.hedge}
         self._next_adj = 1
 
     # ---- derived values -------------------------------------------------------------------
@@ -116,9 +117,12 @@ class LedgerCore:
         raise TypeError(f"not a venue event: {type(event).__name__}")
 
     def apply_update(self, u: OrderUpdate) -> Decimal:
-        rec = self._lookup(u.venue, u.market, u.order_id, u.client_id, u.side, u.qty, u.ts_ms)
-        if rec is None:
-            return ZERO
+        # Fast path: found by venue id and nothing to learn or merge from the client id.
+        rec = self._by_oid.get((u.venue, u.order_id)) if u.order_id is not None else None
+        if rec is None or (u.client_id is not None and rec.client_id != u.client_id):
+            rec = self._lookup(u.venue, u.market, u.order_id, u.client_id, u.side, u.qty, u.ts_ms)
+            if rec is None:
+                return ZERO
         if u.side is not rec.side:
             self._note("side_mismatch", rec, f"observed={u.side}")
             return ZERO
@@ -279,6 +283,7 @@ class LedgerCore:
              ts_ms: int) -> OrderRecord:
         key = f"o{self._next_order}"
         self._next_order += 1
+        leg = self._legs.setdefault(leg, leg)  # one Leg object per leg: dict hits by identity
         rec = OrderRecord(key, leg, side, oid, cid, status, qty, is_hedge=leg == self.roles.hedge, ts_ms=ts_ms)
         self.orders[key] = rec
         self.positions.setdefault(leg, ZERO)
@@ -384,7 +389,7 @@ class LedgerCore:
         self.outbox.append(R.row_order(rec))
         if delta <= 0 or rec.closed_by_reconcile:
             return ZERO
-        if rec.leg == self.roles.maker:
+        if rec.leg is self.roles.maker or rec.leg == self.roles.maker:
             self.coverage.add_fill(fill_key, signed)
         return signed
 

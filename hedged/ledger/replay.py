@@ -22,6 +22,7 @@ def restore(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: li
     for (key, venue, market, oid, cid, side, status, qty, cum, trade_qty, counted, baseline, avg, is_hedge,
          cancel_requested, merged_into, closed, ts_ms) in orders:
         leg = Leg(Venue(venue), market)
+        leg = core._legs.setdefault(leg, leg)
         rec = OrderRecord(key, leg, Side(side), oid, cid, OrderStatus(status), Decimal(qty), Decimal(cum),
                           Decimal(trade_qty), Decimal(counted), Decimal(baseline),
                           None if avg is None else Decimal(avg), bool(is_hedge), bool(cancel_requested),
