@@ -5,9 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from hedged.ledger import Leg, LedgerCore, Roles
-from hedged.venues.base import ZERO, Liquidity, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade
-
-from hedged.venues.base import Venue
+from hedged.venues.base import (ZERO, Liquidity, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side,
+                                Trade, Venue)
 
 MAKER = Leg(Venue.EXTENDED, "SOL-USD")
 HEDGE = Leg(Venue.LIGHTER, "SOL")
