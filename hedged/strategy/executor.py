@@ -114,12 +114,19 @@ class HedgeExecutor:
             await self._failure("graceful stop deadline passed with a hedge open", halt=False)
 
     async def wait_flat(self) -> None:
-        """Until no episode runs and nothing hedgeable is open."""
+        """Until no episode runs and nothing hedgeable is open.
+
+        The final check runs with no checkpoint after it (AsyncValue.wait_value yields even when
+        its predicate already holds), so an episode starting meanwhile cannot slip past.
+        """
+        await trio.lowlevel.checkpoint()
         while True:
-            await self.busy.wait_value(False)
-            if not self.plan().needed:
+            if self.busy.value:
+                await self.busy.wait_value(False)
+            elif self.plan().needed:
+                await self.busy.wait_value(True)
+            else:
                 return
-            await self.busy.wait_value(True)
 
     async def _loop(self, scope: trio.CancelScope) -> None:
         rules = self.hedge.rules

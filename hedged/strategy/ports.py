@@ -40,6 +40,14 @@ class LedgerPort(Protocol):
 
     def note_cancel_requested(self, venue: Venue, client_id: str) -> None: ...
 
+    def record_cycle(self, cycle_id: str, phase: str, *, detail: str = "") -> None: ...
+
+
+def client_ids(*clients: Any) -> Callable[[object], str]:
+    """`new_client_id(venue)` backed by each adapter's own `new_client_id()` (unique across restarts)."""
+    by_venue = {c.venue: c for c in clients}
+    return lambda venue: by_venue[venue].new_client_id()
+
 
 async def wait_order(ledger: LedgerPort, venue: Venue, client_id: str,
                      pred: Callable[[OrderRecord], bool]) -> OrderRecord:

@@ -1,8 +1,6 @@
 """Test doubles for the strategy tests, ONLY until the real adapters on the simulators are usable.
 
-* `LiveLedger` wraps the REAL pure `LedgerCore` with the AsyncValues the strategy waits on
-  (stand-in for the ledger package's async wrapper, which had not landed when these were written).
-* `FakeVenue` implements `hedged.venues.base.VenueClient` honestly: it keeps its own truth
+`FakeVenue` implements `hedged.venues.base.VenueClient` honestly: it keeps its own truth
   (orders, fills, position), reports it only through `OrderUpdate`s on the events channel and
   its REST-like calls, and fills exactly when the test (or its fill policy) says so.
 """
@@ -17,64 +15,11 @@ from decimal import Decimal
 import trio
 from trio_util import AsyncValue
 
-from hedged.ledger.core import LedgerCore, Roles
-from hedged.ledger.orders import Leg, OrderRecord
 from hedged.venues.base import (ZERO, MarketRules, OrderAck, OrderRejected, OrderStatus, OrderUpdate,
                                 PositionSnapshot, Side, StreamHealth, TimeInForce, TopOfBook, Venue, VenueEvent,
                                 VenueHealth)
 
 D = Decimal
-
-
-class LiveLedger:
-    def __init__(self, maker: Leg, hedge: Leg) -> None:
-        self.core = LedgerCore(Roles(maker=maker, hedge=hedge))
-        self.legs = {maker.venue: maker, hedge.venue: hedge}
-        self.open_hedge_delta = AsyncValue(ZERO)
-        self.net_exposure = AsyncValue(ZERO)
-        self.version = AsyncValue(0)
-
-    def _publish(self) -> None:
-        self.core.take_rows()
-        self.net_exposure.value = self.core.net_exposure
-        self.open_hedge_delta.value = self.core.open_hedge_delta
-        self.version.value += 1
-
-    def position(self, venue: Venue) -> Decimal:
-        return self.core.positions[self.legs[venue]]
-
-    def hedge_in_flight(self) -> Decimal:
-        return self.core.hedge_in_flight
-
-    def order(self, venue: Venue, client_id: str) -> OrderRecord | None:
-        return self.core.find(venue, client_id=client_id)
-
-    def apply(self, event: VenueEvent) -> Decimal:
-        delta = self.core.apply(event)
-        self._publish()
-        return delta
-
-    def register_hedge(self, client_id, side, qty, *, residual=None):
-        rec = self.core.register_hedge(client_id, side, qty, residual=residual)
-        self._publish()
-        return rec
-
-    def register_order(self, venue, client_id, side, qty):
-        rec = self.core.register_order(self.legs[venue], client_id, side, qty)
-        self._publish()
-        return rec
-
-    def fail_order(self, venue, client_id, reason):
-        self.core.fail_order(venue, client_id, reason)
-        self._publish()
-
-    def note_cancel_requested(self, venue, client_id):
-        self.core.note_cancel_requested(venue, client_id=client_id)
-        self._publish()
-
-    async def consume(self, events: trio.MemoryReceiveChannel) -> None:
-        async for event in events:
-            self.apply(event)
 
 
 @dataclass
@@ -266,3 +211,20 @@ def _in_trio() -> bool:
     except RuntimeError:
         return False
     return True
+
+
+async def maker_flow(venue: FakeVenue, rng, *, every_s: float = 0.5, part_max=Decimal("0.6"),
+                     move_prob: float = 0.3) -> None:
+    """A simulated market for the maker venue: other traders fill our resting orders in random
+    partial sizes and the book drifts a tick at a time. Seeded, driven by (mock) time."""
+    while True:
+        await trio.sleep(every_s)
+        top = venue.top_of_book.value
+        if rng.random() < move_prob:
+            step = venue.rules.tick * (1 if rng.random() < 0.5 else -1)
+            venue.set_book(top.bid + step, top.ask + step)
+        for o in venue.live_orders():
+            if o.tif is None and rng.random() < 0.5:
+                part = (o.qty * Decimal(str(rng.uniform(0.1, float(part_max))))).quantize(venue.rules.size_step)
+                if part > 0:
+                    venue.fill(o.client_id, part)

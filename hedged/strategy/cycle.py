@@ -1,0 +1,160 @@
+"""The cycle runner: [delay while flat] -> sweep -> open -> hold -> close -> sweep residual.
+
+The maker leg is worked by `MakerWorker`; hedging is the executor's business, not the cycle's.
+One readable line per cycle and a summary when it stops.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import trio
+from loguru import logger
+
+from hedged.strategy.executor import HedgeExecutor
+from hedged.strategy.maker import MakerWorker
+from hedged.strategy.planning import CyclePlan, plan_cycle
+from hedged.strategy.sweep import Sweeper
+from hedged.strategy.tolerance import tolerance as tolerance_of
+from hedged.strategy.tolerance import within
+from hedged.venues.base import Side, VenueClient
+
+
+@dataclass
+class CycleReport:
+    n: int
+    side: str
+    size: Decimal
+    opened: Decimal
+    maker_avg: Decimal | None
+    hedge_avg: Decimal | None
+    hedge_latency_s: float | None
+    residual: Decimal
+    outcome: str
+
+
+@dataclass
+class CycleSummary:
+    cycles: int = 0
+    completed: int = 0
+    maker_volume: Decimal = Decimal(0)
+    hedge_volume: Decimal = Decimal(0)
+    sweeps: int = 0
+    reports: list[CycleReport] = field(default_factory=list)
+
+
+def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
+    return None if qty == 0 else (notional / qty).quantize(Decimal("0.0001"))
+
+
+class CycleRunner:
+    def __init__(self, *, ledger, maker: VenueClient, executor: HedgeExecutor, sweeper: Sweeper, cycle_cfg, risk_cfg,
+                 rng: random.Random, new_client_id, alert=None) -> None:
+        self.ledger = ledger
+        self.maker = maker
+        self.executor = executor
+        self.sweeper = sweeper
+        self.cfg = cycle_cfg
+        self.risk = risk_cfg
+        self.rng = rng
+        self.alert = alert
+        self.plan: CyclePlan | None = None
+        self.summary = CycleSummary()
+        self.stopped = trio.Event()  # set once the cycle has stopped and no maker order is left
+        self.worker = MakerWorker(ledger=ledger, maker=maker, hedge_busy=executor.busy, cfg=cycle_cfg,
+                                  tolerance=self.tolerance, new_client_id=new_client_id)
+
+    def tolerance(self) -> Decimal:
+        size = self.plan.size if self.plan is not None else None
+        return tolerance_of(self.cfg.size_max, size, self.risk.tolerance_pct, self.risk.tolerance_floor)
+
+    async def run(self, *, stopping: trio.Event | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        if stopping is None:
+            stopping = trio.Event()
+        task_status.started()
+        try:
+            n = 0
+            while not stopping.is_set() and (self.cfg.iterations == 0 or n < self.cfg.iterations):
+                n += 1
+                await self.run_cycle(n, stopping)
+        finally:
+            self.stopped.set()
+            self._log_summary()
+
+    async def run_cycle(self, n: int, stopping: trio.Event) -> CycleReport | None:
+        venue = self.maker.venue
+        plan = plan_cycle(self.cfg, self.rng)
+        start = self.ledger.position(venue)
+        # A cycle starts from flat. Anything else (a restart mid-cycle, a failed close) is closed first,
+        # with hedging running, and the random pause is skipped: we never idle while exposed.
+        if self.maker.rules.round_size_down(abs(start)) >= self.maker.rules.min_size:
+            logger.warning("cycle_not_flat n={} maker_position={}: closing it first", n, start)
+            await self.executor.wait_flat()
+            await self.worker.work(self._side_to_flat(start), Decimal(0), stopping=stopping)
+            return None
+        if not within(self.ledger.net_exposure.value, self.tolerance()) or self.executor.busy.value:
+            logger.info("cycle_delay_skipped n={} reason=exposure_open", n)
+        else:
+            with trio.move_on_after(plan.delay_s):
+                await stopping.wait()
+            if stopping.is_set():
+                return None
+        await self.executor.wait_flat()
+        if self.risk.sweep_before_cycle:
+            result = await self.sweeper.sweep(f"before cycle {n}")
+            if result.flattened:
+                self.summary.sweeps += 1
+        self.plan = plan
+        self.summary.cycles += 1
+        hedge_qty0, hedge_not0 = self.executor.hedge_qty, self.executor.hedge_notional
+        logger.info("cycle_start n={} side={} size={} hold_s={:.1f}", n, plan.side, plan.size, plan.hold_s)
+        target = start + plan.size * plan.side.sign
+        opened = await self.worker.work(plan.side, target, stopping=stopping)
+        closed = None
+        outcome = "completed" if opened.reached else f"open_{opened.why}"
+        if opened.reached and not stopping.is_set():
+            with trio.move_on_after(plan.hold_s):
+                await stopping.wait()
+        if stopping.is_set():
+            # A stop leaves a hedged position for the next start to close; it only has to leave no
+            # maker order behind, which `work` guarantees.
+            outcome = "stopped"
+        else:
+            closed = await self.worker.work(plan.side.opposite, start, stopping=stopping)
+            if not closed.reached:
+                outcome = f"close_{closed.why}"
+        closed_qty = closed.filled if closed else Decimal(0)
+        closed_notional = closed.notional if closed else Decimal(0)
+        await self.executor.wait_flat()
+        residual = self.ledger.net_exposure.value
+        if not within(residual, self.tolerance()) and not stopping.is_set():
+            result = await self.sweeper.sweep(f"after cycle {n}")
+            self.summary.sweeps += int(result.flattened)
+            residual = self.ledger.net_exposure.value
+        hedge_qty = self.executor.hedge_qty - hedge_qty0
+        report = CycleReport(
+            n=n, side=str(plan.side), size=plan.size, opened=opened.filled,
+            maker_avg=_avg(opened.notional + closed_notional, opened.filled + closed_qty),
+            hedge_avg=_avg(self.executor.hedge_notional - hedge_not0, hedge_qty),
+            hedge_latency_s=self.executor.statistics().last_latency_s, residual=residual, outcome=outcome)
+        self.summary.reports.append(report)
+        self.summary.maker_volume += opened.filled + closed_qty
+        self.summary.hedge_volume += hedge_qty
+        if outcome == "completed":
+            self.summary.completed += 1
+        latency = "-" if report.hedge_latency_s is None else f"{report.hedge_latency_s * 1000:.0f}ms"
+        logger.info("cycle n={} side={} size={} maker_avg={} hedge_avg={} hedge_latency={} residual={} outcome={}",
+                    n, report.side, report.size, report.maker_avg, report.hedge_avg, latency, report.residual,
+                    outcome)
+        self.ledger.record_cycle(str(n), "done", detail=outcome)
+        return report
+
+    def _side_to_flat(self, position: Decimal) -> Side:
+        return Side.SELL if position > 0 else Side.BUY
+
+    def _log_summary(self) -> None:
+        s = self.summary
+        logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={}",
+                    s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps, self.ledger.net_exposure.value)

@@ -1,0 +1,69 @@
+"""ExposureGuard service: unexplained exposure beyond tolerance for longer than the grace period
+-> cancel open orders, flatten the larger leg, alert; continue if recovered, else halt.
+
+"Unexplained" is the ledger's open hedge delta (net exposure minus hedges in flight) while the
+executor is not working on it: the executor has its own deadline and failure path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import trio
+from loguru import logger
+
+from hedged.errors import Halted
+from hedged.strategy.exposure import GuardCore, Verdict
+from hedged.strategy.failsafe import flatten_and_verify
+from hedged.strategy.ports import Alert, LedgerPort
+from hedged.strategy.waiting import wait_changed
+from hedged.venues.base import VenueClient
+
+
+class ExposureGuard:
+    def __init__(self, *, ledger: LedgerPort, maker: VenueClient, hedge: VenueClient, hedge_busy,
+                 tolerance: Callable[[], Decimal], grace_s: float, alert: Alert,
+                 new_client_id: Callable[[object], str], aggress_bps: Decimal,
+                 reconcile: Callable[[], Awaitable[object]] | None = None) -> None:
+        self.ledger = ledger
+        self.maker = maker
+        self.hedge = hedge
+        self.hedge_busy = hedge_busy  # executor.busy
+        self.tolerance = tolerance
+        self.core = GuardCore(grace_s)
+        self.alert = alert
+        self.new_client_id = new_client_id
+        self.aggress_bps = aggress_bps
+        self.reconcile = reconcile  # e.g. Sweeper.reconcile_periodic: the ledger learns what the venues hold
+        self.actions = 0
+
+    async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            delta_av, busy_av = self.ledger.open_hedge_delta, self.hedge_busy
+            seen = ((delta_av, delta_av.value), (busy_av, busy_av.value))
+            view = self.core.observe(trio.current_time(), delta_av.value, self.tolerance(), busy_av.value)
+            if view.verdict is Verdict.ACT:
+                await self._act(delta_av.value)
+                continue
+            if view.verdict is Verdict.WATCH:
+                with trio.move_on_at(view.act_at):
+                    await wait_changed(*seen)
+            else:
+                await wait_changed(*seen)
+
+    async def _act(self, unexplained: Decimal) -> None:
+        self.actions += 1
+        tol = self.tolerance()
+        logger.error("guard_breach unexplained={} tolerance={}", unexplained, tol)
+        await self.alert("exposure_guard", "critical", unexplained=str(unexplained), tolerance=str(tol))
+        result = await flatten_and_verify(reason="exposure guard", ledger=self.ledger, maker=self.maker,
+                                          hedge=self.hedge, tol=tol, alert=self.alert,
+                                          new_client_id=self.new_client_id, aggress_bps=self.aggress_bps)
+        self.core.reset()
+        if self.reconcile is not None:
+            await self.reconcile()
+        if not result.recovered:
+            raise Halted("exposure guard: exposure not within tolerance after flattening",
+                         net_after=result.net_after, tolerance=tol)

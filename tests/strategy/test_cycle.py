@@ -1,0 +1,184 @@
+"""The cycle runner with the executor, the real Ledger and FakeVenues, under the autojump clock."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from decimal import Decimal as D
+
+import trio
+
+from hedged.venues.base import OrderRejected, Side, Venue
+
+from .fakes import maker_flow
+from .rig import cycle_config, hedge_config, rig
+
+
+def makers(venue):
+    return [c for c in venue.calls if c[0] == "place_maker"]
+
+
+async def start_all(r, *, flow_seed=3, **flow):
+    ex = r.executor()
+    await r.nursery.start(ex.run)
+    r.nursery.start_soon(lambda: maker_flow(r.maker, random.Random(flow_seed), **flow))
+    return ex
+
+
+async def test_a_cycle_opens_holds_closes_and_ends_flat_and_hedged(autojump_clock):
+    async with rig() as r:
+        ex = await start_all(r)
+        cycle = r.cycle(ex)
+        await cycle.run()
+        await r.until(lambda: r.ledger_matches_venues() and not ex.busy.value, ex.busy)
+        assert r.maker.position == 0 and r.hedge.position == 0
+        assert r.maker.live_orders() == [] and r.hedge.live_orders() == []
+        (report,) = cycle.summary.reports
+        assert report.outcome == "completed" and report.opened >= D(1)
+        assert report.maker_avg is not None and report.hedge_avg is not None
+        assert makers(r.maker)[0][1] is Side.BUY and cycle.stopped.is_set()
+
+
+async def test_the_cycle_never_adds_maker_exposure_while_a_hedge_is_in_flight(autojump_clock):
+    async with rig() as r:
+        halves = itertools.cycle([True, False])
+        # every other hedge rests half of itself until its deadline; the retry fills
+        r.hedge.taker_fill = lambda o: (o.qty / 2).quantize(D("0.001")) if next(halves) else o.qty
+        ex = await start_all(r)
+        violations = []
+        real = r.maker.place_maker
+
+        async def checked(*a, **kw):
+            if ex.busy.value or r.ledger.hedge_in_flight() != 0:
+                violations.append((trio.current_time(), a))
+            return await real(*a, **kw)
+
+        r.maker.place_maker = checked
+        r.cycle_cfg = cycle_config(iterations=3)
+        cycle = r.cycle(ex)
+        await cycle.run()
+        assert violations == []
+        assert len(makers(r.maker)) > 3  # it did place many orders, just never during a hedge
+
+
+async def test_the_random_delay_is_skipped_while_a_position_is_open(autojump_clock):
+    async with rig() as r:
+        r.cycle_cfg = cycle_config(delay_min_s=30.0, delay_max_s=30.0)
+        # A hedged position left by an earlier run: the venues hold it, the ledger learns it at startup.
+        r.maker.position, r.hedge.position = D(1), D(-1)
+        ex = await start_all(r)
+        cycle = r.cycle(ex)
+        await cycle.sweeper.startup(kind="cold")
+        assert r.ledger.position(Venue.EXTENDED) == D(1)
+        t0 = trio.current_time()
+        await cycle.run_cycle(1, trio.Event())
+        first = makers(r.maker)[0]
+        assert first[1] is Side.SELL  # closing the leftover long first
+        assert r.maker.position == 0
+        assert trio.current_time() - t0 < 30.0  # it did not sit out the 30 s pause while exposed
+
+
+async def test_the_maker_order_chases_a_book_that_moved_away(autojump_clock):
+    async with rig() as r:
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        cycle = r.cycle(ex)
+        r.nursery.start_soon(cycle.worker.work, Side.BUY, D(1))
+        await r.until(lambda: len(makers(r.maker)) == 1)
+        first = makers(r.maker)[0]
+        assert first[3] == D("100.01")  # one tick inside the 100 / 100.1 spread
+        r.maker.set_book("100.05", "100.1")  # somebody outbids us
+        await r.until(lambda: len(makers(r.maker)) == 2, r.maker.top_of_book)
+        second = makers(r.maker)[1]
+        assert second[3] == D("100.06")
+        assert ("cancel", None, first[4]) in r.maker.calls
+        assert trio.current_time() >= 1.0  # not before the minimum resting time
+        assert len(r.maker.live_orders()) == 1
+
+
+async def test_stop_during_open_leaves_no_maker_order_and_sets_stopped(autojump_clock):
+    async with rig() as r:
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        cycle = r.cycle(ex)
+        stopping = trio.Event()
+        r.nursery.start_soon(lambda: cycle.run(stopping=stopping))
+        await r.until(lambda: len(r.maker.live_orders()) == 1)
+        r.maker.fill(makers(r.maker)[0][4], "0.3")
+        stopping.set()
+        await cycle.stopped.wait()
+        await r.until(lambda: not ex.busy.value and r.ledger_matches_venues(), ex.busy)
+        assert r.maker.live_orders() == []
+        assert r.venue_net() == 0  # the partial open was hedged, left for the next start to close
+        assert cycle.summary.reports[0].outcome == "stopped"
+
+
+async def test_stop_during_hold_keeps_the_hedged_position_and_stops_at_once(autojump_clock):
+    async with rig() as r:
+        r.cycle_cfg = cycle_config(hold_min_s=100.0, hold_max_s=100.0)
+        ex = await start_all(r)
+        cycle = r.cycle(ex)
+        stopping = trio.Event()
+        r.nursery.start_soon(lambda: cycle.run(stopping=stopping))
+        await r.until(lambda: r.maker.position >= 1 and r.ledger_matches_venues() and not ex.busy.value, ex.busy)
+        t = trio.current_time()
+        stopping.set()
+        await cycle.stopped.wait()
+        assert trio.current_time() - t < 1.0
+        assert r.maker.live_orders() == [] and r.venue_net() == 0
+
+
+async def test_the_sweep_lets_the_executor_hedge_exposure_it_reveals(autojump_clock):
+    async with rig() as r:
+        r.maker.position = D("0.5")  # an unhedged position the venue holds and the ledger does not know
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        result = await r.sweeper(ex).sweep("test")
+        assert result.recovered and not result.flattened
+        assert r.hedge.position == D("-0.5") and r.venue_net() == 0
+        assert ("sweep_exposure", "warning") in r.alerts.events()
+
+
+async def test_the_sweep_flattens_exposure_the_executor_cannot_hedge(autojump_clock):
+    async with rig() as r:
+        r.maker.position = D("0.5")
+        r.hedge.fail_taker = [OrderRejected(Venue.LIGHTER, "no")] * 10  # the hedge venue refuses everything
+        ex = r.executor(cfg=hedge_config(max_attempts=10, backoff_max_s=5.0))
+        await r.nursery.start(ex.run)
+        # the executor is still retrying when the sweep's settle time ends
+        result = await r.sweeper(ex, settle_s=3.0).sweep("test")
+        assert result.flattened and result.recovered
+        assert r.maker.position == 0 and r.venue_net() == 0
+        assert r.alerts.events() == [("sweep_exposure", "warning"), ("exposure_flattened", "warning")]
+
+
+async def test_orphan_orders_are_cancelled_at_startup(autojump_clock):
+    async with rig() as r:
+        await r.maker.place_maker(Side.BUY, D(1), D(99), "old-run-1")
+        await r.hedge.place_taker(Side.SELL, D(1), D(200), "old-run-2")
+        sweeper = r.sweeper()
+        await sweeper.startup(kind="cold")
+        assert r.maker.live_orders() == [] and r.hedge.live_orders() == []
+        assert ("orphan_orders", "warning") in r.alerts.events()
+
+
+async def test_fifty_cycles_with_random_partial_fills_stay_within_tolerance_and_match_the_venues(autojump_clock):
+    async with rig() as r:
+        r.cycle_cfg = cycle_config(direction="random", size_min=D("0.5"), size_max=D(2), iterations=1)
+        r.hedge_cfg = hedge_config(max_attempts=6)
+        r.hedge.taker_fill = _sometimes_partial(random.Random(8))
+        ex = await start_all(r, every_s=0.3)
+        cycle = r.cycle(ex)
+        stopping = trio.Event()
+        for n in range(1, 51):
+            await cycle.run_cycle(n, stopping)
+            await r.until(lambda: r.ledger_matches_venues() and not ex.busy.value, ex.busy)
+            assert abs(r.ledger.net_exposure.value) <= cycle.tolerance(), n
+        assert cycle.summary.completed == 50
+        assert r.maker.live_orders() == []
+
+
+def _sometimes_partial(rng):
+    def fill(o):
+        return o.qty if rng.random() < 0.8 else (o.qty * D(str(round(rng.uniform(0.1, 0.9), 2)))).quantize(D("0.001"))
+    return fill
