@@ -24,7 +24,7 @@ from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, Pos
 
 # Events worth a counter but not a warning: they are normal venue behaviour.
 _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
-                     "orders_merged"})
+                     "orders_merged", "fill_after_reconcile_close"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class Journal:
         FULL (every commit is on disk before `write` returns).
         """
         path = Path(path)
+        synchronous = synchronous.upper()  # config spells it "normal" / "full"
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
         path.parent.mkdir(parents=True, exist_ok=True)

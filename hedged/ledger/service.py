@@ -151,6 +151,10 @@ class Ledger:
         return self.core.statistics()
 
     @property
+    def _journal_path(self) -> Path | None:
+        return None if self.journal is None else self.journal.path
+
+    @property
     def journal_backlog(self) -> int:
         """Rows applied in memory but not yet committed to the journal."""
         return self._uncommitted.value
@@ -183,10 +187,16 @@ class Ledger:
                                 break
                             self.apply(event)
                 nursery.cancel_scope.cancel()
-        finally:
-            # Whatever is still in memory goes to disk; local SQLite, so this is short.
+        except BaseException:
+            # Cancelled or failing: still save what is in memory (local SQLite, short), but never
+            # let a second journal error hide the first one.
             with trio.CancelScope(shield=True):
-                self.flush()
+                try:
+                    self.flush()
+                except Exception as exc:
+                    logger.error("journal_flush_failed path={} error={!r}", self._journal_path, exc)
+            raise
+        self.flush()
 
     def flush(self) -> int:
         """Write everything pending now (synchronously). Returns the rows written."""

@@ -283,6 +283,8 @@ def test_synchronous_full_is_applied_and_bad_values_refused(tmp_path):
         assert j._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     with Journal.open(tmp_path / "n.db") as j:
         assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    with Journal.open(tmp_path / "c.db", synchronous="full") as j:  # as the config spells it
+        assert j._conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     with pytest.raises(ValueError, match="synchronous"):
         Journal.open(tmp_path / "x.db", synchronous="OFF")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
+import pytest
 import trio
 
 from hedged.ledger import Journal, Ledger, LedgerCore, ReconcileKind
@@ -182,3 +183,50 @@ async def test_an_order_waiter_wakes_on_version_when_its_order_settles():
     assert ledger.position(Venue.LIGHTER) == D("-0.1") and ledger.position(Venue.EXTENDED) == 0
     assert ledger.hedge_in_flight() == 0
     assert ledger.statistics().counters["fill_while_cancel_pending"] == 1
+
+
+def test_warm_restart_after_losing_the_last_batch_recovers_the_truth_once(tmp_path):
+    path = tmp_path / "l.db"
+    first = Ledger.open(ROLES, path)
+    first.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "2", "0.5"))
+    first.register_hedge("h1", SELL, D("0.5"))
+    first.flush()
+    # Applied and published, then the process dies before the journal writes them.
+    first.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "2", "0.8"))
+    first.apply(upd(HEDGE, "L1", "h1", SELL, S.FILLED, "0.5", "0.5"))
+    first.journal.close()
+
+    second = Ledger.open(ROLES, path)
+    assert not second.replay.fresh
+    assert second.position(Venue.EXTENDED) == D("0.5") and second.hedge_in_flight() == D("-0.5")
+    # Startup reconciliation against the venues: maker order still open at 0.8, hedge filled and gone.
+    plan = second.reconcile([snap(MAKER, "0.8"), snap(HEDGE, "-0.5")],
+                            [upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "2", "0.8")], kind=ReconcileKind.WARM)
+    assert [(a.leg, a.delta) for a in plan.adjustments] == [(HEDGE, D("-0.5"))]
+    assert plan.close == (second.order(Venue.LIGHTER, "h1").key,)
+    # The streams then restate what the journal lost: nothing counts twice.
+    second.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "2", "0.8"))
+    second.apply(upd(HEDGE, "L1", "h1", SELL, S.FILLED, "0.5", "0.5"))
+    assert second.positions.value == {MAKER: D("0.8"), HEDGE: D("-0.5")}
+    assert second.open_hedge_delta.value == D("0.3")
+    second.close()
+
+
+class BrokenDiskJournal(Journal):
+    def write(self, rows):
+        raise OSError("disk full")
+
+
+async def test_a_failing_journal_stops_the_task_and_keeps_the_rows_in_memory(tmp_path):
+    journal = BrokenDiskJournal.open(tmp_path / "l.db")
+    ledger = Ledger(LedgerCore(ROLES), journal)
+    send, receive = trio.open_memory_channel(10)
+    with trio.fail_after(5), pytest.RaisesGroup(pytest.RaisesExc(OSError, match="disk full"),
+                                                flatten_subgroups=True):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ledger.run, receive)
+            await send.send(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.2", "0.2"))
+            await trio.sleep_forever()
+    assert ledger.positions.value[MAKER] == D("0.2")  # memory is still right
+    assert ledger.journal_backlog > 0  # and the rows wait for a retry
+    journal.close()
