@@ -111,7 +111,8 @@ class HedgeExecutor:
         if self._halted is not None:
             raise self._halted  # bare, not in a group: the daemon maps it to exit code 3
         if stopping is not None and grace.cancelled_caught:
-            await self._failure("graceful stop deadline passed with a hedge open", halt=False)
+            await self._failure("graceful stop deadline passed with a hedge open", halt=False,
+                                event="graceful_stop_flatten")
 
     async def wait_flat(self) -> None:
         """Until no episode runs and nothing hedgeable is open.
@@ -318,10 +319,10 @@ class HedgeExecutor:
             return m.established(rec.counted, rec.qty, known=True)
         return m.order_update(rec.counted, rec.qty, terminal=True)
 
-    async def _failure(self, reason: str, *, halt: bool) -> None:
+    async def _failure(self, reason: str, *, halt: bool, event: str = "hedge_failed") -> None:
         self._failures += 1
-        logger.error("hedge_failed reason={}", reason)
-        await self.alert("hedge_failed", "critical", reason=reason, open_delta=str(self.ledger.open_hedge_delta.value))
+        logger.error("{} reason={}", event, reason)
+        await self.alert(event, "critical", reason=reason, open_delta=str(self.ledger.open_hedge_delta.value))
         worst = self.cfg.reprice_step_bps * self.cfg.max_attempts + max(self.cfg.buy_offset_bps_max,
                                                                          self.cfg.sell_offset_bps_max)
         result = await flatten_and_verify(reason=reason, ledger=self.ledger, maker=self.maker, hedge=self.hedge,

@@ -36,7 +36,8 @@ class ExposureGuard:
         self.new_client_id = new_client_id
         self.aggress_bps = aggress_bps
         self.reconcile = reconcile  # e.g. Sweeper.reconcile_periodic: the ledger learns what the venues hold
-        self.actions = 0
+        self.actions = 0  # breaches acted on
+        self.recoveries = 0  # of which flattening brought exposure back within tolerance
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
@@ -62,6 +63,7 @@ class ExposureGuard:
                                           hedge=self.hedge, tol=tol, alert=self.alert,
                                           new_client_id=self.new_client_id, aggress_bps=self.aggress_bps)
         self.core.reset()
+        self.recoveries += int(result.recovered)
         if self.reconcile is not None:
             await self.reconcile()
         if not result.recovered:
