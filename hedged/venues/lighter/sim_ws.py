@@ -146,18 +146,18 @@ class Session:
             await self.conn.aclose(reason=reason)
         self._scope.cancel()
 
-    async def _frames(self) -> Any:
-        # Take whatever is already queued without a checkpoint per frame; block only when empty.
-        while True:
-            try:
-                yield self._recv.receive_nowait()
-            except trio.WouldBlock:
-                yield await self._recv.receive()
+    async def _next_frame(self) -> tuple[str, str, dict[str, Any]]:
+        # Take what is already queued without a checkpoint per frame; block only when empty.
+        try:
+            return self._recv.receive_nowait()
+        except trio.WouldBlock:
+            return await self._recv.receive()
 
     async def writer(self) -> None:
         plan = self.sim.faults
         held: tuple[str, str, dict[str, Any]] | None = None
-        async for stream, ftype, frame in self._frames():
+        while True:
+            stream, ftype, frame = await self._next_frame()
             if ftype == "__close__":
                 await self.close(frame["reason"])
                 return
