@@ -43,6 +43,7 @@ class ExtendedEngine:
         self.book = book
         self.orders: dict[int, SimOrder] = {}
         self.by_external: dict[str, int] = {}
+        self._open: dict[int, SimOrder] = {}  # index of open orders: market steps must not scan history
         self.position = SimPosition(id=_FIRST_ORDER_ID - 7, market=settings.market)
         self.balance = settings.initial_balance
         self.leverage = settings.leverage
@@ -60,7 +61,13 @@ class ExtendedEngine:
         return self.book.best_bid or self.book.best_ask or self.s.market_settings.start_price
 
     def open_orders(self) -> list[SimOrder]:
-        return [o for o in self.orders.values() if o.is_open]
+        return list(self._open.values())
+
+    def _sync_open(self, o: SimOrder) -> None:
+        if o.is_open:
+            self._open[o.id] = o
+        else:
+            self._open.pop(o.id, None)
 
     def unrealised(self) -> Decimal:
         return (self.mark - self.position.open_price) * self.position.size if self.position.size else ZERO
@@ -146,6 +153,7 @@ class ExtendedEngine:
             return out + self._terminate([o], "REJECTED", "REDUCE_ONLY_FAILED", now_ms)
         o.status = "NEW"
         o.updated_ms = now_ms
+        self._sync_open(o)
         fills = self.book.take(side, o.qty, limit=o.price) if crossing or o.time_in_force == "IOC" else []
         if not fills:
             if o.time_in_force == "IOC":
@@ -156,6 +164,7 @@ class ExtendedEngine:
             o.cancelled_qty = o.remaining
             o.status = "CANCELLED"
             o.reason = "NONE"
+            self._sync_open(o)
         return out + self._fill_messages([o], trades, now_ms)
 
     def cancel(self, order_ids: Iterable[int], now_ms: int) -> list[AccountMsg]:
@@ -201,6 +210,7 @@ class ExtendedEngine:
         for o in orders:
             o.cancelled_qty = o.qty - o.filled
             o.status, o.reason, o.updated_ms = status, reason, now_ms
+            self._sync_open(o)
         msgs = [AccountMsg("ORDER", {"orders": [self.order_data(o) for o in orders]})]
         return msgs + [AccountMsg("BALANCE", {"balance": self.balance_data(now_ms)})]
 
@@ -213,6 +223,7 @@ class ExtendedEngine:
         o.updated_ms = now_ms
         if o.status in ("NEW", "PARTIALLY_FILLED", "PENDING"):
             o.status = "FILLED" if o.filled >= o.qty else "PARTIALLY_FILLED"
+            self._sync_open(o)
         self._move_position(qty * o.sign, price, now_ms)
         self.balance -= fee
         trade = trade_json(

@@ -58,10 +58,14 @@ def _snapshot(market: str, bids: list[tuple[Decimal, Decimal]], asks: list[tuple
 
 def _diff(old: dict[Decimal, Decimal], new: list[tuple[Decimal, Decimal]], descending: bool) -> list[dict[str, str]]:
     """DELTA levels: `q` = size change, `c` = resulting size (0 removes the level)."""
+    zero = Decimal(0)
+    if len(old) == len(new) and all(p in old for p, _ in new):
+        # Same price levels (the common case between two steps): `new` is already best-first.
+        return [_level(p, q - old[p], q) for p, q in new if old[p] != q]
     cur = dict(new)
     out = []
     for p in sorted(old.keys() | cur.keys(), reverse=descending):
-        before, after = old.get(p, Decimal(0)), cur.get(p, Decimal(0))
+        before, after = old.get(p, zero), cur.get(p, zero)
         if before != after:
             out.append(_level(p, after - before, after))
     return out
