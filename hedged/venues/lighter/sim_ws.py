@@ -354,7 +354,7 @@ class Session:
         except TxRejected as exc:
             self._enqueue("jsonapi", reply | {"code": exc.code, "message": exc.message})
             return
-        if fault is not None and fault.kind in (FaultKind.LOST_ACK, FaultKind.DROP):
+        if fault is not None and fault.kind is FaultKind.LOST_ACK:
             return  # applied, but the acknowledgement never arrives
         hashes: Any = records[0].tx_hash if kind == "jsonapi/sendtx" else [r.tx_hash for r in records]
         self._enqueue("jsonapi", reply | {"code": 200, "tx_hash": hashes, "predicted_execution_time_ms": predicted,

@@ -292,3 +292,31 @@ async def test_sim_serves_rest_and_ws_on_a_real_socket(lighter_sim: LighterSim, 
         await conn.send_message(json.dumps({"type": "subscribe", "channel": "order_book/2"}))
         with trio.fail_after(5):
             assert json.loads(await conn.get_message())["type"] == "subscribed/order_book"
+
+
+async def test_idle_connection_is_closed_but_a_pinging_one_is_kept(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = LighterSim(LighterSimSettings(idle_timeout_s=120))
+    await nursery.start(sim.run)
+    async with ws(sim) as quiet, ws(sim) as chatty:
+        for _ in range(5):
+            await trio.sleep(60)
+            await chatty.send(type="ping")
+            assert (await chatty.recv())["type"] == "pong"
+        with pytest.raises(trio_websocket.ConnectionClosed):
+            await quiet.recv()
+
+
+async def test_lost_ack_over_ws_applies_the_tx_without_a_reply(
+    lighter_sim: LighterSim, lighter_sim_trader: LighterSimTrader, autojump_clock: trio.testing.MockClock
+) -> None:
+    lighter_sim.add_fault(Fault(FaultKind.LOST_ACK, target="WS jsonapi/sendtx"))
+    async with ws(lighter_sim) as c:
+        tx = await lighter_sim_trader.sign_order(is_ask=True, qty="1", price="400", tif=1, coi=42)
+        await c.send(type="jsonapi/sendtx", data={"id": "r1", "tx_type": tx.tx_type, "tx_info": tx.tx_info})
+        await lighter_sim.executed.wait_value(lambda n: n >= 1)
+        with trio.move_on_after(2) as scope:
+            await c.recv_type("jsonapi/")
+        assert scope.cancelled_caught
+    assert lighter_sim.order_by_client_id(ACCT, 42).status == "open"  # type: ignore[union-attr]
