@@ -152,8 +152,9 @@ class VenueBook:
             key = (side, price)
             size = self._sizes.get(key)
             if size is None or self.rng.random() < s.level_churn:
-                raw = s.level_size * Decimal(repr(0.5 + self.rng.random()))
-                size = max(self.step, _floor_to(raw, self.step))
+                # Whole size steps drawn as a float: Decimal arithmetic here dominated a market step.
+                units = int(float(s.level_size / self.step) * (0.5 + self.rng.random()))
+                size = self.step * max(1, units)
                 self._sizes[key] = size
             out.append((price, size))
             price += delta
