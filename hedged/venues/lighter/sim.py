@@ -33,7 +33,7 @@ import trio_websocket
 from trio_util import AsyncValue
 
 from hedged.venues.base import Side
-from hedged.venues.lighter import sim_rest, sim_ws
+from hedged.venues.lighter import sim_feed, sim_rest, sim_ws
 from hedged.venues.lighter.sim_exchange import Event, LighterExchange
 from hedged.venues.lighter.sim_tx import ERR_AUTH, MarketSpec, ParsedTx, SimOrder, SimTrade, TxRecord, TxRejected
 from hedged.venues.sim.faults import Fault, FaultPlan
@@ -135,7 +135,7 @@ class LighterSim:
         self.faults = faults or FaultPlan(seed=s.seed)
         self.rng = random.Random(f"{s.seed}:lighter-sim")
         self.wall_clock = wall_clock
-        self.feed = sim_ws.BookFeed(self)
+        self.feed = sim_feed.BookFeed(self)
         self.sessions: set[sim_ws.Session] = set()
         self.frozen = False  # control: stop every book update (connections stay open)
         self._queue: list[tuple[float, int, TxRecord]] = []

@@ -1,0 +1,59 @@
+"""Lighter simulator: the published order_book state and its nonce chain (one per sim, shared by sessions)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from hedged.venues.lighter import sim_render as render
+
+if TYPE_CHECKING:
+    from hedged.venues.lighter.sim import LighterSim
+
+
+class BookFeed:
+    """The published order_book state: levels as last sent, and the book nonce chain."""
+
+    def __init__(self, sim: LighterSim) -> None:
+        self.sim = sim
+        self.nonce = sim.rng.randint(1_000_000, 9_000_000)
+        self.bids: dict[Decimal, Decimal] = {}
+        self.asks: dict[Decimal, Decimal] = {}
+        self.updated_us = 0
+        self._version = -1
+
+    def snapshot(self) -> dict[str, Any]:
+        m = self.sim.settings.market
+        return {
+            "code": 0,
+            "asks": render.levels_json(m, sorted(self.asks.items())),
+            "bids": render.levels_json(m, sorted(self.bids.items(), reverse=True)),
+            "nonce": self.nonce,
+            "begin_nonce": 0,
+        }
+
+    def publish(self, now_ms: int) -> None:
+        book = self.sim.book
+        if book.version == self._version:
+            return
+        self._version = book.version
+        m = self.sim.settings.market
+        changes: dict[str, list[dict[str, str]]] = {}
+        for name, mine, levels in (("asks", self.asks, book.asks), ("bids", self.bids, book.bids)):
+            new = dict(levels)
+            changed = [(p, s) for p, s in new.items() if mine.get(p) != s]
+            changed += [(p, Decimal(0)) for p in mine if p not in new]
+            mine.clear()
+            mine.update(new)
+            changes[name] = render.levels_json(m, changed)
+        if not changes["asks"] and not changes["bids"]:
+            return
+        begin = self.nonce
+        # The venue's book nonce advances by more than one per published update.
+        self.nonce += self.sim.rng.randint(1, 12)
+        self.updated_us = now_ms * 1000
+        body = {"code": 0, **changes, "nonce": self.nonce, "begin_nonce": begin}
+        channel = f"order_book/{m.market_id}"
+        for session in list(self.sim.sessions):
+            if channel in session.subs:
+                session.send_book("update/order_book", body, now_ms)
