@@ -73,7 +73,7 @@ class ExtendedSim:
         self._wake = trio.Event()
         self._idle_event = trio.Event()
         self._t0: float | None = None
-        self._wall0_ms = int(time.time() * 1000)
+        self._wall0_ms = s.start_epoch_ms if s.start_epoch_ms is not None else int(time.time() * 1000)
         self._requests: deque[float] = deque()
         self._deadman_at: float | None = None
 
@@ -189,7 +189,7 @@ class ExtendedSim:
         """Venue time in epoch ms: wall clock at construction plus Trio time since `run` started."""
         if self._t0 is None:
             return self._wall0_ms
-        return self._wall0_ms + int((trio.current_time() - self._t0) * 1000)
+        return self._wall0_ms + round((trio.current_time() - self._t0) * 1000)
 
     def rate_limited(self) -> bool:
         limit = self.settings.rate_limit_per_min

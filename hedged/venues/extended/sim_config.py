@@ -78,6 +78,8 @@ class ExtendedSimSettings:
     require_user_agent: bool = True
 
     # -- behaviour
+    start_epoch_ms: int | None = None
+    """Venue clock at start (epoch ms); None = the wall clock. Fix it for runs that must repeat byte for byte."""
     accept_delay: float = 0.005
     """Seconds between `POST /user/order` returning OK and the engine's ORDER message."""
     cancel_delay: float = 0.005

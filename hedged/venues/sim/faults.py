@@ -11,7 +11,7 @@ A `FaultPlan` holds `Fault` rules. Servers ask it at two kinds of moments:
 
 Both return the `Fault` that fires (or None). A rule fires when its `target` glob matches,
 its `on` glob matches the frame type (if set), after `skip` earlier matches, then for `count`
-matches (`count=0`: forever), each time with `probability` (drawn from the plan's seeded rng).
+matches (`count=0`: forever), each time with `probability` (drawn from a seeded rng per target).
 What a kind *means* is up to the server; the table in docs/simulators.md lists it.
 
 Scripting example::
@@ -94,13 +94,18 @@ class FaultPlan:
     """Ordered rules; the first live matching rule decides. Deterministic for a given seed."""
 
     seed: int = 0
-    rng: random.Random = field(init=False)
+    _rngs: dict[str, random.Random] = field(default_factory=dict)
     _rules: list[_Rule] = field(default_factory=list)
     history: list[tuple[str, str, FaultKind]] = field(default_factory=list)
     """(target, frame type or "", kind) of every fault that fired, for tests and the control API."""
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(f"{self.seed}:faults")
+    def _rng(self, target: str) -> random.Random:
+        # One stream of draws per target, so a stream's faults do not depend on how its
+        # messages interleave with other connections' (Trio schedules tasks in random order).
+        rng = self._rngs.get(target)
+        if rng is None:
+            rng = self._rngs[target] = random.Random(f"{self.seed}:faults:{target}")
+        return rng
 
     def add(self, *faults: Fault) -> None:
         self._rules.extend(_Rule(f) for f in faults)
@@ -133,7 +138,7 @@ class FaultPlan:
             rule.seen += 1
             if rule.seen <= f.skip:
                 continue
-            if f.probability < 1.0 and self.rng.random() >= f.probability:
+            if f.probability < 1.0 and self._rng(target).random() >= f.probability:
                 continue
             rule.fired += 1
             self.history.append((target, frame_type or "", f.kind))
