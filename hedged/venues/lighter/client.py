@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import trio
@@ -47,6 +48,7 @@ from hedged.venues.lighter.rest import TIERS, LighterRest
 from hedged.venues.lighter.streams import LighterStream, StreamConfig, WsConnect, default_connect
 
 V = Venue.LIGHTER
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,12 @@ def _market_error(exc: Exception) -> OrderRejected:
     return OrderRejected(V, str(exc))
 
 
+def _older(new: OrderUpdate, last: OrderUpdate) -> bool:
+    if new.filled_qty < last.filled_qty:
+        return True
+    return last.status.is_terminal and not new.status.is_terminal
+
+
 class LighterClient:
     venue = V
 
@@ -120,6 +128,7 @@ class LighterClient:
         self._stream: LighterStream | None = None
         self._events: trio.MemorySendChannel[VenueEvent] | None = None
         self.dropped_updates = 0
+        self.stale_updates = 0
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -290,7 +299,7 @@ class LighterClient:
                 await tracked.indexed.wait()
             if tracked.order_index is not None:
                 return tracked.order_index
-        found = await self._rest.orders_by_client_index(self.settings.account_index, [coi], self.tokens.current())
+        found = await self._private(lambda t: self._rest.orders_by_client_index(self.settings.account_index, [coi], t))
         if not found:
             raise OrderRejected(V, f"no order with client id {client_id}")
         return found[0].order_index
@@ -326,12 +335,24 @@ class LighterClient:
             self.dropped_updates += 1
             logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
             return None
+        if tracked is not None and _older(update, tracked.last):
+            # A reordered or late frame: never let an order go back in time (fills are cumulative).
+            self.stale_updates += 1
+            return tracked.last
         self.registry.observe(o.client_order_index, o.order_index, update)
         return update
 
+    async def _private(self, call: Callable[[str], Awaitable[_T]]) -> _T:
+        """A private REST call with a valid token; a refused token is replaced before the next call."""
+        try:
+            return await call(await self.tokens.valid())
+        except AuthError:
+            self.tokens.refresh_soon()
+            raise
+
     async def open_orders(self) -> list[OrderUpdate]:
         s = self.settings
-        orders = await self._rest.active_orders(s.account_index, self._spec().market_id, self.tokens.current())
+        orders = await self._private(lambda t: self._rest.active_orders(s.account_index, self._spec().market_id, t))
         return [u for o in orders if (u := self._to_update(o)) is not None]
 
     async def positions(self) -> list[PositionSnapshot]:
@@ -346,9 +367,16 @@ class LighterClient:
         coi = self.registry.coi_for(client_id)
         if coi is None:
             return None
-        found = await self._rest.orders_by_client_index(self.settings.account_index, [coi], self.tokens.current())
+        found = await self._private(lambda t: self._rest.orders_by_client_index(self.settings.account_index, [coi], t))
         updates = [u for o in found if (u := self._to_update(o)) is not None]
         return updates[-1] if updates else None
+
+    @property
+    def ready(self) -> AsyncValue[bool]:
+        """True while the stream is subscribed and re-synced (sends wait for it)."""
+        if self._stream is None:
+            raise RuntimeError("LighterClient.ready exists once run() has started")
+        return self._stream.ready
 
     def health(self) -> VenueHealth:
         return VenueHealth(V, self._stream.health() if self._stream is not None else {})
@@ -364,10 +392,12 @@ class LighterClient:
             "ws_malformed": st.decoder.malformed if st else 0,
             "ws_unknown": st.decoder.unknown if st else 0,
             "book_gaps": st.book.gaps if st else 0,
+            "book_ignored": st.book.ignored if st else 0,
             "reconnects": st.reconnects if st else 0,
             "nonce_fetches": n.fetches,
             "nonce_invalidations": n.invalidations,
             "dropped_updates": self.dropped_updates,
+            "stale_updates": self.stale_updates,
             "token_mints": self.tokens.mints,
         }
 
@@ -438,7 +468,9 @@ class LighterClient:
         seen = {u.client_id for u in open_now}
         missing = [t.coi for t in self.registry.live() if t.client_id not in seen]
         if missing:
-            found = await self._rest.orders_by_client_index(self.settings.account_index, missing, self.tokens.current())
+            found = await self._private(
+                lambda t: self._rest.orders_by_client_index(self.settings.account_index, missing, t)
+            )
             for o in found:
                 if (update := self._to_update(o)) is not None:
                     await self._emit(update)

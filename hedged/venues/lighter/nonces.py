@@ -148,6 +148,13 @@ class AuthTokens:
             raise AuthError(Venue.LIGHTER, "no valid auth token")
         return token
 
+    async def valid(self) -> str:
+        """The current token, waiting for a refresh if it has expired (or was refused)."""
+        if self.token.value is None or trio.current_time() >= self.expires_at:
+            self.refresh_soon()
+        await self.token.wait_value(lambda t: t is not None and trio.current_time() < self.expires_at)
+        return self.current()
+
     def refresh_soon(self) -> None:
         """The venue refused the token: mint a new one now rather than at the scheduled time."""
         self._refresh_now.set()
@@ -165,9 +172,12 @@ class AuthTokens:
         await self.mint_now()
         task_status.started()
         while True:
-            refresh_at = self.expires_at - self.refresh_margin_s
-            with trio.move_on_at(refresh_at):
+            minted_at = trio.current_time()
+            with trio.move_on_at(self.expires_at - self.refresh_margin_s):
                 await self._refresh_now.wait()
+                # A refused token asks for a new one; never faster than retry_s, so a venue that
+                # keeps refusing cannot turn this into a hot loop.
+                await trio.sleep_until(minted_at + self._retry_s)
             self._refresh_now = trio.Event()
             while True:
                 try:

@@ -94,9 +94,10 @@ class RollingWindow:
 class Limiter:
     """A `RollingWindow` on the Trio clock that counts how often and how long it made a request wait."""
 
-    def __init__(self, name: str, capacity: int) -> None:
+    def __init__(self, name: str, capacity: int, *, window_s: float = 61.0) -> None:
+        # One second more than the venue's minute: our slot time precedes the request's arrival there.
         self.name = name
-        self._window = RollingWindow(capacity)
+        self._window = RollingWindow(capacity, window_s)
         self.waits = 0
         self.waited_s = 0.0
 

@@ -129,19 +129,21 @@ class LighterStream:
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._all_subscribed = trio.Event()
+        self._socket_last: float | None = None
 
     # ---- public ---------------------------------------------------------
 
     def health(self) -> dict[str, StreamHealth]:
+        """Per channel. Account channels are quiet while nothing trades; they share the socket with the
+        book, so while subscribed their age is that of the socket's last frame."""
         now = trio.current_time()
-        return {
-            name: StreamHealth(
-                connected=self.connected,
-                subscribed=ch.subscribed,
-                last_message_age_s=None if ch.last_message is None else now - ch.last_message,
-            )
-            for name, ch in self._channels.items()
-        }
+        out = {}
+        for name, ch in self._channels.items():
+            last = ch.last_message
+            if ch.private and ch.subscribed and self._socket_last is not None:
+                last = self._socket_last if last is None else max(last, self._socket_last)
+            out[name] = StreamHealth(self.connected, ch.subscribed, None if last is None else now - last)
+        return out
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Keep a session up forever; `task_status.started()` once the first session is ready."""
@@ -227,6 +229,7 @@ class LighterStream:
         self.ready.value = False
         self.connected = False
         self._ws = None
+        self._socket_last = None
         for ch in self._channels.values():
             ch.subscribed = False
         self.book.reset()
@@ -241,7 +244,7 @@ class LighterStream:
             await ws.send_message(json.dumps({"type": "unsubscribe", "channel": ch.subscribe}))
         msg: dict[str, str] = {"type": "subscribe", "channel": ch.subscribe}
         if ch.private:
-            msg["auth"] = self._tokens.current()
+            msg["auth"] = await self._tokens.valid()
         await ws.send_message(json.dumps(msg))
 
     async def _token_watch(self, ws: trio_websocket.WebSocketConnection) -> None:
@@ -266,6 +269,7 @@ class LighterStream:
         while True:
             with trio.move_on_after(self.cfg.idle_timeout_s):
                 raw = await ws.get_message()
+                self._socket_last = trio.current_time()
                 frame = self._decode(raw)
                 if frame is not None:
                     await self._dispatch(ws, frame)
@@ -336,6 +340,11 @@ class LighterStream:
         elif 20000 <= code < 30000 and len(self._pending) == 1:
             # Tx errors may come without our id; sends are serialized per key so one is in flight.
             self._resolve(next(iter(self._pending)), frame)
+        elif code == 21504 or "token" in (frame.message or "").lower():
+            # A private channel was refused or cut for its token: mint a new one; the token
+            # watcher then re-subscribes every private channel with it.
+            logger.warning("lighter_ws_auth_error channel={} action=refresh_token", frame.channel)
+            self._tokens.refresh_soon()
         elif code == 30003:
             logger.debug("lighter_ws_already_subscribed channel={}", frame.channel)
         else:
