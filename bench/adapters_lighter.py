@@ -82,7 +82,7 @@ async def bench_place(n: int, *, over_ws: bool) -> None:
                 assert top is not None and top.bid is not None
                 # A resting buy well below the book: measures the ack, not the matching.
                 price = client.rules.round_price(top.bid * Decimal("0.8"), up=False)
-                side_qty = client.rules.min_size
+                side_qty = Decimal("0.100")  # above both minimums (size and 10 USDC notional)
                 t = time.perf_counter()
                 await client.place_taker(Side.BUY, side_qty, price, client.new_client_id(), TimeInForce.GTT)
                 samples.append(time.perf_counter() - t)
