@@ -1,4 +1,4 @@
-"""Lighter order book: level storage and the `begin_nonce` continuity rule (pure, no I/O).
+"""Lighter order book: the `begin_nonce` continuity rule over the shared `OrderBook` (pure, no I/O).
 
 The `offset` field is not contiguous (it belongs to the API server and jumps on
 reconnect), so continuity is checked only with `update.begin_nonce == previous.nonce`.
@@ -9,46 +9,20 @@ from __future__ import annotations
 import enum
 from decimal import Decimal
 
-from sortedcontainers import SortedDict
-
+from hedged.venues.base import Side
+from hedged.venues.book import OrderBook
 from hedged.venues.lighter.wire import BookBody, Level, to_decimal
 
-ZERO = Decimal(0)
+
+def _levels(levels: list[Level]) -> list[tuple[Decimal, Decimal]]:
+    return [(to_decimal(level.price), to_decimal(level.size)) for level in levels]
 
 
-class LevelBook:
-    """Price levels of one market; sizes are absolute and a zero size deletes the level."""
-
-    def __init__(self) -> None:
-        self.bids: SortedDict = SortedDict(lambda price: -price)  # best (highest) first
-        self.asks: SortedDict = SortedDict()  # best (lowest) first
-
-    def clear(self) -> None:
-        self.bids.clear()
-        self.asks.clear()
-
-    def apply(self, bids: list[Level], asks: list[Level]) -> None:
-        _apply_side(self.bids, bids)
-        _apply_side(self.asks, asks)
-
-    def best_bid(self) -> tuple[Decimal, Decimal] | None:
-        return self.bids.peekitem(0) if self.bids else None
-
-    def best_ask(self) -> tuple[Decimal, Decimal] | None:
-        return self.asks.peekitem(0) if self.asks else None
-
-    def crossed(self) -> bool:
-        bid, ask = self.best_bid(), self.best_ask()
-        return bid is not None and ask is not None and bid[0] >= ask[0]
-
-
-def _apply_side(side: SortedDict, levels: list[Level]) -> None:
-    for level in levels:
-        price, size = to_decimal(level.price), to_decimal(level.size)
-        if size == 0:
-            side.pop(price, None)
-        else:
-            side[price] = size
+def _apply(book: OrderBook, bids: list[Level], asks: list[Level]) -> None:
+    # Lighter sizes are absolute; a zero size (any spelling) deletes the level.
+    for side, levels in ((Side.BUY, bids), (Side.SELL, asks)):
+        for price, size in _levels(levels):
+            book.set_level(side, price, size)
 
 
 class Verdict(enum.Enum):
@@ -58,10 +32,10 @@ class Verdict(enum.Enum):
 
 
 class BookSync:
-    """Applies snapshots and updates to a `LevelBook` under the nonce-chain rule."""
+    """Applies snapshots and updates to an `OrderBook` under the nonce-chain rule."""
 
     def __init__(self) -> None:
-        self.book = LevelBook()
+        self.book = OrderBook()
         self.nonce: int | None = None  # None = waiting for a snapshot
         self.gaps = 0
         self.ignored = 0
@@ -76,8 +50,7 @@ class BookSync:
         self.nonce = None
 
     def on_snapshot(self, body: BookBody) -> Verdict:
-        self.book.clear()
-        self.book.apply(body.bids, body.asks)
+        self.book.replace(_levels(body.bids), _levels(body.asks))
         self.nonce = body.nonce
         return Verdict.APPLIED
 
@@ -90,6 +63,6 @@ class BookSync:
             self.gaps += 1
             self.reset()
             return Verdict.GAP
-        self.book.apply(body.bids, body.asks)
+        _apply(self.book, body.bids, body.asks)
         self.nonce = body.nonce
         return Verdict.APPLIED
