@@ -75,6 +75,9 @@ async def handle(sim: ExtendedSim, req: SimRequest) -> SimResponse:
         resp = handler(sim, req, arg)
     except Reject as r:
         return _err(r.status, r.code, r.message)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Malformed parameters (a non-numeric cursor, a list where an object belongs...).
+        return _err(400, 1133, f"Invalid request: {type(exc).__name__}")
     if fault is not None and fault.kind is FaultKind.LOST_ACK:
         return await _hang(fault.delay)  # applied, but the reply is lost
     await trio.lowlevel.checkpoint()
@@ -231,10 +234,10 @@ def _orders_by_external(sim: ExtendedSim, req: SimRequest, external: str) -> Sim
 def _page(req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
     """Newest first; `cursor` = the last id of the previous page."""
     items = sorted(items, key=lambda d: d["id"], reverse=True)
-    cursor = req.arg("cursor")
-    if cursor:
-        items = [d for d in items if d["id"] < int(cursor)]
+    cursor = int(req.arg("cursor") or 0)
     limit = int(req.arg("limit") or 100)
+    if cursor:
+        items = [d for d in items if d["id"] < cursor]
     page = items[:limit]
     pagination = {"count": len(page)}
     if page:

@@ -1,11 +1,13 @@
 """Simulator core shared by the venue simulators (see docs/simulators.md).
 
 * `market`: pure seeded market model (`Market`, `MarketSettings`, `VenueBook`, `match_resting`).
-* `faults`: seeded, scriptable fault plan (`FaultPlan`, `Fault`, `FaultKind`).
+* `faults`: seeded, scriptable fault plan (`FaultPlan`, `Fault`, `FaultKind`, `fault_from_json`).
+* `frames`: `FrameWriter`, a connection's outgoing frames (and their seq) through the fault plan.
 * `transport`: handler protocols, in-memory httpx transport and WebSocket connector, socket serving.
 """
 
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan, fault_from_json
+from hedged.venues.sim.frames import FrameWriter
 from hedged.venues.sim.market import Fill, Flow, Market, MarketSettings, RestingOrder, VenueBook, match_resting
 from hedged.venues.sim.transport import (
     MemoryHttpTransport,
@@ -22,6 +24,7 @@ __all__ = [
     "Fault",
     "FaultKind",
     "FaultPlan",
+    "FrameWriter",
     "Fill",
     "Flow",
     "Market",
@@ -35,6 +38,7 @@ __all__ = [
     "SocketServer",
     "VenueBook",
     "WsHandler",
+    "fault_from_json",
     "match_resting",
     "serve_tcp",
 ]

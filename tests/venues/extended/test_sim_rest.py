@@ -161,3 +161,12 @@ async def test_rolling_per_minute_budget_returns_429(nursery, autojump_clock):
         assert codes == [200, 200, 200, 429]
         await trio.sleep(61)
         assert (await c.get("/info/markets")).status_code == 200
+
+
+async def test_malformed_parameters_get_a_400_envelope_not_a_crash(extended_sim_http):
+    r = await extended_sim_http.get("/user/trades", params={"cursor": "abc"})
+    assert r.status_code == 400 and parse(type(None), r).error.code == 1133
+    r = await extended_sim_http.post("/user/order/massCancel", json={"orderIds": ["x"]})
+    assert r.status_code == 400
+    r = await extended_sim_http.post("/user/order", content=b"{not json")
+    assert r.status_code == 400 and parse(type(None), r).error.code == 1133

@@ -45,3 +45,16 @@ def test_probabilistic_rules_are_reproducible_with_the_same_seed():
     assert pattern(1) == pattern(1)
     assert pattern(1) != pattern(2)
     assert 30 < sum(pattern(1)) < 90
+
+
+def test_faults_can_be_built_from_json_and_unknown_fields_are_refused():
+    import pytest
+
+    from hedged.venues.sim.faults import fault_from_json
+
+    f = fault_from_json({"kind": "close_after", "target": "account", "on": "TRADE", "count": 2})
+    assert f == Fault(FaultKind.CLOSE_AFTER, target="account", on="TRADE", count=2)
+    with pytest.raises(ValueError):
+        fault_from_json({"kind": "drop", "bogus": 1})
+    with pytest.raises(ValueError):
+        fault_from_json({"kind": "nope"})
