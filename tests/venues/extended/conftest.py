@@ -95,3 +95,12 @@ def extended_sim_sign(extended_sim: ExtendedSim) -> Callable[..., dict[str, Any]
         return order.to_api_request_json(exclude_none=True)
 
     return sign
+
+
+@pytest.fixture
+async def extended_sim_server(nursery, extended_sim_settings: ExtendedSimSettings):
+    """(sim, SocketServer): the simulator served on 127.0.0.1, ephemeral port, in the test's nursery.
+    Not for autojump-clock tests (real sockets make the mock clock jump while bytes are in flight)."""
+    sim = ExtendedSim(extended_sim_settings)
+    server = await nursery.start(sim.serve)
+    return sim, server

@@ -11,13 +11,10 @@ from x10.models.http import WrappedApiResponseModel, WrappedStreamResponseModel
 from x10.models.market import MarketModel
 from x10.models.orderbook import OrderbookUpdateModel
 
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_config import ExtendedSimSettings
 
 
-async def test_sim_serves_rest_streams_and_control_on_one_ephemeral_port(nursery):
-    sim = ExtendedSim(ExtendedSimSettings(live_market=False, ping_interval=None))
-    server = await nursery.start(sim.serve)
+async def test_sim_serves_rest_streams_and_control_on_one_ephemeral_port(extended_sim_server, nursery):
+    sim, server = extended_sim_server
     rest = server.http_url(sim.settings.rest_prefix)
     ws_base = server.ws_url(sim.settings.ws_prefix)
     headers = {"User-Agent": "t", "X-Api-Key": sim.keys.api_key}
