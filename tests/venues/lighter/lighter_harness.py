@@ -79,14 +79,23 @@ async def running(
     sim_settings: LighterSimSettings | None = None,
     faults: FaultPlan | None = None,
     seed: int = 1,
+    wrap_ws: Callable[[Any], Any] | None = None,
     **over: Any,
 ) -> AsyncIterator[Harness]:
     wall = trio_wall_clock()  # real epoch base: the signer stamps ExpiredAt from the real clock
     sim = LighterSim(sim_settings or LighterSimSettings(seed=seed), faults=faults, wall_clock=wall)
     sim.add_account(ACCOUNT, collateral=Decimal(1_000_000))
     sim.register_api_key(ACCOUNT, KEY, _KEYS.public_key)
+    connect = sim.connect_ws
+    if wrap_ws is not None:
+
+        @asynccontextmanager
+        async def connect(url: str, headers: Any = None) -> AsyncIterator[Any]:
+            async with sim.connect_ws(url, headers) as conn:
+                yield wrap_ws(conn)
+
     client = LighterClient(settings_for(state_dir, **over), rng=random.Random(seed),
-                           http_transport=sim.http_transport(), ws_connect=sim.connect_ws, wall_clock=wall)  # fmt: skip
+                           http_transport=sim.http_transport(), ws_connect=connect, wall_clock=wall)  # fmt: skip
     send, recv = trio.open_memory_channel[VenueEvent](10_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(sim.run)

@@ -240,3 +240,33 @@ async def test_standard_tier_limiter_waits_instead_of_hitting_429(tmp_path, auto
             await h.client.open_orders()
         assert h.client.statistics()["rest_limit_waits"] >= 1
         assert trio.current_time() - t0 >= 59
+
+
+class GarblingConnection:
+    """Wraps the sim's socket and slips junk in front of every 10th frame."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._n = 0
+        self._junk = [b'{"type":"update/order_book","order_book":{', b'{"type":"update/account_orders","orders":7}',
+                      b"\xff\x00", b'{"type":"update/order_book","order_book":{"nonce":1,"bids":[{"price":"x","size":"1"}]}}',
+                      b'{"type":"brand_new_channel"}']  # fmt: skip
+
+    async def get_message(self):
+        self._n += 1
+        if self._n % 10 == 0 and self._n > 10:
+            return self._junk[self._n // 10 % len(self._junk)]
+        return await self._inner.get_message()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+async def test_malformed_frames_on_the_live_socket_are_counted_and_never_stop_the_stream(tmp_path, autojump_clock):
+    async with running(tmp_path, wrap_ws=GarblingConnection) as h:
+        await trio.sleep(10)
+        cid = await hedge(h)
+        await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
+        stats = h.client.statistics()
+        assert stats["ws_malformed"] >= 3 and stats["ws_unknown"] >= 1 and stats["reconnects"] == 0
+        assert h.client.top_of_book.value is not None and h.sim.position(ACCOUNT) == Decimal("0.100")

@@ -168,3 +168,19 @@ async def test_settings_repr_and_errors_never_show_the_private_key(tmp_path):
         settings_for(tmp_path, api_private_key="zz" + _KEYS.private_key[2:])
     assert _KEYS.private_key[2:] not in str(err.value)
     assert isinstance(OrderUpdate, type)
+
+
+async def test_an_unlisted_market_fails_the_start_with_a_typed_error(tmp_path, autojump_clock):
+    with pytest.RaisesGroup(OrderRejected, flatten_subgroups=True):
+        async with running(tmp_path, market="DOGE"):
+            pass
+
+
+async def test_a_key_the_venue_does_not_know_is_an_auth_error_on_send(tmp_path, autojump_clock):
+    from hedged.venues.base import AuthError
+
+    async with running(tmp_path) as h:
+        h.sim.exchange.accounts[ACCOUNT].api_keys.pop(5)
+        with pytest.raises(AuthError):
+            await h.client.place_taker(Side.BUY, Decimal("0.100"), h.client.top_of_book.value.ask, h.client.new_client_id())
+        assert h.sim.open_orders(ACCOUNT) == [] and h.sim.position(ACCOUNT) == 0
