@@ -110,11 +110,14 @@ class LighterClient:
         http_transport: httpx.AsyncBaseTransport | None = None,
         ws_connect: WsConnect | None = None,
         wall_clock: Callable[[], float] = time.time,
+        on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
+        self._wall = wall_clock
         self.settings = settings
         s = settings
         self._rest = LighterRest(s.rest_url, tier=TIERS[s.tier], timeout_s=s.http_timeout_s,
-                                 connect_timeout_s=s.connect_timeout_s, transport=http_transport)  # fmt: skip
+                                 connect_timeout_s=s.connect_timeout_s, transport=http_transport,
+                                 on_rate_limit_wait=on_rate_limit_wait)  # fmt: skip
         self._ws_connect = ws_connect or default_connect
         self._rng = rng
         self._nonces = NonceManager(lambda key: self._rest.next_nonce(s.account_index, key))
@@ -209,11 +212,13 @@ class LighterClient:
 
     async def _submit(self, what: str, sign: Callable[[int], signing.SignedTx]) -> str:
         """Sign with the next nonce and send, under the per-key lock. Returns the tx hash."""
-        stream = await self._wait_ready()
+        await self._wait_ready()
         key = self.settings.api_key_index
         for attempt in (1, 2):
             try:
                 async with self._nonces.hold(key) as nonce:
+                    # Checked again under the lock: nothing goes out on a session not yet re-synced.
+                    stream = await self._wait_ready()
                     try:
                         signed = await signing.off_thread(sign, nonce)
                     except (signing.SignerError, ValueError) as exc:
@@ -360,8 +365,8 @@ class LighterClient:
         account = await self._rest.account(self.settings.account_index)
         for p in account.positions:
             if p.market_id == spec.market_id:
-                return [wire.position_snapshot(p, spec.symbol, int(time.time() * 1000))]
-        return [PositionSnapshot(V, spec.symbol, Decimal(0), int(time.time() * 1000))]
+                return [wire.position_snapshot(p, spec.symbol, self._now_ms())]
+        return [PositionSnapshot(V, spec.symbol, Decimal(0), self._now_ms())]
 
     async def order_status(self, client_id: str) -> OrderUpdate | None:
         coi = self.registry.coi_for(client_id)
@@ -402,6 +407,9 @@ class LighterClient:
         }
 
     # ---- StreamHandler ----------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._wall() * 1000)
 
     async def _emit(self, event: VenueEvent) -> None:
         if self._events is not None:
@@ -446,7 +454,7 @@ class LighterClient:
         if p is None:
             return  # absence is not proof of flat; the re-sync reads /account
         try:
-            await self._emit(wire.position_snapshot(p, spec.symbol, int(time.time() * 1000)))
+            await self._emit(wire.position_snapshot(p, spec.symbol, self._now_ms()))
         except ValueError as exc:
             self.dropped_updates += 1
             logger.warning("lighter_position_dropped error={}", exc)

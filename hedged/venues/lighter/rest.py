@@ -94,9 +94,12 @@ class RollingWindow:
 class Limiter:
     """A `RollingWindow` on the Trio clock that counts how often and how long it made a request wait."""
 
-    def __init__(self, name: str, capacity: int, *, window_s: float = 61.0) -> None:
+    def __init__(
+        self, name: str, capacity: int, *, window_s: float = 61.0, on_wait: Callable[[float], None] | None = None
+    ) -> None:
         # One second more than the venue's minute: our slot time precedes the request's arrival there.
         self.name = name
+        self._on_wait = on_wait
         self._window = RollingWindow(capacity, window_s)
         self.waits = 0
         self.waited_s = 0.0
@@ -108,6 +111,8 @@ class Limiter:
             self.waits += 1
             self.waited_s += at - now
             logger.info("lighter_rate_limit_wait bucket={} wait_s={:.3f} waits={}", self.name, at - now, self.waits)
+            if self._on_wait is not None:
+                self._on_wait(at - now)
             await trio.sleep_until(at)
         else:
             await trio.lowlevel.checkpoint()
@@ -145,6 +150,7 @@ class LighterRest:
         connect_timeout_s: float = 3.0,
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "hedged/0.1",
+        on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
@@ -155,8 +161,8 @@ class LighterRest:
         )
         self._tier = tier
         self._timeout_s = timeout_s
-        self.rest_limiter = Limiter("rest", tier.rest_per_min)
-        self.sendtx_limiter = Limiter("sendtx", tier.sendtx_per_min)
+        self.rest_limiter = Limiter("rest", tier.rest_per_min, on_wait=on_rate_limit_wait)
+        self.sendtx_limiter = Limiter("sendtx", tier.sendtx_per_min, on_wait=on_rate_limit_wait)
         self._dec_books = msgspec.json.Decoder(wire.OrderBooksResp)
         self._dec_nonce = msgspec.json.Decoder(wire.NextNonceResp)
         self._dec_send = msgspec.json.Decoder(wire.SendTxResp)
@@ -262,5 +268,3 @@ def _float(text: str | None) -> float | None:
         return None
     return value if value is not None and math.isfinite(value) else None
 
-
-TokenSource = Callable[[], str]

@@ -32,12 +32,13 @@ def test_slots_expire_after_the_window():
 
 
 async def test_limiter_counts_the_waits_it_imposes(autojump_clock):
-    lim = Limiter("rest", 2, window_s=60.0)
+    waits = []
+    lim = Limiter("rest", 2, window_s=60.0, on_wait=waits.append)
     t0 = trio.current_time()
     for _ in range(3):
         await lim.acquire()
     assert trio.current_time() - t0 == pytest.approx(60.0)
-    assert lim.waits == 1 and lim.waited_s == pytest.approx(60.0)
+    assert lim.waits == 1 and lim.waited_s == pytest.approx(60.0) and waits == [pytest.approx(60.0)]
 
 
 @pytest.mark.parametrize(
