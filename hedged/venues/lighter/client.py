@@ -93,6 +93,10 @@ def _market_error(exc: Exception) -> OrderRejected:
     return OrderRejected(V, str(exc))
 
 
+class EventsClosed(RuntimeError):
+    """`run()` ends with this when the receiver of its events channel was closed."""
+
+
 def _older(new: OrderUpdate, last: OrderUpdate) -> bool:
     if new.filled_qty < last.filled_qty:
         return True
@@ -412,8 +416,13 @@ class LighterClient:
         return int(self._wall() * 1000)
 
     async def _emit(self, event: VenueEvent) -> None:
-        if self._events is not None:
+        if self._events is None:
+            return
+        try:
             await self._events.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The consumer is gone: stop, rather than let the stream take it for a dropped socket.
+            raise EventsClosed("the events channel was closed by its consumer") from None
 
     def on_book(self, sync: BookSync) -> None:
         if not sync.live:

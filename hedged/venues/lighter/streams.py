@@ -255,8 +255,11 @@ class LighterStream:
                 await self._subscribe(ws, name, resubscribe=True)
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """A protocol ping proves the peer is alive; the application ping is a client frame, which is
+        what the venue's 2-minute idle rule counts (protocol pings may be invisible to it)."""
         while True:
             await trio.sleep(self.cfg.ping_interval_s)
+            await ws.send_message('{"type":"ping"}')
             with trio.move_on_after(self.cfg.pong_timeout_s) as scope:
                 await ws.ping()
             if scope.cancelled_caught:

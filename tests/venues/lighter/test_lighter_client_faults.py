@@ -270,3 +270,41 @@ async def test_malformed_frames_on_the_live_socket_are_counted_and_never_stop_th
         stats = h.client.statistics()
         assert stats["ws_malformed"] >= 3 and stats["ws_unknown"] >= 1 and stats["reconnects"] == 0
         assert h.client.top_of_book.value is not None and h.sim.position(ACCOUNT) == Decimal("0.100")
+
+
+class DeafConnection:
+    """The peer never answers protocol pings (a half-dead TCP path)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    async def ping(self, payload=None):
+        await trio.sleep_forever()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+async def test_missing_pong_replaces_the_connection(tmp_path, autojump_clock):
+    async with running(tmp_path, wrap_ws=DeafConnection, ws_ping_interval_s=5.0, ws_pong_timeout_s=2.0) as h:
+        await trio.sleep(7.5)
+        assert h.client.statistics()["reconnects"] == 1
+        await h.client.ready.wait_value(True)
+
+
+async def test_application_pings_keep_an_idle_watchdog_from_closing_the_socket(tmp_path, autojump_clock):
+    sim = LighterSimSettings(seed=1, idle_timeout_s=120.0, book_interval_s=2.0)
+    async with running(tmp_path, sim_settings=sim, ws_ping_interval_s=20.0) as h:
+        await trio.sleep(400)
+        assert h.client.statistics()["reconnects"] == 0
+
+
+async def test_closing_the_events_receiver_stops_the_client_instead_of_reconnecting(tmp_path, autojump_clock):
+    from hedged.venues.lighter.client import EventsClosed
+
+    with pytest.RaisesGroup(EventsClosed, flatten_subgroups=True):
+        async with running(tmp_path) as h:
+            await h.recv.aclose()
+            cid = await hedge(h)
+            await trio.sleep(5)
+            pytest.fail(f"client kept running after its consumer left ({cid})")
