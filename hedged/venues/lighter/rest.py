@@ -228,7 +228,11 @@ class LighterRest:
 
     async def next_nonce(self, account_index: int, api_key_index: int) -> int:
         params = {"account_index": account_index, "api_key_index": api_key_index}
-        return (await self._request("GET", "nextNonce", self._dec_nonce, params=params)).nonce
+        nonce = (await self._request("GET", "nextNonce", self._dec_nonce, params=params)).nonce
+        if nonce < 0:
+            # Never pass a negative nonce on: the signer would then fetch one itself, inside C.
+            raise TransportError(V, "nextNonce reply without a nonce")
+        return nonce
 
     async def send_tx(self, tx_type: int, tx_info: str) -> wire.SendTxResp:
         data = {"tx_type": str(tx_type), "tx_info": tx_info}

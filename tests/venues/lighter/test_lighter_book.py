@@ -62,3 +62,68 @@ def test_zero_size_in_any_spelling_deletes_the_level():
     sync.on_snapshot(SNAP)
     sync.on_update(body(101, 100, asks=[("142.45", "0")]))
     assert sync.book.best_ask()[0] == Decimal("142.470")
+
+
+# ---- property: whatever the delivery, a live book is exactly the venue's book at its nonce ----
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hedged.venues.base import Side  # noqa: E402
+
+PRICES = [f"{100 + i / 100:.2f}" for i in range(20)]
+change = st.tuples(st.sampled_from(["bid", "ask"]), st.sampled_from(PRICES), st.sampled_from(["0", "1.5", "2", "7.25"]))
+
+
+def build(changesets):
+    """Frames with chained nonces, and the true book after each nonce."""
+    model = {"bid": {}, "ask": {}}
+    truth, frames, nonce = {}, [], 10
+    truth[nonce] = {"bid": {}, "ask": {}}
+    for i, changes in enumerate(changesets):
+        begin, nonce = nonce, nonce + 1 + i % 3
+        for side, price, size in changes:
+            if Decimal(size) == 0:
+                model[side].pop(Decimal(price), None)
+            else:
+                model[side][Decimal(price)] = Decimal(size)
+        truth[nonce] = {k: dict(v) for k, v in model.items()}
+        frames.append(body(nonce, begin, bids=[(p, s) for sd, p, s in changes if sd == "bid"],
+                           asks=[(p, s) for sd, p, s in changes if sd == "ask"]))  # fmt: skip
+    return frames, truth
+
+
+def book_of(sync):
+    b = sync.book
+    return {"bid": dict(b.levels(Side.BUY)), "ask": dict(b.levels(Side.SELL))}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(change, min_size=1, max_size=4), min_size=1, max_size=25), st.randoms(use_true_random=False))
+def test_a_live_book_always_equals_the_venue_book_at_its_nonce(changesets, rnd):
+    frames, truth = build(changesets)
+    delivered = []
+    for f in frames:  # duplicates, drops and swaps of neighbours
+        r = rnd.random()
+        if r < 0.1:
+            continue
+        delivered.append(f)
+        if r > 0.9:
+            delivered.append(f)
+        if r > 0.8 and len(delivered) >= 2 and rnd.random() < 0.5:
+            delivered[-1], delivered[-2] = delivered[-2], delivered[-1]
+    sync = BookSync()
+    sync.on_snapshot(body(10, 0))
+    for f in delivered:
+        sync.on_update(f)
+        if sync.live:
+            assert book_of(sync) == truth[sync.nonce]
+
+
+@given(st.lists(st.lists(change, min_size=1, max_size=4), min_size=1, max_size=25))
+def test_in_order_delivery_always_ends_at_the_venue_book(changesets):
+    frames, truth = build(changesets)
+    sync = BookSync()
+    sync.on_snapshot(body(10, 0))
+    assert all(sync.on_update(f) is Verdict.APPLIED for f in frames)
+    assert book_of(sync) == truth[frames[-1].nonce]
