@@ -32,6 +32,7 @@ from hedged.venues.base import (
     OrderStatus,
     OrderUpdate,
     PositionSnapshot,
+    RateLimited,
     Side,
     TimeInForce,
     TopOfBook,
@@ -289,8 +290,8 @@ class LighterClient:
                 raise AmbiguousOutcome(V, f"client order index {coi} already exists: look it up") from None
             self.registry.forget(coi)  # certainly not live
             raise
-        except (TransportError, AuthError):
-            self.registry.forget(coi)
+        except (TransportError, AuthError, NonceError, RateLimited):
+            self.registry.forget(coi)  # refused at the API or never sent
             raise
         return OrderAck(V, client_id, None)
 

@@ -184,3 +184,21 @@ async def test_a_key_the_venue_does_not_know_is_an_auth_error_on_send(tmp_path, 
         with pytest.raises(AuthError):
             await h.client.place_taker(Side.BUY, Decimal("0.100"), h.client.top_of_book.value.ask, h.client.new_client_id())
         assert h.sim.open_orders(ACCOUNT) == [] and h.sim.position(ACCOUNT) == 0
+
+
+async def test_a_hedge_and_a_flatten_sent_together_never_race_for_a_nonce(tmp_path, autojump_clock):
+    import trio
+
+    async with running(tmp_path) as h:
+        top = h.client.top_of_book.value
+        buy = h.client.rules.round_price(top.ask * Decimal("1.01"), up=True)
+        sell = h.client.rules.round_price(top.bid * Decimal("0.99"), up=False)
+        cids = [h.client.new_client_id() for _ in range(6)]
+        async with trio.open_nursery() as n:
+            for i, cid in enumerate(cids):
+                side, px = (Side.BUY, buy) if i % 2 == 0 else (Side.SELL, sell)
+                n.start_soon(h.client.place_taker, side, Decimal("0.100"), px, cid)
+        for cid in cids:
+            await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
+        assert h.client.statistics()["nonce_invalidations"] == 0
+        assert h.sim.position(ACCOUNT) == 0
