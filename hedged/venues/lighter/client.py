@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -52,6 +52,13 @@ V = Venue.LIGHTER
 _T = TypeVar("_T")
 
 
+# REST base, WS URL and the chain id signed into every tx (lighter.md §1).
+NETWORKS = {
+    "mainnet": ("https://mainnet.zklighter.elliot.ai", "wss://mainnet.zklighter.elliot.ai/stream", 304),
+    "testnet": ("https://testnet.zklighter.elliot.ai", "wss://testnet.zklighter.elliot.ai/stream", 300),
+}
+
+
 @dataclass(frozen=True)
 class LighterSettings:
     """Everything the Lighter adapter needs. Secrets are values (resolved by the caller), hidden from repr."""
@@ -79,6 +86,12 @@ class LighterSettings:
     lookup_wait_s: float = 1.0  # cancel by client id waits this long for the venue's order index
     token_lifetime_s: float = 6 * 3600.0  # < the venue's reported 8 h maximum
     token_refresh_margin_s: float = 3600.0
+
+    @classmethod
+    def for_network(cls, network: str, *, rest_url: str = "", ws_url: str = "", **fields: Any) -> LighterSettings:
+        """Settings for "mainnet" or "testnet": URLs and chain id filled in (explicit URLs override)."""
+        default_rest, default_ws, chain_id = NETWORKS[network]
+        return cls(rest_url=rest_url or default_rest, ws_url=ws_url or default_ws, chain_id=chain_id, **fields)
 
     def __post_init__(self) -> None:
         if not 3 <= self.api_key_index <= 254:

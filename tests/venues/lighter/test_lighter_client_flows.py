@@ -202,3 +202,13 @@ async def test_a_hedge_and_a_flatten_sent_together_never_race_for_a_nonce(tmp_pa
             await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
         assert h.client.statistics()["nonce_invalidations"] == 0
         assert h.sim.position(ACCOUNT) == 0
+
+
+def test_network_presets_fill_urls_and_chain_id(tmp_path):
+    from lighter_harness import _KEYS
+
+    from hedged.venues.lighter import LighterSettings
+
+    s = LighterSettings.for_network("testnet", market="SOL", account_index=1, api_key_index=4,
+                                    api_private_key=_KEYS.private_key, state_dir=tmp_path)  # fmt: skip
+    assert s.chain_id == 300 and s.ws_url.endswith("/stream") and "testnet" in s.rest_url
