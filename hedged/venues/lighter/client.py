@@ -2,9 +2,21 @@
 
 Orders are identified by a client order index (see `ids.py` for the scheme). Placement
 returns once the venue *accepted the transaction*; the outcome arrives as `OrderUpdate`s
-from `account_orders`. A send whose reply is lost raises `AmbiguousOutcome`: look the order
-up with `order_status(client_id)`, never place it again blindly (the same index would be
-refused anyway).
+from `account_orders`.
+
+| scenario | what the adapter does |
+|---|---|
+| send accepted (`code` 200) | `OrderAck`; fills and the final state arrive on the stream |
+| invalid nonce (21104, either path) | nonce refetched, tx re-signed and sent once more, then `NonceError` |
+| refused at the API (any other code) | `OrderRejected`, nonce reused, order forgotten (certainly not live) |
+| reply lost / 5xx / timeout on a send | `AmbiguousOutcome`, nonce refetched; look up with `order_status(client_id)` |
+| client order index already used (21728) | `AmbiguousOutcome`: an order with that index exists, look it up |
+| stream down or re-syncing | sends wait up to `ready_wait_s`, then `TransportError` (nothing sent) |
+| WS send impossible (socket closing) | the same signed tx goes over REST `sendTx` (same nonce: never twice) |
+| reconnect | subscribe, re-sync positions, open orders and every order still live here, then send again |
+| `canceled-*` with a partial fill | `OrderStatus.CANCELLED` with `filled_qty` > 0 and the venue status as `reason` |
+| late / reordered order frame | never moves an order back (fills are cumulative; terminal stays terminal) |
+| token refused or about to expire | new token minted, private channels re-subscribed |
 """
 
 from __future__ import annotations
