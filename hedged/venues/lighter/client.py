@@ -171,6 +171,11 @@ class LighterClient:
             raise RuntimeError("LighterClient.rules is known once run() has loaded the markets")
         return self._rules
 
+    @property
+    def min_notional(self) -> Decimal:
+        """The market's `min_quote_amount` (USDC): smaller orders are refused locally (carry them as residual)."""
+        return self._spec().min_quote
+
     async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         s = self.settings
         self._events = events
