@@ -160,6 +160,7 @@ class MarketRules:
     tick: Decimal
     size_step: Decimal
     min_size: Decimal
+    min_notional: Decimal = ZERO  # smallest order value in quote currency (Lighter: min_quote_amount)
 
     def round_price(self, price: Decimal, *, up: bool) -> Decimal:
         # Division, not Decimal.quantize: a tick such as 0.05 is not a power of ten.
@@ -169,8 +170,17 @@ class MarketRules:
     def round_size_down(self, size: Decimal) -> Decimal:
         return (size / self.size_step).to_integral_value(ROUND_FLOOR) * self.size_step
 
-    def is_tradeable(self, size: Decimal) -> bool:
-        return size >= self.min_size and self.round_size_down(size) == size
+    def is_tradeable(self, size: Decimal, price: Decimal | None = None) -> bool:
+        if size < self.min_size or self.round_size_down(size) != size:
+            return False
+        return price is None or size * price >= self.min_notional
+
+    def min_size_at(self, price: Decimal) -> Decimal:
+        """The smallest tradeable size at `price`: min_size, raised to meet min_notional, on the step."""
+        if self.min_notional <= 0 or price <= 0:
+            return self.min_size
+        steps = (self.min_notional / price / self.size_step).to_integral_value(ROUND_CEILING)
+        return max(self.min_size, steps * self.size_step)
 
 
 @dataclass(frozen=True, slots=True)

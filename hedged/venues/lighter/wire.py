@@ -348,6 +348,7 @@ class MarketSpec:
             tick=Decimal(1).scaleb(-self.price_decimals),
             size_step=Decimal(1).scaleb(-self.size_decimals),
             min_size=self.min_base,
+            min_notional=self.min_quote,
         )
 
     def encode_size(self, qty: Decimal) -> int:
