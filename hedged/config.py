@@ -170,16 +170,20 @@ class AlertsConfig:
 @dataclass(frozen=True)
 class SimConfig:
     seed: int = 7  # same seed -> same market, same run
-    start_price: Decimal = Decimal("150")
-    volatility_bps: Decimal = Decimal(2)  # std-dev of the reference price per tick
-    tick_interval_s: float = 0.1  # market model step
-    spread_bps: Decimal = Decimal(2)
-    basis_bps: Decimal = Decimal(1)  # Lighter mid above Extended mid by this much
-    depth_levels: int = 20
-    level_size: Decimal = Decimal(5)
-    flow_fill_prob: float = 0.3  # chance per tick that other traders hit our resting order
-    lighter_taker_delay_ms: int = 0  # Lighter's deliberate taker delay; realistic: 300
-    extended_ack_delay_ms: int = 20  # delay before the account stream reports a placement
+    start_price: Decimal = Decimal("150")  # reference price at start
+    volatility: float = 0.0002  # std-dev of the reference log-return per market step
+    tick_interval_s: float = 0.1  # seconds per market step
+    spread_bps: Decimal = Decimal(2)  # best bid to best ask, relative
+    basis_bps: Decimal = Decimal(3)  # relative basis between the venues' mids
+    depth_levels: int = 10  # book levels per side on each venue
+    level_size: Decimal = Decimal(50)  # mean size of a level, base units
+    flow_rate: float = 1.0  # other traders' aggressive orders per second, per side, per venue
+    flow_size_min: Decimal = Decimal("0.05")  # their sizes: what partially fills our resting orders
+    flow_size_max: Decimal = Decimal("1.0")
+    lighter_latency: Literal["zero", "standard", "premium"] = "standard"  # Lighter's deliberate delays
+    extended_accept_delay_s: float = 0.005  # REST OK -> order outcome on the account stream
+    extended_port: int = 0  # `hedged sim` and embedded mode: 127.0.0.1 ports, 0 = ephemeral
+    lighter_port: int = 0
 
 
 @dataclass(frozen=True)

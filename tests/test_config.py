@@ -46,7 +46,7 @@ BAD_CONFIGS = [
     ("section_not_table", "cycle = 3\n", "cycle must be a table"),
     ("severity_bad", "[alerts.webhook]\nseverities = ['loud']\n", "alerts.webhook.severities[0] ('loud') must be one of"),
     ("telegram_without_chat", "[alerts.telegram]\nenabled = true\n", "alerts.telegram.chat_id is required"),
-    ("sim_prob_over_1", "[sim]\nflow_fill_prob = 1.5\n", "sim.flow_fill_prob (1.5) must be between 0 and 1"),
+    ("sim_flow_sizes_reversed", "[sim]\nflow_size_min = '2'\n", "sim.flow_size_min (2) must be <= sim.flow_size_max (1.0)"),
     ("syntax_error", "[cycle\nsize_min = 1\n", "line 1, column"),
     ("syntax_error_value", "[cycle]\nsize_min = = 1\n", "line 2, column"),
     ("inline_api_key", "[venues.extended]\napi_key = 'abcdef123456'\n", "venues.extended.api_key: secrets are not accepted"),

@@ -1,0 +1,64 @@
+"""The venue assembly: both production adapters come up against the embedded simulators."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import trio
+
+from hedged.config import Config
+from hedged.secrets import SecretStore
+from hedged.venues.assembly import SimPair, build_venues
+from hedged.venues.base import Venue
+from hedged.venues.lighter.sim import trio_wall_clock
+
+
+def _cfg(tmp_path) -> Config:
+    cfg = Config()
+    return dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, state_dir=tmp_path))
+
+
+async def _bring_up(venues, pair) -> None:
+    send, recv = trio.open_memory_channel(1000)
+    async with trio.open_nursery() as n:
+        n.start_soon(_drain, recv)
+        await n.start(venues.extended.run, send.clone())
+        await n.start(venues.lighter.run, send.clone())
+        assert venues.extended.rules.venue is Venue.EXTENDED
+        assert venues.lighter.rules.min_notional > 0
+        ext_top = await venues.extended.top_of_book.wait_value(lambda t: t is not None and t.bid is not None)
+        lig_top = await venues.lighter.top_of_book.wait_value(lambda t: t is not None and t.ask is not None)
+        # One market, a small basis: the two mids agree to well within a percent.
+        assert abs(ext_top.mid - lig_top.mid) / ext_top.mid < 0.01
+        assert venues.extended.health().fresh(60) and venues.lighter.health().fresh(60)
+        n.cancel_scope.cancel()
+
+
+async def _drain(recv) -> None:
+    async for _ in recv:
+        pass
+
+
+async def test_adapters_reach_ready_against_the_in_memory_simulators(autojump_clock, tmp_path):
+    cfg = _cfg(tmp_path)
+    pair = SimPair.build(cfg, wall_clock=trio_wall_clock())
+    store = SecretStore(environ={})
+    pair.remember_secrets(store)
+    assert store.redact(pair.lighter_private_key) == "***"
+    venues = build_venues(cfg, sim=pair, rng=random.Random(1), in_memory=True, secrets=store)
+    with trio.fail_after(60):
+        async with pair.running():
+            await _bring_up(venues, pair)
+
+
+async def test_adapters_reach_ready_against_simulators_on_loopback_sockets(tmp_path):
+    cfg = _cfg(tmp_path)
+    pair = SimPair.build(cfg)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as n:
+            await n.start(pair.serve)
+            assert pair.extended_urls[0].startswith("http://127.0.0.1:")
+            venues = build_venues(cfg, sim=pair, rng=random.Random(2))
+            await _bring_up(venues, pair)
+            n.cancel_scope.cancel()
