@@ -108,7 +108,7 @@ class CycleRunner:
                 self.summary.sweeps += 1
         self.plan = plan
         self.summary.cycles += 1
-        hedge_qty0, hedge_not0 = self.executor.hedge_qty, self.executor.hedge_notional
+        first_hedge = len(self.executor.hedge_orders)
         logger.info("cycle_start n={} side={} size={} hold_s={:.1f}", n, plan.side, plan.size, plan.hold_s)
         target = start + plan.size * plan.side.sign
         opened = await self.worker.work(plan.side, target, stopping=stopping)
@@ -122,7 +122,8 @@ class CycleRunner:
             # maker order behind, which `work` guarantees.
             outcome = "stopped"
         else:
-            closed = await self.worker.work(plan.side.opposite, start, stopping=stopping)
+            # Close to flat (not to `start`): a maker residual below the venue minimum must not accumulate.
+            closed = await self.worker.work(plan.side.opposite, Decimal(0), stopping=stopping)
             if not closed.reached:
                 outcome = f"close_{closed.why}"
         closed_qty = closed.filled if closed else Decimal(0)
@@ -133,11 +134,11 @@ class CycleRunner:
             result = await self.sweeper.sweep(f"after cycle {n}")
             self.summary.sweeps += int(result.flattened)
             residual = self.ledger.net_exposure.value
-        hedge_qty = self.executor.hedge_qty - hedge_qty0
+        hedge_qty, hedge_notional = self.executor.fills_since(first_hedge)
         report = CycleReport(
             n=n, side=str(plan.side), size=plan.size, opened=opened.filled,
             maker_avg=_avg(opened.notional + closed_notional, opened.filled + closed_qty),
-            hedge_avg=_avg(self.executor.hedge_notional - hedge_not0, hedge_qty),
+            hedge_avg=_avg(hedge_notional, hedge_qty),
             hedge_latency_s=self.executor.statistics().last_latency_s, residual=residual, outcome=outcome)
         self.summary.reports.append(report)
         self.summary.maker_volume += opened.filled + closed_qty

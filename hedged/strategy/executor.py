@@ -82,11 +82,21 @@ class HedgeExecutor:
         self._latency: float | None = None
         self._live: str | None = None
         self._retry_after = 0.0
-        self.hedge_notional = Decimal(0)  # sum of qty x avg price of our settled hedge fills
-        self.hedge_qty = Decimal(0)
+        self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
 
     def statistics(self) -> ExecutorStats:
         return ExecutorStats(self._episodes, self._orders, self._filled, self._failures, self._latency)
+
+    def fills_since(self, index: int) -> tuple[Decimal, Decimal]:
+        """(quantity, notional) filled by the hedges sent from `hedge_orders[index]` on, per the ledger.
+        Read late on purpose: a venue may report the average price after the fill itself."""
+        qty = notional = Decimal(0)
+        for cid in self.hedge_orders[index:]:
+            rec = self.ledger.order(self.hedge.venue, cid)
+            if rec is not None and rec.counted > 0 and rec.avg_price is not None:
+                qty += rec.counted
+                notional += rec.counted * rec.avg_price
+        return qty, notional
 
     def plan(self) -> HedgePlan:
         return plan_hedge(self.ledger.open_hedge_delta.value, self.hedge.rules)
@@ -134,7 +144,15 @@ class HedgeExecutor:
         try:
             while True:
                 await self.ledger.open_hedge_delta.wait_value(lambda d: plan_hedge(d, rules).needed)
+                failures = self._failures
                 await self._episode()
+                if self._failures > failures:
+                    # The failure path ended within tolerance but left this delta open (e.g. the venue
+                    # refuses a size our rules allow). Retrying it at once would loop; the next change
+                    # of exposure (a new fill, a reconciliation) starts a fresh episode.
+                    stuck = self.ledger.open_hedge_delta.value
+                    logger.warning("hedge_left_open open_delta={} until=exposure_changes", stuck)
+                    await self.ledger.open_hedge_delta.wait_value(lambda d: d != stuck)
         except Halted as exc:
             self._halted = exc
             scope.cancel()
@@ -187,6 +205,7 @@ class HedgeExecutor:
         cid = self.new_client_id(self.hedge.venue)
         tif = TimeInForce(self.cfg.time_in_force)
         self.ledger.register_hedge(cid, side, plan.qty, residual=plan.residual)
+        self.hedge_orders.append(cid)
         self._orders += 1
         logger.info("hedge_sent venue={} side={} qty={} price={} attempt={} level={} client_id={} residual={}",
                     self.hedge.venue, side, plan.qty, price, send.attempt, send.level, cid, plan.residual)
@@ -310,9 +329,6 @@ class HedgeExecutor:
     def _settled(self, m: A.HedgeAttempts, rec, how: str = "stream") -> A.Action:
         logger.info("hedge_settled client_id={} status={} filled={} qty={} avg_price={} via={}",
                     rec.client_id, rec.status, rec.counted, rec.qty, rec.avg_price, how)
-        if rec.counted > 0 and rec.avg_price is not None:
-            self.hedge_notional += rec.counted * rec.avg_price
-            self.hedge_qty += rec.counted
         if rec.counted >= rec.qty:
             self._filled += 1
         if m.phase is A.Phase.ESTABLISHING:

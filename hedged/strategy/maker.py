@@ -105,6 +105,8 @@ class MakerWorker:
                 f, n = self._account_own()
                 filled += f
                 notional += n
+        logger.debug("maker_work_done side={} target={} position={} filled={} why={}", side, target,
+                     self.ledger.position(venue), filled, why)
         return WorkResult(why == "reached", filled, notional, why)
 
     # ---- internals ------------------------------------------------------------------------

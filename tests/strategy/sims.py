@@ -1,0 +1,78 @@
+"""The real adapters (ExtendedClient, LighterClient) on their in-memory simulators, plus the real Ledger.
+
+Wiring facts follow the adapters' own test harnesses (tests/venues/*): throw-away keys, the sims'
+in-memory HTTP transport and WS connector, one wall clock advancing with trio's clock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import trio
+
+from hedged.ledger import Ledger, LedgerCore, Leg, Roles
+from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
+from hedged.venues.extended.sim import ExtendedSim
+from hedged.venues.extended.sim_config import ExtendedSimSettings
+from hedged.venues.lighter.client import LighterClient, LighterSettings
+from hedged.venues.lighter.signing import generate_api_key
+from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
+
+LIGHTER_ACCOUNT, LIGHTER_KEY = 604118, 5
+
+
+@dataclass
+class SimWorld:
+    ext_sim: ExtendedSim
+    ext: ExtendedClient
+    lig_sim: LighterSim
+    lig: LighterClient
+    ledger: Ledger
+    nursery: trio.Nursery
+
+    def new_client_id(self, venue) -> str:
+        return (self.ext if venue == self.ext.venue else self.lig).new_client_id()
+
+    def truth(self) -> tuple[Decimal, Decimal]:
+        return self.ext_sim.position(), self.lig_sim_position()
+
+    def lig_sim_position(self) -> Decimal:
+        return self.lig_sim.position(LIGHTER_ACCOUNT)
+
+
+@asynccontextmanager
+async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True):
+    keys = generate_api_key()
+    ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM"))
+    wall = trio_wall_clock()
+    lig_sim = LighterSim(LighterSimSettings(seed=seed), wall_clock=wall)
+    lig_sim.add_account(LIGHTER_ACCOUNT, collateral=Decimal(1_000_000))
+    lig_sim.register_api_key(LIGHTER_ACCOUNT, LIGHTER_KEY, keys.public_key)
+    send, recv = trio.open_memory_channel(math.inf)
+    async with trio.open_nursery() as n:
+        await n.start(ext_sim.run)
+        await n.start(lig_sim.run)
+        ext = ExtendedClient(
+            ExtendedSettings(rest_url=ext_sim.rest_url, ws_url=ext_sim.ws_url, market=ext_sim.settings.market,
+                             api_key=ext_sim.keys.api_key, stark_private_key=ext_sim.keys.private_key_hex,
+                             stark_public_key=ext_sim.keys.public_key_hex, vault=ext_sim.settings.vault,
+                             signing_domain="sim"),
+            http_transport=ext_sim.http_transport(), ws_connect=ext_sim.connect_ws, rng=random.Random(seed),
+            wall_clock=lambda: ext_sim.now_ms() / 1000)
+        lig = LighterClient(
+            LighterSettings(rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL",
+                            account_index=LIGHTER_ACCOUNT, api_key_index=LIGHTER_KEY,
+                            api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium"),
+            rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
+            wall_clock=wall)
+        await n.start(ext.run, send.clone())
+        await n.start(lig.run, send.clone())
+        ledger = Ledger(LedgerCore(Roles(maker=Leg(ext.venue, ext.rules.market), hedge=Leg(lig.venue, lig.rules.market))))
+        await n.start(ledger.run, recv)
+        yield SimWorld(ext_sim, ext, lig_sim, lig, ledger, n)
+        n.cancel_scope.cancel()
