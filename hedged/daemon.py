@@ -123,6 +123,34 @@ def run(cfg: Config) -> int:
 
 
 def run_sim_standalone(cfg: Config) -> int:
+    """`hedged sim`: both simulators on 127.0.0.1 until SIGINT/SIGTERM, as a testnet stand-in."""
     logs.setup(cfg.log.level, cfg.log.format)
-    print("hedged sim: the standalone simulators are not available yet", file=sys.stderr)
-    return EXIT_FAILURE
+    return trio.run(_sim_main, cfg)
+
+
+async def _sim_main(cfg: Config) -> int:
+    import os
+    import signal
+
+    from hedged.venues.assembly import SimPair
+
+    pair = SimPair.build(cfg, extended_chain_id="SN_SEPOLIA")
+    state = Path(cfg.daemon.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    async with trio.open_nursery() as n:
+        await n.start(partial(pair.serve, extended_port=cfg.sim.extended_port, lighter_port=cfg.sim.lighter_port))
+        env_file = state / "sim.env"
+        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(pair.env_lines()) + "\n")
+        (state / "sim-venues.toml").write_text(pair.venue_toml())
+        logger.info("sim_ready extended={} lighter={} control={}", pair.extended_urls[0], pair.lighter_urls[0],
+                    pair.extended_urls[0].rsplit("/api/v1", 1)[0] + "/_sim")
+        logger.info("sim_credentials env_file={} venues_toml={} (throw-away keys; source the env file, "
+                    "paste the TOML into a copy of the config)", env_file, state / "sim-venues.toml")
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                logger.info("sim_stopping signal={}", signal.Signals(signum).name)
+                break
+        n.cancel_scope.cancel()
+    return EXIT_OK

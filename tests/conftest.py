@@ -12,3 +12,26 @@
 5. Nursery failures are ExceptionGroups: assert them with pytest.RaisesGroup.
 6. One side initiates a close, and every resource a test opens is closed by an `async with`.
 """
+
+import dataclasses  # noqa: E402
+
+import pytest  # noqa: E402
+
+from hedged.config import Config  # noqa: E402
+
+
+@pytest.fixture
+def sim_config(tmp_path) -> Config:
+    """The shipped defaults with the state dir in the test's tmp_path."""
+    cfg = Config()
+    return dataclasses.replace(cfg, daemon=dataclasses.replace(cfg.daemon, state_dir=tmp_path / "state"))
+
+
+@pytest.fixture
+async def sim_pair_tcp(nursery, sim_config):
+    """Both venue simulators, one shared market, served on 127.0.0.1 ephemeral ports in the test's nursery."""
+    from hedged.venues.assembly import SimPair
+
+    pair = SimPair.build(sim_config)
+    await nursery.start(pair.serve)
+    return pair

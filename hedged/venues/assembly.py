@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from hedged.config import Config, SimConfig
+from hedged.config import Config, ExtendedVenueConfig, LighterVenueConfig, SimConfig
 from hedged.secrets import SECRETS, SecretStore
 from hedged.venues.extended import ExtendedClient, ExtendedSettings
 from hedged.venues.extended.sim import ExtendedSim
@@ -63,13 +63,15 @@ class SimPair:
     lighter_urls: tuple[str, str] = ("", "")
 
     @classmethod
-    def build(cls, cfg: Config, *, wall_clock: Any = None) -> SimPair:
+    def build(cls, cfg: Config, *, wall_clock: Any = None, extended_chain_id: str = "SN_SIM") -> SimPair:
+        """Both sims for `cfg`. `extended_chain_id` is the signing domain orders must carry
+        (SN_SIM for the embedded mode; SN_SEPOLIA for `hedged sim`, reached as a testnet)."""
         s = cfg.sim
         market = Market(market_settings(s))
         ext = ExtendedSim(
             ExtendedSimSettings(seed=s.seed, market=cfg.market.extended, asset=cfg.market.extended.split("-")[0],
                                 market_settings=market.settings, accept_delay=s.extended_accept_delay_s,
-                                cancel_delay=s.extended_accept_delay_s, domain_chain_id="SN_SIM"),
+                                cancel_delay=s.extended_accept_delay_s, domain_chain_id=extended_chain_id),
             market=market,
         )
         latency = {"zero": Latency(), "standard": Latency.standard(), "premium": Latency.premium()}[s.lighter_latency]
@@ -104,6 +106,24 @@ class SimPair:
                                   ext_server.ws_url(self.extended.settings.ws_prefix))
             self.lighter_urls = (lig_server.http_url(""), lig_server.ws_url("/stream"))
             task_status.started(self)
+
+    def env_lines(self) -> list[str]:
+        """The throw-away credentials as environment assignments, under the config's default names."""
+        ext, lig = ExtendedVenueConfig(), LighterVenueConfig()
+        return [f"{ext.api_key_env}={self.extended.keys.api_key}",
+                f"{ext.stark_private_key_env}={self.extended.keys.private_key_hex}",
+                f"{lig.api_private_key_env}={self.lighter_private_key}"]
+
+    def venue_toml(self) -> str:
+        """A [venues.*] fragment that points a daemon in testnet mode at these sims."""
+        return "\n".join([
+            "[venues.extended]", 'mode = "testnet"', f'rest_url = "{self.extended_urls[0]}"',
+            f'ws_url = "{self.extended_urls[1]}"', f"vault = {self.extended.settings.vault}",
+            f'stark_public_key = "{self.extended.keys.public_key_hex}"', "",
+            "[venues.lighter]", 'mode = "testnet"', f'rest_url = "{self.lighter_urls[0]}"',
+            f'ws_url = "{self.lighter_urls[1]}"', f"account_index = {self.lighter_account}",
+            f"api_key_index = {self.lighter_key_index}", "",
+        ])
 
     def remember_secrets(self, store: SecretStore) -> None:
         store.remember(self.extended.keys.api_key)

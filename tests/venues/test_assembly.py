@@ -52,13 +52,18 @@ async def test_adapters_reach_ready_against_the_in_memory_simulators(autojump_cl
             await _bring_up(venues, pair)
 
 
-async def test_adapters_reach_ready_against_simulators_on_loopback_sockets(tmp_path):
-    cfg = _cfg(tmp_path)
-    pair = SimPair.build(cfg)
+async def test_adapters_reach_ready_against_simulators_on_loopback_sockets(sim_pair_tcp, sim_config):
+    pair = sim_pair_tcp
+    assert pair.extended_urls[0].startswith("http://127.0.0.1:")
+    assert pair.lighter_urls[1].startswith("ws://127.0.0.1:")
+    venues = build_venues(sim_config, sim=pair, rng=random.Random(2))
     with trio.fail_after(30):
-        async with trio.open_nursery() as n:
-            await n.start(pair.serve)
-            assert pair.extended_urls[0].startswith("http://127.0.0.1:")
-            venues = build_venues(cfg, sim=pair, rng=random.Random(2))
-            await _bring_up(venues, pair)
-            n.cancel_scope.cancel()
+        await _bring_up(venues, pair)
+
+
+def test_sim_pair_exports_credentials_under_the_configs_secret_names(sim_config):
+    pair = SimPair.build(sim_config)
+    lines = dict(line.split("=", 1) for line in pair.env_lines())
+    assert set(lines) == {"HEDGED_EXTENDED_API_KEY", "HEDGED_EXTENDED_STARK_PRIVATE_KEY", "HEDGED_LIGHTER_API_PRIVATE_KEY"}
+    assert lines["HEDGED_LIGHTER_API_PRIVATE_KEY"] == pair.lighter_private_key
+    assert pair.extended.keys.private_key_hex not in pair.venue_toml()
