@@ -112,8 +112,8 @@ class MakerWorker:
     # ---- internals ------------------------------------------------------------------------
 
     def _seen(self):
-        return ((self.maker.top_of_book, self.maker.top_of_book.value), (self.ledger.version, self.ledger.version.value),
-                (self.hedge_busy, self.hedge_busy.value))
+        book, version, busy = self.maker.top_of_book, self.ledger.version, self.hedge_busy
+        return ((book, book.value), (version, version.value), (busy, busy.value))
 
     def _account_own(self) -> tuple[Decimal, Decimal]:
         """Fold the fills of our resting order into the running totals; forget it once it is over."""

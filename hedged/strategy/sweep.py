@@ -33,7 +33,8 @@ class SweepResult:
 class Sweeper:
     def __init__(self, *, ledger, maker: VenueClient, hedge: VenueClient, risk, tolerance: Callable[[], Decimal],
                  alert: Alert, new_client_id: Callable[[object], str], aggress_bps: Decimal,
-                 hedge_idle: Callable[[], Awaitable[None]] | None = None, settle_s: float = 30.0) -> None:
+                 hedge_idle: Callable[[], Awaitable[None]] | None = None, settle_s: float = 30.0,
+                 hedge_busy=None) -> None:
         self.ledger = ledger  # hedged.ledger.Ledger (needs reconcile())
         self.maker = maker
         self.hedge = hedge
@@ -46,6 +47,7 @@ class Sweeper:
         # cannot (e.g. less than the hedge venue's minimum), so the two never trade the same exposure.
         self.hedge_idle = hedge_idle
         self.settle_s = settle_s
+        self.hedge_busy = hedge_busy  # executor.busy (AsyncValue[bool]), for `run_periodic`
 
     async def reconcile(self, kind: ReconcileKind) -> Decimal:
         """Bring the ledger in line with both venues (the venues are the truth); returns the net exposure."""
@@ -60,6 +62,19 @@ class Sweeper:
 
     async def reconcile_periodic(self) -> Decimal:
         return await self.reconcile(ReconcileKind.PERIODIC)
+
+    async def run_periodic(self, interval_s: float, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Reconcile every `interval_s`, at quiet moments only (no hedge episode running), because a
+        venue snapshot taken while fills are still on the stream would be mistaken for drift."""
+        task_status.started()
+        while True:
+            await trio.sleep(interval_s)
+            if self.hedge_busy is not None:
+                await self.hedge_busy.wait_value(False)
+            try:
+                await self.reconcile(ReconcileKind.PERIODIC)
+            except (VenueError, trio.TooSlowError) as exc:
+                logger.warning("periodic_reconcile_failed error={!r}", exc)
 
     async def startup(self, kind: ReconcileKind) -> Decimal:
         """Before reporting ready: orphans are cancelled (or adopted, by config), then reconcile."""

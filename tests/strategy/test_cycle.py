@@ -182,3 +182,30 @@ def _sometimes_partial(rng):
     def fill(o):
         return o.qty if rng.random() < 0.8 else (o.qty * D(str(round(rng.uniform(0.1, 0.9), 2)))).quantize(D("0.001"))
     return fill
+
+
+async def test_a_restart_mid_cycle_hedges_what_is_open_first_then_closes_it(autojump_clock):
+    async with rig() as r:
+        r.maker.position = D("0.8")  # opened by the previous run, its hedge never sent
+        ex = await start_all(r)
+        cycle = r.cycle(ex)
+        await cycle.sweeper.startup(kind="cold")
+        await r.until(lambda: r.hedge.position == D("-0.8") and r.ledger_matches_venues())
+        assert makers(r.maker) == []  # hedged before any maker order
+        await cycle.run_cycle(1, trio.Event())
+        await r.until(lambda: r.ledger_matches_venues() and not ex.busy.value, ex.busy)
+        assert r.maker.position == 0 and r.hedge.position == 0
+
+
+async def test_stop_during_the_random_delay_ends_the_cycle_at_once(autojump_clock):
+    async with rig() as r:
+        r.cycle_cfg = cycle_config(delay_min_s=50.0, delay_max_s=50.0, iterations=0)
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        cycle = r.cycle(ex)
+        stopping = trio.Event()
+        r.nursery.start_soon(lambda: cycle.run(stopping=stopping))
+        await trio.sleep(10)
+        stopping.set()
+        await cycle.stopped.wait()
+        assert trio.current_time() < 11 and makers(r.maker) == [] and cycle.summary.cycles == 0

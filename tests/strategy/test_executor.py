@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from hedged.errors import Halted
-from hedged.venues.base import (AmbiguousOutcome, OrderRejected, OrderStatus, Side, TimeInForce, Venue, VenueError)
+from hedged.venues.base import AmbiguousOutcome, OrderRejected, Side, TimeInForce, Venue, VenueError
 
 from .rig import hedge_config, rig
 
