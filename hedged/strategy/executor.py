@@ -13,10 +13,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 
 import trio
 from loguru import logger
-from trio_util import AsyncValue
+from trio_util import AsyncValue, wait_any
 
 from hedged.errors import Halted
 from hedged.ledger.hedging import HedgePlan, plan_hedge
@@ -81,6 +82,7 @@ class HedgeExecutor:
         self._episodes = self._orders = self._filled = self._failures = 0
         self._latency: float | None = None
         self._live: str | None = None
+        self._stuck: Decimal | None = None  # a delta the failure path left open within tolerance
         self._retry_after = 0.0
         self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
 
@@ -134,8 +136,9 @@ class HedgeExecutor:
         while True:
             if self.busy.value:
                 await self.busy.wait_value(False)
-            elif self.plan().needed:
-                await self.busy.wait_value(True)
+            elif self.plan().needed and self.ledger.open_hedge_delta.value != self._stuck:
+                await wait_any(partial(self.busy.wait_value, True),
+                               partial(self.ledger.open_hedge_delta.wait_value, lambda d: d == self._stuck))
             else:
                 return
 
@@ -150,9 +153,12 @@ class HedgeExecutor:
                     # The failure path ended within tolerance but left this delta open (e.g. the venue
                     # refuses a size our rules allow). Retrying it at once would loop; the next change
                     # of exposure (a new fill, a reconciliation) starts a fresh episode.
-                    stuck = self.ledger.open_hedge_delta.value
+                    stuck = self._stuck = self.ledger.open_hedge_delta.value
                     logger.warning("hedge_left_open open_delta={} until=exposure_changes", stuck)
-                    await self.ledger.open_hedge_delta.wait_value(lambda d: d != stuck)
+                    try:
+                        await self.ledger.open_hedge_delta.wait_value(lambda d: d != stuck)
+                    finally:
+                        self._stuck = None
         except Halted as exc:
             self._halted = exc
             scope.cancel()

@@ -90,7 +90,9 @@ async def flatten_and_verify(
         logger.log("WARNING" if recovered else "ERROR",
                    "failure_path_done reason={} net_before={} net_after={} flattened_on={} qty={} recovered={}",
                    reason, net, net_after, flattened_on, qty, recovered)
-        await alert("exposure_flattened" if recovered else "exposure_unrecovered",
+        event = "exposure_unrecovered" if not recovered else (
+            "exposure_flattened" if flattened_on else "exposure_within_tolerance")
+        await alert(event,
                     "warning" if recovered else "critical", reason=reason, net_before=str(net),
                     net_after=str(net_after), flattened_on=flattened_on, qty=str(qty), tolerance=str(tol))
         return result

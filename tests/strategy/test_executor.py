@@ -211,3 +211,21 @@ async def test_cancelling_the_executor_mid_hedge_cancels_the_resting_hedge(autoj
         scope.cancel()
         await r.until(lambda: not r.hedge.live_orders(), timeout=10)
         assert r.hedge.live_orders() == []
+
+
+async def test_a_delta_the_failure_path_leaves_within_tolerance_is_not_retried_in_a_loop(autojump_clock):
+    async with rig(hedge_cfg=hedge_config(max_attempts=2)) as r:
+        # the venue refuses a size our rules allow (as Lighter does under its minimum notional)
+        r.hedge.fail_taker = [OrderRejected(Venue.LIGHTER, "below the market minimum")] * 100
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        await r.maker_fill(Side.BUY, "0.03")  # hedgeable by the rules, inside the 0.05 tolerance
+        await r.until(lambda: ex.statistics().failures == 1 and not ex.busy.value, ex.busy)
+        with trio.fail_after(1):
+            await ex.wait_flat()  # the cycle must not block on it
+        await trio.sleep(60)
+        assert len(takers(r.hedge)) == 2 and ex.statistics().failures == 1
+        assert r.alerts.events() == [("hedge_failed", "critical"), ("exposure_within_tolerance", "warning")]
+        await r.maker_fill(Side.BUY, "0.5")  # new exposure: a fresh episode hedges the whole delta
+        r.hedge.fail_taker = []
+        await r.until(lambda: r.hedge.position == D("-0.53") and r.ledger_matches_venues())
