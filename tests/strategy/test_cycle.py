@@ -209,3 +209,14 @@ async def test_stop_during_the_random_delay_ends_the_cycle_at_once(autojump_cloc
         stopping.set()
         await cycle.stopped.wait()
         assert trio.current_time() < 11 and makers(r.maker) == [] and cycle.summary.cycles == 0
+
+
+async def test_a_hard_cancel_of_the_cycle_mid_open_still_leaves_no_maker_order(autojump_clock):
+    async with rig() as r:
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        cycle = r.cycle(ex)
+        with trio.move_on_after(5):  # a second signal: the service is cancelled, not asked to stop
+            await cycle.run()
+        assert makers(r.maker) and r.maker.live_orders() == []
+        assert cycle.stopped.is_set()
