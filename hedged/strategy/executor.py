@@ -279,7 +279,9 @@ class HedgeExecutor:
             try:
                 price = self._price(side, offset, action.level)
                 logger.info("hedge_modify client_id={} price={} level={}", cid, price, action.level)
-                await self.hedge.modify(oid, price=price, qty=rec.qty)
+                # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
+                # implements it): passing the original size would re-add what already filled.
+                await self.hedge.modify(oid, price=price, qty=rec.qty - rec.counted)
             except (VenueError, NoPrice) as exc:
                 logger.warning("hedge_modify_failed client_id={} error={}", cid, exc)
                 m.modify_failed()

@@ -156,6 +156,7 @@ class FakeVenue:
         if o is None or not o.live:
             raise OrderRejected(self.venue, "cannot modify a final order", code="not_found")
         o.price = price
+        o.qty = o.filled + qty  # qty is the new remaining size, as Lighter's ModifyOrder BaseAmount
         o.modifies.append(price)
         self._emit(o)
 
