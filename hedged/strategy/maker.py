@@ -145,6 +145,9 @@ class MakerWorker:
         except OrderRejected as exc:
             logger.info("maker_rejected client_id={} error={}", cid, exc)
             self.ledger.fail_order(self.maker.venue, cid, str(exc))
+            # No reject storm: try again once the book moved, or after the cancel throttle at the latest.
+            with trio.move_on_after(self.cfg.cancel_throttle_s):
+                await self.maker.top_of_book.wait_transition()
         except (VenueError, trio.TooSlowError) as exc:
             # It may be live: keep tracking it; the chase or the final cancel settles it.
             logger.warning("maker_place_failed client_id={} error={!r}", cid, exc)
