@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 
@@ -25,7 +25,7 @@ from hedged.strategy import attempt as A
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.ports import Alert, LedgerPort, is_settled, wait_order
 from hedged.strategy.pricing import NoPrice, draw_offset_bps, hedge_price
-from hedged.venues.base import (AmbiguousOutcome, AuthError, NonceError, OrderRejected, RateLimited, Side,
+from hedged.venues.base import (AmbiguousOutcome, AuthError, MarketRules, NonceError, OrderRejected, RateLimited, Side,
                                 TimeInForce, TransportError, VenueClient, VenueError)
 
 _ESTABLISH_S = 2.0  # how long the stream gets to report a final state before REST is asked
@@ -100,8 +100,18 @@ class HedgeExecutor:
                 notional += rec.counted * rec.avg_price
         return qty, notional
 
+    def rules(self) -> MarketRules:
+        """The hedge venue's rules with its minimum order value folded into min_size at the
+        current price, so a hedge the venue would refuse is carried as residual instead."""
+        rules = self.hedge.rules
+        top = self.hedge.top_of_book.value
+        price = top.mid if top is not None else None
+        if price is None or rules.min_notional <= 0:
+            return rules
+        return replace(rules, min_size=rules.min_size_at(price))
+
     def plan(self) -> HedgePlan:
-        return plan_hedge(self.ledger.open_hedge_delta.value, self.hedge.rules)
+        return plan_hedge(self.ledger.open_hedge_delta.value, self.rules())
 
     async def run(self, *, stopping: trio.Event | None = None, makers_stopped: trio.Event | None = None,
                   graceful_s: float = 20.0, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -143,10 +153,9 @@ class HedgeExecutor:
                 return
 
     async def _loop(self, scope: trio.CancelScope) -> None:
-        rules = self.hedge.rules
         try:
             while True:
-                await self.ledger.open_hedge_delta.wait_value(lambda d: plan_hedge(d, rules).needed)
+                await self.ledger.open_hedge_delta.wait_value(lambda d: plan_hedge(d, self.rules()).needed)
                 failures = self._failures
                 await self._episode()
                 if self._failures > failures:
