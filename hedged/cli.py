@@ -14,6 +14,7 @@ from pathlib import Path
 import tomli_w
 
 from hedged import config as config_mod
+from hedged import ops
 from hedged.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run both venue simulators standalone")
     _add_run_options(sim)
+    ops.add_parsers(sub, _add_run_options)
     return parser
 
 
@@ -120,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hedged: config error: {e}", file=sys.stderr)
         return e.exit_code
 
+    if args.command in ops.COMMANDS:
+        return ops.dispatch(args, cfg)
     from hedged import daemon
 
     if args.command == "sim":

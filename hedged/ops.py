@@ -1,0 +1,218 @@
+"""Operator commands: `hedged status`, `hedged incidents`, `hedged ledger fills|orders`, `hedged flatten`.
+
+Every command takes `--config PATH` and prints a table for people by default, JSON with
+`--json`. Read commands open the state dir's SQLite files read-only (`mode=ro`): they never
+create, migrate or lock them, so they are safe while the daemon runs.
+
+Exit codes:
+
+| command | 0 | 1 | 2 |
+|---|---|---|---|
+| `status` | reported (from the running daemon, or from the state dir) | nothing to report (no daemon, no journal) | - |
+| `incidents` | listed (possibly none) | the incident store is missing or unreadable | bad `--since` / `--limit` |
+| `ledger fills\\|orders` | listed (possibly none) | the journal is missing, unreadable or at an old schema | bad `--since` / `--limit` |
+| `flatten` | both legs flat (within the venue's minimum size) and no order open | did not run: no `--yes` for a live venue, a daemon is running, a venue unreachable | ran, but a position or an open order remains |
+
+Config errors keep the CLI's own codes (66 unreadable, 78 invalid). Printing is allowed in
+the `hedged/ops*.py` modules and nowhere else in the package besides the CLI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from hedged.alerts.cli import add_incidents_arguments, cmd_incidents, parse_since
+from hedged.config import Config
+from hedged.ledger.schema import CURRENT_VERSION
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # argparse's own code for bad arguments
+EXIT_REMAINS = 2  # flatten ran but a position or an open order remains
+
+COMMANDS = frozenset({"status", "incidents", "ledger", "flatten"})
+JOURNAL_FILE = "ledger.sqlite3"
+INCIDENTS_FILE = "incidents.sqlite3"
+
+
+class StateError(Exception):
+    """A state-dir file cannot be read; the message says which and why."""
+
+
+# ---- argument parsing -------------------------------------------------------------------------
+
+
+def add_parsers(sub: Any, add_run_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Register the operator subcommands on the CLI's subparsers (`add_run_options` adds --config etc.)."""
+    status = sub.add_parser("status", help="the daemon's positions, exposure, last cycle and health")
+    add_run_options(status)
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    inc = sub.add_parser("incidents", help="incidents from the durable incident store")
+    add_run_options(inc)
+    add_incidents_arguments(inc)
+
+    led = sub.add_parser("ledger", help="fills or orders from the journal (read-only)")
+    led_sub = led.add_subparsers(dest="ledger_command", required=True)
+    for name, what in (("fills", "fills, oldest first"), ("orders", "orders by last update, oldest first")):
+        p = led_sub.add_parser(name, help=what)
+        add_run_options(p)
+        p.add_argument("--since", metavar="WHEN", help="only rows since an age (30m, 6h, 2d) or an ISO date/time")
+        p.add_argument("--limit", type=int, metavar="N", help="only the newest N rows")
+        p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+
+    fl = sub.add_parser("flatten", help="one shot: reconcile, cancel all orders, flatten both legs, verify")
+    add_run_options(fl)
+    fl.add_argument("--yes", action="store_true", help="really trade (required unless both venues are simulated)")
+    fl.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def dispatch(args: argparse.Namespace, cfg: Config) -> int:
+    state = Path(cfg.daemon.state_dir)
+    if args.command == "incidents":
+        return cmd_incidents(args, state / INCIDENTS_FILE)
+    if args.command == "ledger":
+        return cmd_ledger(args, state / JOURNAL_FILE)
+    if args.command == "status":
+        from hedged.ops_status import cmd_status
+
+        return cmd_status(args, cfg)
+    if args.command == "flatten":
+        from hedged.ops_flatten import cmd_flatten
+
+        return cmd_flatten(args, cfg)
+    raise ValueError(f"not an operator command: {args.command}")
+
+
+# ---- read-only SQLite -------------------------------------------------------------------------
+
+
+def open_readonly(path: Path, what: str = "journal") -> sqlite3.Connection:
+    """Open an existing SQLite file read-only; never creates it (a missing file is a StateError)."""
+    if not path.is_file():
+        raise StateError(f"no {what} at {path} (has the daemon run with this state_dir?)")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as e:
+        raise StateError(f"cannot read the {what} at {path}: {e}") from e
+    return conn
+
+
+def open_journal_readonly(path: Path) -> sqlite3.Connection:
+    """The journal, read-only, checked to be at the schema this program reads (never migrated here)."""
+    conn = open_readonly(path)
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.Error as e:
+        conn.close()
+        raise StateError(f"cannot read the journal at {path}: {e}") from e
+    if version != CURRENT_VERSION:
+        conn.close()
+        hint = ("start the daemon once to migrate it" if 0 < version < CURRENT_VERSION
+                else "it is not a journal this hedged understands")
+        raise StateError(f"journal {path} has schema version {version}, this hedged reads {CURRENT_VERSION}; {hint}")
+    return conn
+
+
+def iso_ms(ts_ms: int | None) -> str:
+    if not ts_ms:
+        return "-"
+    return datetime.fromtimestamp(ts_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                     for row in (tuple(header), *rows))
+
+
+# ---- hedged ledger fills|orders ---------------------------------------------------------------
+
+# (column, header) pairs; Decimal columns are TEXT in the journal and are printed as stored, so exact.
+FILL_COLUMNS = (("id", "ID"), ("ts_ms", "TIME (UTC)"), ("venue", "VENUE"), ("market", "MARKET"), ("side", "SIDE"),
+                ("qty", "QTY"), ("price", "PRICE"), ("counted_delta", "COUNTED"), ("order_key", "ORDER"),
+                ("trade_id", "TRADE ID"), ("fill_key", "FILL KEY"))
+ORDER_COLUMNS = (("key", "KEY"), ("ts_ms", "UPDATED (UTC)"), ("venue", "VENUE"), ("market", "MARKET"),
+                 ("side", "SIDE"), ("status", "STATUS"), ("qty", "QTY"), ("cum", "FILLED"), ("avg_price", "AVG PRICE"),
+                 ("is_hedge", "HEDGE"), ("order_id", "ORDER ID"), ("client_id", "CLIENT ID"),
+                 ("baseline", "BASELINE"), ("cancel_requested", "CANCEL REQ"), ("merged_into", "MERGED INTO"),
+                 ("closed_by_reconcile", "RECONCILE CLOSED"))
+_BOOL_COLUMNS = frozenset({"is_hedge", "cancel_requested", "closed_by_reconcile"})
+_TABLE_COLUMNS = {"fills": 10, "orders": 12}  # the table shows the first N columns; --json shows all
+
+
+def read_rows(conn: sqlite3.Connection, kind: str, *, since_ms: int | None, limit: int | None) -> list[dict[str, Any]]:
+    columns = FILL_COLUMNS if kind == "fills" else ORDER_COLUMNS
+    names = [c for c, _ in columns]
+    order = "id" if kind == "fills" else "ts_ms, key"
+    where, params = ("WHERE ts_ms >= ?", [since_ms]) if since_ms is not None else ("", [])
+    sql = f"SELECT {', '.join(names)} FROM {kind} {where} ORDER BY {order}"
+    if limit is not None:
+        # The newest N, printed oldest first like the rest.
+        desc = "id DESC" if kind == "fills" else "ts_ms DESC, key DESC"
+        sql = f"SELECT * FROM (SELECT {', '.join(names)} FROM {kind} {where} ORDER BY {desc} LIMIT ?) ORDER BY {order}"
+        params.append(limit)
+    out = []
+    for row in conn.execute(sql, params).fetchall():
+        doc = dict(zip(names, row, strict=True))
+        for b in _BOOL_COLUMNS & doc.keys():
+            doc[b] = bool(doc[b])
+        out.append(doc)
+    return out
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if name == "ts_ms":
+        return iso_ms(value)
+    if name in _BOOL_COLUMNS:
+        return "yes" if value else ""
+    return str(value)
+
+
+def cmd_ledger(args: argparse.Namespace, db_path: Path, *, now: Callable[[], float] = time.time,
+               out: TextIO | None = None, err: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    kind = args.ledger_command
+    since_ms = None
+    if args.since:
+        try:
+            since_ms = int(parse_since(args.since, now()) * 1000)
+        except ValueError as exc:
+            print(f"hedged ledger: {exc}", file=err)
+            return EXIT_USAGE
+    if args.limit is not None and args.limit < 1:
+        print("hedged ledger: --limit: must be >= 1", file=err)
+        return EXIT_USAGE
+    try:
+        conn = open_journal_readonly(db_path)
+        try:
+            rows = read_rows(conn, kind, since_ms=since_ms, limit=args.limit)
+        finally:
+            conn.close()
+    except (StateError, sqlite3.Error) as exc:
+        print(f"hedged ledger: {exc}", file=err)
+        return EXIT_ERROR
+    if args.json:
+        for doc in rows:
+            doc["time"] = iso_ms(doc["ts_ms"])
+        print(json.dumps(rows, indent=2), file=out)
+        return EXIT_OK
+    if not rows:
+        print(f"no {kind}" + (" in that period" if since_ms is not None else ""), file=out)
+        return EXIT_OK
+    columns = (FILL_COLUMNS if kind == "fills" else ORDER_COLUMNS)[: _TABLE_COLUMNS[kind]]
+    table = [tuple(_cell(c, r[c]) for c, _ in columns) for r in rows]
+    print(render_table([h for _, h in columns], table), file=out)
+    return EXIT_OK
