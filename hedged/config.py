@@ -94,6 +94,7 @@ class RiskConfig:
     guard_grace_s: float = 2.0  # unexplained exposure beyond tolerance for longer than this -> guard acts
     orphan_orders: Literal["cancel", "adopt"] = "cancel"  # open orders left by an earlier run
     reconcile_interval_s: float = 30.0  # periodic reconciliation with both venues
+    flatten_aggress_bps: Decimal = Decimal(50)  # a flatten IOC crosses the best price by this much
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class AlertsConfig:
     dedup_window_s: float = 60.0  # the same event and key within this window is sent once
     rate_limit_per_min: int = 10  # per event kind
     send_timeout_s: float = 5.0
-    max_retries: int = 5
+    max_age_s: float = 86400.0  # an incident not delivered within this age is given up (kept in the store)
     telegram: TelegramSinkConfig = field(default_factory=TelegramSinkConfig)
     lark: LarkSinkConfig = field(default_factory=LarkSinkConfig)
     webhook: WebhookSinkConfig = field(default_factory=WebhookSinkConfig)

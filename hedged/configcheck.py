@@ -101,6 +101,7 @@ def validate(cfg: Config) -> None:
     _ordered("cycle.size_max", c.size_max, "risk.max_position", r.max_position)
     _non_negative("risk.guard_grace_s", r.guard_grace_s)
     _positive("risk.reconcile_interval_s", r.reconcile_interval_s)
+    _in_range("risk.flatten_aggress_bps", r.flatten_aggress_bps, 0, 1000)
 
     e, lt = cfg.venues.extended, cfg.venues.lighter
     for prefix, v in (("venues.extended", e), ("venues.lighter", lt)):
@@ -131,7 +132,7 @@ def validate(cfg: Config) -> None:
     _non_negative("alerts.dedup_window_s", a.dedup_window_s)
     _positive("alerts.rate_limit_per_min", a.rate_limit_per_min)
     _positive("alerts.send_timeout_s", a.send_timeout_s)
-    _non_negative("alerts.max_retries", a.max_retries)
+    _positive("alerts.max_age_s", a.max_age_s)
     for name in ("telegram", "lark", "webhook"):
         sink = getattr(a, name)
         for i, sev in enumerate(sink.severities):

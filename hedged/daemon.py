@@ -4,32 +4,50 @@ from __future__ import annotations
 
 import random
 import sys
-from functools import partial
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
 from loguru import logger
+from trio_util import AsyncValue
 
 from hedged import logs
 from hedged.config import Config
 from hedged.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_OK, Halted, ServiceFailed
-from hedged.nursery import CRITICAL, Notifier, Service, Supervisor, watch_signals
+from hedged.alerts import Alerter, IncidentStore
+from hedged.engine import Engine
+from hedged.metrics import Metrics, Readiness, serve_metrics
+from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
+from hedged.wiring import alert_settings, export_metrics
 
 
 @dataclass
 class Runtime:
-    """What the services share: config, supervisor, notifier. Built once per run."""
+    """What the services share: config, supervisor, notifier, metrics, alerter, engine."""
 
     cfg: Config
     supervisor: Supervisor
     notifier: Notifier
     rng: random.Random
-    ready_checks: dict[str, object] = field(default_factory=dict)
+    metrics: Metrics = None  # type: ignore[assignment]
+    engine: Engine = None  # type: ignore[assignment]
+    alerter: Alerter | None = None
     metrics_port: int | None = None  # the bound port, once the endpoint is up
+    exports: AsyncValue[int] = field(default_factory=lambda: AsyncValue(0))  # metrics export passes
 
     def healthy(self) -> bool:
-        return not self.supervisor.stopping.is_set()
+        """What the watchdog needs: not halted, and every venue feed alive once trading."""
+        if self.engine.halted:
+            return False
+        return not self.supervisor.all_ready.is_set() or self.engine.readiness().ok
+
+    async def alert(self, event: str, severity: str, **details: object) -> object:
+        if self.alerter is None:
+            logger.warning("alert_unrouted event={} severity={} details={}", event, severity, details)
+            return None
+        return await self.alerter.alert(event, severity, **details)
 
 
 def build_services(rt: Runtime) -> list[Service]:
@@ -37,6 +55,9 @@ def build_services(rt: Runtime) -> list[Service]:
     services: list[Service] = []
     if rt.cfg.metrics.enabled:
         services.append(Service("metrics", _metrics_service(rt), CRITICAL, stop_order=900))
+        services.append(Service("metrics-export", _export_service(rt), RestartPolicy(), stop_order=890))
+    services.append(Service("alerts", _alerts_service(rt), RestartPolicy(), stop_order=850))
+    services += rt.engine.services()
     services.append(Service("watchdog", _watchdog_service(rt), CRITICAL, stop_order=950))
     return services
 
@@ -50,29 +71,57 @@ def _watchdog_service(rt: Runtime):
 
 
 def _metrics_service(rt: Runtime):
-    from hedged.metrics import Metrics, Readiness, serve_metrics
-
-    metrics = Metrics(rt.cfg.daemon.name, rt.cfg.market.extended)
-
     async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
         def ready() -> Readiness:
             if rt.supervisor.stopping.is_set():
                 return Readiness(False, ("stopping",))
             if not rt.supervisor.all_ready.is_set():
                 return Readiness(False, ("starting",))
-            return Readiness(True)
+            return rt.engine.readiness()
 
         async with trio.open_nursery() as n:
             rt.metrics_port = await n.start(
-                partial(serve_metrics, metrics, rt.cfg.metrics.host, rt.cfg.metrics.port,
-                        health=lambda: True, ready=ready)
+                partial(serve_metrics, rt.metrics, rt.cfg.metrics.host, rt.cfg.metrics.port,
+                        health=lambda: True, ready=ready, status=rt.engine.status)
             )
             task_status.started()
 
     return run
 
 
-async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Random | None = None) -> int:
+def _export_service(rt: Runtime):
+    """Copies ledger values and feed health into the gauges (the ledger does not know metrics)."""
+
+    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await rt.supervisor.all_ready.wait()
+        while True:
+            export_metrics(rt.metrics, rt.engine)
+            rt.exports.value += 1
+            await trio.sleep(1.0)  # ok: a periodic export, not a wait for state
+
+    return run
+
+
+def _alerts_service(rt: Runtime):
+    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        settings = alert_settings(rt.cfg)
+        path = Path(rt.cfg.daemon.state_dir) / "incidents.sqlite3"
+        with IncidentStore(path) as store:
+            rt.alerter = Alerter(settings, store, daemon=rt.cfg.daemon.name, market=rt.cfg.market.extended,
+                                 positions=rt.engine.positions_snapshot, metrics=rt.metrics)
+            try:
+                await rt.alerter.run(task_status=task_status)
+                # No sink configured: incidents are still written to the store, so keep it open.
+                await trio.sleep_forever()
+            finally:
+                rt.alerter = None
+
+    return run
+
+
+async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Random | None = None,
+               on_runtime: Callable[[Runtime], None] | None = None) -> int:
     notifier = notifier or Notifier()
     rt = Runtime(cfg=cfg, supervisor=None, notifier=notifier, rng=rng or random.Random())  # type: ignore[arg-type]
 
@@ -80,6 +129,10 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
         trio.lowlevel.spawn_system_task(notifier.status, text)
 
     rt.supervisor = Supervisor(graceful_stop_s=cfg.daemon.graceful_stop_s, rng=rt.rng, on_status=on_status)
+    rt.metrics = Metrics(cfg.daemon.name, cfg.market.extended)
+    rt.engine = Engine(cfg, rt.supervisor, rt.alert, metrics=rt.metrics, rng=random.Random(rt.rng.random()))
+    if on_runtime is not None:
+        on_runtime(rt)
     Path(cfg.daemon.state_dir).mkdir(parents=True, exist_ok=True)
     code = EXIT_OK
     try:

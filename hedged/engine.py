@@ -1,0 +1,222 @@
+"""The trading part of the service tree: simulators, ledger, venues, reconciler, executor, guard, cycle.
+
+`Engine` owns the objects the services share and hands the supervisor one service per
+role, in start order. Objects that need a started venue (its market rules) are built
+when the first service that needs them starts, which the supervisor's in-order
+`nursery.start` makes safe. Stop order is the reverse of risk: the cycle stops first
+(cancelling resting maker orders), the executor finishes any open hedge, then the
+reconciler, venues, ledger and simulators close.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import trio
+from loguru import logger
+
+from hedged.config import Config
+from hedged.ledger import Ledger, Leg, ReconcileKind, Roles
+from hedged.metrics import Metrics, Readiness
+from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
+from hedged.secrets import SECRETS
+from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
+from hedged.venues.assembly import SimPair, Venues, build_venues
+from hedged.venues.base import Venue, VenueEvent
+
+Alert = Callable[..., Awaitable[Any]]
+NETWORK = RestartPolicy(backoff_initial_s=1.0, backoff_max_s=30.0, max_restarts=5, window_s=300.0)
+
+
+@dataclass
+class Engine:
+    cfg: Config
+    supervisor: Supervisor
+    alert: Alert
+    metrics: Metrics | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    sim: SimPair | None = None
+    ledger: Ledger | None = None
+    venues: Venues | None = None
+    executor: HedgeExecutor | None = None
+    sweeper: Sweeper | None = None
+    cycle: CycleRunner | None = None
+    guard: ExposureGuard | None = None
+    reconciled: bool = False
+    halted: str | None = None
+    _send: trio.MemorySendChannel[VenueEvent] | None = None
+    _recv: trio.MemoryReceiveChannel[VenueEvent] | None = None
+
+    # ------------------------------------------------------------------ services
+
+    def services(self) -> list[Service]:
+        out: list[Service] = []
+        if self.cfg.uses_sim:
+            out.append(Service("simulators", self._run_sims, CRITICAL, stop_order=800))
+        out += [
+            Service("ledger", self._run_ledger, CRITICAL, stop_order=700),
+            Service("venue:extended", self._venue_runner("extended"), NETWORK, stop_order=600),
+            Service("venue:lighter", self._venue_runner("lighter"), NETWORK, stop_order=600),
+            Service("reconciler", self._run_reconciler, NETWORK, stop_order=500),
+            Service("hedge-executor", self._run_executor, CRITICAL, stop_order=20, wait_on_stop=True),
+            Service("exposure-guard", self._run_guard, CRITICAL, stop_order=30),
+            Service("cycle", self._run_cycle, CRITICAL, stop_order=10, wait_on_stop=True),
+        ]
+        return out
+
+    async def _run_sims(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        self.sim = SimPair.build(self.cfg)
+        self.sim.remember_secrets(SECRETS)
+        async with trio.open_nursery() as n:
+            await n.start(lambda task_status: self.sim.serve(extended_port=self.cfg.sim.extended_port,
+                                                             lighter_port=self.cfg.sim.lighter_port,
+                                                             task_status=task_status))
+            logger.info("simulators_ready extended={} lighter={}", self.sim.extended_urls[0], self.sim.lighter_urls[0])
+            task_status.started()
+
+    async def _run_ledger(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        roles = Roles(maker=Leg(Venue.EXTENDED, self.cfg.market.extended), hedge=Leg(Venue.LIGHTER, self.cfg.market.lighter))
+        path = Path(self.cfg.daemon.state_dir) / "ledger.sqlite3"
+        # A JournalError (corrupt or newer file) escalates: this service is critical.
+        self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous)
+        self._send, self._recv = trio.open_memory_channel(10_000)
+        logger.info("ledger_opened path={} fresh={}", path, self.ledger.replay.fresh)
+        self.venues = build_venues(self.cfg, sim=self.sim, rng=random.Random(self.rng.random()),
+                                   **self._rate_limit_hooks())
+        try:
+            async with self._recv:
+                await self.ledger.run(self._recv, task_status=task_status)
+        finally:
+            self.ledger.close()
+
+    def _rate_limit_hooks(self) -> dict[str, dict[str, Any]]:
+        if self.metrics is None:
+            return {}
+        m = self.metrics
+
+        def hook(venue: str) -> Callable[[float], None]:
+            def on_wait(seconds: float) -> None:
+                m.rate_limit_waits.labels(venue).inc()
+                m.rate_limit_wait_seconds.labels(venue).inc(seconds)
+
+            return on_wait
+
+        return {"extended": {"on_rate_limit_wait": hook("extended")}, "lighter": {"on_rate_limit_wait": hook("lighter")}}
+
+    def _venue_runner(self, name: str):
+        async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+            assert self.venues is not None and self._send is not None
+            client = getattr(self.venues, name)
+            await client.run(self._send.clone(), task_status=task_status)
+
+        return run
+
+    def _build_strategy(self) -> None:
+        cfg, v, ledger = self.cfg, self.venues, self.ledger
+        assert v is not None and ledger is not None
+        ids = client_ids(v.extended, v.lighter)
+        aggress = cfg.risk.flatten_aggress_bps
+        self.executor = HedgeExecutor(ledger=ledger, maker=v.extended, hedge=v.lighter, cfg=cfg.hedge,
+                                      tolerance=lambda: self.cycle.tolerance(), rng=random.Random(self.rng.random()),
+                                      alert=self.alert, new_client_id=ids)
+        self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
+                               tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
+                               aggress_bps=aggress, hedge_idle=self.executor.wait_flat, hedge_busy=self.executor.busy)
+        self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
+                                 cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
+                                 new_client_id=ids, alert=self.alert)
+        self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
+                                   tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
+                                   new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)
+
+    async def _run_reconciler(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        if self.sweeper is None:
+            self._build_strategy()
+        assert self.sweeper is not None and self.ledger is not None
+        if not self.reconciled:
+            kind = ReconcileKind.COLD if self.ledger.replay.fresh else ReconcileKind.WARM
+            await self.sweeper.startup(kind)
+            self.reconciled = True
+            logger.info("startup_reconciled kind={}", kind)
+        await self.sweeper.run_periodic(self.cfg.risk.reconcile_interval_s, task_status=task_status)
+
+    async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        assert self.executor is not None and self.cycle is not None
+        await self._halts(self.executor.run(stopping=self.supervisor.stopping, makers_stopped=self.cycle.stopped,
+                                            graceful_s=self.cfg.daemon.graceful_stop_s, task_status=task_status))
+
+    async def _run_guard(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        assert self.guard is not None
+        await self._halts(self.guard.run(task_status=task_status))
+
+    async def _run_cycle(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        assert self.cycle is not None
+        await self._halts(self.cycle.run(stopping=self.supervisor.stopping, task_status=task_status))
+        if not self.supervisor.stopping.is_set():
+            logger.info("cycles_done iterations={}; stopping", self.cfg.cycle.iterations)
+            self.supervisor.request_stop("iterations done")
+
+    async def _halts(self, run: Awaitable[None]) -> None:
+        from hedged.errors import Halted
+
+        try:
+            await run
+        except Halted as exc:
+            self.halted = exc.reason
+            if self.metrics is not None:
+                self.metrics.halts.labels(exc.reason[:40]).inc()
+                self.metrics.halted.set(1)
+            raise
+
+    # ------------------------------------------------------------------ health
+
+    def readiness(self) -> Readiness:
+        reasons: list[str] = []
+        if self.halted:
+            reasons.append(f"halted: {self.halted}")
+        if not self.reconciled:
+            reasons.append("not reconciled")
+        if self.venues is None:
+            reasons.append("venues not started")
+        else:
+            for client in (self.venues.extended, self.venues.lighter):
+                health = client.health()
+                if not health.fresh(self.cfg.metrics.stale_feed_s):
+                    reasons.append(f"{client.venue} feed not connected, subscribed and fresh")
+        return Readiness(not reasons, tuple(reasons))
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"halted": self.halted, "reconciled": self.reconciled,
+                               "ready": self.readiness().ok, "reasons": list(self.readiness().reasons)}
+        if self.ledger is not None:
+            out["positions"] = self.positions_snapshot()
+            out["net_exposure"] = self.ledger.net_exposure.value
+            out["open_hedge_delta"] = self.ledger.open_hedge_delta.value
+            out["residual"] = self.ledger.residual.value
+        if self.cycle is not None:
+            out["tolerance"] = self.cycle.tolerance()
+            out["cycles"] = summary_fields(self.cycle.summary)
+        if self.venues is not None:
+            out["health"] = {str(c.venue): {k: _health_dict(s) for k, s in c.health().streams.items()}
+                             for c in (self.venues.extended, self.venues.lighter)}
+        return out
+
+    def positions_snapshot(self) -> dict[str, Decimal]:
+        if self.ledger is None:
+            return {}
+        return {str(leg.venue): v for leg, v in self.ledger.positions.value.items()}
+
+
+def summary_fields(s: Any) -> dict[str, Any]:
+    last = s.reports[-1] if s.reports else None
+    return {"cycles": s.cycles, "completed": s.completed, "maker_volume": s.maker_volume,
+            "hedge_volume": s.hedge_volume, "sweeps": s.sweeps, "last": str(last) if last else None}
+
+
+def _health_dict(s: Any) -> dict[str, Any]:
+    return {"connected": s.connected, "subscribed": s.subscribed, "last_message_age_s": s.last_message_age_s}
