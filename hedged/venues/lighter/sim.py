@@ -125,6 +125,7 @@ class LighterSim:
         market: Market | None = None,
         faults: FaultPlan | None = None,
         wall_clock: Callable[[], float] = time.time,
+        signer_clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = s = settings or LighterSimSettings()
         self.market_model = market or Market(MarketSettings(seed=s.seed))
@@ -135,6 +136,7 @@ class LighterSim:
         self.faults = faults or FaultPlan(seed=s.seed)
         self.rng = random.Random(f"{s.seed}:lighter-sim")
         self.wall_clock = wall_clock
+        self.signer_clock = signer_clock
         self.feed = sim_feed.BookFeed(self)
         self.sessions: set[sim_ws.Session] = set()
         self.frozen = False  # control: stop every book update (connections stay open)
@@ -153,6 +155,15 @@ class LighterSim:
 
     def now_ms(self) -> int:
         return int(self.wall_clock() * 1000)
+
+    def expiry_now_ms(self) -> int:
+        """The time a tx's `ExpiredAt` is judged against.
+
+        The Go signer stamps `ExpiredAt` (about now + 10 min) from the host clock and takes no argument for it,
+        so it must be judged on that clock, not on `wall_clock`: under a MockClock the wall clock runs ahead,
+        and every tx signed more than ten virtual minutes in would be refused as expired (21121).
+        """
+        return int(self.signer_clock() * 1000)
 
     # ---- handlers (transport protocols) ----------------------------------------------------------
 

@@ -140,7 +140,7 @@ def _form(req: SimRequest) -> dict[str, str]:
 
 async def _send_tx(sim: LighterSim, req: SimRequest) -> SimResponse:
     form = _form(req)
-    tx = parse_tx(form.get("tx_type"), form.get("tx_info"), now_ms=sim.now_ms())
+    tx = parse_tx(form.get("tx_type"), form.get("tx_info"), now_ms=sim.expiry_now_ms())
     records, predicted = sim.submit([tx])
     return _ok({
         "message": '{"ratelimit": "ok"}', "tx_hash": records[0].tx_hash, "predicted_execution_time_ms": predicted,
@@ -157,7 +157,7 @@ async def _send_tx_batch(sim: LighterSim, req: SimRequest) -> SimResponse:
         raise TxRejected(ERR_MALFORMED, "tx_types and tx_infos must be JSON lists") from None
     if not isinstance(types, list) or not isinstance(infos, list) or len(types) != len(infos) or not 0 < len(types) <= 15:
         raise TxRejected(ERR_MALFORMED, "tx_types/tx_infos: 1 to 15 entries of equal length")
-    now_ms = sim.now_ms()
+    now_ms = sim.expiry_now_ms()
     txs = [parse_tx(t, i, now_ms=now_ms) for t, i in zip(types, infos, strict=True)]
     records, predicted = sim.submit(txs)
     return _ok({

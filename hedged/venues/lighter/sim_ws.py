@@ -294,7 +294,7 @@ class Session:
             if fault is not None and fault.kind is FaultKind.REJECT:
                 code = fault.code or 21104
                 raise TxRejected(code, "invalid nonce" if code == 21104 else "transaction rejected")
-            now_ms = self.sim.now_ms()
+            now_ms = self.sim.expiry_now_ms()
             if kind == "jsonapi/sendtx":
                 txs = [parse_tx(data.get("tx_type"), data.get("tx_info"), now_ms=now_ms)]
             else:

@@ -5,6 +5,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import trio
 
 from hedged.venues.base import (
     OrderRejected,
@@ -16,6 +17,7 @@ from hedged.venues.base import (
     Trade,
     VenueClient,
 )
+from hedged.venues.lighter.sim import LighterSimSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running  # noqa: E402
@@ -108,6 +110,25 @@ async def test_cancel_all_leaves_no_open_order(tmp_path, autojump_clock):
         await h.client.cancel_all()
         for cid in cids:
             await h.wait_order(cid, lambda u: u.status is OrderStatus.CANCELLED)
+        assert h.sim.open_orders(ACCOUNT) == []
+
+
+async def test_cancel_all_long_after_start_cancels_every_resting_order(tmp_path, autojump_clock):
+    # The Go signer stamps ExpiredAt (about now + 10 min) from the host clock; the simulator's wall clock runs
+    # with trio's MockClock. Twenty virtual minutes in, a cancel-all must still be accepted and executed.
+    async with running(tmp_path, sim_settings=LighterSimSettings(book_interval_s=5.0)) as h:
+        top = h.client.top_of_book.value
+        cids = [h.client.new_client_id() for _ in range(3)]
+        for i, cid in enumerate(cids):
+            price = h.client.rules.round_price(top.bid * Decimal("0.9") - i, up=False)
+            await h.client.place_taker(Side.BUY, Decimal("0.100"), price, cid, TimeInForce.GTT)
+        await h.sim.executed.wait_value(lambda n: n >= len(cids))
+        assert len(h.sim.open_orders(ACCOUNT)) == len(cids)
+        await trio.sleep(20 * 60)
+        executed = h.sim.executed.value
+        await h.client.cancel_all()
+        with trio.fail_after(10):
+            await h.sim.executed.wait_value(lambda n: n > executed)
         assert h.sim.open_orders(ACCOUNT) == []
 
 

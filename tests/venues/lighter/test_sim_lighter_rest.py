@@ -6,6 +6,7 @@ The sim is driven in memory with plain httpx and txs signed by the real Go signe
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 
 import httpx
@@ -29,7 +30,7 @@ from hedged.venues.sim.faults import Fault, FaultKind
 
 from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT as ACCT
 from hedged.venues.lighter.sim_testing import LIGHTER_SIM_KEY as KEY
-from hedged.venues.lighter.sim_testing import LighterSimTrader
+from hedged.venues.lighter.sim_testing import LighterSimTrader, prepare_sim
 
 
 
@@ -184,6 +185,17 @@ async def test_cancel_all_cancels_every_open_order(lighter_sim: LighterSim, ligh
     assert (await t.send(t.signer.sign_cancel_all(nonce=t.nonce))).status_code == 200
     await lighter_sim.executed.wait_value(lambda n: n >= 4)
     assert lighter_sim.open_orders(ACCT) == []
+
+
+async def test_tx_is_refused_once_its_expired_at_has_passed_on_the_signer_clock(nursery: trio.Nursery) -> None:
+    # ExpiredAt is stamped by the signer from the host clock; a sim whose signer clock is an hour ahead sees it passed.
+    sim = LighterSim(LighterSimSettings(seed=7), signer_clock=lambda: time.time() + 3600)
+    signer = prepare_sim(sim)
+    await nursery.start(sim.run)
+    async with httpx.AsyncClient(transport=sim.http_transport(), base_url="http://lighter.sim") as http:
+        t = LighterSimTrader(sim, signer, http)
+        resp = await t.send(t.signer.sign_cancel_all(nonce=t.nonce))
+    assert resp.status_code == 400 and resp.json()["code"] == 21121
 
 
 async def test_forced_fill_of_a_resting_order_moves_the_position(
