@@ -185,9 +185,9 @@ class Engine:
             reasons.append("venues not started")
         else:
             for client in (self.venues.extended, self.venues.lighter):
-                health = client.health()
-                if not health.fresh(self.cfg.metrics.stale_feed_s):
-                    reasons.append(f"{client.venue} feed not connected, subscribed and fresh")
+                stale = client.health().not_live(self.cfg.metrics.stale_feed_s)
+                if stale:
+                    reasons.append(f"{client.venue} feed down or stale: {','.join(stale)}")
         return Readiness(not reasons, tuple(reasons))
 
     def status(self) -> dict[str, Any]:

@@ -195,6 +195,17 @@ class VenueHealth:
     venue: Venue
     streams: dict[str, StreamHealth] = field(default_factory=dict)
 
+    def not_live(self, max_book_age_s: float) -> list[str]:
+        """Streams that are down, or book streams older than `max_book_age_s`. Account streams
+        may be quiet for hours when nothing trades, so only market data has to be recent."""
+        if not self.streams:
+            return ["no streams"]
+        return [
+            name for name, s in self.streams.items()
+            if not (s.connected and s.subscribed) or ("book" in name and (
+                s.last_message_age_s is None or s.last_message_age_s > max_book_age_s))
+        ]
+
     def fresh(self, max_age_s: float) -> bool:
         return bool(self.streams) and all(
             s.connected and s.subscribed and s.last_message_age_s is not None and s.last_message_age_s <= max_age_s
