@@ -18,17 +18,20 @@ from hedged import ops
 from hedged.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="path to hedged.toml")
-    p.add_argument("--metrics-port", type=int, default=None,
+def _add_run_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    # Only the top-level parser sets defaults, so `hedged --config X status` and
+    # `hedged status --config X` mean the same: a subcommand's unset option keeps the top value.
+    default = None if top else argparse.SUPPRESS
+    p.add_argument("--config", type=Path, default=default, help="path to hedged.toml")
+    p.add_argument("--metrics-port", type=int, default=default,
                    help="override metrics.port (also HEDGE_METRICS_PORT)")
-    p.add_argument("--log-format", choices=["auto", "text", "json"], default=None)
-    p.add_argument("--state-dir", type=Path, default=None, help="override daemon.state_dir")
+    p.add_argument("--log-format", choices=["auto", "text", "json"], default=default)
+    p.add_argument("--state-dir", type=Path, default=default, help="override daemon.state_dir")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hedged", description="Maker on Extended, hedge on Lighter.")
-    _add_run_options(parser)
+    _add_run_options(parser, top=True)
     sub = parser.add_subparsers(dest="command")
 
     cfg = sub.add_parser("config", help="check or create a config file")

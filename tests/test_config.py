@@ -157,3 +157,12 @@ def test_decimal_values_stay_exact(tmp_path):
     path.write_text("[cycle]\nsize_min = 0.1\nsize_step = '0.1'\nsize_max = '0.3'\n")
     cfg = config_mod.load(path)
     assert str(cfg.cycle.size_min) == "0.1" and str(cfg.cycle.size_max) == "0.3"
+
+
+def test_options_before_or_after_the_subcommand_mean_the_same(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("")
+    for argv in (["--config", str(path), "config", "check"], ["config", "check", "--config", str(path)]):
+        args = cli.build_parser().parse_args(argv)
+        assert args.config == path
+        assert cli.load_config(args).metrics.port == 9464
