@@ -10,7 +10,8 @@
 
 Modules: wire (msgspec shapes, integer encodings, normalization), rest (httpx, typed errors, tier
 limits), nonces (nonce manager, auth tokens), streams (the WebSocket session), book (nonce-chain
-continuity), ids (client order indexes), signing (ctypes signer), client (the VenueClient).
+continuity), ids (client order indexes), signing (ctypes signer), settings (LighterSettings),
+handler (stream frames -> events), client (the VenueClient).
 """
 
 from hedged.venues.lighter.client import LighterClient, LighterSettings

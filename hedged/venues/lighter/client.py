@@ -24,10 +24,8 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import trio
@@ -54,82 +52,24 @@ from hedged.venues.base import (
     VenueHealth,
 )
 from hedged.venues.lighter import signing, wire
-from hedged.venues.lighter.book import BookSync
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.lighter.rest import TIERS, LighterRest
+from hedged.venues.lighter.handler import EventsClosed, StreamEvents
+from hedged.venues.lighter.settings import NETWORKS, LighterSettings
 from hedged.venues.lighter.streams import LighterStream, StreamConfig, WsConnect, default_connect
 
 V = Venue.LIGHTER
 _T = TypeVar("_T")
 
-
-# REST base, WS URL and the chain id signed into every tx (lighter.md §1).
-NETWORKS = {
-    "mainnet": ("https://mainnet.zklighter.elliot.ai", "wss://mainnet.zklighter.elliot.ai/stream", 304),
-    "testnet": ("https://testnet.zklighter.elliot.ai", "wss://testnet.zklighter.elliot.ai/stream", 300),
-}
-
-
-@dataclass(frozen=True)
-class LighterSettings:
-    """Everything the Lighter adapter needs. Secrets are values (resolved by the caller), hidden from repr."""
-
-    rest_url: str  # e.g. https://mainnet.zklighter.elliot.ai (paths under /api/v1 are added)
-    ws_url: str  # e.g. wss://mainnet.zklighter.elliot.ai/stream
-    market: str  # Lighter symbol, e.g. "SOL"; the market id is looked up in orderBooks
-    account_index: int
-    api_key_index: int  # 3..254 (0-2 are reserved by Lighter's apps, 255 is a sentinel)
-    api_private_key: str = field(repr=False)  # 80 hex chars, optional 0x
-    chain_id: int = 304  # 304 mainnet, 300 testnet
-    state_dir: Path = Path("state")  # holds the client order index counter
-    tier: str = "standard"  # standard | premium | plus: sets the client-side rate limits
-    http_timeout_s: float = 5.0  # per REST request (read/write), also a Trio deadline
-    connect_timeout_s: float = 3.0  # TCP/TLS connect for REST; WS session setup uses ws_setup_timeout_s
-    ws_setup_timeout_s: float = 10.0  # connect + subscribe + re-sync of one WS session
-    ws_ping_interval_s: float = 20.0
-    ws_pong_timeout_s: float = 10.0
-    ws_idle_timeout_s: float = 30.0  # no frame for this long = frozen feed, reconnect
-    backoff_initial_s: float = 0.5
-    backoff_max_s: float = 30.0
-    tx_over_ws: bool = True  # jsonapi/sendtx on the open socket; REST sendTx when it certainly was not sent
-    tx_reply_timeout_s: float = 5.0
-    ready_wait_s: float = 5.0  # a send waits this long for the stream to be subscribed and re-synced
-    lookup_wait_s: float = 1.0  # cancel by client id waits this long for the venue's order index
-    token_lifetime_s: float = 6 * 3600.0  # < the venue's reported 8 h maximum
-    token_refresh_margin_s: float = 3600.0
-
-    @classmethod
-    def for_network(cls, network: str, *, rest_url: str = "", ws_url: str = "", **fields: Any) -> LighterSettings:
-        """Settings for "mainnet" or "testnet": URLs and chain id filled in (explicit URLs override)."""
-        default_rest, default_ws, chain_id = NETWORKS[network]
-        return cls(rest_url=rest_url or default_rest, ws_url=ws_url or default_ws, chain_id=chain_id, **fields)
-
-    def __post_init__(self) -> None:
-        if not 3 <= self.api_key_index <= 254:
-            raise ValueError("api_key_index must be 3..254")
-        if self.tier not in TIERS:
-            raise ValueError(f"tier must be one of {sorted(TIERS)}")
-        key = self.api_private_key.removeprefix("0x")
-        if len(key) != 80 or any(c not in "0123456789abcdefABCDEF" for c in key):
-            raise ValueError("api_private_key must be 80 hex characters")  # never echo the value
+__all__ = ["NETWORKS", "EventsClosed", "LighterClient", "LighterSettings"]
 
 
 def _market_error(exc: Exception) -> OrderRejected:
     return OrderRejected(V, str(exc))
 
 
-class EventsClosed(RuntimeError):
-    """`run()` ends with this when the receiver of its events channel was closed."""
-
-
-def _older(new: OrderUpdate, last: OrderUpdate) -> bool:
-    if new.filled_qty < last.filled_qty:
-        return True
-    return last.status.is_terminal and not new.status.is_terminal
-
-
-class LighterClient:
+class LighterClient(StreamEvents):
     venue = V
 
     def __init__(
@@ -366,22 +306,6 @@ class LighterClient:
 
     # ---- VenueClient: queries ---------------------------------------------
 
-    def _to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
-        tracked = self.registry.orders.get(o.client_order_index)
-        client_id = tracked.client_id if tracked else self.registry.client_id_for(o.client_order_index)
-        try:
-            update = wire.order_update(o, self._spec().symbol, client_id, tracked.last if tracked else None)
-        except ValueError as exc:
-            self.dropped_updates += 1
-            logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
-            return None
-        if tracked is not None and _older(update, tracked.last):
-            # A reordered or late frame: never let an order go back in time (fills are cumulative).
-            self.stale_updates += 1
-            return tracked.last
-        self.registry.observe(o.client_order_index, o.order_index, update)
-        return update
-
     async def _private(self, call: Callable[[str], Awaitable[_T]]) -> _T:
         """A private REST call with a valid token; a refused token is replaced before the next call."""
         try:
@@ -440,86 +364,3 @@ class LighterClient:
             "stale_updates": self.stale_updates,
             "token_mints": self.tokens.mints,
         }
-
-    # ---- StreamHandler ----------------------------------------------------
-
-    def _now_ms(self) -> int:
-        return int(self._wall() * 1000)
-
-    async def _emit(self, event: VenueEvent) -> None:
-        if self._events is None:
-            return
-        try:
-            await self._events.send(event)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            # The consumer is gone: stop, rather than let the stream take it for a dropped socket.
-            raise EventsClosed("the events channel was closed by its consumer") from None
-
-    def on_book(self, sync: BookSync) -> None:
-        if not sync.live:
-            self.top_of_book.value = None
-            return
-        bid, ask = sync.book.best_bid(), sync.book.best_ask()
-        self.top_of_book.value = TopOfBook(
-            V, self._spec().symbol, bid[0] if bid else None, bid[1] if bid else Decimal(0),
-            ask[0] if ask else None, ask[1] if ask else Decimal(0), trio.current_time())  # fmt: skip
-
-    async def on_orders(self, frame: wire.OrdersFrame) -> None:
-        for market, orders in frame.orders.items():
-            if market != str(self._spec().market_id):
-                continue
-            for o in orders:
-                if (update := self._to_update(o)) is not None:
-                    await self._emit(update)
-
-    async def on_trades(self, frame: wire.TradesFrame) -> None:
-        spec = self._spec()
-        trades = frame.trades if isinstance(frame.trades, list) else frame.trades.get(str(spec.market_id), [])
-        for t in trades:
-            if t.market_id != spec.market_id:
-                continue
-            ours = t.bid_client_id if t.bid_account_id == self.settings.account_index else t.ask_client_id
-            try:
-                trade = wire.trade_event(t, spec.symbol, self.settings.account_index, self.registry.client_id_for(ours))
-            except ValueError as exc:
-                self.dropped_updates += 1
-                logger.warning("lighter_trade_dropped trade_id={} error={}", t.trade_id, exc)
-                continue
-            if trade is not None:
-                await self._emit(trade)
-
-    async def on_positions(self, frame: wire.PositionsFrame) -> None:
-        spec = self._spec()
-        p = frame.positions.get(str(spec.market_id))
-        if p is None:
-            return  # absence is not proof of flat; the re-sync reads /account
-        try:
-            await self._emit(wire.position_snapshot(p, spec.symbol, self._now_ms()))
-        except ValueError as exc:
-            self.dropped_updates += 1
-            logger.warning("lighter_position_dropped error={}", exc)
-
-    async def on_txs(self, frame: wire.TxFrame) -> None:
-        for tx in frame.txs:
-            if tx.status == 0 and tx.api_key_index == self.settings.api_key_index:
-                # A sequencer rejection may leave the nonce unconsumed: refetch before the next send.
-                logger.warning("lighter_tx_failed tx_hash={} nonce={}", tx.hash, tx.nonce)
-                self._nonces.invalidate(self.settings.api_key_index)
-
-    async def resync(self) -> None:
-        """After (re)subscribing: positions, open orders, and every order we still consider live."""
-        for snapshot in await self.positions():
-            await self._emit(snapshot)
-        open_now = await self.open_orders()
-        for update in open_now:
-            await self._emit(update)
-        seen = {u.client_id for u in open_now}
-        missing = [t.coi for t in self.registry.live() if t.client_id not in seen]
-        if missing:
-            found = await self._private(
-                lambda t: self._rest.orders_by_client_index(self.settings.account_index, missing, t)
-            )
-            for o in found:
-                if (update := self._to_update(o)) is not None:
-                    await self._emit(update)
-        logger.info("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))

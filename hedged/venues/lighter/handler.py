@@ -1,0 +1,162 @@
+"""The Lighter client's `StreamHandler` side: stream frames (and re-syncs) become base.py events.
+
+`StreamEvents` is mixed into `LighterClient`; it owns no state of its own and reads the client's
+registry, spec and REST helpers. Kept apart from the order-sending side, which it never calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
+
+import trio
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.venues.base import OrderUpdate, PositionSnapshot, TopOfBook, Venue, VenueEvent
+from hedged.venues.lighter import wire
+from hedged.venues.lighter.book import BookSync
+from hedged.venues.lighter.ids import OrderRegistry
+from hedged.venues.lighter.nonces import NonceManager
+
+if TYPE_CHECKING:
+    from hedged.venues.lighter.rest import LighterRest
+    from hedged.venues.lighter.settings import LighterSettings
+
+V = Venue.LIGHTER
+_T = TypeVar("_T")
+
+
+class EventsClosed(RuntimeError):
+    """`run()` ends with this when the receiver of its events channel was closed."""
+
+
+def _older(new: OrderUpdate, last: OrderUpdate) -> bool:
+    if new.filled_qty < last.filled_qty:
+        return True
+    return last.status.is_terminal and not new.status.is_terminal
+
+
+
+class StreamEvents:
+    """Book, orders, trades, positions and tx frames -> `VenueEvent`s on the client's events channel."""
+
+    settings: LighterSettings
+    registry: OrderRegistry
+    top_of_book: AsyncValue[TopOfBook | None]
+    dropped_updates: int
+    stale_updates: int
+    _rest: LighterRest
+    _nonces: NonceManager
+    _events: trio.MemorySendChannel[VenueEvent] | None
+    _wall: Callable[[], float]
+
+    def _spec(self) -> wire.MarketSpec:
+        raise NotImplementedError
+
+    async def _private(self, call: Callable[[str], Awaitable[_T]]) -> _T:
+        raise NotImplementedError
+
+    async def positions(self) -> list[PositionSnapshot]:
+        raise NotImplementedError
+
+    async def open_orders(self) -> list[OrderUpdate]:
+        raise NotImplementedError
+
+    def _to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
+        tracked = self.registry.orders.get(o.client_order_index)
+        client_id = tracked.client_id if tracked else self.registry.client_id_for(o.client_order_index)
+        try:
+            update = wire.order_update(o, self._spec().symbol, client_id, tracked.last if tracked else None)
+        except ValueError as exc:
+            self.dropped_updates += 1
+            logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
+            return None
+        if tracked is not None and _older(update, tracked.last):
+            # A reordered or late frame: never let an order go back in time (fills are cumulative).
+            self.stale_updates += 1
+            return tracked.last
+        self.registry.observe(o.client_order_index, o.order_index, update)
+        return update
+
+    def _now_ms(self) -> int:
+        return int(self._wall() * 1000)
+
+    async def _emit(self, event: VenueEvent) -> None:
+        if self._events is None:
+            return
+        try:
+            await self._events.send(event)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            # The consumer is gone: stop, rather than let the stream take it for a dropped socket.
+            raise EventsClosed("the events channel was closed by its consumer") from None
+
+    def on_book(self, sync: BookSync) -> None:
+        if not sync.live:
+            self.top_of_book.value = None
+            return
+        bid, ask = sync.book.best_bid(), sync.book.best_ask()
+        self.top_of_book.value = TopOfBook(
+            V, self._spec().symbol, bid[0] if bid else None, bid[1] if bid else Decimal(0),
+            ask[0] if ask else None, ask[1] if ask else Decimal(0), trio.current_time())  # fmt: skip
+
+    async def on_orders(self, frame: wire.OrdersFrame) -> None:
+        for market, orders in frame.orders.items():
+            if market != str(self._spec().market_id):
+                continue
+            for o in orders:
+                if (update := self._to_update(o)) is not None:
+                    await self._emit(update)
+
+    async def on_trades(self, frame: wire.TradesFrame) -> None:
+        spec = self._spec()
+        trades = frame.trades if isinstance(frame.trades, list) else frame.trades.get(str(spec.market_id), [])
+        for t in trades:
+            if t.market_id != spec.market_id:
+                continue
+            ours = t.bid_client_id if t.bid_account_id == self.settings.account_index else t.ask_client_id
+            try:
+                trade = wire.trade_event(t, spec.symbol, self.settings.account_index, self.registry.client_id_for(ours))
+            except ValueError as exc:
+                self.dropped_updates += 1
+                logger.warning("lighter_trade_dropped trade_id={} error={}", t.trade_id, exc)
+                continue
+            if trade is not None:
+                await self._emit(trade)
+
+    async def on_positions(self, frame: wire.PositionsFrame) -> None:
+        spec = self._spec()
+        p = frame.positions.get(str(spec.market_id))
+        if p is None:
+            return  # absence is not proof of flat; the re-sync reads /account
+        try:
+            await self._emit(wire.position_snapshot(p, spec.symbol, self._now_ms()))
+        except ValueError as exc:
+            self.dropped_updates += 1
+            logger.warning("lighter_position_dropped error={}", exc)
+
+    async def on_txs(self, frame: wire.TxFrame) -> None:
+        for tx in frame.txs:
+            if tx.status == 0 and tx.api_key_index == self.settings.api_key_index:
+                # A sequencer rejection may leave the nonce unconsumed: refetch before the next send.
+                logger.warning("lighter_tx_failed tx_hash={} nonce={}", tx.hash, tx.nonce)
+                self._nonces.invalidate(self.settings.api_key_index)
+
+    async def resync(self) -> None:
+        """After (re)subscribing: positions, open orders, and every order we still consider live."""
+        for snapshot in await self.positions():
+            await self._emit(snapshot)
+        open_now = await self.open_orders()
+        for update in open_now:
+            await self._emit(update)
+        seen = {u.client_id for u in open_now}
+        missing = [t.coi for t in self.registry.live() if t.client_id not in seen]
+        if missing:
+            found = await self._private(
+                lambda t: self._rest.orders_by_client_index(self.settings.account_index, missing, t)
+            )
+            for o in found:
+                if (update := self._to_update(o)) is not None:
+                    await self._emit(update)
+        logger.info("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))
