@@ -29,7 +29,7 @@ from hedged.config import Config
 from hedged.ledger import Ledger, LedgerCore, Leg, Roles
 from hedged.ledger.journal import create_at_version
 from hedged.metrics import Metrics, serve_metrics
-from hedged.ops_flatten import flatten_with_venues
+from hedged.cli.flatten import flatten_with_venues
 from hedged.strategy.ports import is_settled, wait_order
 from hedged.venues.assembly import SIM_LIGHTER_ACCOUNT, SimPair, build_venues
 from hedged.venues.base import Liquidity, OrderStatus, OrderUpdate, Side, TimeInForce, Trade, Venue

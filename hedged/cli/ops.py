@@ -14,7 +14,7 @@ Exit codes:
 | `flatten` | both legs flat (within the venue's minimum size) and no order open | did not run: no `--yes` for a live venue, a daemon is running, a venue unreachable | ran, but a position or an open order remains |
 
 Config errors keep the CLI's own codes (66 unreadable, 78 invalid). Printing is allowed in
-the `hedged/ops*.py` modules and nowhere else in the package besides the CLI.
+the `hedged/cli/` modules and nowhere else in the package besides the CLI.
 """
 
 from __future__ import annotations
@@ -82,11 +82,11 @@ def dispatch(args: argparse.Namespace, cfg: Config) -> int:
     if args.command == "ledger":
         return cmd_ledger(args, state / JOURNAL_FILE)
     if args.command == "status":
-        from hedged.ops_status import cmd_status
+        from hedged.cli.status import cmd_status
 
         return cmd_status(args, cfg)
     if args.command == "flatten":
-        from hedged.ops_flatten import cmd_flatten
+        from hedged.cli.flatten import cmd_flatten
 
         return cmd_flatten(args, cfg)
     raise ValueError(f"not an operator command: {args.command}")

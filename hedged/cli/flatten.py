@@ -39,7 +39,7 @@ from loguru import logger
 from hedged import logs
 from hedged.config import Config
 from hedged.ledger import Ledger, LedgerCore, Leg, ReconcileKind, Roles
-from hedged.ops import EXIT_ERROR, EXIT_OK, EXIT_REMAINS, render_table
+from hedged.cli.ops import EXIT_ERROR, EXIT_OK, EXIT_REMAINS, render_table
 from hedged.secrets import MissingSecret
 from hedged.strategy.failsafe import _ioc, venue_position  # the failure path's own IOC step, reused as is
 from hedged.strategy.ports import is_settled
@@ -235,7 +235,7 @@ def cmd_flatten(args: argparse.Namespace, cfg: Config, *, out: TextIO | None = N
         if not args.yes:
             print("hedged flatten: this trades on a live venue; run again with --yes", file=err)
             return EXIT_ERROR
-        from hedged.ops_status import fetch_live, status_url
+        from hedged.cli.status import fetch_live, status_url
 
         # A running daemon would hedge the flatten's own trades; it must be stopped first.
         if fetch_live(cfg)[0] is not None:

@@ -22,7 +22,7 @@ from hedged.alerts import IncidentStore
 from hedged.config import Config
 from hedged.ledger import Journal, JournalError, Leg, LedgerCore, Roles
 from hedged.metrics import ALERT_SINKS, to_json
-from hedged.ops import (EXIT_ERROR, EXIT_OK, INCIDENTS_FILE, JOURNAL_FILE, StateError, iso_ms,
+from hedged.cli.ops import (EXIT_ERROR, EXIT_OK, INCIDENTS_FILE, JOURNAL_FILE, StateError, iso_ms,
                         open_journal_readonly)
 from hedged.venues.base import Venue
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import tomli_w
 
 from hedged import config as config_mod
-from hedged import ops
+from hedged.cli import ops
 from hedged.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 
 
@@ -132,7 +132,3 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sim":
         return daemon.run_sim_standalone(cfg)
     return daemon.run(cfg)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
