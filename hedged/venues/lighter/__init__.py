@@ -8,7 +8,8 @@
     async with trio.open_nursery() as n:
         await n.start(client.run, events_send_channel)                  # ready = subscribed + re-synced
 
-Modules: wire (msgspec shapes, integer encodings, normalization), rest (httpx, typed errors, tier
+Modules: wire (msgspec shapes, frame decoding), markets (integer encodings), normalize (wire ->
+base.py events), rest (httpx, typed errors, tier
 limits), nonces (nonce manager, auth tokens), streams (the WebSocket session), book (nonce-chain
 continuity), ids (client order indexes), signing (ctypes signer), settings (LighterSettings),
 handler (stream frames -> events), client (the VenueClient).

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from hedged.venues.base import Side
 from hedged.venues.book import OrderBook
-from hedged.venues.lighter.wire import BookBody, Level, to_decimal
+from hedged.venues.lighter.markets import to_decimal
+from hedged.venues.lighter.wire import BookBody, Level
 
 
 def _levels(levels: list[Level]) -> list[tuple[Decimal, Decimal]]:

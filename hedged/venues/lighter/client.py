@@ -51,7 +51,7 @@ from hedged.venues.base import (
     VenueEvent,
     VenueHealth,
 )
-from hedged.venues.lighter import signing, wire
+from hedged.venues.lighter import markets, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.lighter.rest import TIERS, LighterRest
@@ -95,7 +95,7 @@ class LighterClient(StreamEvents):
                                  refresh_margin_s=s.token_refresh_margin_s)  # fmt: skip
         self.registry = OrderRegistry(ClientOrderIndexAllocator(s.state_dir, rng), s.state_dir)
         self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
-        self.spec: wire.MarketSpec | None = None
+        self.spec: markets.MarketSpec | None = None
         self._rules: MarketRules | None = None
         self._signer: signing.Signer | None = None
         self._stream: LighterStream | None = None
@@ -125,8 +125,8 @@ class LighterClient(StreamEvents):
             if info is None:
                 raise OrderRejected(V, f"market {s.market} not listed")
             try:
-                self.spec = wire.MarketSpec.from_info(info)
-            except wire.MarketUnsupported as exc:
+                self.spec = markets.MarketSpec.from_info(info)
+            except markets.MarketUnsupported as exc:
                 raise _market_error(exc) from None
             self._rules = self.spec.rules()
             self._signer = await self._create_signer()
@@ -169,7 +169,7 @@ class LighterClient(StreamEvents):
             raise TransportError(V, "client not started")
         return self._signer
 
-    def _spec(self) -> wire.MarketSpec:
+    def _spec(self) -> markets.MarketSpec:
         if self.spec is None:
             raise TransportError(V, "client not started")
         return self.spec
@@ -324,7 +324,7 @@ class LighterClient(StreamEvents):
         account = await self._rest.account(self.settings.account_index)
         for p in account.positions:
             if p.market_id == spec.market_id:
-                return [wire.position_snapshot(p, spec.symbol, self._now_ms())]
+                return [normalize.position_snapshot(p, spec.symbol, self._now_ms())]
         return [PositionSnapshot(V, spec.symbol, Decimal(0), self._now_ms())]
 
     async def order_status(self, client_id: str) -> OrderUpdate | None:

@@ -15,7 +15,7 @@ from loguru import logger
 from trio_util import AsyncValue
 
 from hedged.venues.base import OrderUpdate, PositionSnapshot, TopOfBook, Venue, VenueEvent
-from hedged.venues.lighter import wire
+from hedged.venues.lighter import markets, normalize, wire
 from hedged.venues.lighter.book import BookSync
 from hedged.venues.lighter.ids import OrderRegistry
 from hedged.venues.lighter.nonces import NonceManager
@@ -52,7 +52,7 @@ class StreamEvents:
     _events: trio.MemorySendChannel[VenueEvent] | None
     _wall: Callable[[], float]
 
-    def _spec(self) -> wire.MarketSpec:
+    def _spec(self) -> markets.MarketSpec:
         raise NotImplementedError
 
     async def _private(self, call: Callable[[str], Awaitable[_T]]) -> _T:
@@ -68,7 +68,7 @@ class StreamEvents:
         tracked = self.registry.orders.get(o.client_order_index)
         client_id = tracked.client_id if tracked else self.registry.client_id_for(o.client_order_index)
         try:
-            update = wire.order_update(o, self._spec().symbol, client_id, tracked.last if tracked else None)
+            update = normalize.order_update(o, self._spec().symbol, client_id, tracked.last if tracked else None)
         except ValueError as exc:
             self.dropped_updates += 1
             logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
@@ -117,7 +117,7 @@ class StreamEvents:
                 continue
             ours = t.bid_client_id if t.bid_account_id == self.settings.account_index else t.ask_client_id
             try:
-                trade = wire.trade_event(t, spec.symbol, self.settings.account_index, self.registry.client_id_for(ours))
+                trade = normalize.trade_event(t, spec.symbol, self.settings.account_index, self.registry.client_id_for(ours))
             except ValueError as exc:
                 self.dropped_updates += 1
                 logger.warning("lighter_trade_dropped trade_id={} error={}", t.trade_id, exc)
@@ -131,7 +131,7 @@ class StreamEvents:
         if p is None:
             return  # absence is not proof of flat; the re-sync reads /account
         try:
-            await self._emit(wire.position_snapshot(p, spec.symbol, self._now_ms()))
+            await self._emit(normalize.position_snapshot(p, spec.symbol, self._now_ms()))
         except ValueError as exc:
             self.dropped_updates += 1
             logger.warning("lighter_position_dropped error={}", exc)

@@ -23,7 +23,7 @@ from pathlib import Path
 import trio
 
 from hedged.venues.base import OrderUpdate
-from hedged.venues.lighter.wire import MAX_CLIENT_ORDER_INDEX
+from hedged.venues.lighter.markets import MAX_CLIENT_ORDER_INDEX
 
 COUNTER_BITS = 40
 MAX_COUNTER = 2**COUNTER_BITS - 1

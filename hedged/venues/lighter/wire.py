@@ -1,4 +1,5 @@
-"""Lighter wire shapes (msgspec) and the only place integer encodings become `Decimal`.
+"""Lighter wire shapes (msgspec) and frame decoding. Integer encodings become `Decimal` in markets.py
+and normalize.py (re-exported here, so `wire.MarketSpec`, `wire.order_update`... still work).
 
 Decoding is lenient: unknown fields are ignored and fields hedged does not use are
 optional, because live replies sometimes lack fields the SDK models require. A frame
@@ -8,26 +9,30 @@ the stream task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
-
 import msgspec
 from loguru import logger
 
-from hedged.venues.base import (
-    Liquidity,
-    MarketRules,
-    OrderStatus,
-    OrderUpdate,
-    PositionSnapshot,
-    Side,
-    Trade,
-    Venue,
+# Re-exported so `wire.MarketSpec`, `wire.order_update`, ... keep working; they live in markets.py and
+# normalize.py, which import this module only for type checking (no import cycle).
+from hedged.venues.lighter.markets import (
+    MAX_CLIENT_ORDER_INDEX,
+    MAX_SIGNED_PRICE,
+    MarketSpec,
+    MarketUnsupported,
+    to_decimal,
+)
+from hedged.venues.lighter.normalize import (
+    FEE_RATE_UNIT,
+    order_status,
+    order_update,
+    position_snapshot,
+    trade_event,
 )
 
-ZERO = Decimal(0)
-MAX_CLIENT_ORDER_INDEX = 2**48 - 1
-MAX_SIGNED_PRICE = 2**31 - 1  # SignCreateOrder declares `price` as a C int
+__all__ = [
+    "MAX_CLIENT_ORDER_INDEX", "MAX_SIGNED_PRICE", "MarketSpec", "MarketUnsupported", "to_decimal",
+    "FEE_RATE_UNIT", "order_status", "order_update", "position_snapshot", "trade_event",
+]  # fmt: skip
 
 # ---- REST --------------------------------------------------------------------
 
@@ -304,180 +309,3 @@ def _preview(raw: bytes | str) -> str:
 
 def encode(obj: object) -> bytes:
     return msgspec.json.encode(obj)
-
-
-# ---- markets and integer encodings --------------------------------------------
-
-
-class MarketUnsupported(ValueError):
-    """The market's metadata is outside what hedged knows how to trade safely."""
-
-
-@dataclass(frozen=True, slots=True)
-class MarketSpec:
-    """One Lighter market: ids and the integer scale of its prices and sizes."""
-
-    symbol: str
-    market_id: int
-    size_decimals: int
-    price_decimals: int
-    min_base: Decimal
-    min_quote: Decimal
-
-    @staticmethod
-    def from_info(info: OrderBookInfo) -> MarketSpec:
-        for name in ("multiplier", "quote_multiplier"):
-            value = getattr(info, name)
-            if value is not None and Decimal(str(value)) != 1:
-                raise MarketUnsupported(f"market {info.symbol} has {name}={value}; only 1 is supported")
-        if info.status != "active":
-            raise MarketUnsupported(f"market {info.symbol} is {info.status}")
-        return MarketSpec(
-            symbol=info.symbol,
-            market_id=info.market_id,
-            size_decimals=info.supported_size_decimals,
-            price_decimals=info.supported_price_decimals,
-            min_base=to_decimal(info.min_base_amount),
-            min_quote=to_decimal(info.min_quote_amount),
-        )
-
-    def rules(self) -> MarketRules:
-        return MarketRules(
-            venue=Venue.LIGHTER,
-            market=self.symbol,
-            tick=Decimal(1).scaleb(-self.price_decimals),
-            size_step=Decimal(1).scaleb(-self.size_decimals),
-            min_size=self.min_base,
-            min_notional=self.min_quote,
-        )
-
-    def encode_size(self, qty: Decimal) -> int:
-        return _to_int(qty, self.size_decimals, "size")
-
-    def encode_price(self, price: Decimal) -> int:
-        value = _to_int(price, self.price_decimals, "price")
-        if value > MAX_SIGNED_PRICE:
-            raise ValueError(f"price {price} does not fit the signer's 32-bit price")
-        return value
-
-    def decode_size(self, value: int) -> Decimal:
-        return Decimal(value).scaleb(-self.size_decimals)
-
-    def decode_price(self, value: int) -> Decimal:
-        return Decimal(value).scaleb(-self.price_decimals)
-
-
-def _to_int(value: Decimal, decimals: int, what: str) -> int:
-    scaled = value.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{what} {value} is not a multiple of 10^-{decimals}")
-    if scaled < 1:
-        raise ValueError(f"{what} {value} encodes below 1")
-    return int(scaled)
-
-
-def to_decimal(text: str | int | float | None) -> Decimal:
-    """A wire decimal string as Decimal; raises ValueError (not InvalidOperation) on junk."""
-    if text is None:
-        raise ValueError("missing decimal")
-    try:
-        value = Decimal(str(text))
-    except InvalidOperation as exc:
-        raise ValueError(f"not a decimal: {text!r}") from exc
-    if not value.is_finite():
-        raise ValueError(f"not a finite decimal: {text!r}")
-    return value
-
-
-# ---- normalization to venue-neutral events -------------------------------------
-
-_STATUS = {
-    "in-progress": OrderStatus.PENDING,
-    "pending": OrderStatus.OPEN,
-    "open": OrderStatus.OPEN,
-    "filled": OrderStatus.FILLED,
-}
-
-
-def order_status(wire_status: str, filled: Decimal) -> OrderStatus:
-    # Every `canceled*` is terminal and may carry a partial fill: CANCELLED + filled_qty counts it.
-    if wire_status.startswith("canceled"):
-        return OrderStatus.CANCELLED
-    status = _STATUS.get(wire_status)
-    if status is None:
-        raise ValueError(f"unknown order status {wire_status!r}")
-    if status is OrderStatus.OPEN and filled > 0:
-        return OrderStatus.PARTIALLY_FILLED
-    return status
-
-
-def order_update(o: WireOrder, market: str, client_id: str | None, prior: OrderUpdate | None) -> OrderUpdate:
-    """A wire order as an OrderUpdate; `prior` fills in what an abbreviated update leaves out."""
-    if o.is_ask is not None:
-        side = Side.SELL if o.is_ask else Side.BUY
-    elif prior is not None:
-        side = prior.side
-    else:
-        raise ValueError(f"order {o.order_index} has no side")
-    filled = to_decimal(o.filled_base_amount)
-    if o.initial_base_amount is not None:
-        qty = to_decimal(o.initial_base_amount)
-    elif prior is not None:
-        qty = prior.qty
-    elif o.remaining_base_amount is not None:
-        qty = filled + to_decimal(o.remaining_base_amount)
-    else:
-        raise ValueError(f"order {o.order_index} has no size")
-    price = to_decimal(o.price) if o.price is not None else (prior.price if prior is not None else None)
-    quote = to_decimal(o.filled_quote_amount)
-    status = order_status(o.status, filled)
-    return OrderUpdate(
-        venue=Venue.LIGHTER,
-        market=market,
-        order_id=str(o.order_index) if o.order_index else None,
-        client_id=client_id,
-        side=side,
-        status=status,
-        qty=qty,
-        filled_qty=filled,
-        avg_price=(quote / filled) if filled > 0 else None,
-        price=price,
-        reason=o.status if status is OrderStatus.CANCELLED else None,
-        ts_ms=o.updated_at or o.timestamp,
-    )
-
-
-FEE_RATE_UNIT = Decimal("0.000001")  # trade fee rates are integers in 1e-6 (UNCONFIRMED unit)
-
-
-def trade_event(t: WireTrade, market: str, account: int, client_id: str | None) -> Trade | None:
-    """Our side of a trade, or None when neither side is our account."""
-    if t.bid_account_id == account:
-        side, order_id, ours_is_maker = Side.BUY, t.bid_id, not t.is_maker_ask
-    elif t.ask_account_id == account:
-        side, order_id, ours_is_maker = Side.SELL, t.ask_id, t.is_maker_ask
-    else:
-        return None
-    qty, price = to_decimal(t.size), to_decimal(t.price)
-    rate = t.maker_fee if ours_is_maker else t.taker_fee
-    fee = (qty * price * rate * FEE_RATE_UNIT) if rate else ZERO
-    return Trade(
-        venue=Venue.LIGHTER,
-        market=market,
-        trade_id=str(t.trade_id),
-        order_id=str(order_id) if order_id else None,
-        client_id=client_id,
-        side=side,
-        qty=qty,
-        price=price,
-        fee=fee,
-        liquidity=Liquidity.MAKER if ours_is_maker else Liquidity.TAKER,
-        ts_ms=t.timestamp,
-    )
-
-
-def position_snapshot(p: WirePosition, market: str, ts_ms: int = 0) -> PositionSnapshot:
-    size = to_decimal(p.position)
-    # A flat market may show sign 1 with position 0; the sign only matters when size is non-zero.
-    signed = -size if (p.sign < 0 and size != 0) else size
-    return PositionSnapshot(venue=Venue.LIGHTER, market=market, size=signed, ts_ms=ts_ms)

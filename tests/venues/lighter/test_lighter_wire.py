@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from hedged.venues.base import Liquidity, OrderStatus, Side
-from hedged.venues.lighter import wire
+from hedged.venues.lighter import markets, normalize, wire
 
 ACCOUNT = 604118
 
@@ -71,7 +71,7 @@ def _spec(**kw):
         multiplier="1",
         **kw,
     )
-    return wire.MarketSpec.from_info(info)
+    return markets.MarketSpec.from_info(info)
 
 
 def test_market_spec_encodes_the_documented_example():
@@ -95,7 +95,7 @@ def test_market_spec_refuses_prices_beyond_the_signers_32_bit_int():
 
 
 def test_market_with_a_multiplier_other_than_one_is_refused():
-    with pytest.raises(wire.MarketUnsupported):
+    with pytest.raises(markets.MarketUnsupported):
         _spec(quote_multiplier="1000")
 
 
@@ -108,7 +108,7 @@ def _order(**kw):
 
 
 def test_cancelled_order_with_partial_fill_is_a_cancel_that_carries_the_fill():
-    upd = wire.order_update(_order(), "SOL", "91007", None)
+    upd = normalize.order_update(_order(), "SOL", "91007", None)
     assert upd.status is OrderStatus.CANCELLED
     assert upd.filled_qty == Decimal("0.900")
     assert upd.avg_price == Decimal("128.349500") / Decimal("0.900")
@@ -116,48 +116,48 @@ def test_cancelled_order_with_partial_fill_is_a_cancel_that_carries_the_fill():
 
 
 def test_open_order_with_fills_is_partially_filled():
-    upd = wire.order_update(_order(status="open", remaining_base_amount="0.350"), "SOL", "1", None)
+    upd = normalize.order_update(_order(status="open", remaining_base_amount="0.350"), "SOL", "1", None)
     assert upd.status is OrderStatus.PARTIALLY_FILLED
 
 
 def test_abbreviated_update_takes_side_and_size_from_the_prior_observation():
-    prior = wire.order_update(_order(status="open", filled_base_amount="0", filled_quote_amount="0"), "SOL", "1", None)
+    prior = normalize.order_update(_order(status="open", filled_base_amount="0", filled_quote_amount="0"), "SOL", "1", None)
     short = msgspec.convert({"order_index": 5, "client_order_index": 91007, "status": "filled",
                              "filled_base_amount": "1.250", "filled_quote_amount": "178.0"}, wire.WireOrder)
-    upd = wire.order_update(short, "SOL", "1", prior)
+    upd = normalize.order_update(short, "SOL", "1", prior)
     assert (upd.side, upd.qty, upd.status) == (Side.BUY, Decimal("1.250"), OrderStatus.FILLED)
 
 
 def test_abbreviated_update_without_prior_or_side_is_refused():
     short = msgspec.convert({"order_index": 5, "status": "filled"}, wire.WireOrder)
     with pytest.raises(ValueError):
-        wire.order_update(short, "SOL", None, None)
+        normalize.order_update(short, "SOL", None, None)
 
 
 def test_unknown_status_is_refused_rather_than_guessed():
     with pytest.raises(ValueError):
-        wire.order_update(_order(status="weird"), "SOL", None, None)
+        normalize.order_update(_order(status="weird"), "SOL", None, None)
 
 
 def test_trade_side_and_liquidity_follow_our_account():
     t = msgspec.convert({"trade_id": 9, "market_id": 2, "size": "0.400", "price": "142.565", "ask_id": 1, "bid_id": 2,
                          "bid_client_id": 91007, "ask_account_id": 77120, "bid_account_id": ACCOUNT,
                          "is_maker_ask": True, "taker_fee": 196}, wire.WireTrade)
-    tr = wire.trade_event(t, "SOL", ACCOUNT, "91007")
+    tr = normalize.trade_event(t, "SOL", ACCOUNT, "91007")
     assert tr.side is Side.BUY and tr.liquidity is Liquidity.TAKER and tr.order_id == "2"
     assert tr.fee == Decimal("0.400") * Decimal("142.565") * 196 * Decimal("0.000001")
-    assert wire.trade_event(t, "SOL", 1, None) is None
+    assert normalize.trade_event(t, "SOL", 1, None) is None
 
 
 def test_short_position_is_negative_and_flat_with_sign_one_is_zero():
     short = msgspec.convert({"market_id": 2, "sign": -1, "position": "1.5"}, wire.WirePosition)
     flat = msgspec.convert({"market_id": 2, "sign": -1, "position": "0.000"}, wire.WirePosition)
-    assert wire.position_snapshot(short, "SOL").size == Decimal("-1.5")
-    assert wire.position_snapshot(flat, "SOL").size == 0
+    assert normalize.position_snapshot(short, "SOL").size == Decimal("-1.5")
+    assert normalize.position_snapshot(flat, "SOL").size == 0
 
 
 def test_junk_decimal_raises_value_error_not_invalid_operation():
     with pytest.raises(ValueError):
-        wire.to_decimal("12,5")
+        markets.to_decimal("12,5")
     with pytest.raises(ValueError):
-        wire.to_decimal("NaN")
+        markets.to_decimal("NaN")
