@@ -6,8 +6,10 @@ patcher, so it applies to the message, the extra fields and exception text.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import traceback
 from typing import Any
 
 from loguru import logger
@@ -46,6 +48,24 @@ def _redactor(store: SecretStore):
     return patch
 
 
+def _json_lines(stream: Any, store: SecretStore):
+    """One flat JSON object per line (journald, log shippers): ts, level, logger, msg, extras, exc."""
+
+    def write(message: Any) -> None:
+        r = message.record
+        doc: dict[str, Any] = {"ts": r["time"].isoformat(), "level": r["level"].name, "logger": r["name"],
+                               "msg": r["message"]}
+        doc.update({k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                    for k, v in r["extra"].items()})
+        exc = r["exception"]
+        if exc is not None and exc.type is not None:
+            doc["exc"] = store.redact("".join(traceback.format_exception(exc.type, exc.value, exc.traceback)))
+        stream.write(json.dumps(doc, default=str) + "\n")
+        stream.flush()
+
+    return write
+
+
 def setup(level: str = "INFO", fmt: str = "auto", *, sink: Any = None, store: SecretStore = SECRETS) -> None:
     """(Re)configure logging for the process. `sink` defaults to stderr."""
     sink = sys.stderr if sink is None else sink
@@ -54,7 +74,7 @@ def setup(level: str = "INFO", fmt: str = "auto", *, sink: Any = None, store: Se
     logger.remove()
     logger.configure(patcher=_redactor(store))
     if fmt == "json":
-        logger.add(sink, level=level, serialize=True, backtrace=False, diagnose=False)
+        logger.add(_json_lines(sink, store), level=level, format="{message}", backtrace=False, diagnose=False)
     else:
         logger.add(sink, level=level, format=_TEXT_FORMAT, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
