@@ -1,4 +1,4 @@
-"""Extended streams: the pure account-state core and the Trio loops around both streams.
+"""Extended streams: the Trio loops around the book and account streams (the pure account core is account.py).
 
 | scenario                                  | what happens                                          |
 |-------------------------------------------|-------------------------------------------------------|
@@ -17,30 +17,23 @@
 from __future__ import annotations
 
 import random
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 
 import trio
 import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
-from hedged.venues.base import OrderStatus, OrderUpdate, StreamHealth, VenueError, VenueEvent
+from hedged.venues.base import StreamHealth, VenueError, VenueEvent
 from hedged.venues.extended import wire
+from hedged.venues.extended.account import AccountCore, OrderTracker, SeqCheck, StreamStats, TradeDedup
 from hedged.venues.extended.book import BookFeed, BookResult, same_top
 
-# Progress of an order: an update is news only if it moves forward.
-_RANK = {
-    OrderStatus.PENDING: 0,
-    OrderStatus.OPEN: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELLED: 3,
-    OrderStatus.REJECTED: 3,
-    OrderStatus.EXPIRED: 3,
-}
+__all__ = [
+    "AccountCore", "Backoff", "OrderTracker", "SeqCheck", "StreamState", "StreamStats", "TradeDedup", "WsConnect",
+    "default_ws_connect", "run_account_stream", "run_book_stream",
+]  # fmt: skip
 
 
 class Backoff:
@@ -61,19 +54,6 @@ class Backoff:
     def reset(self) -> None:
         self._attempt = 0
 
-
-@dataclass(slots=True)
-class StreamStats:
-    """Counters of one stream (exported by the client's health/statistics)."""
-
-    messages: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    gaps: int = 0
-    reconnects: int = 0
-    stale_updates: int = 0
-
-
 class StreamState:
     """Connection facts of one stream, written only by that stream's task."""
 
@@ -91,179 +71,6 @@ class StreamState:
         age = None if self.last_message_at is None else max(0.0, now - self.last_message_at)
         return StreamHealth(connected=self.connected, subscribed=self.subscribed, last_message_age_s=age)
 
-
-class SeqCheck:
-    """Per-connection `seq` continuity: the first frame sets the base, then +1 each."""
-
-    def __init__(self) -> None:
-        self.last: int | None = None
-
-    def reset(self) -> None:
-        self.last = None
-
-    def check(self, seq: int) -> str:
-        """'ok', 'duplicate' (seq already seen) or 'gap'."""
-        if self.last is not None:
-            if seq <= self.last:
-                return "duplicate"
-            if seq != self.last + 1:
-                return "gap"
-        self.last = seq
-        return "ok"
-
-
-def _key(update: OrderUpdate) -> str:
-    return update.client_id if update.client_id else f"#{update.order_id}"
-
-
-class OrderTracker:
-    """The adapter's view of its orders: filters stream noise, remembers what is live.
-
-    An update is forwarded only when it moves the order forward (more filled, or a
-    later lifecycle stage). That makes duplicated, re-ordered and restated updates
-    harmless and keeps a late `PARTIALLY_FILLED` from reopening a finished order.
-    Terminal orders are remembered in a bounded LRU so late echoes stay filtered.
-    """
-
-    def __init__(self, market: str, *, done_capacity: int = 10_000) -> None:
-        self.market = market
-        self._live: dict[str, OrderUpdate] = {}
-        self._done: OrderedDict[str, OrderUpdate] = OrderedDict()
-        self._done_capacity = done_capacity
-        self.version = 0  # bumps on every accepted change (waiters compare it)
-
-    def pending(self, update: OrderUpdate) -> None:
-        """Register an order we are about to send (status PENDING)."""
-        key = _key(update)
-        if key not in self._live and key not in self._done:
-            self._live[key] = update
-
-    def forget(self, client_id: str) -> None:
-        """Drop a PENDING entry whose placement certainly failed."""
-        current = self._live.get(client_id)
-        if current is not None and current.status is OrderStatus.PENDING:
-            del self._live[client_id]
-
-    def get(self, client_id: str) -> OrderUpdate | None:
-        return self._live.get(client_id) or self._done.get(client_id)
-
-    def live(self) -> list[OrderUpdate]:
-        return list(self._live.values())
-
-    def observe(self, update: OrderUpdate) -> bool:
-        """Record `update`; True when it is news that should reach the ledger."""
-        key = _key(update)
-        prev = self._live.get(key) or self._done.get(key)
-        if prev is not None and prev.status is not OrderStatus.PENDING:
-            if update.filled_qty < prev.filled_qty:
-                return False
-            if update.filled_qty == prev.filled_qty and _RANK[update.status] <= _RANK[prev.status]:
-                return False
-        if update.status.is_terminal:
-            self._live.pop(key, None)
-            self._done[key] = update
-            self._done.move_to_end(key)
-            while len(self._done) > self._done_capacity:
-                self._done.popitem(last=False)
-        else:
-            self._live[key] = update
-        self.version += 1
-        return True
-
-
-class TradeDedup:
-    """Remembers recent trade ids; a fill id is unique per fill on Extended."""
-
-    def __init__(self, capacity: int = 20_000) -> None:
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._capacity = capacity
-
-    def first_time(self, trade_id: str) -> bool:
-        if trade_id in self._seen:
-            return False
-        self._seen[trade_id] = None
-        while len(self._seen) > self._capacity:
-            self._seen.popitem(last=False)
-        return True
-
-
-class AccountCore:
-    """Pure account-stream logic: frame in, events out (plus the 'gap' verdict)."""
-
-    def __init__(self, market: str, tracker: OrderTracker, stats: StreamStats,
-                 on_malformed: Callable[[str], None] | None = None) -> None:
-        self.market = market
-        self.tracker = tracker
-        self.stats = stats
-        self.seq = SeqCheck()
-        self.trades = TradeDedup()
-        self.balance: wire.Balance | None = None
-        self._on_malformed = on_malformed
-
-    def _malformed(self, why: str) -> None:
-        self.stats.malformed += 1
-        if self._on_malformed is not None:
-            self._on_malformed(why)
-
-    def handle(self, message: bytes | str) -> tuple[list[VenueEvent], bool]:
-        """Return (events to forward, gap?). Never raises on bad input."""
-        self.stats.messages += 1
-        try:
-            frame = wire.decode_frame(message)
-        except wire.WireError as exc:
-            self._malformed(str(exc))
-            return [], False
-        verdict = self.seq.check(frame.seq)
-        if verdict == "duplicate":
-            self.stats.duplicates += 1
-            return [], False
-        if verdict == "gap":
-            self.stats.gaps += 1
-            return [], True
-        if frame.error is not None:
-            self._malformed("error frame")
-            return [], False
-        try:
-            data = wire.decode_account(frame.data)
-        except wire.WireError as exc:
-            self._malformed(str(exc))
-            return [], False
-        return self.apply(data, seq=frame.seq), False
-
-    def apply(self, data: wire.AccountData, *, seq: int | None = None) -> list[VenueEvent]:
-        events: list[VenueEvent] = []
-        for order in data.orders or ():
-            if order.market != self.market:
-                continue
-            try:
-                update = wire.to_order_update(order, seq=seq)
-            except wire.WireError as exc:
-                self._malformed(str(exc))
-                continue
-            if self.tracker.observe(update):
-                events.append(update)
-            else:
-                self.stats.stale_updates += 1
-        for trade in data.trades or ():
-            if trade.market != self.market:
-                continue
-            try:
-                event = wire.to_trade(trade)
-            except wire.WireError as exc:
-                self._malformed(str(exc))
-                continue
-            if self.trades.first_time(event.trade_id):
-                events.append(event)
-        for position in data.positions or ():
-            if position.market != self.market:
-                continue
-            try:
-                events.append(wire.to_position(position))
-            except wire.WireError as exc:
-                self._malformed(str(exc))
-        if data.balance is not None:
-            self.balance = data.balance
-        return events
 
 
 # ------------------------------------------------------------ Trio loops ----

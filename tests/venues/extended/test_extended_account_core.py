@@ -8,7 +8,8 @@ from decimal import Decimal
 from adapter_fixtures import MARKET, frame, order_json, position_json, trade_json
 
 from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue
-from hedged.venues.extended.streams import AccountCore, Backoff, OrderTracker, SeqCheck, StreamStats
+from hedged.venues.extended.account import AccountCore, OrderTracker, SeqCheck, StreamStats
+from hedged.venues.extended.streams import Backoff
 
 
 def core() -> AccountCore:
