@@ -5,10 +5,10 @@ and the async `Ledger` that publishes positions and exposure as AsyncValues.
 See docs/ledger.md.
 """
 
-from hedged.ledger.core import LedgerCore, LedgerStats, Roles
+from hedged.ledger.core import LedgerCore, LedgerStats
 from hedged.ledger.hedging import Coverage, HedgePlan, plan_hedge
 from hedged.ledger.journal import Journal, JournalError, ReplayInfo
-from hedged.ledger.orders import ALLOWED, Leg, OrderRecord, next_status
+from hedged.ledger.orders import ALLOWED, Leg, OrderRecord, Roles, next_status
 from hedged.ledger.reconcile import (Adjustment, ReconcileKind, ReconcilePlan, apply_reconciliation,
                                      plan_reconciliation)
 from hedged.ledger.schema import CURRENT_VERSION

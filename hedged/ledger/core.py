@@ -18,21 +18,15 @@ from loguru import logger
 
 from hedged.ledger import records as R
 from hedged.ledger.hedging import Coverage, HedgePlan, plan_hedge
-from hedged.ledger.orders import Leg, OrderRecord, next_status
+from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, next_status
 from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
                                 VenueEvent)
+
+__all__ = ["LedgerCore", "LedgerStats", "Roles"]  # Roles lives in orders.py, next to Leg
 
 # Events worth a counter but not a warning: they are normal venue behaviour.
 _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
                      "orders_merged", "fill_after_reconcile_close"})
-
-
-@dataclass(frozen=True, slots=True)
-class Roles:
-    """Which leg is the maker leg and which is the hedge leg; the core is otherwise venue-neutral."""
-
-    maker: Leg
-    hedge: Leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,18 +328,9 @@ class LedgerCore:
         keep, gone = (a, b) if int(a.key[1:]) < int(b.key[1:]) else (b, a)
         before = keep.in_flight + gone.in_flight
         old = keep.contribution + gone.contribution
-        keep.cum = max(keep.cum, gone.cum)
-        keep.trade_qty += gone.trade_qty
-        keep.trade_ids |= gone.trade_ids
         for tid in gone.trade_ids:
             self._trades[(gone.leg.venue, tid)] = keep.key
-        gone.trade_ids = set()
-        keep.baseline = max(keep.baseline, gone.baseline)
-        keep.status, _ = next_status(keep.status, gone.status)
-        keep.order_id = keep.order_id or gone.order_id
-        keep.client_id = keep.client_id or gone.client_id
-        keep.counted = max(keep.cum, keep.trade_qty)
-        gone.merged_into = keep.key
+        absorb(keep, gone)
         for idx, val in ((self._by_oid, keep.order_id), (self._by_cid, keep.client_id)):
             if val is not None:
                 idx[(keep.leg.venue, val)] = keep

@@ -48,6 +48,14 @@ class Leg:
         return f"{self.venue}:{self.market}"
 
 
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """Which leg is the maker leg and which is the hedge leg; the core is otherwise venue-neutral."""
+
+    maker: Leg
+    hedge: Leg
+
+
 @dataclass(slots=True)
 class OrderRecord:
     """What the ledger believes about one order. Mutated only by `LedgerCore`.
@@ -106,3 +114,20 @@ def next_status(current: OrderStatus, observed: OrderStatus) -> tuple[OrderStatu
         return current, "stale_update"
     # OPEN -> PENDING cannot happen by rank; what is left is e.g. PARTIALLY_FILLED -> REJECTED.
     return observed, "impossible_transition"
+
+
+def absorb(keep: OrderRecord, gone: OrderRecord) -> None:
+    """Fold `gone` into `keep` (two records of one order): fill figures, trade ids, status and ids.
+
+    Positions, indexes and in-flight totals are the ledger's business (`LedgerCore._merge`).
+    """
+    keep.cum = max(keep.cum, gone.cum)
+    keep.trade_qty += gone.trade_qty
+    keep.trade_ids |= gone.trade_ids
+    gone.trade_ids = set()
+    keep.baseline = max(keep.baseline, gone.baseline)
+    keep.status, _ = next_status(keep.status, gone.status)
+    keep.order_id = keep.order_id or gone.order_id
+    keep.client_id = keep.client_id or gone.client_id
+    keep.counted = max(keep.cum, keep.trade_qty)
+    gone.merged_into = keep.key
