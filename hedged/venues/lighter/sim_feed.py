@@ -39,12 +39,17 @@ class BookFeed:
         self._version = book.version
         m = self.sim.settings.market
         changes: dict[str, list[dict[str, str]]] = {}
+        zero = Decimal(0)
         for name, mine, levels in (("asks", self.asks, book.asks), ("bids", self.bids, book.bids)):
-            new = dict(levels)
-            changed = [(p, s) for p, s in new.items() if mine.get(p) != s]
-            changed += [(p, Decimal(0)) for p in mine if p not in new]
+            changed = []
+            for p, s in levels:
+                # pop + `is None`: comparing a Decimal with None goes through the numbers ABCs (slow).
+                old = mine.pop(p, None)
+                if old is None or old != s:
+                    changed.append((p, s))
+            changed += [(p, zero) for p in mine]  # levels gone since the last update
             mine.clear()
-            mine.update(new)
+            mine.update(levels)
             changes[name] = render.levels_json(m, changed)
         if not changes["asks"] and not changes["bids"]:
             return

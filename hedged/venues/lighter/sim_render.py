@@ -161,4 +161,6 @@ def tx_json(rec: TxRecord, *, l1_address: str, event_info: str) -> dict[str, Any
 
 
 def levels_json(m: MarketSpec, levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
-    return [{"price": f"{p:.{m.price_decimals}f}", "size": f"{s:.{m.size_decimals}f}"} for p, s in levels]
+    # Format specs built once per call, not once per number: this runs for every level of every book update.
+    ps, ss = f".{m.price_decimals}f", f".{m.size_decimals}f"
+    return [{"price": format(p, ps), "size": format(s, ss)} for p, s in levels]

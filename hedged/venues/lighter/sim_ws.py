@@ -31,6 +31,7 @@ from hedged.venues.lighter.sim_tx import (
     parse_tx,
 )
 from hedged.venues.sim.faults import FaultKind
+from hedged.venues.sim.frames import send_texts
 
 if TYPE_CHECKING:
     from hedged.venues.lighter.sim import LighterSim
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 _encode = msgspec.json.Encoder().encode
 _PRIVATE = ("account_orders", "account_all_orders", "account_all_trades", "account_all_positions", "account_tx")
 _session_ids = itertools.count(1)
+_BATCH = 64  # frames per socket write at most, so a writer that never runs dry still yields regularly
 
 
 @dataclass(slots=True)
@@ -98,52 +100,64 @@ class Session:
             await self.conn.aclose(reason=reason)
         self._scope.cancel()
 
-    async def _next_frame(self) -> tuple[str, str, dict[str, Any]]:
-        # Take what is already queued without a checkpoint per frame; block only when empty.
-        try:
-            return self._recv.receive_nowait()
-        except trio.WouldBlock:
-            return await self._recv.receive()
-
     async def writer(self) -> None:
+        """Send queued frames in order. Frames already queued go out together (`send_texts`: one socket
+        write, still one WebSocket message per frame); a frame with a fault flushes the batch first."""
         plan = self.sim.faults
         held: tuple[str, str, dict[str, Any]] | None = None
+        batch: list[bytes] = []
+        conn = self.conn
         while True:
-            stream, ftype, frame = await self._next_frame()
+            try:
+                stream, ftype, frame = self._recv.receive_nowait()
+            except trio.WouldBlock:
+                if batch:
+                    out, batch = batch, []
+                    await send_texts(conn, out)
+                    continue
+                stream, ftype, frame = await self._recv.receive()
             if ftype == "__close__":
+                await send_texts(conn, batch)
                 await self.close(frame["reason"])
                 return
             fault = plan.on_frame(stream, ftype)
             if self.frozen:
                 continue
             if fault is None:
-                await self.conn.send_message(_encode(frame).decode())
-            elif fault.kind is FaultKind.DROP:
+                batch.append(_encode(frame))
+                if held is not None:
+                    batch.append(_encode(held[2]))
+                    held = None
+                if len(batch) >= _BATCH:
+                    out, batch = batch, []
+                    await send_texts(conn, out)
                 continue
-            elif fault.kind is FaultKind.REORDER and held is None:
+            await send_texts(conn, batch)
+            batch = []
+            if fault.kind is FaultKind.DROP:
+                continue
+            if fault.kind is FaultKind.REORDER and held is None:
                 held = (stream, ftype, frame)
                 continue
-            elif fault.kind is FaultKind.FREEZE:
+            if fault.kind is FaultKind.FREEZE:
                 self.frozen = True
                 continue
-            elif fault.kind is FaultKind.CLOSE_BEFORE:
+            if fault.kind is FaultKind.CLOSE_BEFORE:
                 await self.close("fault")
                 return
-            else:
-                if fault.kind is FaultKind.DELAY:
-                    await trio.sleep(fault.delay or 0)
-                if fault.kind is FaultKind.SEQ_GAP:
-                    frame = _skip_nonce(frame)
-                text = _encode(frame).decode()
-                await self.conn.send_message(text)
-                if fault.kind is FaultKind.DUPLICATE:
-                    await self.conn.send_message(text)
-                if fault.kind is FaultKind.CLOSE_AFTER:
-                    await self.close("fault")
-                    return
+            if fault.kind is FaultKind.DELAY:
+                await trio.sleep(fault.delay or 0)
+            if fault.kind is FaultKind.SEQ_GAP:
+                frame = _skip_nonce(frame)
+            text = _encode(frame)
+            out = [text, text] if fault.kind is FaultKind.DUPLICATE else [text]
             if held is not None:
-                await self.conn.send_message(_encode(held[2]).decode())
+                out.append(_encode(held[2]))
                 held = None
+            await send_texts(conn, out)
+            if fault.kind is FaultKind.CLOSE_AFTER:
+                await self.close("fault")
+                return
 
     # ---- account events -----------------------------------------------------------------------------
 

@@ -115,7 +115,7 @@ class VenueBook:
     version: int = 0
     """Increments on every change, so stream writers can skip unchanged books cheaply."""
     _flow: list[Flow] = field(default_factory=list)
-    _sizes: dict[tuple[Side, Decimal], Decimal] = field(default_factory=dict)
+    _sizes: dict[bool, dict[int, Decimal]] = field(default_factory=dict)  # is-bid -> price in ticks -> size
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -144,24 +144,30 @@ class VenueBook:
         if side in self.pulled:
             return []
         s = self.settings
+        # Per-side dicts keyed by the price in whole ticks: hashing a (Side, Decimal) key for every
+        # level (the enum in Python code, the fresh Decimal from scratch) dominated a market step.
+        sizes = self._sizes.setdefault(side is Side.BUY, {})
+        key = int(best / self.tick)
+        dk = 1 if delta > 0 else -1
+        mean_units = float(s.level_size / self.step)
+        churn, rand, step = s.level_churn, self.rng.random, self.step
         out: list[tuple[Decimal, Decimal]] = []
         price = best
         for _ in range(s.depth_levels):
             if price <= 0:
                 break
-            key = (side, price)
-            size = self._sizes.get(key)
-            if size is None or self.rng.random() < s.level_churn:
+            size = sizes.get(key)
+            if size is None or rand() < churn:
                 # Whole size steps drawn as a float: Decimal arithmetic here dominated a market step.
-                units = int(float(s.level_size / self.step) * (0.5 + self.rng.random()))
-                size = self.step * max(1, units)
-                self._sizes[key] = size
+                size = step * max(1, int(mean_units * (0.5 + rand())))
+                sizes[key] = size
             out.append((price, size))
             price += delta
+            key += dk
         # Forget sizes far from the current book so memory stays bounded on long runs.
-        if len(self._sizes) > 8 * s.depth_levels:
-            keep = {(side, p) for p, _ in out}
-            self._sizes = {k: v for k, v in self._sizes.items() if k[0] is not side or k in keep}
+        if sum(map(len, self._sizes.values())) > 8 * s.depth_levels:
+            keep = {key - dk * (i + 1) for i in range(len(out))}
+            self._sizes[side is Side.BUY] = {k: v for k, v in sizes.items() if k in keep}
         return out
 
     def generate_flow(self, dt: float) -> None:
