@@ -147,7 +147,8 @@ def extended_settings(cfg: Config, *, sim: SimPair | None = None, secrets: Secre
                             stark_public_key=v.stark_public_key, vault=v.vault, signing_domain=v.mode)
 
 
-def lighter_settings(cfg: Config, *, sim: SimPair | None = None, secrets: SecretStore = SECRETS) -> LighterSettings:
+def lighter_settings(cfg: Config, *, sim: SimPair | None = None, secrets: SecretStore = SECRETS,
+                     sign_in_thread: bool = True) -> LighterSettings:
     v = cfg.venues.lighter
     state_dir = Path(cfg.daemon.state_dir)
     if v.mode == "sim":
@@ -156,7 +157,7 @@ def lighter_settings(cfg: Config, *, sim: SimPair | None = None, secrets: Secret
         return LighterSettings(rest_url=v.rest_url or rest, ws_url=v.ws_url or ws, market=cfg.market.lighter,
                                account_index=sim.lighter_account, api_key_index=sim.lighter_key_index,
                                api_private_key=sim.lighter_private_key, chain_id=SIM_CHAIN_ID,
-                               state_dir=state_dir, tier=v.tier)
+                               state_dir=state_dir, tier=v.tier, sign_in_thread=sign_in_thread)
     return LighterSettings.for_network(v.mode, rest_url=v.rest_url, ws_url=v.ws_url, market=cfg.market.lighter,
                                        account_index=v.account_index, api_key_index=v.api_key_index,
                                        api_private_key=secrets.get(v.api_private_key_env), state_dir=state_dir,
@@ -181,6 +182,8 @@ def build_venues(cfg: Config, *, sim: SimPair | None, rng: random.Random, in_mem
             lig_kw = {"http_transport": sim.lighter.http_transport(), "ws_connect": sim.lighter.connect_ws}
     ext = ExtendedClient(extended_settings(cfg, sim=sim, secrets=secrets), rng=random.Random(rng.random()),
                          **ext_kw, **client_kw.get("extended", {}))
-    lig = LighterClient(lighter_settings(cfg, sim=sim, secrets=secrets), rng=random.Random(rng.random()),
+    # In memory means a test under the mock clock: sign on the Trio thread (see docs/design.md).
+    lig_settings = lighter_settings(cfg, sim=sim, secrets=secrets, sign_in_thread=not in_memory)
+    lig = LighterClient(lig_settings, rng=random.Random(rng.random()),
                         **lig_kw, **client_kw.get("lighter", {}))
     return Venues(extended=ext, lighter=lig)

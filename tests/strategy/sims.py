@@ -67,7 +67,8 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True)
         lig = LighterClient(
             LighterSettings(rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL",
                             account_index=LIGHTER_ACCOUNT, api_key_index=LIGHTER_KEY,
-                            api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium"),
+                            api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium",
+                            sign_in_thread=False),  # autojump clock: no worker threads (docs/design.md)
             rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
             wall_clock=wall)
         await n.start(ext.run, send.clone())

@@ -149,10 +149,17 @@ class LighterClient(StreamEvents):
             with trio.CancelScope(shield=True):
                 await self._rest.aclose()
 
+    async def _sign_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Every call into the Go signer: off the Trio thread unless the settings say otherwise."""
+        if self.settings.sign_in_thread:
+            return await signing.off_thread(fn, *args, **kwargs)
+        await trio.lowlevel.checkpoint()
+        return fn(*args, **kwargs)
+
     async def _create_signer(self) -> signing.Signer:
         s = self.settings
         try:
-            return await signing.off_thread(signing.Signer.create, url=s.rest_url, private_key=s.api_private_key,
+            return await self._sign_call(signing.Signer.create, url=s.rest_url, private_key=s.api_private_key,
                                             chain_id=s.chain_id, api_key_index=s.api_key_index,
                                             account_index=s.account_index)  # fmt: skip
         except signing.SignerError as exc:
@@ -160,7 +167,7 @@ class LighterClient(StreamEvents):
 
     async def _mint_token(self, deadline: int) -> str:
         try:
-            return await signing.off_thread(self._signer_or_raise().create_auth_token, deadline)
+            return await self._sign_call(self._signer_or_raise().create_auth_token, deadline)
         except signing.SignerError as exc:
             raise AuthError(V, f"auth token: {exc}") from None
 
@@ -195,7 +202,7 @@ class LighterClient(StreamEvents):
                     # Checked again under the lock: nothing goes out on a session not yet re-synced.
                     stream = await self._wait_ready()
                     try:
-                        signed = await signing.off_thread(sign, nonce)
+                        signed = await self._sign_call(sign, nonce)
                     except (signing.SignerError, ValueError) as exc:
                         raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
                     tx_hash = await self._send(stream, signed)

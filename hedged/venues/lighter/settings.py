@@ -42,6 +42,8 @@ class LighterSettings:
     lookup_wait_s: float = 1.0  # cancel by client id waits this long for the venue's order index
     token_lifetime_s: float = 6 * 3600.0  # < the venue's reported 8 h maximum
     token_refresh_margin_s: float = 3600.0
+    sign_in_thread: bool = True  # sign in a worker thread (production); False only under a mock clock,
+    # where a thread's work looks like idleness and lets the clock jump past every deadline
 
     @classmethod
     def for_network(cls, network: str, *, rest_url: str = "", ws_url: str = "", **fields: Any) -> LighterSettings:

@@ -68,6 +68,7 @@ def settings_for(state_dir: Path, **over: Any) -> LighterSettings:
     base = LighterSettings(
         rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL", account_index=ACCOUNT,
         api_key_index=KEY, api_private_key=_KEYS.private_key, chain_id=300, state_dir=state_dir, tier="premium",
+        sign_in_thread=False,  # under the autojump clock a worker thread looks idle (docs/design.md)
     )  # fmt: skip
     return replace(base, **over)
 
