@@ -14,17 +14,6 @@ from decimal import Decimal
 
 from hedged.venues.base import ZERO, OrderStatus, Side, Venue
 
-# Progress rank of a status: an observation with a lower rank than the current one is
-# stale (reordered or restated) and leaves the status alone.
-_RANK = {
-    OrderStatus.PENDING: 0,
-    OrderStatus.OPEN: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELLED: 3,
-    OrderStatus.REJECTED: 3,
-    OrderStatus.EXPIRED: 3,
-}
 
 # Explicit table of transitions the ledger accepts silently. Anything else is either
 # stale (lower rank: ignored, counted) or an anomaly (logged, counted, never raised).
@@ -110,7 +99,7 @@ def next_status(current: OrderStatus, observed: OrderStatus) -> tuple[OrderStatu
     if current.is_terminal and observed.is_terminal:
         # A venue ends an order once; a second, different ending is a reporting glitch.
         return current, "conflicting_terminal"
-    if _RANK[observed] < _RANK[current]:
+    if observed.rank < current.rank:  # stale: reordered or restated
         return current, "stale_update"
     # OPEN -> PENDING cannot happen by rank; what is left is e.g. PARTIALLY_FILLED -> REJECTED.
     return observed, "impossible_transition"

@@ -58,8 +58,15 @@ class OrderStatus(enum.StrEnum):
     def is_terminal(self) -> bool:
         return self in _TERMINAL
 
+    @property
+    def rank(self) -> int:
+        """Progress of an order: an observation of lower rank than what is known is stale."""
+        return _RANK[self]
+
 
 _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+_RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2,
+         **{status: 3 for status in _TERMINAL}}
 
 
 class Liquidity(enum.StrEnum):

@@ -12,16 +12,6 @@ from dataclasses import dataclass
 from hedged.venues.base import OrderStatus, OrderUpdate, VenueEvent
 from hedged.venues.extended import wire
 
-# Progress of an order: an update is news only if it moves forward.
-_RANK = {
-    OrderStatus.PENDING: 0,
-    OrderStatus.OPEN: 1,
-    OrderStatus.PARTIALLY_FILLED: 2,
-    OrderStatus.FILLED: 3,
-    OrderStatus.CANCELLED: 3,
-    OrderStatus.REJECTED: 3,
-    OrderStatus.EXPIRED: 3,
-}
 
 @dataclass(slots=True)
 class StreamStats:
@@ -101,7 +91,7 @@ class OrderTracker:
         if prev is not None and prev.status is not OrderStatus.PENDING:
             if update.filled_qty < prev.filled_qty:
                 return False
-            if update.filled_qty == prev.filled_qty and _RANK[update.status] <= _RANK[prev.status]:
+            if update.filled_qty == prev.filled_qty and update.status.rank <= prev.status.rank:
                 return False
         if update.status.is_terminal:
             self._live.pop(key, None)
