@@ -41,7 +41,7 @@ from hedged.config import Config
 from hedged.ledger import Ledger, LedgerCore, Leg, ReconcileKind, Roles
 from hedged.cli.ops import EXIT_ERROR, EXIT_OK, EXIT_REMAINS, render_table
 from hedged.secrets import MissingSecret
-from hedged.strategy.failsafe import _ioc, venue_position  # the failure path's own IOC step, reused as is
+from hedged.strategy.failsafe import ioc_order, venue_position  # the failure path's own IOC step
 from hedged.strategy.ports import is_settled
 from hedged.venues.base import ZERO, Side, VenueClient, VenueError
 
@@ -158,7 +158,7 @@ async def _close_leg(ledger: Ledger, client: VenueClient, leg: LegReport, aggres
         if qty < _dust(client):
             break
         # Each further try crosses the book further: the book may have moved away from the first.
-        await _ioc(client, ledger, Side.for_delta(-pos), qty, aggress_bps * attempt, new_client_id, settle_s)
+        await ioc_order(client, ledger, Side.for_delta(-pos), qty, aggress_bps * attempt, new_client_id, settle_s)
         rec = ledger.order(client.venue, sent[-1]) if sent else None
         if rec is None or not is_settled(rec):
             # Unknown outcome (no book, a placement error, no confirmation): another order could trade

@@ -76,7 +76,7 @@ async def flatten_and_verify(
             qty = target.rules.round_size_down(abs(net))
             if qty >= target.rules.min_size:
                 flattened_on = str(target.venue)
-                await _ioc(target, ledger, Side.for_delta(-net), qty, aggress_bps, new_client_id, settle_s)
+                await ioc_order(target, ledger, Side.for_delta(-net), qty, aggress_bps, new_client_id, settle_s)
         net_after: Decimal | None
         try:
             with trio.fail_after(settle_s):
@@ -98,7 +98,7 @@ async def flatten_and_verify(
         return result
 
 
-async def _ioc(client: VenueClient, ledger: LedgerPort, side: Side, qty: Decimal, aggress_bps: Decimal,
+async def ioc_order(client: VenueClient, ledger: LedgerPort, side: Side, qty: Decimal, aggress_bps: Decimal,
                new_client_id: Callable[[object], str], settle_s: float) -> None:
     top = client.top_of_book.value
     ref = None if top is None else (top.ask if side is Side.BUY else top.bid)
