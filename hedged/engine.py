@@ -123,7 +123,7 @@ class Engine:
         aggress = cfg.risk.flatten_aggress_bps
         self.executor = HedgeExecutor(ledger=ledger, maker=v.extended, hedge=v.lighter, cfg=cfg.hedge,
                                       tolerance=lambda: self.cycle.tolerance(), rng=random.Random(self.rng.random()),
-                                      alert=self.alert, new_client_id=ids)
+                                      alert=self.alert, new_client_id=ids, on_latency=self._observe_latency)
         self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
                                tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
                                aggress_bps=aggress, hedge_idle=self.executor.wait_flat, hedge_busy=self.executor.busy)
@@ -133,6 +133,10 @@ class Engine:
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
                                    tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
                                    new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)
+
+    def _observe_latency(self, phase: str, seconds: float) -> None:
+        if self.metrics is not None:
+            self.metrics.hedge_latency.labels(phase).observe(seconds)
 
     async def _run_reconciler(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if self.sweeper is None:

@@ -71,9 +71,6 @@ def export_metrics(m: Metrics, engine: Any) -> None:
         st = engine.executor.statistics()
         d.inc(m.hedge_attempts, "hedge_attempts", st.orders)
         d.inc(m.hedge_failures.labels("attempts_exhausted"), "hedge_failures", st.failures)
-        if st.last_latency_s is not None and d._last.get("latency") != st.last_latency_s:
-            m.hedge_latency.labels("maker_fill_to_hedge_filled").observe(st.last_latency_s)
-            d._last["latency"] = st.last_latency_s
     m.halted.set(1 if engine.halted else 0)
     if engine.venues is not None:
         for client in (engine.venues.extended, engine.venues.lighter):

@@ -73,6 +73,8 @@ async def test_daemon_trades_on_the_simulators_and_stops_cleanly(tmp_path):
             assert _series(first, "hedged_cycles_completed_total") == 0
             assert _series(second, "hedged_cycles_completed_total") >= 2
             assert _series(second, "hedged_hedge_attempts_total") > 0
+            for phase in ("fill_to_sent", "sent_to_ack", "sent_to_filled", "maker_fill_to_hedge_filled"):
+                assert _series(second, f'hedged_hedge_latency_seconds_count{{phase="{phase}"}}') > 0, phase
             assert status["reconciled"] is True and status["halted"] is None
             os.kill(os.getpid(), signal.SIGTERM)
     assert codes == [0]

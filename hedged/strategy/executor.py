@@ -69,8 +69,12 @@ class HedgeExecutor:
         rng: random.Random,
         alert: Alert,
         new_client_id: Callable[[object], str],
+        on_latency: Callable[[str, float], None] | None = None,
     ) -> None:
         self.ledger = ledger
+        # Phases: fill_to_sent, sent_to_ack, sent_to_filled, maker_fill_to_hedge_filled (seconds).
+        self.on_latency = on_latency or (lambda phase, seconds: None)
+        self._episode_started: float | None = None
         self.maker = maker
         self.hedge = hedge
         self.cfg = cfg
@@ -178,7 +182,7 @@ class HedgeExecutor:
         self._episodes += 1
         machine = A.HedgeAttempts(max_attempts=self.cfg.max_attempts, backoff_initial_s=self.cfg.backoff_initial_s,
                                   backoff_max_s=self.cfg.backoff_max_s)
-        started = trio.current_time()
+        started = self._episode_started = trio.current_time()
         self.busy.value = True
         self._retry_after = 0.0
         try:
@@ -190,6 +194,7 @@ class HedgeExecutor:
                     action = machine.after_settled(self.plan().needed)
                     if isinstance(action, A.Done):
                         self._latency = trio.current_time() - started
+                        self.on_latency("maker_fill_to_hedge_filled", self._latency)
                 elif isinstance(action, A.Backoff):
                     await trio.sleep(max(action.seconds, self._retry_after))
                     self._retry_after = 0.0
@@ -224,8 +229,14 @@ class HedgeExecutor:
         self._orders += 1
         logger.info("hedge_sent venue={} side={} qty={} price={} attempt={} level={} client_id={} residual={}",
                     self.hedge.venue, side, plan.qty, price, send.attempt, send.level, cid, plan.residual)
+        sent_at = trio.current_time()
+        if self._episode_started is not None:
+            # The episode starts when the open delta appears, i.e. at the maker fill.
+            self.on_latency("fill_to_sent", sent_at - self._episode_started)
+            self._episode_started = None
         try:
             ack = await self.hedge.place_taker(side, plan.qty, price, cid, tif)
+            self.on_latency("sent_to_ack", trio.current_time() - sent_at)
         except VenueError as exc:
             kind = error_kind(exc)
             logger.warning("hedge_send_failed attempt={} kind={} error={}", send.attempt, kind, exc)
@@ -239,7 +250,11 @@ class HedgeExecutor:
         m.placed()
         self._live = cid
         try:
-            return await self._watch(m, cid, side, offset, ack.order_id)
+            action = await self._watch(m, cid, side, offset, ack.order_id)
+            rec = self.ledger.order(self.hedge.venue, cid)
+            if rec is not None and rec.counted > 0:
+                self.on_latency("sent_to_filled", trio.current_time() - sent_at)
+            return action
         except trio.Cancelled:
             await self._cancel_on_exit(cid)
             raise
