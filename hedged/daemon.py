@@ -23,6 +23,10 @@ from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Superviso
 from hedged.wiring import alert_settings, export_metrics
 
 
+# The failure path's closing alert: one per run, `flattened_on` set when it traded.
+FLATTEN_EVENTS = frozenset({"exposure_flattened", "exposure_unrecovered"})
+
+
 @dataclass
 class Runtime:
     """What the services share: config, supervisor, notifier, metrics, alerter, engine."""
@@ -44,6 +48,8 @@ class Runtime:
         return not self.supervisor.all_ready.is_set() or self.engine.readiness().ok
 
     async def alert(self, event: str, severity: str, **details: object) -> object:
+        if event in FLATTEN_EVENTS and details.get("flattened_on") and self.metrics is not None:
+            self.metrics.flattens.labels(str(details.get("reason", event))[:40]).inc()
         if self.alerter is None:
             logger.warning("alert_unrouted event={} severity={} details={}", event, severity, details)
             return None

@@ -84,6 +84,8 @@ class Engine:
         path = Path(self.cfg.daemon.state_dir) / "ledger.sqlite3"
         # A JournalError (corrupt or newer file) escalates: this service is critical.
         self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous)
+        if self.metrics is not None:
+            self.ledger.on_write = self.metrics.journal_write_latency.observe
         self._send, self._recv = trio.open_memory_channel(10_000)
         logger.info("ledger_opened path={} fresh={}", path, self.ledger.replay.fresh)
         self.venues = build_venues(self.cfg, sim=self.sim, rng=random.Random(self.rng.random()),

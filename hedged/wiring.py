@@ -72,7 +72,21 @@ def export_metrics(m: Metrics, engine: Any) -> None:
         d.inc(m.hedge_attempts, "hedge_attempts", st.orders)
         d.inc(m.hedge_failures.labels("attempts_exhausted"), "hedge_failures", st.failures)
     m.halted.set(1 if engine.halted else 0)
+    if engine.ledger is not None:
+        counters = engine.ledger.statistics().counters
+        # The ledger counts position adjustments without the leg: exported under venue="any".
+        d.inc(m.reconciliation_adjustments.labels("any"), "adjusted", counters.get("position_adjusted", 0))
     if engine.venues is not None:
+        ext = engine.venues.extended.statistics()
+        for name in ("account", "book"):
+            st = getattr(ext, name)
+            d.inc(m.stream_reconnects.labels("extended", name), ("ext_reconnects", name), st.reconnects)
+            d.inc(m.stream_seq_gaps.labels("extended", name), ("ext_gaps", name), st.gaps)
+            d.inc(m.malformed_messages.labels("extended", name), ("ext_malformed", name), st.malformed)
+        lig = engine.venues.lighter.statistics()
+        d.inc(m.stream_reconnects.labels("lighter", "ws"), "lig_reconnects", lig["reconnects"])
+        d.inc(m.stream_seq_gaps.labels("lighter", "order_book"), "lig_gaps", lig["book_gaps"])
+        d.inc(m.malformed_messages.labels("lighter", "ws"), "lig_malformed", lig["ws_malformed"])
         for client in (engine.venues.extended, engine.venues.lighter):
             for stream, h in client.health().streams.items():
                 m.stream_up.labels(str(client.venue), stream).set(1 if h.connected and h.subscribed else 0)

@@ -17,7 +17,8 @@ streams) brings them back through the same exactly-once path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -44,6 +45,7 @@ class Ledger:
     """
 
     def __init__(self, core: LedgerCore, journal: Journal | None = None, *, replay: ReplayInfo | None = None) -> None:
+        self.on_write: Callable[[float], None] = lambda seconds: None  # journal commit latency hook
         self.core = core
         self.journal = journal
         self.replay = replay
@@ -219,7 +221,9 @@ class Ledger:
             self._backlog.value = 0
             try:
                 if self.journal is not None and rows:
+                    began = time.perf_counter()
                     await trio.to_thread.run_sync(self.journal.write, rows)
+                    self.on_write(time.perf_counter() - began)
             except BaseException:
                 self.core.outbox[:0] = rows
                 raise
