@@ -22,6 +22,7 @@ from hedged.venues.base import Side, TimeInForce  # noqa: E402
 from hedged.venues.extended.book import BookFeed, same_top  # noqa: E402
 from hedged.venues.extended.signing import DOMAINS, OrderSigner  # noqa: E402
 from hedged.venues.extended.wire import decode_frame  # noqa: E402
+from stats import fmt_ms, pct  # bench/stats.py (the script directory is on sys.path)
 
 MARKET_JSON = {
     "name": "SOL-USD", "type": "PERPETUAL", "assetName": "SOL", "assetPrecision": 2, "collateralAssetName": "USD",
@@ -36,15 +37,6 @@ MARKET_JSON = {
     "l2Config": {"type": "STARKX", "collateralId": "0x1e2f", "collateralResolution": 1000000,
                  "syntheticId": "0x534f4c2d33", "syntheticResolution": 1000},
 }
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def fmt_ms(samples: list[float]) -> str:
-    return f"p50 {pct(samples, 0.5) * 1e3:.3f} ms  p99 {pct(samples, 0.99) * 1e3:.3f} ms  (n={len(samples)})"
 
 
 async def bench_signing(n: int) -> None:

@@ -22,17 +22,9 @@ from hedged.venues.lighter import signing
 from hedged.venues.lighter.book import BookSync
 from hedged.venues.lighter.client import LighterClient, LighterSettings
 from hedged.venues.lighter.wire import BookUpdate, FrameDecoder
+from stats import fmt_ms, pct  # bench/stats.py (the script directory is on sys.path)
 
 ACCOUNT, KEY = 604118, 5
-
-
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def fmt_ms(samples: list[float]) -> str:
-    return f"p50 {pct(samples, 0.5) * 1e3:.3f} ms  p99 {pct(samples, 0.99) * 1e3:.3f} ms  (n={len(samples)})"
 
 
 async def bench_signing(n: int) -> None:
