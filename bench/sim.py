@@ -3,15 +3,20 @@
 Targets (issue 4): >= 15,000 book msg/s on one connection, <= 0.2 ms added per REST request.
 
 * Book: the Extended sim serves `/orderbooks/SOL-USD` on a 127.0.0.1 socket; its wait for the next
-  book change is replaced by "change one level now" (or "run a full market step now"), and a trio-websocket client in a
-  separate process (a minimal blocking reader that drains in 1 ms batches, so neither its own
-  speed nor a per-message process wakeup caps the figure) counts frames for a few seconds. A second figure uses full market steps (the whole book
-  is re-laid each time), which is the heavier, realistic DELTA.
+  book change is replaced by "change one level now" (or "run a full market step now", the whole book
+  re-laid, which includes the market model's own step), so the stream never waits for the market.
+  Two readers, each in its own process (so the reader's cost does not share the server's core):
+  - `raw`: a minimal blocking socket reader that drains in 1 ms batches and only splits frames; it
+    isolates the simulator's own cost (the server's CPU per message is printed too);
+  - `trio-websocket`: `open_websocket_url` + `get_message()` per frame, what a daemon adapter sees end to end.
 * REST: `ExtendedSim.handle()` called directly (no transport), mean CPU time per request (process
   time, so other load on the machine does not inflate it; it includes the engine's work that the
-  request triggers), for a read, the
-  book snapshot, and an order placement with and without Stark signature verification (the
-  verification itself is fast_stark_crypto's ~0.65 ms, the venue's cost, not the sim's plumbing).
+  request triggers), for a read, the book snapshot, and an order placement with and without Stark
+  signature verification. The signature crypto alone (order hash + `fast_stark_crypto.verify`, the
+  venue's cost, not the sim's plumbing) is measured on the same orders and printed separately.
+
+`python bench/sim.py --client raw|trio URL SECONDS [SUBSCRIBE_JSON]` is the reader process (also used by
+bench/sim_lighter.py, whose stream needs a subscribe message).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from decimal import Decimal
 
 import fast_stark_crypto
 import trio
+import trio_websocket
 
 from hedged.venues.extended.sim import ExtendedSim
 from hedged.venues.extended.sim_checks import NewOrder, order_hash, stark_amounts
@@ -40,8 +46,8 @@ def _settings(**kw) -> ExtendedSimSettings:
     return ExtendedSimSettings(live_market=False, ping_interval=None, rate_limit_per_min=0, **kw)
 
 
-async def book_rate(full_steps: bool) -> tuple[float, float]:
-    """(messages/s the client saw, server CPU seconds per message)."""
+async def book_rate(full_steps: bool, reader: str = "raw") -> tuple[float, float]:
+    """(messages/s the reader process saw, server CPU seconds per message)."""
     sim = ExtendedSim(_settings())
     async with trio.open_nursery() as nursery:
         server = await nursery.start(sim.serve)
@@ -67,14 +73,36 @@ async def book_rate(full_steps: bool) -> tuple[float, float]:
         sim.wait_book_change = next_change  # type: ignore[method-assign]
         # The client runs in its own process, so the figure is the server's, not shared with the client.
         cpu0, sent0 = time.process_time(), sim.book_frames_sent
-        done = await trio.run_process([sys.executable, __file__, "--client", url, str(SECONDS)], capture_stdout=True)
+        done = await trio.run_process(reader_command(reader, url), capture_stdout=True)
         cpu, sent = time.process_time() - cpu0, sim.book_frames_sent - sent0
         nursery.cancel_scope.cancel()
     return float(done.stdout.decode().strip()), cpu / max(sent, 1)
 
 
-def client(url: str, seconds: float) -> None:
-    """A minimal blocking WebSocket reader (handshake, then count text frames), so the figure
+def reader_command(reader: str, url: str, subscribe: str | None = None, seconds: float = SECONDS) -> list[str]:
+    """argv of a reader process: prints the messages/s it received (first frame starts the clock)."""
+    return [sys.executable, os.path.abspath(__file__), "--client", reader, url, str(seconds)] + ([subscribe] if subscribe else [])
+
+
+def trio_client(url: str, seconds: float, subscribe: str | None) -> None:
+    """End to end: a trio-websocket client reading every message, as an adapter does."""
+
+    async def run() -> None:
+        async with trio_websocket.open_websocket_url(url, extra_headers=[(b"User-Agent", b"bench")]) as ws:
+            if subscribe:
+                await ws.send_message(subscribe)
+            await ws.get_message()
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                await ws.get_message()
+                count += 1
+            print(count / (time.perf_counter() - start))  # noqa: T201 - bench output read by the parent
+
+    trio.run(run)
+
+
+def client(url: str, seconds: float, subscribe: str | None = None) -> None:
+    """A minimal blocking WebSocket reader (handshake, then count frames), so the figure
     measures the server, not a Python WebSocket client's own parsing speed."""
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname, parts.port))
@@ -87,6 +115,10 @@ def client(url: str, seconds: float) -> None:
     while b"\r\n\r\n" not in buf:
         buf += sock.recv(65536)
     buf = buf[buf.index(b"\r\n\r\n") + 4 :]
+    if subscribe:
+        payload = subscribe.encode()
+        # A masked text frame with an all-zero mask key (valid, and the payload needs no XOR).
+        sock.sendall(bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
     count, start = -1, time.perf_counter()  # -1: the first frame (SNAPSHOT) starts the clock
     while time.perf_counter() - start < seconds:
         pos = 0
@@ -186,23 +218,49 @@ async def rest_cost(verify: bool, n: int = 400) -> dict[str, float]:
     return out
 
 
+def signature_crypto_ms(n: int = 100) -> float:
+    """CPU ms per order of the signature work alone: the order's message hash plus ECDSA verify."""
+    sim = ExtendedSim(_settings())
+    s = sim.settings
+    orders = []
+    for i in range(n):
+        new = NewOrder(
+            external_id=f"c-{i}", market=s.market, type="LIMIT", side="BUY", qty=Decimal("0.1"),
+            price=Decimal("150"), reduce_only=False, post_only=True, time_in_force="GTT",
+            expiry_ms=sim.now_ms() + 3_600_000, fee=Decimal("0.0005"), nonce=i + 1, cancel_id=None,
+        )  # fmt: skip
+        orders.append((new, fast_stark_crypto.sign(sim.keys.private_key, order_hash(s, sim.keys.public_key, new))))
+    start = time.process_time()
+    for new, (r, sig) in orders:
+        assert fast_stark_crypto.verify(sim.keys.public_key, order_hash(s, sim.keys.public_key, new), r, sig)
+    return (time.process_time() - start) / n * 1000
+
+
 async def main() -> None:
     # On a shared machine the wall-clock rate depends on what else runs; the server's CPU time per
     # message gives the capacity of one free core as well.
     for label, full in (("one-level changes", False), ("full market steps", True)):
         rate, cpu = await book_rate(full_steps=full)
         print(
-            f"book stream, one socket connection, {label}: {rate:,.0f} msg/s measured; "
+            f"book stream, one socket connection, {label}, raw-socket reader process: {rate:,.0f} msg/s; "
             f"server CPU {cpu * 1e6:.1f} us/msg = {1 / cpu:,.0f} msg/s per free core (target >= 15,000)"
         )
+        rate, cpu = await book_rate(full_steps=full, reader="trio")
+        print(f"book stream, one socket connection, {label}, trio-websocket reader process: {rate:,.0f} msg/s")
     costs = await rest_cost(verify=False)
     costs.update(await rest_cost(verify=True, n=100))
     for name, ms in costs.items():
         print(f"REST sim time per request, {name}: {ms:.3f} ms (target <= 0.2)")
+    crypto = signature_crypto_ms()
+    print(
+        f"  of which Stark signature crypto (order hash + fast_stark_crypto.verify): {crypto:.3f} ms; "
+        f"sim time excluding it: {costs['POST /user/order (with signature check)'] - crypto:.3f} ms"
+    )
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--client":
-        client(sys.argv[2], float(sys.argv[3]))
+    if len(sys.argv) >= 5 and sys.argv[1] == "--client":
+        sub = sys.argv[5] if len(sys.argv) > 5 else None
+        (trio_client if sys.argv[2] == "trio" else client)(sys.argv[3], float(sys.argv[4]), sub)
     else:
         trio.run(main)

@@ -3,10 +3,13 @@
 Targets (issue 4): >= 15,000 book msg/s on one connection, <= 0.2 ms added per REST request.
 
 * Book: the sim serves `/stream` on a 127.0.0.1 socket; a producer task changes one book level per
-  iteration and publishes (the sim's feed step) as fast as the stream drains it, while a trio-websocket
-  client in the same process counts `update/order_book` frames. Both ends share this process, so the
-  figure is a floor for what the server alone sustains. A second figure uses full market steps (the
-  whole book re-laid each time, every level changed), the heaviest realistic update.
+  iteration and publishes (the sim's feed step) as fast as the stream drains it. A second figure uses
+  full market steps (the whole book re-laid each time, every level changed, the market model's own
+  step included), the heaviest realistic update. Readers run in their own process (bench/sim.py
+  `--client`), so their cost does not share the server's core:
+  - `raw`: a minimal socket reader that only splits frames: isolates the simulator's own cost
+    (the server's CPU per message is printed too);
+  - `trio-websocket`: `get_message()` per frame, what a daemon adapter sees end to end.
 * REST: `LighterSim.handle()` called directly (no transport), mean per request, for the market list,
   nextNonce, the L3 book, and sendTx of pre-signed txs (signing is the client's cost, done beforehand).
 """
@@ -14,12 +17,16 @@ Targets (issue 4): >= 15,000 book msg/s on one connection, <= 0.2 ms added per R
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
-from decimal import Decimal
+from typing import Any
 from urllib.parse import urlencode
 
 import trio
-import trio_websocket
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sim import reader_command  # noqa: E402 - the shared reader process of bench/sim.py
 
 from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
 from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT, prepare_sim
@@ -28,62 +35,31 @@ from hedged.venues.sim.transport import SimRequest
 SECONDS = 2.0
 
 
-async def _raw_ws_frames(stream: trio.SocketStream, seconds: float) -> int:
-    """Count server frames with a minimal parser (no client-side WebSocket library cost)."""
-    buf = bytearray()
-    count = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        buf += await stream.receive_some(1 << 16)
-        while len(buf) >= 2:
-            n, head = buf[1] & 0x7F, 2
-            if n == 126:
-                if len(buf) < 4:
-                    break
-                n, head = int.from_bytes(buf[2:4], "big"), 4
-            elif n == 127:
-                if len(buf) < 10:
-                    break
-                n, head = int.from_bytes(buf[2:10], "big"), 10
-            if len(buf) < head + n:
-                break
-            del buf[: head + n]
-            count += 1
-    return count
-
-
-async def _raw_subscribe(port: int) -> trio.SocketStream:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    await stream.send_all(
-        b"GET /stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += await stream.receive_some(4096)
-    head = head.split(b"\r\n\r\n", 1)[1]
-    payload = json.dumps({"type": "subscribe", "channel": "order_book/2"}).encode()
-    # A masked text frame with an all-zero mask key (valid, and the payload needs no XOR).
-    await stream.send_all(bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
-    # No producer runs yet, so the snapshot is the last frame: read until its JSON closes.
-    while not head.endswith(b"}}"):
-        head += await stream.receive_some(1 << 16)
-    return stream
-
-
-async def book_rate(full_steps: bool, raw_client: bool = False) -> float:
+async def book_rate(full_steps: bool, reader: str = "raw") -> tuple[float, float]:
+    """(messages/s the reader process saw, server CPU seconds per published update)."""
     sim = LighterSim(LighterSimSettings())
     book = sim.book
+    subscribed = trio.Event()
+    snapshot = sim.feed.snapshot
+
+    def snapshot_and_start() -> dict[str, Any]:
+        subscribed.set()  # the reader's subscription is in: start producing
+        return snapshot()
+
+    sim.feed.snapshot = snapshot_and_start  # type: ignore[method-assign]
+    published = 0
     async with trio.open_nursery() as nursery:
         server = await nursery.start(sim.serve_tcp)
 
         async def produce() -> None:
-            i = 0
+            nonlocal published
+            await subscribed.wait()
             while sim.sessions:
                 # Keep the connection's queue topped up without overflowing it (the sim drops a reader
                 # that falls ws_queue_size frames behind); then yield so the writer drains it.
                 (session,) = sim.sessions
                 while session._send.statistics().current_buffer_used < 512:  # noqa: SLF001
+                    i = published
                     if full_steps:
                         sim.market_model.step()
                     else:
@@ -91,29 +67,16 @@ async def book_rate(full_steps: bool, raw_client: bool = False) -> float:
                         book.bids[i % 5] = (price, size + book.step if i % 2 else size - book.step)
                         book.version += 1
                     sim.feed.publish(sim.now_ms())
-                    i += 1
+                    published += 1
                 await trio.sleep(0)
 
-        if raw_client:
-            stream = await _raw_subscribe(server.port)
-            nursery.start_soon(produce)
-            count = await _raw_ws_frames(stream, SECONDS)
-            await stream.aclose()
-            nursery.cancel_scope.cancel()
-            return count / SECONDS
-        async with trio_websocket.open_websocket_url(server.ws_url("/stream")) as ws:
-            await ws.get_message()  # connected
-            await ws.send_message(json.dumps({"type": "subscribe", "channel": "order_book/2"}))
-            await ws.get_message()  # snapshot
-            nursery.start_soon(produce)
-            count = 0
-            start = time.perf_counter()
-            while time.perf_counter() - start < SECONDS:
-                await ws.get_message()
-                count += 1
-            rate = count / (time.perf_counter() - start)
+        nursery.start_soon(produce)
+        subscribe = json.dumps({"type": "subscribe", "channel": "order_book/2"})
+        cpu0 = time.process_time()
+        done = await trio.run_process(reader_command(reader, server.ws_url("/stream"), subscribe), capture_stdout=True)
+        cpu = time.process_time() - cpu0
         nursery.cancel_scope.cancel()
-    return rate
+    return float(done.stdout.decode().strip()), cpu / max(published, 1)
 
 
 def _get(path: str, **params: object) -> SimRequest:
@@ -155,10 +118,14 @@ async def rest_costs(n: int = 2000) -> dict[str, float]:
 
 
 async def main() -> None:
-    print(f"lighter sim book, one-level changes: {await book_rate(False):,.0f} msg/s (target >= 15,000)")
-    print(f"lighter sim book, full market steps: {await book_rate(True):,.0f} msg/s")
-    print(f"lighter sim book, one-level changes, raw-socket reader: {await book_rate(False, True):,.0f} msg/s")
-    print(f"lighter sim book, full market steps, raw-socket reader: {await book_rate(True, True):,.0f} msg/s")
+    for label, full in (("one-level changes", False), ("full market steps", True)):
+        rate, cpu = await book_rate(full)
+        print(
+            f"lighter sim book, {label}, raw-socket reader process: {rate:,.0f} msg/s; "
+            f"server CPU {cpu * 1e6:.1f} us/msg = {1 / cpu:,.0f} msg/s per free core (target >= 15,000)"
+        )
+        rate, _ = await book_rate(full, reader="trio")
+        print(f"lighter sim book, {label}, trio-websocket reader process: {rate:,.0f} msg/s")
     for name, ms in (await rest_costs()).items():
         print(f"lighter sim REST {name}: {ms:.3f} ms/request (target <= 0.2)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from decimal import Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -48,27 +49,42 @@ async def serve_ws(
 # ---------------------------------------------------------------- order book
 
 
-def _level(p: Decimal, q: Decimal, c: Decimal) -> dict[str, str]:
-    return {"p": wire.dec(p), "q": wire.dec(q), "c": wire.dec(c)}
+def _plain(x: Decimal) -> str:
+    """Same text as wire.dec (never exponent notation), cheaper in the common case: book prices and
+    sizes are multiples of tick/step, which str() already prints plainly. This runs for every number
+    of every book frame."""
+    text = str(x)
+    return text if "E" not in text else format(x, "f")
 
 
 def _snapshot(market: str, bids: list[tuple[Decimal, Decimal]], asks: list[tuple[Decimal, Decimal]]) -> dict[str, Any]:
-    return {"m": market, "b": [_level(p, q, q) for p, q in bids], "a": [_level(p, q, q) for p, q in asks]}
+    return {"m": market, "b": _full_levels(bids), "a": _full_levels(asks)}
+
+
+def _full_levels(levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
+    out = []
+    for p, q in levels:
+        qs = _plain(q)
+        out.append({"p": _plain(p), "q": qs, "c": qs})
+    return out
 
 
 def _diff(old: dict[Decimal, Decimal], new: list[tuple[Decimal, Decimal]], descending: bool) -> list[dict[str, str]]:
-    """DELTA levels: `q` = size change, `c` = resulting size (0 removes the level)."""
-    zero = Decimal(0)
-    if len(old) == len(new) and all(p in old for p, _ in new):
-        # Same price levels (the common case between two steps): `new` is already best-first.
-        return [_level(p, q - old[p], q) for p, q in new if old[p] != q]
-    cur = dict(new)
-    out = []
-    for p in sorted(old.keys() | cur.keys(), reverse=descending):
-        before, after = old.get(p, zero), cur.get(p, zero)
-        if before != after:
-            out.append(_level(p, after - before, after))
-    return out
+    """DELTA levels, best first: `q` = size change, `c` = resulting size (0 removes the level)."""
+    changed = []
+    for p, q in new:
+        before = old.get(p, _ZERO)
+        if before != q:
+            changed.append((p, q - before, q))
+    if len(old) != len(new) or any(p not in old for p, _, _ in changed):
+        # Price levels came or went (the book moved): add the removed ones and restore price order.
+        present = {p for p, _ in new}
+        changed += [(p, -before, _ZERO) for p, before in old.items() if before and p not in present]
+        changed.sort(key=itemgetter(0), reverse=descending)
+    return [{"p": _plain(p), "q": _plain(d), "c": _plain(c)} for p, d, c in changed]
+
+
+_ZERO = Decimal(0)
 
 
 async def _serve_book(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection, *, depth1: bool) -> None:

@@ -39,7 +39,7 @@ class BookFeed:
         self._version = book.version
         m = self.sim.settings.market
         changes: dict[str, list[dict[str, str]]] = {}
-        zero = Decimal(0)
+        zero = Decimal(0).scaleb(-m.size_decimals)  # "0.00…" as str(): no format() per removed level
         for name, mine, levels in (("asks", self.asks, book.asks), ("bids", self.bids, book.bids)):
             changed = []
             for p, s in levels:

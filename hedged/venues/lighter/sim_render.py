@@ -161,6 +161,17 @@ def tx_json(rec: TxRecord, *, l1_address: str, event_info: str) -> dict[str, Any
 
 
 def levels_json(m: MarketSpec, levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
-    # Format specs built once per call, not once per number: this runs for every level of every book update.
-    ps, ss = f".{m.price_decimals}f", f".{m.size_decimals}f"
-    return [{"price": format(p, ps), "size": format(s, ss)} for p, s in levels]
+    # This runs for every level of every book update, so it avoids format() where str() already gives
+    # the same text: a value with exactly `decimals` digits after the point (book levels are multiples
+    # of the tick/step) and no exponent. Anything else (a bare 0, other exponents) is formatted.
+    pd, sd = m.price_decimals, m.size_decimals
+    ps, ss = f".{pd}f", f".{sd}f"
+    out = []
+    for p, s in levels:
+        pt, st = str(p), str(s)
+        if pd == 0 or len(pt) <= pd or pt[-pd - 1] != "." or "E" in pt:
+            pt = format(p, ps)
+        if sd == 0 or len(st) <= sd or st[-sd - 1] != "." or "E" in st:
+            st = format(s, ss)
+        out.append({"price": pt, "size": st})
+    return out

@@ -12,6 +12,7 @@ of book updates costs one socket write and one scheduler pass instead of one (pl
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Sequence
 
 import trio
@@ -50,9 +51,20 @@ def _fast_path_ok(conn: trio_websocket.WebSocketConnection) -> bool:
     return not conn.is_client and all(hasattr(conn, a) for a in _FAST_PATH_ATTRS)
 
 
+def _raw_socket(stream: object) -> socket.socket | None:
+    inner = getattr(stream, "inner_stream", stream)
+    if isinstance(inner, trio.SocketStream):
+        return getattr(inner.socket, "_sock", None)  # trio's wrapped stdlib socket (non-blocking)
+    return None
+
+
 async def send_texts(conn: trio_websocket.WebSocketConnection, payloads: Sequence[bytes]) -> None:
     """Send each UTF-8 payload as one text message, in order, with a single socket write.
 
+    On a TCP socket whose kernel buffer takes the whole write at once (the usual case) this returns
+    without a scheduler pass: a book stream then costs one pass per update (its wait for the next
+    change), not two. Only when the kernel buffer is full does it fall back to `send_all`, which
+    waits. So callers must wait on something else between calls (they all wait for their next frame).
     Raises `trio_websocket.ConnectionClosed` like `send_message` when the connection is closed.
     """
     if not payloads:
@@ -70,7 +82,16 @@ async def send_texts(conn: trio_websocket.WebSocketConnection, payloads: Sequenc
     except trio.WouldBlock:
         await lock.acquire()
     try:
-        await conn._stream.send_all(data)  # noqa: SLF001
+        raw = _raw_socket(conn._stream)  # noqa: SLF001
+        if raw is not None:
+            try:
+                data = data[raw.send(data) :]
+            except BlockingIOError:
+                pass
+            except OSError:
+                pass  # closed or reset: send_all below raises the matching trio error
+        if data:
+            await conn._stream.send_all(data)  # noqa: SLF001
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         await conn._abort_web_socket()  # noqa: SLF001
         raise trio_websocket.ConnectionClosed(conn._close_reason) from None  # noqa: SLF001

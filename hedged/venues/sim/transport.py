@@ -238,6 +238,11 @@ class _PrefixedStream(trio.abc.Stream):
     def __init__(self, inner: trio.abc.Stream, prefix: bytes) -> None:
         self._inner, self._prefix = inner, prefix
 
+    @property
+    def inner_stream(self) -> trio.abc.Stream:
+        """The wrapped stream (frames.send_texts writes to its socket directly when it can)."""
+        return self._inner
+
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._inner.send_all(data)
 

@@ -1,0 +1,25 @@
+"""The Lighter sim's level rendering: fixed decimals per market, whatever exponent the Decimal carries."""
+
+from dataclasses import replace
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hedged.venues.lighter import sim_render as render
+from hedged.venues.lighter.sim import LighterSimSettings
+
+values = st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**7)
+
+
+@given(price=values, size=values, price_decimals=st.integers(0, 6), size_decimals=st.integers(0, 6))
+def test_levels_have_exactly_the_markets_decimals(price, size, price_decimals, size_decimals):
+    m = replace(LighterSimSettings().market, price_decimals=price_decimals, size_decimals=size_decimals)
+    (level,) = render.levels_json(m, [(price, size)])
+    assert level == {"price": f"{price:.{price_decimals}f}", "size": f"{size:.{size_decimals}f}"}
+
+
+def test_a_zero_size_and_a_bare_integer_are_padded_to_the_markets_decimals():
+    m = LighterSimSettings().market
+    (level,) = render.levels_json(m, [(Decimal(150), Decimal(0))])
+    assert level == {"price": "150." + "0" * m.price_decimals, "size": "0." + "0" * m.size_decimals}
