@@ -81,7 +81,8 @@ async def book_rate(full_steps: bool, reader: str = "raw") -> tuple[float, float
 
 def reader_command(reader: str, url: str, subscribe: str | None = None, seconds: float = SECONDS) -> list[str]:
     """argv of a reader process: prints the messages/s it received (first frame starts the clock)."""
-    return [sys.executable, os.path.abspath(__file__), "--client", reader, url, str(seconds)] + ([subscribe] if subscribe else [])
+    argv = [sys.executable, os.path.abspath(__file__), "--client", reader, url, str(seconds)]
+    return argv + ([subscribe] if subscribe else [])
 
 
 def trio_client(url: str, seconds: float, subscribe: str | None) -> None:
