@@ -129,7 +129,12 @@ def _alerts_service(rt: Runtime):
 async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Random | None = None,
                on_runtime: Callable[[Runtime], None] | None = None) -> int:
     notifier = notifier or Notifier()
-    rt = Runtime(cfg=cfg, supervisor=None, notifier=notifier, rng=rng or random.Random())  # type: ignore[arg-type]
+    if rng is None:
+        # Seeded and logged: a sim run repeats from its seed, a live run can be replayed from the log.
+        seed = cfg.sim.seed if cfg.uses_sim else random.SystemRandom().randrange(2**63)
+        logger.info("rng_seed seed={}", seed)
+        rng = random.Random(seed)
+    rt = Runtime(cfg=cfg, supervisor=None, notifier=notifier, rng=rng)  # type: ignore[arg-type]
 
     def on_status(text: str) -> None:
         trio.lowlevel.spawn_system_task(notifier.status, text)

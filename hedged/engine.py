@@ -131,7 +131,8 @@ class Engine:
                                aggress_bps=aggress, hedge_idle=self.executor.wait_flat, hedge_busy=self.executor.busy)
         self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
                                  cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
-                                 new_client_id=ids, alert=self.alert)
+                                 new_client_id=ids, alert=self.alert,
+                                 untradeable=lambda: self.executor.rules().min_size)
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
                                    tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
                                    new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)
@@ -143,6 +144,12 @@ class Engine:
     async def _run_reconciler(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if self.sweeper is None:
             self._build_strategy()
+            assert self.cycle is not None and self.executor is not None
+            smallest = self.executor.rules().min_size
+            if self.cycle.tolerance() <= smallest:
+                logger.warning("tolerance_below_hedge_minimum tolerance={} hedge_min_size={} (risk.tolerance_pct or "
+                               "risk.tolerance_floor is below what {} can trade; the hedge minimum is used)",
+                               self.cycle.tolerance(), smallest, self.cfg.market.lighter)
         assert self.sweeper is not None and self.ledger is not None
         if not self.reconciled:
             kind = ReconcileKind.COLD if self.ledger.replay.fresh else ReconcileKind.WARM

@@ -7,6 +7,7 @@ One readable line per cycle and a summary when it stops.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -51,7 +52,9 @@ def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
 
 class CycleRunner:
     def __init__(self, *, ledger, maker: VenueClient, executor: HedgeExecutor, sweeper: Sweeper, cycle_cfg, risk_cfg,
-                 rng: random.Random, new_client_id, alert=None) -> None:
+                 rng: random.Random, new_client_id, alert=None,
+                 untradeable: Callable[[], Decimal] | None = None) -> None:
+        self._untradeable = untradeable
         self.ledger = ledger
         self.maker = maker
         self.executor = executor
@@ -67,8 +70,12 @@ class CycleRunner:
                                   tolerance=self.tolerance, new_client_id=new_client_id)
 
     def tolerance(self) -> Decimal:
+        """The configured tolerance, but never below what the hedge venue can trade at all
+        (`untradeable`): a residual smaller than the smallest order cannot be hedged or
+        flattened, so treating it as a breach would only halt the daemon."""
         size = self.plan.size if self.plan is not None else None
-        return tolerance_of(self.cfg.size_max, size, self.risk.tolerance_pct, self.risk.tolerance_floor)
+        configured = tolerance_of(self.cfg.size_max, size, self.risk.tolerance_pct, self.risk.tolerance_floor)
+        return max(configured, self._untradeable()) if self._untradeable is not None else configured
 
     async def run(self, *, stopping: trio.Event | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if stopping is None:

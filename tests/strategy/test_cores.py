@@ -120,3 +120,23 @@ def test_offsets_are_drawn_inside_each_sides_range():
 )
 def test_backoff_doubles_from_the_initial_pause_up_to_the_cap(attempt, expected):
     assert backoff_s(attempt, 0.2, 2.0) == pytest.approx(expected)
+
+
+def test_cycle_tolerance_never_drops_below_what_the_hedge_venue_can_trade():
+    import random as _random
+    from types import SimpleNamespace
+
+    from trio_util import AsyncValue
+
+    from hedged.config import CycleConfig, RiskConfig
+    from hedged.strategy.cycle import CycleRunner
+
+    def runner(untradeable):
+        return CycleRunner(ledger=None, maker=None, executor=SimpleNamespace(busy=AsyncValue(False)), sweeper=None,
+                           cycle_cfg=CycleConfig(size_min=D("0.5"), size_max=D("1")), risk_cfg=RiskConfig(),
+                           rng=_random.Random(1), new_client_id=None, untradeable=untradeable)
+
+    assert runner(None).tolerance() == D("0.05")  # 5 % of size_max 1
+    # Lighter's 10 USDC minimum at 150 is 0.067 SOL: a smaller residual cannot be traded away.
+    assert runner(lambda: D("0.067")).tolerance() == D("0.067")
+    assert runner(lambda: D("0.01")).tolerance() == D("0.05")
