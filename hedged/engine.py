@@ -125,7 +125,8 @@ class Engine:
         aggress = cfg.risk.flatten_aggress_bps
         self.executor = HedgeExecutor(ledger=ledger, maker=v.extended, hedge=v.lighter, cfg=cfg.hedge,
                                       tolerance=lambda: self.cycle.tolerance(), rng=random.Random(self.rng.random()),
-                                      alert=self.alert, new_client_id=ids, on_latency=self._observe_latency)
+                                      alert=self.alert, new_client_id=ids, on_latency=self._observe_latency,
+                                      on_failure=self._count_failure)
         self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
                                tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
                                aggress_bps=aggress, hedge_idle=self.executor.wait_flat, hedge_busy=self.executor.busy)
@@ -136,6 +137,10 @@ class Engine:
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
                                    tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
                                    new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)
+
+    def _count_failure(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.hedge_failures.labels(reason).inc()
 
     def _observe_latency(self, phase: str, seconds: float) -> None:
         if self.metrics is not None:

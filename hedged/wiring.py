@@ -70,7 +70,6 @@ def export_metrics(m: Metrics, engine: Any) -> None:
     if engine.executor is not None:
         st = engine.executor.statistics()
         d.inc(m.hedge_attempts, "hedge_attempts", st.orders)
-        d.inc(m.hedge_failures.labels("attempts_exhausted"), "hedge_failures", st.failures)
     m.halted.set(1 if engine.halted else 0)
     if engine.ledger is not None:
         counters = engine.ledger.statistics().counters

@@ -70,10 +70,13 @@ class HedgeExecutor:
         alert: Alert,
         new_client_id: Callable[[object], str],
         on_latency: Callable[[str, float], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.ledger = ledger
         # Phases: fill_to_sent, sent_to_ack, sent_to_filled, maker_fill_to_hedge_filled (seconds).
         self.on_latency = on_latency or (lambda phase, seconds: None)
+        # Why an attempt failed: an ErrorKind value, "deadline", "modify_failed" or "exhausted".
+        self.on_failure = on_failure or (lambda reason: None)
         self._episode_started: float | None = None
         self.maker = maker
         self.hedge = hedge
@@ -202,6 +205,7 @@ class HedgeExecutor:
                 elif isinstance(action, A.Done):
                     return
                 elif isinstance(action, A.GiveUp):
+                    self.on_failure("exhausted")
                     await self._failure(action.reason, halt=True)
                     return
                 else:
@@ -240,6 +244,7 @@ class HedgeExecutor:
         except VenueError as exc:
             kind = error_kind(exc)
             logger.warning("hedge_send_failed attempt={} kind={} error={}", send.attempt, kind, exc)
+            self.on_failure(str(kind))
             if isinstance(exc, RateLimited) and exc.retry_after_s:
                 self._retry_after = exc.retry_after_s
             if kind is not A.ErrorKind.AMBIGUOUS:
@@ -309,9 +314,11 @@ class HedgeExecutor:
             except (VenueError, NoPrice) as exc:
                 logger.warning("hedge_modify_failed client_id={} error={}", cid, exc)
                 m.modify_failed()
+                self.on_failure("modify_failed")
                 return await self._cancel_and_establish(m, cid, side)
         logger.info("hedge_deadline client_id={} timeout_s={}", cid, self.cfg.timeout_s)
         m.deadline()
+        self.on_failure("deadline")
         return await self._cancel_and_establish(m, cid, side)
 
     async def _cancel_and_establish(self, m: A.HedgeAttempts, cid: str, side: Side) -> A.Action:

@@ -150,11 +150,13 @@ async def test_flatten_that_recovers_alerts_and_keeps_hedging(autojump_clock):
 async def test_placement_and_signing_errors_count_as_attempts_and_the_next_one_succeeds(autojump_clock):
     async with rig(hedge_cfg=hedge_config(max_attempts=3)) as r:
         r.hedge.fail_taker = [OrderRejected(Venue.LIGHTER, "bad price"), VenueError(Venue.LIGHTER, "signer failed")]
-        ex = r.executor()
+        failures: list[str] = []
+        ex = r.executor(on_failure=failures.append)
         await r.nursery.start(ex.run)
         await r.maker_fill(Side.BUY, "1")
         await r.until(lambda: r.hedge.position == D(-1) and r.ledger_matches_venues())
         assert len(takers(r.hedge)) == 3
+        assert failures == ["rejected", "signing"]  # each failure is reported with its reason (a metric label)
         assert r.venue_net() == 0 and r.ledger_matches_venues() and r.ledger.hedge_in_flight() == 0
 
 
