@@ -79,6 +79,11 @@ async def test_daemon_trades_on_the_simulators_and_stops_cleanly(tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)
     assert codes == [0]
 
+    # Every maker fill was hedged: the volumes agree to within the residual each cycle may carry.
+    s = rt.engine.cycle.summary
+    assert s.maker_volume > 0
+    assert abs(s.hedge_volume - s.maker_volume) <= rt.engine.cycle.tolerance() * (s.cycles + 1), s
+
     sim = rt.engine.sim
     # Invariant: a stop leaves no resting maker order behind.
     assert sim.extended.open_orders() == []

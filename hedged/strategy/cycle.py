@@ -141,11 +141,11 @@ class CycleRunner:
             result = await self.sweeper.sweep(f"after cycle {n}")
             self.summary.sweeps += int(result.flattened)
             residual = self.ledger.net_exposure.value
-        hedge_qty, hedge_notional = self.executor.fills_since(first_hedge)
+        hedge_qty, hedge_priced, hedge_notional = self.executor.fills_since(first_hedge)
         report = CycleReport(
             n=n, side=str(plan.side), size=plan.size, opened=opened.filled,
             maker_avg=_avg(opened.notional + closed_notional, opened.filled + closed_qty),
-            hedge_avg=_avg(hedge_notional, hedge_qty),
+            hedge_avg=_avg(hedge_notional, hedge_priced),
             hedge_latency_s=self.executor.statistics().last_latency_s, residual=residual, outcome=outcome)
         self.summary.reports.append(report)
         self.summary.maker_volume += opened.filled + closed_qty

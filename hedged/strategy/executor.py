@@ -96,16 +96,19 @@ class HedgeExecutor:
     def statistics(self) -> ExecutorStats:
         return ExecutorStats(self._episodes, self._orders, self._filled, self._failures, self._latency)
 
-    def fills_since(self, index: int) -> tuple[Decimal, Decimal]:
-        """(quantity, notional) filled by the hedges sent from `hedge_orders[index]` on, per the ledger.
-        Read late on purpose: a venue may report the average price after the fill itself."""
-        qty = notional = Decimal(0)
+    def fills_since(self, index: int) -> tuple[Decimal, Decimal, Decimal]:
+        """(quantity, priced quantity, notional) filled by the hedges sent from `hedge_orders[index]`
+        on, per the ledger. A venue may report an order's average price after its fills (or, for an
+        order settled by its trades, not yet): such fills count in the quantity, not in the average."""
+        qty = priced = notional = Decimal(0)
         for cid in self.hedge_orders[index:]:
             rec = self.ledger.order(self.hedge.venue, cid)
-            if rec is not None and rec.counted > 0 and rec.avg_price is not None:
+            if rec is not None and rec.counted > 0:
                 qty += rec.counted
-                notional += rec.counted * rec.avg_price
-        return qty, notional
+                if rec.avg_price is not None:
+                    priced += rec.counted
+                    notional += rec.counted * rec.avg_price
+        return qty, priced, notional
 
     def rules(self) -> MarketRules:
         """The hedge venue's rules with its minimum order value folded into min_size at the
