@@ -126,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
 
     if args.command in ops.COMMANDS:
+        # Read-only commands print their answer; only warnings belong on stderr beside it.
+        from hedged import logs
+
+        logs.setup("WARNING", cfg.log.format)
         return ops.dispatch(args, cfg)
     from hedged import daemon
 
