@@ -121,7 +121,7 @@ class ExtendedSim:
         control = self.settings.control_path
         if control and req.path.startswith(control + "/"):
             await trio.lowlevel.checkpoint()
-            return handle_control(self, req, req.path[len(control) :])
+            return await handle_control(self, req, req.path[len(control) :])
         return await sim_rest.handle(self, req)
 
     def ws_reject(self, path: str, query: Query, headers: Mapping[str, str]) -> int | None:

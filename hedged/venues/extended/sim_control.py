@@ -10,72 +10,67 @@
 | `POST {control}/fault` `{"kind": "close_after", "target": "account", "on": "TRADE", ...}` | add a fault rule |
 | `POST {control}/faults/clear` | drop every fault rule |
 | `POST {control}/book/pull` `{"side"?: "buy"/"sell"}`, `POST {control}/book/restore` | pull / restore liquidity |
+
+Parsing and error replies are shared with the Lighter sim (hedged/venues/sim/control.py).
 """
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from hedged.venues.base import Side
-from hedged.venues.extended.sim_wire import dec, dumps
-from hedged.venues.sim.faults import fault_from_json
+from hedged.venues.extended.sim_wire import dec
+from hedged.venues.sim import control
+from hedged.venues.sim.control import BadField, ControlArgs
 from hedged.venues.sim.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
     from hedged.venues.extended.sim import ExtendedSim
 
 
-def _reply(status: int, obj: Any) -> SimResponse:
-    return SimResponse(status, dumps(obj))
+async def handle_control(sim: ExtendedSim, req: SimRequest, rel: str) -> SimResponse:
+    return await control.handle_control(routes(sim), req, rel)
 
 
-def handle_control(sim: ExtendedSim, req: SimRequest, rel: str) -> SimResponse:
-    try:
-        body = json.loads(req.body) if req.body else {}
-        return _dispatch(sim, req.method, rel, body)
-    except (ValueError, KeyError, TypeError, InvalidOperation) as exc:
-        return _reply(400, {"error": f"{type(exc).__name__}: {exc}"})
+def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
+    return {
+        ("GET", "/truth"): lambda a: truth(sim),
+        ("POST", "/price"): lambda a: price(sim, a),
+        ("POST", "/step"): lambda a: sim.step_market(a.integer("n", 1, minimum=0)),
+        ("POST", "/fill"): lambda a: fill(sim, a),
+        ("POST", "/flow"): lambda a: sim.add_flow(a.side("side"), a.decimal("qty", positive=True)),
+        ("POST", "/fault"): lambda a: sim.faults.add(a.fault()),
+        ("POST", "/faults/clear"): lambda a: sim.faults.clear(),
+        ("POST", "/book/pull"): lambda a: sim.pull_book(a.side("side", None)),
+        ("POST", "/book/restore"): lambda a: sim.restore_book(),
+    }
 
 
-def _dispatch(sim: ExtendedSim, method: str, rel: str, body: dict[str, Any]) -> SimResponse:
-    if (method, rel) == ("GET", "/truth"):
-        return _reply(
-            200,
-            {
-                "position": dec(sim.position()),
-                "balance": dec(sim.balance()),
-                "openOrders": sim.open_orders(),
-                "fills": sim.fills(),
-                "reference": dec(sim.market.reference),
-                "bestBid": None if sim.book.best_bid is None else dec(sim.book.best_bid),
-                "bestAsk": None if sim.book.best_ask is None else dec(sim.book.best_ask),
-            },
-        )
-    if method != "POST":
-        return _reply(404, {"error": "unknown control request"})
-    if rel == "/price":
-        if "price" in body:
-            sim.set_price(Decimal(str(body["price"])))
-        else:
-            sim.move_price(Decimal(str(body["pct"])))
-    elif rel == "/step":
-        sim.step_market(int(body.get("n", 1)))
-    elif rel == "/fill":
-        order = body["order"]
-        price = Decimal(str(body["price"])) if body.get("price") is not None else None
-        sim.force_fill(int(order) if isinstance(order, int) else str(order), Decimal(str(body["qty"])), price)
-    elif rel == "/flow":
-        sim.add_flow(Side(str(body["side"]).lower()), Decimal(str(body["qty"])))
-    elif rel == "/fault":
-        sim.faults.add(fault_from_json(body))
-    elif rel == "/faults/clear":
-        sim.faults.clear()
-    elif rel == "/book/pull":
-        sim.pull_book(Side(str(body["side"]).lower()) if body.get("side") else None)
-    elif rel == "/book/restore":
-        sim.restore_book()
+def truth(sim: ExtendedSim) -> dict[str, Any]:
+    return {
+        "position": dec(sim.position()),
+        "balance": dec(sim.balance()),
+        "openOrders": sim.open_orders(),
+        "fills": sim.fills(),
+        "reference": dec(sim.market.reference),
+        "bestBid": None if sim.book.best_bid is None else dec(sim.book.best_bid),
+        "bestAsk": None if sim.book.best_ask is None else dec(sim.book.best_ask),
+    }
+
+
+def price(sim: ExtendedSim, a: ControlArgs) -> None:
+    if a.has("price"):
+        sim.set_price(a.decimal("price", positive=True))
     else:
-        return _reply(404, {"error": "unknown control request"})
-    return _reply(200, {"ok": True})
+        sim.move_price(a.decimal("pct"))
+
+
+def fill(sim: ExtendedSim, a: ControlArgs) -> None:
+    order = a.values.get("order")
+    if order is None or isinstance(order, bool) or not isinstance(order, int | str):
+        raise BadField("order", "expected a venue id (integer) or an externalId (string)")
+    qty = a.decimal("qty", positive=True)
+    px = a.decimal("price", None, positive=True)
+    try:
+        sim.force_fill(order, qty, px)
+    except KeyError:
+        raise BadField("order", f"unknown order {order!r}") from None

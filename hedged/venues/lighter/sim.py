@@ -11,7 +11,8 @@
         async with sim.connect_ws("ws://lighter.sim/stream") as ws: ...
         server = await n.start(sim.serve_tcp)                # or on 127.0.0.1 (server.http_url(), ws_url())
 
-REST handling lives in sim_rest.py, the WebSocket in sim_ws.py, the venue state in sim_exchange.py.
+REST handling lives in sim_rest.py, the WebSocket in sim_ws.py, the venue state in sim_exchange.py, and the
+local HTTP control surface (`/_sim/...` on the same port, `settings.control_path`) in sim_control.py.
 Signatures are not verified (the shipped Go library exports no verify function): a well-formed `Sig`
 from a registered (account, api key) is accepted; everything else of a tx is checked.
 """
@@ -34,6 +35,7 @@ from trio_util import AsyncValue
 
 from hedged.venues.base import Side
 from hedged.venues.lighter import sim_feed, sim_rest, sim_ws
+from hedged.venues.lighter.sim_control import handle_control
 from hedged.venues.lighter.sim_exchange import Event, LighterExchange
 from hedged.venues.lighter.sim_tx import ERR_AUTH, MarketSpec, ParsedTx, SimOrder, SimTrade, TxRecord, TxRejected
 from hedged.venues.sim.faults import Fault, FaultPlan
@@ -99,6 +101,8 @@ class LighterSimSettings:
     """sendTx/sendTxBatch (REST and WS) per rolling minute before 429. None = unlimited."""
     collateral: Decimal = Decimal(100_000)
     """Default collateral of accounts added without an explicit amount."""
+    control_path: str | None = "/_sim"
+    """Local HTTP control surface (see sim_control.py) on the same port; None disables it."""
 
 
 def trio_wall_clock(start: float | None = None) -> Callable[[], float]:
@@ -168,6 +172,10 @@ class LighterSim:
     # ---- handlers (transport protocols) ----------------------------------------------------------
 
     async def handle(self, req: SimRequest) -> SimResponse:
+        control = self.settings.control_path
+        if control and req.path.startswith(control + "/"):
+            await trio.lowlevel.checkpoint()
+            return await handle_control(self, req, req.path[len(control) :])
         return await sim_rest.handle(self, req)
 
     async def serve_ws(self, path: str, query: Query, headers: Any, conn: trio_websocket.WebSocketConnection) -> None:
@@ -309,6 +317,15 @@ class LighterSim:
 
     def move_price(self, pct: Decimal) -> None:
         self.market_model.move_price(pct)
+
+    def step_market(self, steps: int = 1) -> None:
+        """Run market steps now (random walk, book churn, flow), then match flow and publish like a feed tick."""
+        for _ in range(steps):
+            self.market_model.step()
+        now_ms = self.now_ms()
+        self.dispatch(self.exchange.on_flow(now_ms=now_ms))
+        if not self.frozen:
+            self.feed.publish(now_ms)
 
     def pull_book(self, side: Side | None = None) -> None:
         """Remove liquidity (both sides by default): a hedge sent now never fills."""
