@@ -208,8 +208,10 @@ async def _sim_main(cfg: Config) -> int:
         with os.fdopen(fd, "w") as f:
             f.write("\n".join(pair.env_lines()) + "\n")
         (state / "sim-venues.toml").write_text(pair.venue_toml())
-        logger.info("sim_ready extended={} lighter={} control={}", pair.extended_urls[0], pair.lighter_urls[0],
-                    pair.extended_urls[0].rsplit("/api/v1", 1)[0] + "/_sim")
+        logger.info("sim_ready extended={} lighter={} extended_control={} lighter_control={}",
+                    pair.extended_urls[0], pair.lighter_urls[0],
+                    pair.extended_urls[0].rsplit("/api/v1", 1)[0] + "/_sim",
+                    pair.lighter_urls[0] + (pair.lighter.settings.control_path or ""))
         logger.info("sim_credentials env_file={} venues_toml={} (throw-away keys; source the env file, "
                     "paste the TOML into a copy of the config)", env_file, state / "sim-venues.toml")
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
