@@ -68,15 +68,19 @@ async def test_timeout_cancels_finds_the_partial_fill_reprices_and_succeeds(auto
         assert r.venue_net() == 0 and r.ledger_matches_venues()
 
 
+async def _hedge_never_fills_until_halted(r, ex) -> None:
+    """The hedge venue never fills and the maker venue refuses the flatten: run to the halt."""
+    r.hedge.taker_fill = lambda o: D(0)
+    r.maker.fail_taker = [OrderRejected(Venue.EXTENDED, "flatten refused")]
+    async with trio.open_nursery() as n:
+        n.start_soon(r.maker_fill, Side.BUY, "1")
+        with pytest.raises(Halted):
+            await ex.run()
+
+
 async def test_a_timeout_is_never_counted_as_a_fill(autojump_clock):
     async with rig(hedge_cfg=hedge_config(max_attempts=1)) as r:
-        r.hedge.taker_fill = lambda o: D(0)
-        r.maker.fail_taker = [OrderRejected(Venue.EXTENDED, "flatten refused")]
-        ex = r.executor()
-        async with trio.open_nursery() as n:
-            n.start_soon(r.maker_fill, Side.BUY, "1")
-            with pytest.raises(Halted):
-                await ex.run()
+        await _hedge_never_fills_until_halted(r, r.executor())
         assert r.ledger.position(Venue.LIGHTER) == 0 and r.hedge.position == 0
         assert r.ledger.net_exposure.value == D(1)
 
@@ -115,13 +119,7 @@ async def test_a_fill_after_an_already_filled_answer_is_established_by_rest_and_
 
 async def test_every_attempt_failing_flattens_and_halts_when_exposure_stays_open(autojump_clock):
     async with rig(hedge_cfg=hedge_config(max_attempts=3)) as r:
-        r.hedge.taker_fill = lambda o: D(0)
-        r.maker.fail_taker = [OrderRejected(Venue.EXTENDED, "flatten refused")]
-        ex = r.executor()
-        async with trio.open_nursery() as n:
-            n.start_soon(r.maker_fill, Side.BUY, "1")
-            with pytest.raises(Halted):
-                await ex.run()
+        await _hedge_never_fills_until_halted(r, r.executor())
         assert len(takers(r.hedge)) == 3
         levels = [c[3] for c in takers(r.hedge)]
         assert levels == sorted(levels, reverse=True) and len(set(levels)) == 3
