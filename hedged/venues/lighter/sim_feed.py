@@ -21,13 +21,16 @@ class BookFeed:
         self.asks: dict[Decimal, Decimal] = {}
         self.updated_us = 0
         self._version = -1
+        m = sim.settings.market
+        self._text = render.LevelText(m)
+        # "0.00…" for removed levels, rendered once.
+        self._zero_text = self._text.size(Decimal(0).scaleb(-m.size_decimals))
 
     def snapshot(self) -> dict[str, Any]:
-        m = self.sim.settings.market
         return {
             "code": 0,
-            "asks": render.levels_json(m, sorted(self.asks.items())),
-            "bids": render.levels_json(m, sorted(self.bids.items(), reverse=True)),
+            "asks": self._text.levels(sorted(self.asks.items())),
+            "bids": self._text.levels(sorted(self.bids.items(), reverse=True)),
             "nonce": self.nonce,
             "begin_nonce": 0,
         }
@@ -38,19 +41,28 @@ class BookFeed:
             return
         self._version = book.version
         m = self.sim.settings.market
+        text, zero = self._text, self._zero_text
+        prices = text.prices  # the hot loop looks texts up inline
+        # The `str()` shortcut of `render._fixed`, inlined: fresh sizes are the bulk of a full step.
+        sd = m.size_decimals
+        cut = -sd - 1
         changes: dict[str, list[dict[str, str]]] = {}
-        zero = Decimal(0).scaleb(-m.size_decimals)  # "0.00…" as str(): no format() per removed level
         for name, mine, levels in (("asks", self.asks, book.asks), ("bids", self.bids, book.bids)):
-            changed = []
+            out = []
             for p, s in levels:
                 # pop + `is None`: comparing a Decimal with None goes through the numbers ABCs (slow).
+                # `is` first: the market reuses a level's size object while the size stays.
                 old = mine.pop(p, None)
-                if old is None or old != s:
-                    changed.append((p, s))
-            changed += [(p, zero) for p in mine]  # levels gone since the last update
+                if old is not s and (old is None or old != s):
+                    st = str(s)
+                    if sd == 0 or len(st) <= sd or st[cut] != "." or "E" in st:
+                        st = text.size(s)
+                    out.append({"price": prices.get(p) or text.price(p), "size": st})
+            # Levels gone since the last update.
+            out += [{"price": prices.get(p) or text.price(p), "size": zero} for p in mine]
             mine.clear()
             mine.update(levels)
-            changes[name] = render.levels_json(m, changed)
+            changes[name] = out
         if not changes["asks"] and not changes["bids"]:
             return
         begin = self.nonce

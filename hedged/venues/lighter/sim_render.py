@@ -160,18 +160,52 @@ def tx_json(rec: TxRecord, *, l1_address: str, event_info: str) -> dict[str, Any
     }  # fmt: skip
 
 
+def _fixed(x: Decimal, decimals: int, spec: str) -> str:
+    # Avoids format() where str() already gives the same text: a value with exactly `decimals` digits after
+    # the point (book levels are multiples of the tick/step) and no exponent. Anything else (a bare 0, other
+    # exponents) is formatted.
+    t = str(x)
+    if decimals == 0 or len(t) <= decimals or t[-decimals - 1] != "." or "E" in t:
+        return format(x, spec)
+    return t
+
+
 def levels_json(m: MarketSpec, levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
-    # This runs for every level of every book update, so it avoids format() where str() already gives
-    # the same text: a value with exactly `decimals` digits after the point (book levels are multiples
-    # of the tick/step) and no exponent. Anything else (a bare 0, other exponents) is formatted.
     pd, sd = m.price_decimals, m.size_decimals
     ps, ss = f".{pd}f", f".{sd}f"
-    out = []
-    for p, s in levels:
-        pt, st = str(p), str(s)
-        if pd == 0 or len(pt) <= pd or pt[-pd - 1] != "." or "E" in pt:
-            pt = format(p, ps)
-        if sd == 0 or len(st) <= sd or st[-sd - 1] != "." or "E" in st:
-            st = format(s, ss)
-        out.append({"price": pt, "size": st})
-    return out
+    return [{"price": _fixed(p, pd, ps), "size": _fixed(s, sd, ss)} for p, s in levels]
+
+
+_PRICE_CACHE_MAX = 4096  # a book walks over a few thousand ticks in minutes; clearing now and then bounds memory
+
+
+class LevelText:
+    """`levels_json` for the book feed, remembering the text of each price seen.
+
+    The feed renders every changed level of every update; prices recur as the book walks, so a dict
+    lookup (the Decimal's hash is already cached on the object by the feed's diff) replaces str()/format().
+    The text depends only on the value (fixed decimals), except for zero (-0 keeps its sign): never cached.
+    Sizes are mostly fresh draws, so they are not cached: the feed inlines the `str()` shortcut instead.
+    """
+
+    def __init__(self, m: MarketSpec) -> None:
+        self.m = m
+        self.prices: dict[Decimal, str] = {}
+        self._pspec = f".{m.price_decimals}f"
+        self._sspec = f".{m.size_decimals}f"
+
+    def price(self, p: Decimal) -> str:
+        t = self.prices.get(p)
+        if t is None:
+            t = _fixed(p, self.m.price_decimals, self._pspec)
+            if p and not p.is_signed():  # zero never: -0 would find it and lose its sign
+                if len(self.prices) >= _PRICE_CACHE_MAX:
+                    self.prices.clear()
+                self.prices[p] = t
+        return t
+
+    def size(self, s: Decimal) -> str:
+        return _fixed(s, self.m.size_decimals, self._sspec)
+
+    def levels(self, levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
+        return [{"price": self.price(p), "size": self.size(s)} for p, s in levels]

@@ -116,6 +116,7 @@ class VenueBook:
     """Increments on every change, so stream writers can skip unchanged books cheaply."""
     _flow: list[Flow] = field(default_factory=list)
     _sizes: dict[bool, dict[int, Decimal]] = field(default_factory=dict)  # is-bid -> price in ticks -> size
+    _prices: dict[int, Decimal] = field(default_factory=dict)  # price in ticks -> the one Decimal for it
 
     @property
     def best_bid(self) -> Decimal | None:
@@ -152,6 +153,13 @@ class VenueBook:
         mean_units = float(s.level_size / self.step)
         churn, rand, step = s.level_churn, self.rng.random, self.step
         out: list[tuple[Decimal, Decimal]] = []
+        # One Decimal object per price (while `best` has the tick's exponent, as it does unless a
+        # quotient came out exact): consumers keying dicts by price (stream diffs, text caches) then hash
+        # each price once, not once per step. The object is the same value and digits `best + n * delta`
+        # would give.
+        prices = self._prices if best.as_tuple().exponent == self.tick.as_tuple().exponent else None
+        if prices is not None and len(prices) > 4096:
+            prices.clear()
         price = best
         for _ in range(s.depth_levels):
             if price <= 0:
@@ -161,6 +169,8 @@ class VenueBook:
                 # Whole size steps drawn as a float: Decimal arithmetic here dominated a market step.
                 size = step * max(1, int(mean_units * (0.5 + rand())))
                 sizes[key] = size
+            if prices is not None:
+                price = prices.setdefault(key, price)
             out.append((price, size))
             price += delta
             key += dk

@@ -23,3 +23,24 @@ def test_a_zero_size_and_a_bare_integer_are_padded_to_the_markets_decimals():
     m = LighterSimSettings().market
     (level,) = render.levels_json(m, [(Decimal(150), Decimal(0))])
     assert level == {"price": "150." + "0" * m.price_decimals, "size": "0." + "0" * m.size_decimals}
+
+
+@given(
+    levels=st.lists(st.tuples(values, values), max_size=8),
+    price_decimals=st.integers(0, 6),
+    size_decimals=st.integers(0, 6),
+)
+def test_the_feeds_remembered_level_texts_match_fresh_rendering_every_time(levels, price_decimals, size_decimals):
+    m = replace(LighterSimSettings().market, price_decimals=price_decimals, size_decimals=size_decimals)
+    text = render.LevelText(m)
+    # Twice: the second pass reads the remembered texts, which must not depend on the first value's digits.
+    for _ in range(2):
+        assert text.levels(levels) == render.levels_json(m, levels)
+        assert text.levels(levels[::-1]) == render.levels_json(m, levels[::-1])
+
+
+def test_a_remembered_price_does_not_leak_its_text_to_negative_zero():
+    m = LighterSimSettings().market
+    text = render.LevelText(m)
+    assert text.price(Decimal(0)) == "0." + "0" * m.price_decimals
+    assert text.price(Decimal("-0")) == "-0." + "0" * m.price_decimals
