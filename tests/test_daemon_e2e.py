@@ -100,3 +100,52 @@ async def test_daemon_trades_on_the_simulators_and_stops_cleanly(tmp_path):
         journal.close()
     assert core.positions[roles.maker] == ext
     assert core.positions[roles.hedge] == lig
+
+
+async def test_daemon_rides_out_stream_faults_and_still_matches_the_venues(tmp_path):
+    """Streams drop between a fill and its next message, skip sequence numbers, repeat and
+    reorder frames, and a sendTx fails; the daemon re-syncs, keeps every fill exactly once,
+    and its journal equals the venues' truth afterwards."""
+    from hedged.venues.sim.faults import Fault, FaultKind
+
+    cfg = fast_config(tmp_path)
+    ready = trio.Event()
+    runtime: list[daemon.Runtime] = []
+
+    class ReadyNotifier(Notifier):
+        async def ready(self) -> None:
+            ready.set()
+
+    codes: list[int] = []
+    with trio.fail_after(120):
+        async with trio.open_nursery() as n:
+            async def run() -> None:
+                codes.append(await daemon.main(cfg, notifier=ReadyNotifier(environ={}), on_runtime=runtime.append))
+
+            n.start_soon(run)
+            await ready.wait()
+            rt = runtime[0]
+            sim = rt.engine.sim
+            account = f"account_orders/*/{sim.lighter_account}"
+            sim.extended.faults.add(
+                Fault(FaultKind.CLOSE_AFTER, target="account", on="TRADE"),  # between a fill and its ORDER
+                Fault(FaultKind.SEQ_GAP, target="account", skip=3),
+                Fault(FaultKind.DUPLICATE, target="account", count=5),
+                Fault(FaultKind.SEQ_GAP, target="orderbooks/*", skip=20),
+            )
+            sim.lighter.add_fault(
+                Fault(FaultKind.DUPLICATE, target=account, count=5),
+                Fault(FaultKind.REORDER, target=account, skip=2),
+                Fault(FaultKind.CLOSE_BEFORE, target=account, skip=4),
+                Fault(FaultKind.HTTP_ERROR, target="POST /sendTx", status=503),
+            )
+            cycle = rt.engine.cycle
+            await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= 3)
+            assert sim.extended.faults.history and sim.lighter.faults.history  # the faults really fired
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert codes == [0]
+    assert rt.engine.halted is None
+    ext, lig = sim.extended.position(), sim.lighter.position(sim.lighter_account)
+    assert sim.extended.open_orders() == []
+    assert abs(ext + lig) <= rt.engine.cycle.tolerance()
+    assert rt.engine.positions_snapshot() == {"extended": ext, "lighter": lig}

@@ -25,6 +25,7 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
+from hedged.venues.wsclient import open_ws
 from hedged.venues.base import StreamHealth, VenueError, VenueEvent
 from hedged.venues.extended import wire
 from hedged.venues.extended.account import AccountCore, OrderTracker, SeqCheck, StreamStats, TradeDedup
@@ -88,7 +89,7 @@ _WS_ERRORS = (
 
 
 def default_ws_connect(url: str, headers: list[tuple[bytes, bytes]]):
-    return trio_websocket.open_websocket_url(url, extra_headers=headers, connect_timeout=10, disconnect_timeout=2)
+    return open_ws(url, headers, connect_timeout=10, disconnect_timeout=2)
 
 
 async def _connection(name: str, url: str, headers, connect: WsConnect, state: StreamState,

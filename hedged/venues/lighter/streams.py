@@ -30,6 +30,7 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
+from hedged.venues.wsclient import open_ws
 from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue, VenueError
 from hedged.venues.lighter import wire
 from hedged.venues.lighter.book import BookSync, Verdict
@@ -383,6 +384,4 @@ def _why(group: BaseExceptionGroup) -> str:
 
 def default_connect(url: str, headers: dict[str, str]) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:
     """The real socket: `connect_ws(url, headers)` shape over trio_websocket.open_websocket_url."""
-    return trio_websocket.open_websocket_url(
-        url, extra_headers=[(k.encode(), v.encode()) for k, v in headers.items()], max_message_size=16 * 2**20
-    )
+    return open_ws(url, [(k.encode(), v.encode()) for k, v in headers.items()], max_message_size=16 * 2**20)
