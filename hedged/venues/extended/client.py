@@ -93,6 +93,7 @@ class ExtendedClient:
         on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
+        self._market_loaded_at_start = False
         self._transport = http_transport
         self._ws_connect = ws_connect or default_ws_connect
         self._rng = rng if rng is not None else random.Random()
@@ -136,6 +137,7 @@ class ExtendedClient:
             self._events = events
             try:
                 await self._load_market()
+                self._market_loaded_at_start = True
                 ua = USER_AGENT.encode()
                 ws = s.ws_url.rstrip("/")
                 async with trio.open_nursery() as nursery:
@@ -365,7 +367,10 @@ class ExtendedClient:
         """Reconcile after a (re)connect: market config, open orders, positions, and the fate of live orders."""
         rest = self._require_rest()
         market = self.settings.market
-        await self._load_market()
+        if self._market_loaded_at_start:
+            self._market_loaded_at_start = False  # run() just loaded it: the first re-sync need not again
+        else:
+            await self._load_market()  # a reconnect: fees or limits may have changed meanwhile
         orders = await self._read(lambda: rest.open_orders(market))
         rows = await self._read(lambda: rest.positions(market))
         events: list[VenueEvent] = []
