@@ -5,8 +5,6 @@ journal agrees with the venues' truth."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 from decimal import Decimal
 
 import httpx
@@ -15,8 +13,8 @@ import trio
 from hedged import daemon
 from hedged.config import Config, CycleConfig, MetricsConfig, SimConfig
 from hedged.ledger import Journal, LedgerCore, Leg, Roles
-from hedged.nursery import Notifier
 from hedged.venues.base import Venue
+from tests.daemon_harness import run_daemon
 
 
 def fast_config(tmp_path) -> Config:
@@ -41,43 +39,31 @@ def _series(text: str, name: str) -> float:
 
 async def test_daemon_trades_on_the_simulators_and_stops_cleanly(tmp_path):
     cfg = fast_config(tmp_path)
-    ready = trio.Event()
-    runtime: list[daemon.Runtime] = []
 
-    class ReadyNotifier(Notifier):
-        async def ready(self) -> None:
-            ready.set()
+    async def trade_and_scrape(rt: daemon.Runtime) -> None:
+        base = f"http://127.0.0.1:{rt.metrics_port}"
+        async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            first = (await http.get("/metrics")).text
+            # Two completed cycles, then one more export pass so the counters carry them.
+            cycle = rt.engine.cycle
+            await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= 2)
+            passes = rt.exports.value
+            await rt.exports.wait_value(lambda v: v > passes)
+            second = (await http.get("/metrics")).text
+            readyz = await http.get("/readyz")
+            status = (await http.get("/status")).json()
+        assert readyz.status_code == 200, readyz.text
+        assert _series(first, "hedged_cycles_completed_total") == 0
+        assert _series(second, "hedged_cycles_completed_total") >= 2
+        assert _series(second, "hedged_hedge_attempts_total") > 0
+        for phase in ("fill_to_sent", "sent_to_ack", "sent_to_filled", "maker_fill_to_hedge_filled"):
+            assert _series(second, f'hedged_hedge_latency_seconds_count{{phase="{phase}"}}') > 0, phase
+        assert status["reconciled"] is True and status["halted"] is None
 
-    codes: list[int] = []
     with trio.fail_after(90):
-        async with trio.open_nursery() as n:
-            async def run() -> None:
-                codes.append(await daemon.main(cfg, notifier=ReadyNotifier(environ={}), on_runtime=runtime.append))
-
-            n.start_soon(run)
-            await ready.wait()
-            rt = runtime[0]
-            base = f"http://127.0.0.1:{rt.metrics_port}"
-            async with httpx.AsyncClient(base_url=base, trust_env=False) as http:
-                assert (await http.get("/healthz")).status_code == 200
-                first = (await http.get("/metrics")).text
-                # Two completed cycles, then one more export pass so the counters carry them.
-                cycle = rt.engine.cycle
-                await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= 2)
-                passes = rt.exports.value
-                await rt.exports.wait_value(lambda v: v > passes)
-                second = (await http.get("/metrics")).text
-                readyz = await http.get("/readyz")
-                status = (await http.get("/status")).json()
-            assert readyz.status_code == 200, readyz.text
-            assert _series(first, "hedged_cycles_completed_total") == 0
-            assert _series(second, "hedged_cycles_completed_total") >= 2
-            assert _series(second, "hedged_hedge_attempts_total") > 0
-            for phase in ("fill_to_sent", "sent_to_ack", "sent_to_filled", "maker_fill_to_hedge_filled"):
-                assert _series(second, f'hedged_hedge_latency_seconds_count{{phase="{phase}"}}') > 0, phase
-            assert status["reconciled"] is True and status["halted"] is None
-            os.kill(os.getpid(), signal.SIGTERM)
-    assert codes == [0]
+        rt, code = await run_daemon(cfg, trade_and_scrape)
+    assert code == 0
 
     # Every maker fill was hedged: the volumes agree to within the residual each cycle may carry.
     s = rt.engine.cycle.summary
@@ -109,41 +95,30 @@ async def test_daemon_rides_out_stream_faults_and_still_matches_the_venues(tmp_p
     from hedged.venues.sim.faults import Fault, FaultKind
 
     cfg = fast_config(tmp_path)
-    ready = trio.Event()
-    runtime: list[daemon.Runtime] = []
 
-    class ReadyNotifier(Notifier):
-        async def ready(self) -> None:
-            ready.set()
+    async def trade_through_faults(rt: daemon.Runtime) -> None:
+        sim = rt.engine.sim
+        account = f"account_orders/*/{sim.lighter_account}"
+        sim.extended.faults.add(
+            Fault(FaultKind.CLOSE_AFTER, target="account", on="TRADE"),  # between a fill and its ORDER
+            Fault(FaultKind.SEQ_GAP, target="account", skip=3),
+            Fault(FaultKind.DUPLICATE, target="account", count=5),
+            Fault(FaultKind.SEQ_GAP, target="orderbooks/*", skip=20),
+        )
+        sim.lighter.add_fault(
+            Fault(FaultKind.DUPLICATE, target=account, count=5),
+            Fault(FaultKind.REORDER, target=account, skip=2),
+            Fault(FaultKind.CLOSE_BEFORE, target=account, skip=4),
+            Fault(FaultKind.HTTP_ERROR, target="POST /sendTx", status=503),
+        )
+        cycle = rt.engine.cycle
+        await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= 3)
+        assert sim.extended.faults.history and sim.lighter.faults.history  # the faults really fired
 
-    codes: list[int] = []
     with trio.fail_after(120):
-        async with trio.open_nursery() as n:
-            async def run() -> None:
-                codes.append(await daemon.main(cfg, notifier=ReadyNotifier(environ={}), on_runtime=runtime.append))
-
-            n.start_soon(run)
-            await ready.wait()
-            rt = runtime[0]
-            sim = rt.engine.sim
-            account = f"account_orders/*/{sim.lighter_account}"
-            sim.extended.faults.add(
-                Fault(FaultKind.CLOSE_AFTER, target="account", on="TRADE"),  # between a fill and its ORDER
-                Fault(FaultKind.SEQ_GAP, target="account", skip=3),
-                Fault(FaultKind.DUPLICATE, target="account", count=5),
-                Fault(FaultKind.SEQ_GAP, target="orderbooks/*", skip=20),
-            )
-            sim.lighter.add_fault(
-                Fault(FaultKind.DUPLICATE, target=account, count=5),
-                Fault(FaultKind.REORDER, target=account, skip=2),
-                Fault(FaultKind.CLOSE_BEFORE, target=account, skip=4),
-                Fault(FaultKind.HTTP_ERROR, target="POST /sendTx", status=503),
-            )
-            cycle = rt.engine.cycle
-            await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= 3)
-            assert sim.extended.faults.history and sim.lighter.faults.history  # the faults really fired
-            os.kill(os.getpid(), signal.SIGTERM)
-    assert codes == [0]
+        rt, code = await run_daemon(cfg, trade_through_faults)
+    assert code == 0
+    sim = rt.engine.sim
     assert rt.engine.halted is None
     ext, lig = sim.extended.position(), sim.lighter.position(sim.lighter_account)
     assert sim.extended.open_orders() == []

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import trio
 
-from hedged import daemon
 from hedged.config import Config, MetricsConfig
-from hedged.nursery import Notifier
+from tests.daemon_harness import run_daemon
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,23 +69,9 @@ async def test_nothing_is_left_open_after_the_root_scope_exits(tmp_path):
     fds_before = set(os.listdir("/proc/self/fd"))
     threads_before = _threads()
     tasks_before = _our_tasks()
-    class ReadyNotifier(Notifier):
-        async def ready(self) -> None:
-            is_ready.set()
-
-    is_ready = trio.Event()
-    notifier = ReadyNotifier(environ={})
     with trio.fail_after(20):
-        async with trio.open_nursery() as n:
-            codes: list[int] = []
-
-            async def run():
-                codes.append(await daemon.main(cfg, notifier=notifier))
-
-            n.start_soon(run)
-            await is_ready.wait()  # the signal watcher and every service are up
-            os.kill(os.getpid(), signal.SIGTERM)
-    assert codes == [0]
+        _, code = await run_daemon(cfg)
+    assert code == 0
     assert _our_tasks() == tasks_before
     assert _threads() == threads_before
     leaked = {fd for fd in set(os.listdir("/proc/self/fd")) - fds_before if os.path.exists(f"/proc/self/fd/{fd}")}

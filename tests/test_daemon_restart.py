@@ -9,17 +9,15 @@ closes the position first, and the journal agrees with the venues throughout.
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 from decimal import Decimal
 
 import trio
 
 from hedged import daemon
 from hedged.config import Config, CycleConfig, ExtendedVenueConfig, LighterVenueConfig, MetricsConfig, SimConfig, VenuesConfig
-from hedged.nursery import Notifier
 from hedged.venues.assembly import SimPair
 from hedged.venues.base import Venue
+from tests.daemon_harness import run_daemon
 
 
 def _config(tmp_path, pair: SimPair, *, hold_s: float) -> Config:
@@ -44,25 +42,9 @@ def _config(tmp_path, pair: SimPair, *, hold_s: float) -> Config:
 
 
 async def _run_until(cfg: Config, until) -> daemon.Runtime:
-    """Run the daemon until `until(rt)` returns, then SIGTERM it; returns its runtime."""
-    ready = trio.Event()
-    runtime: list[daemon.Runtime] = []
-    codes: list[int] = []
-
-    class ReadyNotifier(Notifier):
-        async def ready(self) -> None:
-            ready.set()
-
-    async with trio.open_nursery() as n:
-        async def run() -> None:
-            codes.append(await daemon.main(cfg, notifier=ReadyNotifier(environ={}), on_runtime=runtime.append))
-
-        n.start_soon(run)
-        await ready.wait()
-        await until(runtime[0])
-        os.kill(os.getpid(), signal.SIGTERM)
-    assert codes == [0]
-    return runtime[0]
+    rt, code = await run_daemon(cfg, until)
+    assert code == 0
+    return rt
 
 
 def _venue_truth(pair: SimPair) -> tuple[Decimal, Decimal]:
