@@ -20,7 +20,7 @@ from hedged.alerts import Alerter, IncidentStore
 from hedged.engine import Engine
 from hedged.metrics import Metrics, Readiness, serve_metrics
 from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
-from hedged.wiring import alert_settings, export_metrics
+from hedged.wiring import MetricsExporter, alert_settings
 
 
 # The failure path's closing alert: one per run, `flattened_on` set when it traded.
@@ -100,9 +100,10 @@ def _export_service(rt: Runtime):
 
     async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
+        exporter = MetricsExporter(rt.metrics, rt.engine)
         await rt.supervisor.all_ready.wait()
         while True:
-            export_metrics(rt.metrics, rt.engine)
+            exporter.export()
             rt.exports.value += 1
             await trio.sleep(1.0)  # ok: a periodic export, not a wait for state
 

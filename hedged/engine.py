@@ -21,6 +21,7 @@ import trio
 from loguru import logger
 
 from hedged.config import Config
+from hedged.errors import Halted
 from hedged.ledger import Ledger, Leg, ReconcileKind, Roles
 from hedged.metrics import Metrics, Readiness
 from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
@@ -180,8 +181,6 @@ class Engine:
             self.supervisor.request_stop("iterations done")
 
     async def _halts(self, run: Awaitable[None]) -> None:
-        from hedged.errors import Halted
-
         try:
             await run
         except Halted as exc:
@@ -209,8 +208,9 @@ class Engine:
         return Readiness(not reasons, tuple(reasons))
 
     def status(self) -> dict[str, Any]:
+        verdict = self.readiness()
         out: dict[str, Any] = {"halted": self.halted, "reconciled": self.reconciled,
-                               "ready": self.readiness().ok, "reasons": list(self.readiness().reasons)}
+                               "ready": verdict.ok, "reasons": list(verdict.reasons)}
         if self.ledger is not None:
             out["positions"] = self.positions_snapshot()
             out["net_exposure"] = self.ledger.net_exposure.value

@@ -33,60 +33,59 @@ def alert_settings(cfg: Config, secrets: SecretStore = SECRETS) -> AlertSettings
                          rate_limit_count=a.rate_limit_per_min, rate_limit_period_s=60.0)
 
 
-class _Deltas:
-    """Turns cumulative statistics into Prometheus counter increments."""
+class MetricsExporter:
+    """Copies the engine's state into the gauges, and its cumulative statistics into counter
+    increments (remembering the last value it exported for each counter). One per daemon."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics, engine: Any) -> None:
+        self.m = metrics
+        self.engine = engine
         self._last: dict[Any, float] = {}
 
-    def inc(self, counter: Any, key: Any, value: float) -> None:
-        delta = value - self._last.get(key, 0)
+    def _inc(self, counter: Any, value: float) -> float:
+        delta = value - self._last.get(counter, 0)
         if delta > 0:
             counter.inc(delta)
-        self._last[key] = value
+        self._last[counter] = value
+        return delta
 
+    def export(self) -> None:
+        """One pass over everything."""
+        m, engine, inc = self.m, self.engine, self._inc
+        if engine.ledger is not None:
+            led = engine.ledger
+            for venue, size in engine.positions_snapshot().items():
+                m.position.labels(venue).set(float(size))
+            m.net_exposure.set(float(led.net_exposure.value))
+            m.open_hedge_delta.set(float(led.open_hedge_delta.value))
+            m.residual.set(float(led.residual.value))
+            # The ledger counts position adjustments without the leg: exported under venue="any".
+            inc(m.reconciliation_adjustments.labels("any"), led.statistics().counters.get("position_adjusted", 0))
+        if engine.cycle is not None:
+            m.exposure_tolerance.set(float(engine.cycle.tolerance()))
+            s = engine.cycle.summary
+            inc(m.cycles_started, s.cycles)
+            if inc(m.cycles_completed, s.completed) > 0:
+                m.last_cycle_completed.set(time.time())
+        if engine.executor is not None:
+            inc(m.hedge_attempts, engine.executor.statistics().orders)
+        m.halted.set(1 if engine.halted else 0)
+        if engine.venues is not None:
+            self._export_feeds(engine.venues)
 
-_deltas: dict[int, _Deltas] = {}
-
-
-def export_metrics(m: Metrics, engine: Any) -> None:
-    """Copy the engine's current state into the gauges and counters (one pass)."""
-    d = _deltas.setdefault(id(m), _Deltas())
-    if engine.ledger is not None:
-        led = engine.ledger
-        for venue, size in engine.positions_snapshot().items():
-            m.position.labels(venue).set(float(size))
-        m.net_exposure.set(float(led.net_exposure.value))
-        m.open_hedge_delta.set(float(led.open_hedge_delta.value))
-        m.residual.set(float(led.residual.value))
-    if engine.cycle is not None:
-        m.exposure_tolerance.set(float(engine.cycle.tolerance()))
-        s = engine.cycle.summary
-        d.inc(m.cycles_started, "cycles_started", s.cycles)
-        d.inc(m.cycles_completed, "cycles_completed", s.completed)
-        if s.completed and d._last.get("completed_at") != s.completed:
-            m.last_cycle_completed.set(time.time())
-            d._last["completed_at"] = s.completed
-    if engine.executor is not None:
-        st = engine.executor.statistics()
-        d.inc(m.hedge_attempts, "hedge_attempts", st.orders)
-    m.halted.set(1 if engine.halted else 0)
-    if engine.ledger is not None:
-        counters = engine.ledger.statistics().counters
-        # The ledger counts position adjustments without the leg: exported under venue="any".
-        d.inc(m.reconciliation_adjustments.labels("any"), "adjusted", counters.get("position_adjusted", 0))
-    if engine.venues is not None:
-        ext = engine.venues.extended.statistics()
+    def _export_feeds(self, venues: Any) -> None:
+        m, inc = self.m, self._inc
+        ext = venues.extended.statistics()
         for name in ("account", "book"):
             st = getattr(ext, name)
-            d.inc(m.stream_reconnects.labels("extended", name), ("ext_reconnects", name), st.reconnects)
-            d.inc(m.stream_seq_gaps.labels("extended", name), ("ext_gaps", name), st.gaps)
-            d.inc(m.malformed_messages.labels("extended", name), ("ext_malformed", name), st.malformed)
-        lig = engine.venues.lighter.statistics()
-        d.inc(m.stream_reconnects.labels("lighter", "ws"), "lig_reconnects", lig["reconnects"])
-        d.inc(m.stream_seq_gaps.labels("lighter", "order_book"), "lig_gaps", lig["book_gaps"])
-        d.inc(m.malformed_messages.labels("lighter", "ws"), "lig_malformed", lig["ws_malformed"])
-        for client in (engine.venues.extended, engine.venues.lighter):
+            inc(m.stream_reconnects.labels("extended", name), st.reconnects)
+            inc(m.stream_seq_gaps.labels("extended", name), st.gaps)
+            inc(m.malformed_messages.labels("extended", name), st.malformed)
+        lig = venues.lighter.statistics()
+        inc(m.stream_reconnects.labels("lighter", "ws"), lig["reconnects"])
+        inc(m.stream_seq_gaps.labels("lighter", "order_book"), lig["book_gaps"])
+        inc(m.malformed_messages.labels("lighter", "ws"), lig["ws_malformed"])
+        for client in (venues.extended, venues.lighter):
             for stream, h in client.health().streams.items():
                 m.stream_up.labels(str(client.venue), stream).set(1 if h.connected and h.subscribed else 0)
                 if h.last_message_age_s is not None:
