@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import trio
 
@@ -36,3 +39,27 @@ async def run_daemon(cfg: Config, until: Callable[[daemon.Runtime], Awaitable[No
             await until(runtime[0])
         os.kill(os.getpid(), signal.SIGTERM)
     return runtime[0], codes[0]
+
+
+@asynccontextmanager
+async def hedged_process(*args: str, cwd) -> AsyncIterator[trio.lowlevel.Process]:
+    """`python -m hedged.cli ARGS` with stderr piped; killed on the way out if it is still running."""
+    proc = await trio.lowlevel.open_process([sys.executable, "-m", "hedged.cli", *args],
+                                            stderr=subprocess.PIPE, cwd=cwd)
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            with trio.CancelScope(shield=True):
+                await proc.wait()
+        await proc.stderr.aclose()
+
+
+async def read_until(stream: trio.abc.ReceiveStream, marker: bytes, buf: bytearray) -> None:
+    """Read `stream` into `buf` until `marker` shows up (fails if the stream ends first)."""
+    while marker not in buf:
+        chunk = await stream.receive_some(65536)
+        if not chunk:
+            raise AssertionError(f"process ended before {marker!r}: {buf.decode(errors='replace')}")
+        buf.extend(chunk)

@@ -6,29 +6,24 @@ from __future__ import annotations
 import json
 import re
 import signal
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import httpx
 import trio
 
+from tests.daemon_harness import hedged_process, read_until
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 async def test_hedged_sim_serves_both_venues_and_their_control_endpoints(tmp_path):
     state = tmp_path / "state"
-    cmd = [sys.executable, "-m", "hedged.cli", "sim", "--config", str(REPO / "etc" / "hedged.toml"),
-           "--log-format", "json", "--state-dir", str(state)]
     buf = bytearray()
     with trio.fail_after(60):
-        proc = await trio.lowlevel.open_process(cmd, stderr=subprocess.PIPE, cwd=tmp_path)
-        try:
-            while b"sim_ready" not in buf:
-                chunk = await proc.stderr.receive_some(65536)
-                assert chunk, buf.decode(errors="replace")
-                buf.extend(chunk)
+        async with hedged_process("sim", "--config", str(REPO / "etc" / "hedged.toml"), "--log-format", "json",
+                                  "--state-dir", str(state), cwd=tmp_path) as proc:
+            await read_until(proc.stderr, b"sim_ready", buf)
             line = next(json.loads(raw) for raw in buf.splitlines() if b"sim_ready" in raw)
             urls = dict(re.findall(r"(\w+)=(\S+)", line["msg"]))
             env = dict(row.split("=", 1) for row in (state / "sim.env").read_text().split())
@@ -49,9 +44,3 @@ async def test_hedged_sim_serves_both_venues_and_their_control_endpoints(tmp_pat
                 assert float(after) < float(before)  # one shared market: a move on one venue moves both
             proc.send_signal(signal.SIGINT)
             assert await proc.wait() == 0
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                with trio.CancelScope(shield=True):
-                    await proc.wait()
-            await proc.stderr.aclose()
