@@ -297,4 +297,10 @@ class VenueClient(Protocol):
 
     async def order_status(self, client_id: str) -> OrderUpdate | None: ...
 
+    async def trades(self, *, since_ms: int = 0) -> list[Trade]:
+        """Our fills on this market at or after `since_ms` (venue time, epoch ms), oldest first,
+        from the venue's trade history (Extended `/user/trades`, Lighter `/api/v1/trades`).
+        Used to back-fill fills made while the daemon was down; deduplicated by `trade_id`."""
+        ...
+
     def health(self) -> VenueHealth: ...
