@@ -1,7 +1,8 @@
 """The TOML schema of hedged: frozen, typed, validated, unknown keys rejected.
 
 Each dataclass below is one TOML table; its field comments are the reference
-documentation (docs/config.md is generated from the same source by `hedged config init`).
+documentation: `hedged.configdoc` renders them into `etc/hedged.toml` (also what
+`hedged config init` writes) and `docs/config.md`, so the three cannot drift.
 Every error names the key path and the rule, e.g.
 ``cycle.size_min (3) must be <= cycle.size_max (2)``. Secrets are never values
 here: the file names the environment variable or credential file that holds them.
@@ -10,6 +11,7 @@ here: the file names the environment variable or credential file that holds them
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 import types
@@ -19,8 +21,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
+from hedged.secrets import looks_secret
+
 EX_CONFIG = 78
 EX_NOINPUT = 66
+# Decimals beyond these are typos or attacks ("1e200"), never sizes, prices or bps.
+_DECIMAL_MAX = Decimal("1e12")
+_DECIMAL_MIN_EXPONENT = -18
 
 
 class ConfigError(Exception):
@@ -44,7 +51,7 @@ class DaemonConfig:
 
 @dataclass(frozen=True)
 class LogConfig:
-    level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"  # lowest level written
     format: Literal["auto", "text", "json"] = "auto"  # auto: text on a TTY, JSON lines otherwise
 
 
@@ -57,13 +64,13 @@ class MarketConfig:
 @dataclass(frozen=True)
 class CycleConfig:
     direction: Literal["random", "buy", "sell"] = "random"  # side of the opening maker order
-    size_min: Decimal = Decimal("0.5")  # base units
-    size_max: Decimal = Decimal("2")
-    size_step: Decimal = Decimal("0.1")  # cycle sizes are drawn on this step
+    size_min: Decimal = Decimal("0.5")  # cycle size range, base units (decimal strings are exact)
+    size_max: Decimal = Decimal("2")  # must be on size_step and <= risk.max_position
+    size_step: Decimal = Decimal("0.1")  # sizes are drawn on this step; a multiple of both venues' steps
     delay_min_s: float = 2.0  # random pause between cycles, only while flat
-    delay_max_s: float = 6.0
+    delay_max_s: float = 6.0  # upper end of the pause
     hold_min_s: float = 5.0  # how long the opened position is held
-    hold_max_s: float = 15.0
+    hold_max_s: float = 15.0  # upper end of the hold
     iterations: int = 0  # cycles to run; 0 = forever
     chase_min_rest_s: float = 1.0  # a maker order rests at least this long before it is chased
     cancel_throttle_s: float = 0.5  # minimum interval between two maker cancels
@@ -72,25 +79,25 @@ class CycleConfig:
 
 @dataclass(frozen=True)
 class HedgeConfig:
-    buy_offset_bps_min: Decimal = Decimal(5)  # a BUY hedge is priced this far above the best ask
-    buy_offset_bps_max: Decimal = Decimal(10)
+    buy_offset_bps_min: Decimal = Decimal(5)  # a BUY hedge is priced this far above the best ask (random in [min, max])
+    buy_offset_bps_max: Decimal = Decimal(10)  # 0..1000
     sell_offset_bps_min: Decimal = Decimal(5)  # a SELL hedge is priced this far below the best bid
-    sell_offset_bps_max: Decimal = Decimal(10)
+    sell_offset_bps_max: Decimal = Decimal(10)  # 0..1000
     reprice_step_bps: Decimal = Decimal(10)  # extra aggressiveness per further attempt
     timeout_s: float = 5.0  # deadline of one hedge attempt
     reprice_after_s: float = 2.0  # a resting hedge older than this is modified in place
-    max_attempts: int = 4
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 2.0
-    time_in_force: Literal["gtt", "ioc"] = "gtt"
+    max_attempts: int = 4  # then: cancel all, flatten, alert, halt (exit 3) unless within tolerance
+    backoff_initial_s: float = 0.2  # exponential backoff between attempts
+    backoff_max_s: float = 2.0  # its cap
+    time_in_force: Literal["gtt", "ioc"] = "gtt"  # "gtt" (rests, can be modified) or "ioc"
 
 
 @dataclass(frozen=True)
 class RiskConfig:
-    tolerance_pct: Decimal = Decimal(5)  # tolerance = max(size_max, cycle size) * pct / 100
-    tolerance_floor: Decimal = Decimal("0.05")  # absolute minimum tolerance, base units
+    tolerance_pct: Decimal = Decimal(5)  # tolerance = max(cycle.size_max, cycle size) * pct / 100 ...
+    tolerance_floor: Decimal = Decimal("0.05")  # ... but never below this (base units)
     sweep_before_cycle: bool = True  # reconcile and flatten out-of-tolerance legs before each cycle
-    max_position: Decimal = Decimal(10)  # absolute cap per leg, base units
+    max_position: Decimal = Decimal(10)  # absolute cap per leg, base units (at most 1000000)
     guard_grace_s: float = 2.0  # unexplained exposure beyond tolerance for longer than this -> guard acts
     orphan_orders: Literal["cancel", "adopt"] = "cancel"  # open orders left by an earlier run
     reconcile_interval_s: float = 30.0  # periodic reconciliation with both venues
@@ -99,24 +106,24 @@ class RiskConfig:
 
 @dataclass(frozen=True)
 class ExtendedVenueConfig:
-    mode: Literal["sim", "testnet", "mainnet"] = "sim"
-    rest_url: str = ""  # override of the mode's REST base
+    mode: Literal["sim", "testnet", "mainnet"] = "sim"  # "sim" (embedded simulator), "testnet" or "mainnet"
+    rest_url: str = ""  # override of the mode's REST base (empty = the mode's default)
     ws_url: str = ""  # override of the mode's WS v1 base
-    vault: int = 0  # collateral position id (not secret)
-    stark_public_key: str = ""  # public key, hex (not secret)
-    api_key_env: str = "HEDGED_EXTENDED_API_KEY"  # env var / credential file holding the API key
-    stark_private_key_env: str = "HEDGED_EXTENDED_STARK_PRIVATE_KEY"
+    vault: int = 0  # collateral position id (public; required outside sim)
+    stark_public_key: str = ""  # 0x... Stark public key, the L2 key (public; required outside sim)
+    api_key_env: str = "HEDGED_EXTENDED_API_KEY"  # secret X-Api-Key: the env var / credential file holding it
+    stark_private_key_env: str = "HEDGED_EXTENDED_STARK_PRIVATE_KEY"  # secret: the order signing key
 
 
 @dataclass(frozen=True)
 class LighterVenueConfig:
-    mode: Literal["sim", "testnet", "mainnet"] = "sim"
-    rest_url: str = ""
-    ws_url: str = ""
-    account_index: int = 0
+    mode: Literal["sim", "testnet", "mainnet"] = "sim"  # "sim" (embedded simulator), "testnet" or "mainnet"
+    rest_url: str = ""  # override of the mode's REST base
+    ws_url: str = ""  # override of the mode's WebSocket base
+    account_index: int = 0  # the account (public; required outside sim)
     api_key_index: int = 3  # 3..254; 0-2 are reserved by Lighter's own apps, 255 is a sentinel
     tier: Literal["standard", "premium"] = "standard"  # sets client-side rate limits
-    api_private_key_env: str = "HEDGED_LIGHTER_API_PRIVATE_KEY"
+    api_private_key_env: str = "HEDGED_LIGHTER_API_PRIVATE_KEY"  # secret: the API key's private key
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ class VenuesConfig:
 
 @dataclass(frozen=True)
 class MetricsConfig:
-    enabled: bool = True
+    enabled: bool = True  # serve the endpoint
     host: str = "127.0.0.1"  # listen address of /metrics /healthz /readyz /status
     port: int = 9464  # 0 = ephemeral; overridden by --metrics-port or HEDGE_METRICS_PORT
     stale_feed_s: float = 10.0  # /readyz fails when a feed is older than this
@@ -135,15 +142,15 @@ class MetricsConfig:
 
 @dataclass(frozen=True)
 class SinkConfig:
-    enabled: bool = False
+    enabled: bool = False  # send incidents to this sink
     severities: tuple[str, ...] = ("critical", "error", "warning")  # which severities this sink receives
 
 
 @dataclass(frozen=True)
 class TelegramSinkConfig(SinkConfig):
-    chat_id: str = ""
-    bot_token_env: str = "HEDGED_TELEGRAM_BOT_TOKEN"
-    api_base: str = "https://api.telegram.org"
+    chat_id: str = ""  # required when enabled
+    bot_token_env: str = "HEDGED_TELEGRAM_BOT_TOKEN"  # secret: the bot token
+    api_base: str = "https://api.telegram.org"  # Bot API base URL
 
 
 @dataclass(frozen=True)
@@ -154,14 +161,14 @@ class LarkSinkConfig(SinkConfig):
 
 @dataclass(frozen=True)
 class WebhookSinkConfig(SinkConfig):
-    url_env: str = "HEDGED_ALERT_WEBHOOK_URL"
+    url_env: str = "HEDGED_ALERT_WEBHOOK_URL"  # secret: the webhook URL
 
 
 @dataclass(frozen=True)
 class AlertsConfig:
     dedup_window_s: float = 60.0  # the same event and key within this window is sent once
     rate_limit_per_min: int = 10  # per event kind
-    send_timeout_s: float = 5.0
+    send_timeout_s: float = 5.0  # one delivery attempt
     max_age_s: float = 86400.0  # an incident not delivered within this age is given up (kept in the store)
     telegram: TelegramSinkConfig = field(default_factory=TelegramSinkConfig)
     lark: LarkSinkConfig = field(default_factory=LarkSinkConfig)
@@ -180,11 +187,11 @@ class SimConfig:
     level_size: Decimal = Decimal(50)  # mean size of a level, base units
     flow_rate: float = 1.0  # other traders' aggressive orders per second, per side, per venue
     flow_size_min: Decimal = Decimal("0.05")  # their sizes: what partially fills our resting orders
-    flow_size_max: Decimal = Decimal("1.0")
+    flow_size_max: Decimal = Decimal("1.0")  # upper end of their sizes
     lighter_latency: Literal["zero", "standard", "premium"] = "standard"  # Lighter's deliberate delays
     extended_accept_delay_s: float = 0.005  # REST OK -> order outcome on the account stream
     extended_port: int = 0  # `hedged sim` and embedded mode: 127.0.0.1 ports, 0 = ephemeral
-    lighter_port: int = 0
+    lighter_port: int = 0  # see extended_port
 
 
 @dataclass(frozen=True)
@@ -209,8 +216,7 @@ from hedged.configcheck import validate  # noqa: E402  (the rules need the schem
 
 # ---------------------------------------------------------------- loading
 
-_SECRETISH_KEY = re.compile(r"(secret|token|password|private_key|api_key|passphrase|webhook_url)$")
-_SECRETISH_VALUE = re.compile(r"^(0x)?[0-9a-fA-F]{40,}$|^\d{6,}:[A-Za-z0-9_-]{30,}$")
+_SECRETISH_KEY = re.compile(r"(secret|token|password|private|api_key|passphrase|webhook_url)")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -268,7 +274,7 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     for key in data:
         if key not in names:
             path = _join(prefix, key)
-            if _SECRETISH_KEY.search(key):
+            if _SECRETISH_KEY.search(key) and not key.endswith("_env"):
                 raise ConfigError(
                     f"{path}: secrets are not accepted in the config file; put the value in an environment "
                     f"variable or a systemd credential and name it with {key}_env"
@@ -285,8 +291,14 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
 
 def _convert(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
-    if isinstance(value, str) and _SECRETISH_VALUE.match(value.strip()):
-        raise ConfigError(f"{path}: looks like a secret; secrets belong in the environment or a credential file")
+    key = path.rsplit(".", 1)[-1].split("[", 1)[0]
+    if isinstance(value, str) and looks_secret(key, value):
+        # Never echo the value: it is the secret.
+        if key.endswith("_env"):
+            raise ConfigError(f"{path}: the value looks like a secret itself (not shown); put the secret in an "
+                              f"environment variable or credential file and give its name here")
+        raise ConfigError(f"{path}: the value looks like a secret (not shown); secrets belong in the "
+                          f"environment or a credential file")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, path)
     if origin is Literal:
@@ -312,6 +324,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path} must be a number")
+        if not math.isfinite(value):  # TOML allows nan and inf; every comparison with NaN is false
+            raise ConfigError(f"{path} ({value}) must be a finite number")
         return float(value)
     if tp is Decimal:
         # Strings keep the exact decimal; a TOML float is read via its shortest repr.
@@ -322,7 +336,10 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         except InvalidOperation:
             raise ConfigError(f"{path} ({value!r}) is not a decimal number") from None
         if not d.is_finite():
-            raise ConfigError(f"{path} must be finite")
+            raise ConfigError(f"{path} ({value}) must be a finite number")
+        if abs(d) >= _DECIMAL_MAX or (d != 0 and d.as_tuple().exponent < _DECIMAL_MIN_EXPONENT):
+            raise ConfigError(f"{path} ({value}) is out of range (at most {_DECIMAL_MAX:,f} and "
+                              f"{-_DECIMAL_MIN_EXPONENT} decimal places)")
         return d
     if tp is str:
         if not isinstance(value, str):

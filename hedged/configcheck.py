@@ -6,15 +6,21 @@ violation as `ConfigError`; a config that passes is safe to start with.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from hedged.config import Config
+from hedged.secrets import ENV_NAME
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+if TYPE_CHECKING:
+    from hedged.config import Config, CycleConfig
+    from hedged.venues.base import MarketRules
+
 _SEVERITIES = {"critical", "error", "warning", "info"}
+_MAX_SECONDS = 30 * 86400.0  # every *_s key: longer than a month is a typo (ms for s), not a setting
+_MAX_POSITION = Decimal(1_000_000)  # base units; sizes and tolerances are bounded by risk.max_position
 
 
 def _err(msg: str) -> Exception:
@@ -51,8 +57,9 @@ def _on_step(path: str, v: Decimal, step_path: str, step: Decimal) -> None:
 def _env_name(path: str, v: str, *, optional: bool = False) -> None:
     if optional and v == "":
         return
-    if not _ENV_NAME.match(v):
-        raise _err(f"{path} must name an environment variable or credential file (letters, digits, _)")
+    if not ENV_NAME.match(v):  # never echo the value: it may be a pasted secret
+        raise _err(f"{path} must name an environment variable or credential file (letters, digits, _; "
+                   f"not starting with a digit)")
 
 
 def _url(path: str, v: str) -> None:
@@ -60,7 +67,21 @@ def _url(path: str, v: str) -> None:
         raise _err(f"{path} ({v!r}) must be an http(s):// or ws(s):// URL")
 
 
+def _finite_and_bounded(obj: Any, prefix: str) -> None:
+    """Every number finite (nan/inf are valid TOML), every duration below a month."""
+    for f in dataclasses.fields(obj):
+        v, path = getattr(obj, f.name), f"{prefix}.{f.name}"
+        if dataclasses.is_dataclass(v):
+            _finite_and_bounded(v, path)
+        elif isinstance(v, float) and not math.isfinite(v) or isinstance(v, Decimal) and not v.is_finite():
+            raise _err(f"{path} ({v}) must be a finite number")
+        elif f.name.endswith("_s") and isinstance(v, (int, float)) and v > _MAX_SECONDS:
+            raise _err(f"{path} ({v}) must be <= {_MAX_SECONDS:.0f} (30 days)")
+
+
 def validate(cfg: Config) -> None:
+    for f in dataclasses.fields(cfg):
+        _finite_and_bounded(getattr(cfg, f.name), f.name)
     d = cfg.daemon
     if not d.name or not re.match(r"^[A-Za-z0-9_.-]+$", d.name):
         raise _err(f"daemon.name ({d.name!r}) must be non-empty letters, digits, '.', '_' or '-'")
@@ -73,6 +94,7 @@ def validate(cfg: Config) -> None:
         _positive(f"cycle.{name}", getattr(c, name))
     _ordered("cycle.size_min", c.size_min, "cycle.size_max", c.size_max)
     _on_step("cycle.size_min", c.size_min, "cycle.size_step", c.size_step)
+    _on_step("cycle.size_max", c.size_max, "cycle.size_step", c.size_step)
     for name in ("delay_min_s", "delay_max_s", "hold_min_s", "hold_max_s", "chase_min_rest_s", "cancel_throttle_s"):
         _non_negative(f"cycle.{name}", getattr(c, name))
     _ordered("cycle.delay_min_s", c.delay_min_s, "cycle.delay_max_s", c.delay_max_s)
@@ -91,6 +113,7 @@ def validate(cfg: Config) -> None:
     _positive("hedge.reprice_after_s", h.reprice_after_s)
     if h.max_attempts < 1:
         raise _err(f"hedge.max_attempts ({h.max_attempts}) must be >= 1")
+    _ordered("hedge.max_attempts", h.max_attempts, "its bound", 100)
     _non_negative("hedge.backoff_initial_s", h.backoff_initial_s)
     _ordered("hedge.backoff_initial_s", h.backoff_initial_s, "hedge.backoff_max_s", h.backoff_max_s)
 
@@ -98,6 +121,8 @@ def validate(cfg: Config) -> None:
     _in_range("risk.tolerance_pct", r.tolerance_pct, Decimal("0.01"), 100)
     _positive("risk.tolerance_floor", r.tolerance_floor)
     _positive("risk.max_position", r.max_position)
+    _ordered("risk.max_position", r.max_position, "its bound", _MAX_POSITION)
+    _ordered("risk.tolerance_floor", r.tolerance_floor, "risk.max_position", r.max_position)
     _ordered("cycle.size_max", c.size_max, "risk.max_position", r.max_position)
     _non_negative("risk.guard_grace_s", r.guard_grace_s)
     _positive("risk.reconcile_interval_s", r.reconcile_interval_s)
@@ -147,16 +172,33 @@ def validate(cfg: Config) -> None:
     _env_name("alerts.webhook.url_env", a.webhook.url_env)
 
     s = cfg.sim
-    _positive("sim.start_price", s.start_price)
+    _in_range("sim.start_price", s.start_price, Decimal("1e-6"), Decimal("1e9"))
     _in_range("sim.volatility", s.volatility, 0, 0.1)
-    _positive("sim.tick_interval_s", s.tick_interval_s)
+    _in_range("sim.tick_interval_s", s.tick_interval_s, 0.001, 3600)
     _in_range("sim.spread_bps", s.spread_bps, Decimal("0.01"), 1000)
     _in_range("sim.basis_bps", s.basis_bps, -1000, 1000)
     _in_range("sim.depth_levels", s.depth_levels, 1, 1000)
-    _positive("sim.level_size", s.level_size)
-    _non_negative("sim.flow_rate", s.flow_rate)
+    _in_range("sim.level_size", s.level_size, Decimal("1e-6"), _MAX_POSITION)
+    _in_range("sim.flow_rate", s.flow_rate, 0, 1000)
     _positive("sim.flow_size_min", s.flow_size_min)
     _ordered("sim.flow_size_min", s.flow_size_min, "sim.flow_size_max", s.flow_size_max)
+    _ordered("sim.flow_size_max", s.flow_size_max, "its bound", _MAX_POSITION)
     _in_range("sim.extended_accept_delay_s", s.extended_accept_delay_s, 0, 10)
     _in_range("sim.extended_port", s.extended_port, 0, 65535)
     _in_range("sim.lighter_port", s.lighter_port, 0, 65535)
+
+
+def check_venue_rules(c: CycleConfig, venue: str, rules: MarketRules) -> None:
+    """At start, once `venue` has loaded its market rules: every size the cycle can draw must be
+    one the venue trades. Otherwise the daemon would quantize (drew 0.611, traded 0.61) or have
+    every order refused, so it refuses to start, naming the key (exit 78)."""
+    market = f"{venue} market {rules.market}"
+    if (c.size_step / rules.size_step) % 1 != 0:
+        raise _err(f"cycle.size_step ({c.size_step}) must be a multiple of the {market} size step ({rules.size_step})")
+    if c.size_min < rules.min_size:
+        raise _err(f"cycle.size_min ({c.size_min}) is below the {market} minimum order size ({rules.min_size})")
+    for name in ("size_min", "size_max"):
+        v = getattr(c, name)
+        if not rules.is_tradeable(v):
+            raise _err(f"cycle.{name} ({v}) is not a size the {market} can trade (step {rules.size_step}, "
+                       f"minimum {rules.min_size})")

@@ -5,7 +5,10 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_HALTED = 3  # halted for safety: systemd must not restart (RestartPreventExitStatus=3)
+EXIT_USAGE = 2  # bad command line (argparse's own code)
 EXIT_NOINPUT = 66
+EXIT_UNAVAILABLE = 69  # a listen address is in use or not available: may clear up, systemd restarts
+EXIT_CANTCREAT = 73  # the state dir (or a file) cannot be created or written: a human must fix it
 EXIT_CONFIG = 78
 
 

@@ -51,11 +51,35 @@ BAD_CONFIGS = [
     ("syntax_error_value", "[cycle]\nsize_min = = 1\n", "line 2, column"),
     ("inline_api_key", "[venues.extended]\napi_key = 'abcdef123456'\n", "venues.extended.api_key: secrets are not accepted"),
     ("inline_token", "[alerts.telegram]\nbot_token = '123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef'\n", "alerts.telegram.bot_token: secrets are not accepted"),
-    ("secret_value_in_other_key", "[venues.extended]\nstark_public_key = '0x" + "ab" * 32 + "'\napi_key_env = '0x" + "cd" * 32 + "'\n",
-     "looks like a secret"),
+    ("inline_private_key", "[venues.lighter]\napi_private_key = '0x" + "cd" * 40 + "'\n",
+     "venues.lighter.api_private_key: secrets are not accepted"),
+    ("hex_key_under_a_non_public_key", "[alerts.telegram]\nchat_id = '0x" + "cd" * 32 + "'\n",
+     "alerts.telegram.chat_id: the value looks like a secret (not shown)"),
+    ("bot_token_under_any_key", "[daemon]\nname = '123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef'\n", "daemon.name: the value looks like a secret"),
+    ("password_url", "[alerts.telegram]\napi_base = 'https://bot:hunter2hunter2@api.example'\n",
+     "alerts.telegram.api_base: the value looks like a secret"),
+    ("hex_api_key_in_env_key", "[venues.extended]\napi_key_env = '" + "0f" * 16 + "'\n",
+     "venues.extended.api_key_env: the value looks like a secret itself (not shown)"),
+    ("letter_first_hex_api_key_in_env_key", "[venues.extended]\napi_key_env = '" + "ab" * 16 + "'\n",
+     "venues.extended.api_key_env: the value looks like a secret itself"),
+    ("private_key_in_env_key", "[venues.extended]\nstark_private_key_env = '0x" + "cd" * 32 + "'\n",
+     "venues.extended.stark_private_key_env: the value looks like a secret itself"),
+    ("token_in_env_key", "[alerts.telegram]\nbot_token_env = 'AbCdEfGhIjKlMnOpQrStUvWx12345678'\n",
+     "alerts.telegram.bot_token_env: the value looks like a secret itself"),
+    ("env_name_starts_with_digit", "[venues.lighter]\napi_private_key_env = '1ABC'\n",
+     "venues.lighter.api_private_key_env must name an environment variable"),
+    ("float_nan", "[cycle]\ndelay_min_s = nan\n", "cycle.delay_min_s (nan) must be a finite number"),
+    ("float_inf", "[hedge]\ntimeout_s = inf\n", "hedge.timeout_s (inf) must be a finite number"),
+    ("decimal_string_nan", "[cycle]\nsize_max = 'NaN'\n", "cycle.size_max (NaN) must be a finite number"),
+    ("decimal_huge", "[cycle]\nsize_max = '1e200'\n", "cycle.size_max (1e200) is out of range"),
+    ("decimal_too_fine", "[cycle]\nsize_step = '1e-30'\n", "cycle.size_step (1e-30) is out of range"),
+    ("max_position_absurd", "[risk]\nmax_position = '5000000'\n", "risk.max_position (5000000) must be <="),
+    ("duration_absurd", "[cycle]\nhold_max_s = 1e9\n", "cycle.hold_max_s (1000000000.0) must be <= 2592000"),
+    ("size_max_off_step", "[cycle]\nsize_max = '1.95'\n", "cycle.size_max (1.95) must be a multiple of cycle.size_step (0.1)"),
 ]
 
-SECRET_VALUES = ["abcdef123456", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef", "cd" * 32]
+SECRET_VALUES = ["abcdef123456", "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef", "cd" * 32, "cd" * 40, "0f" * 16, "ab" * 16,
+                 "AbCdEfGhIjKlMnOpQrStUvWx12345678", "hunter2hunter2", "1ABC"]
 
 
 @pytest.mark.parametrize(("name", "body", "expected"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
@@ -86,8 +110,43 @@ def test_unreadable_file_exits_66(tmp_path, capsys):
 
 
 def test_missing_config_option_is_a_config_error(capsys):
-    assert cli.main([]) == 78
+    assert cli.main(["--metrics-port", "0"]) == 78
     assert "--config PATH is required" in capsys.readouterr().err
+
+
+def _number_keys():
+    """Every float and Decimal key of the schema, as (table, key, kind)."""
+    import dataclasses
+    import typing
+    from decimal import Decimal
+
+    def walk(cls, prefix):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                yield from walk(tp, f"{prefix}{f.name}.")
+            elif tp in (float, Decimal):
+                yield prefix.rstrip("."), f.name, tp.__name__
+
+    return list(walk(config_mod.Config, ""))
+
+
+NUMBER_KEYS = _number_keys()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize(("table", "key", "kind"), NUMBER_KEYS, ids=[f"{t}.{k}" for t, k, _ in NUMBER_KEYS])
+def test_nan_and_inf_are_refused_for_every_number_key_naming_it(tmp_path, capsys, table, key, kind, value):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[{table}]\n{key} = {value}\n")
+    assert cli.main(["config", "check", "--config", str(path)]) == 78
+    assert f"{table}.{key} (" in capsys.readouterr().err
+    if kind == "Decimal":  # the exact form, a string, is refused the same way
+        path.write_text(f"[{table}]\n{key} = '{value}'\n")
+        assert cli.main(["config", "check", "--config", str(path)]) == 78
+        err = capsys.readouterr().err
+        assert f"{table}.{key} (" in err and "finite" in err
 
 
 def test_shipped_config_is_valid_and_equals_the_defaults():
@@ -122,7 +181,7 @@ def test_config_init_then_check_round_trips(tmp_path, capsys):
 def test_config_init_refuses_to_overwrite(tmp_path, capsys):
     path = tmp_path / "exists.toml"
     path.write_text("# mine\n")
-    assert cli.main(["config", "init", str(path)]) == 78
+    assert cli.main(["config", "init", str(path)]) == 73  # EX_CANTCREAT
     assert path.read_text() == "# mine\n"
     assert "not overwriting" in capsys.readouterr().err
 

@@ -1,7 +1,8 @@
 """`hedged` command line: run the daemon, check or write a config, and operator commands.
 
-Exit codes (also in README): 0 clean stop, 1 unexpected failure, 3 halted for safety,
-66 config file unreadable, 78 config invalid.
+Exit codes (the table is in README): 0 clean stop, 1 unexpected failure, 2 usage error,
+3 halted for safety, 66 config file unreadable, 69 a listen address is unavailable,
+73 cannot create the state dir or a file, 78 config invalid or a required secret missing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from pathlib import Path
 
 import tomli_w
 
+from hedged import __version__
 from hedged import config as config_mod
 from hedged.cli import ops
-from hedged.errors import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from hedged.errors import EXIT_CANTCREAT, EXIT_CONFIG, EXIT_OK, EXIT_USAGE
+from hedged.secrets import SecretStore, required_secrets
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -26,11 +29,13 @@ def _add_run_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
     p.add_argument("--metrics-port", type=int, default=default,
                    help="override metrics.port (also HEDGE_METRICS_PORT)")
     p.add_argument("--log-format", choices=["auto", "text", "json"], default=default)
-    p.add_argument("--state-dir", type=Path, default=default, help="override daemon.state_dir")
+    p.add_argument("--state-dir", type=Path, default=default,
+                   help="override daemon.state_dir (else $STATE_DIRECTORY when set, as systemd's StateDirectory=)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hedged", description="Maker on Extended, hedge on Lighter.")
+    parser.add_argument("--version", action="version", version=f"hedged {__version__}")
     _add_run_options(parser, top=True)
     sub = parser.add_subparsers(dest="command")
 
@@ -38,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     cfg_sub = cfg.add_subparsers(dest="config_command", required=True)
     check = cfg_sub.add_parser("check", help="validate a config and print it with secrets redacted")
     _add_run_options(check)
-    init = cfg_sub.add_parser("init", help="write a complete default config (never overwrites)")
+    init = cfg_sub.add_parser("init", help="write the commented reference config (never overwrites)")
     init.add_argument("path", type=Path)
 
     sim = sub.add_parser("sim", help="run both venue simulators standalone")
@@ -51,70 +56,65 @@ def load_config(args: argparse.Namespace) -> config_mod.Config:
     if args.config is None:
         raise config_mod.ConfigError("--config PATH is required")
     cfg = config_mod.load(args.config)
+    # --state-dir, else systemd's StateDirectory= (the first, if it lists several), else the file.
+    state_dir = args.state_dir
+    env_state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if state_dir is None and env_state:
+        state_dir = Path(env_state)
     port = args.metrics_port
     env_port = os.environ.get("HEDGE_METRICS_PORT")
     if port is None and env_port:
         if not env_port.isdigit():
             raise config_mod.ConfigError(f"HEDGE_METRICS_PORT ({env_port!r}) must be a port number")
         port = int(env_port)
-    return config_mod.with_overrides(cfg, metrics_port=port, log_format=args.log_format, state_dir=args.state_dir)
+    return config_mod.with_overrides(cfg, metrics_port=port, log_format=args.log_format, state_dir=state_dir)
 
 
 def _config_check(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     # The file holds no secrets by construction; show which named secrets are present, never their values.
     doc = config_mod.to_dict(cfg)
-    present = {name: ("set" if _secret_present(name) else "missing") for name in _secret_names(cfg)}
+    store = SecretStore()
+    needed = required_secrets(cfg)
+    missing = [(key, name) for key, name in needed if not store.present(name)]
     sys.stdout.write(tomli_w.dumps(doc))
     sys.stdout.write("\n# secrets (values never shown):\n")
-    for name, state in sorted(present.items()):
+    for _, name in sorted(set(needed), key=lambda kn: kn[1]):
+        state = "missing" if any(name == n for _, n in missing) else "set"
         sys.stdout.write(f"#   {name}: {state}\n")
+    if missing:
+        names = ", ".join(f"{name} (named by {key})" for key, name in missing)
+        print(f"hedged: secrets: not set: {names}; export them or provide them with LoadCredential=",
+              file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 
-def _secret_names(cfg: config_mod.Config) -> list[str]:
-    names = []
-    if cfg.venues.extended.mode != "sim":
-        names += [cfg.venues.extended.api_key_env, cfg.venues.extended.stark_private_key_env]
-    if cfg.venues.lighter.mode != "sim":
-        names.append(cfg.venues.lighter.api_private_key_env)
-    a = cfg.alerts
-    if a.telegram.enabled:
-        names.append(a.telegram.bot_token_env)
-    if a.lark.enabled:
-        names.append(a.lark.webhook_url_env)
-        if a.lark.signing_secret_env:
-            names.append(a.lark.signing_secret_env)
-    if a.webhook.enabled:
-        names.append(a.webhook.url_env)
-    return names
-
-
-def _secret_present(name: str) -> bool:
-    if os.environ.get(name):
-        return True
-    cred = os.environ.get("CREDENTIALS_DIRECTORY")
-    return bool(cred) and (Path(cred) / name).is_file()
-
-
 def _config_init(args: argparse.Namespace) -> int:
+    from hedged.configdoc import reference_toml
+
     path: Path = args.path
-    doc = tomli_w.dumps(config_mod.to_dict(config_mod.Config()))
     try:
         with path.open("x") as f:  # "x": refuse to overwrite, atomically
-            f.write(doc)
+            f.write(reference_toml())
     except FileExistsError:
-        print(f"hedged: {path} exists; not overwriting", file=sys.stderr)
-        return EXIT_CONFIG
+        print(f"hedged: config init: {path} exists; not overwriting", file=sys.stderr)
+        return EXIT_CANTCREAT
     except OSError as e:
-        print(f"hedged: cannot write {path}: {e.strerror}", file=sys.stderr)
-        return EXIT_FAILURE
+        print(f"hedged: config init: cannot create {path}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_CANTCREAT
     print(f"wrote {path}")
     return EXIT_OK
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:  # a bare `hedged` is a usage error, not an attempt to start
+        parser.print_usage(sys.stderr)
+        print("hedged: error: give --config PATH to run the daemon, or a command (hedged --help)", file=sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     try:
         if args.command == "config" and args.config_command == "init":
             return _config_init(args)
