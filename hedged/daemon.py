@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 from loguru import logger
 from trio_util import AsyncValue
 
 from hedged import logs
-from hedged.config import Config
-from hedged.errors import EXIT_FAILURE, EXIT_HALTED, EXIT_OK, Halted, ServiceFailed
+from hedged.config import Config, ConfigError
+from hedged.configcheck import check_venue_rules
+from hedged.errors import (EXIT_CANTCREAT, EXIT_CONFIG, EXIT_FAILURE, EXIT_HALTED, EXIT_OK, EXIT_UNAVAILABLE, Halted,
+                           ServiceFailed)
 from hedged.alerts import Alerter, IncidentStore
 from hedged.engine import Engine
 from hedged.metrics import Metrics, Readiness, serve_metrics
 from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
+from hedged.secrets import SECRETS, MissingSecret, required_secrets
 from hedged.wiring import MetricsExporter, alert_settings
 
 
@@ -63,9 +70,26 @@ def build_services(rt: Runtime) -> list[Service]:
         services.append(Service("metrics", _metrics_service(rt), CRITICAL, stop_order=900))
         services.append(Service("metrics-export", _export_service(rt), RestartPolicy(), stop_order=890))
     services.append(Service("alerts", _alerts_service(rt), RestartPolicy(), stop_order=850))
-    services += rt.engine.services()
+    engine = rt.engine.services()
+    # Right after both venues have loaded their market rules, before anything trades.
+    at = next(i for i, svc in enumerate(engine) if svc.name == "reconciler")
+    engine.insert(at, Service("venue-rules", _venue_rules_service(rt), CRITICAL, stop_order=0))
+    services += engine
     services.append(Service("watchdog", _watchdog_service(rt), CRITICAL, stop_order=950))
     return services
+
+
+def _venue_rules_service(rt: Runtime):
+    """Refuses to start (ConfigError, exit 78) when the cycle's sizes are not tradeable on a venue."""
+
+    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        venues = rt.engine.venues
+        assert venues is not None
+        check_venue_rules(rt.cfg.cycle, "extended", venues.extended.rules)
+        check_venue_rules(rt.cfg.cycle, "lighter", venues.lighter.rules)
+        task_status.started()
+
+    return run
 
 
 def _watchdog_service(rt: Runtime):
@@ -147,6 +171,7 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
         on_runtime(rt)
     Path(cfg.daemon.state_dir).mkdir(parents=True, exist_ok=True)
     code = EXIT_OK
+    failure: str | None = None  # the one line an operator reads last, `hedged: <what>: <why>`
     try:
         async with trio.open_nursery() as outer:
             await outer.start(watch_signals, rt.supervisor)
@@ -158,14 +183,95 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
         logger.error("daemon_halted reason={}", halted)
         code = EXIT_HALTED
     except* ServiceFailed as group:
-        logger.error("daemon_failed error={}", group.exceptions[0])
-        code = EXIT_FAILURE
+        failed = _first(group, ServiceFailed)
+        code, failure = _failure_line(failed)
+        logger.error("daemon_failed exit_code={} error={}", code, failure)
     finally:
         with trio.CancelScope(shield=True):
             await notifier.stopping()
         notifier.close()
     logger.info("daemon_stopped exit_code={}", code)
+    if failure is not None:
+        print(f"hedged: {failure}", file=sys.stderr)
     return code
+
+
+def _first(exc: BaseException, kind: type[BaseException]) -> Any:
+    """The first `kind` inside a (nested) exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _first(inner, kind)) is not None:
+                return found
+        return None
+    return exc if isinstance(exc, kind) else None
+
+
+def _leaf(exc: BaseException) -> BaseException:
+    """The exception that started it, through `raise ... from` and nursery groups."""
+    while True:
+        if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        elif exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            return exc
+
+
+def _failure_line(failed: ServiceFailed) -> tuple[int, str]:
+    """A failed service as the exit code and the one line an operator reads (`hedged: <what>: <why>`)."""
+    leaf = _leaf(failed)
+    if isinstance(leaf, ConfigError):
+        return EXIT_CONFIG, f"config error: {leaf}"
+    if isinstance(leaf, MissingSecret):
+        return EXIT_CONFIG, f"credentials: {leaf}"
+    if failed.name == "metrics" and isinstance(leaf, OSError):
+        return EXIT_UNAVAILABLE, f"metrics listen: {leaf.strerror or leaf}"
+    why = SECRETS.redact(str(leaf)) or type(leaf).__name__
+    return EXIT_FAILURE, f"service {failed.name} failed: {type(leaf).__name__}: {why}"
+
+
+class StartupError(Exception):
+    """Refusal to start, already phrased: `hedged: <what>: <why>` and a sysexits code."""
+
+    def __init__(self, what: str, why: str, code: int) -> None:
+        super().__init__(f"{what}: {why}")
+        self.code = code
+
+
+def check_state_dir(cfg: Config) -> None:
+    """The state dir exists (created if missing) and takes a new file, else exit 73."""
+    state = Path(cfg.daemon.state_dir)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        # Root ignores permission bits and a read-only mount passes os.access: try a real file.
+        fd, probe = tempfile.mkstemp(dir=state, prefix=".write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        why = "not a directory" if state.exists() and not state.is_dir() else (e.strerror or str(e))
+        raise StartupError(f"state dir {state}", why, EXIT_CANTCREAT) from None
+
+
+def preflight(cfg: Config) -> None:
+    """What can be known before the first service starts, checked so that a failure is one
+    line and the right exit code instead of a failed service: state dir, secrets, listen address."""
+    check_state_dir(cfg)
+    for key, name in required_secrets(cfg):
+        try:
+            SECRETS.get(name)
+        except MissingSecret as e:
+            raise StartupError("credentials", f"{e} (named by {key})", EXIT_CONFIG) from None
+    m = cfg.metrics
+    if m.enabled:
+        # The same bind the endpoint makes (hypercorn: family by ':' in host, SO_REUSEADDR), released at once.
+        with socket.socket(socket.AF_INET6 if ":" in m.host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((m.host, m.port))
+            except socket.gaierror as e:
+                raise StartupError(f"metrics.host {m.host!r}", f"cannot resolve: {e.strerror}", EXIT_CONFIG) from None
+            except OSError as e:
+                raise StartupError(f"metrics listen {m.host}:{m.port}", e.strerror or str(e), EXIT_UNAVAILABLE) from None
 
 
 async def _notify_ready(rt: Runtime) -> None:
@@ -176,6 +282,11 @@ async def _notify_ready(rt: Runtime) -> None:
 
 
 def run(cfg: Config) -> int:
+    try:
+        preflight(cfg)
+    except StartupError as e:
+        print(f"hedged: {e}", file=sys.stderr)
+        return e.code
     logs.setup(cfg.log.level, cfg.log.format)
     logger.info("daemon_starting name={} extended={} lighter={}", cfg.daemon.name, cfg.market.extended, cfg.market.lighter)
     try:
@@ -189,6 +300,11 @@ def run(cfg: Config) -> int:
 
 def run_sim_standalone(cfg: Config) -> int:
     """`hedged sim`: both simulators on 127.0.0.1 until SIGINT/SIGTERM, as a testnet stand-in."""
+    try:
+        check_state_dir(cfg)
+    except StartupError as e:
+        print(f"hedged: {e}", file=sys.stderr)
+        return e.code
     logs.setup(cfg.log.level, cfg.log.format)
     return trio.run(_sim_main, cfg)
 
@@ -202,22 +318,23 @@ async def _sim_main(cfg: Config) -> int:
     pair = SimPair.build(cfg, extended_chain_id="SN_SEPOLIA")
     state = Path(cfg.daemon.state_dir)
     state.mkdir(parents=True, exist_ok=True)
-    async with trio.open_nursery() as n:
-        await n.start(partial(pair.serve, extended_port=cfg.sim.extended_port, lighter_port=cfg.sim.lighter_port))
-        env_file = state / "sim.env"
-        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write("\n".join(pair.env_lines()) + "\n")
-        (state / "sim-venues.toml").write_text(pair.venue_toml())
-        logger.info("sim_ready extended={} lighter={} extended_control={} lighter_control={}",
-                    pair.extended_urls[0], pair.lighter_urls[0],
-                    pair.extended_urls[0].rsplit("/api/v1", 1)[0] + "/_sim",
-                    pair.lighter_urls[0] + (pair.lighter.settings.control_path or ""))
-        logger.info("sim_credentials env_file={} venues_toml={} (throw-away keys; source the env file, "
-                    "paste the TOML into a copy of the config)", env_file, state / "sim-venues.toml")
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    # Listen before announcing sim_ready: a signal sent on seeing it must stop us, not kill us.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as n:
+            await n.start(partial(pair.serve, extended_port=cfg.sim.extended_port, lighter_port=cfg.sim.lighter_port))
+            env_file = state / "sim.env"
+            fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("\n".join(pair.env_lines()) + "\n")
+            (state / "sim-venues.toml").write_text(pair.venue_toml())
+            logger.info("sim_ready extended={} lighter={} extended_control={} lighter_control={}",
+                        pair.extended_urls[0], pair.lighter_urls[0],
+                        pair.extended_urls[0].rsplit("/api/v1", 1)[0] + "/_sim",
+                        pair.lighter_urls[0] + (pair.lighter.settings.control_path or ""))
+            logger.info("sim_credentials env_file={} venues_toml={} (throw-away keys; source the env file, "
+                        "paste the TOML into a copy of the config)", env_file, state / "sim-venues.toml")
             async for signum in signals:
                 logger.info("sim_stopping signal={}", signal.Signals(signum).name)
                 break
-        n.cancel_scope.cancel()
+            n.cancel_scope.cancel()
     return EXIT_OK

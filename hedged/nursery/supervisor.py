@@ -154,10 +154,10 @@ class Supervisor:
             logger.error("service_halted name={} reason={}", svc.name, halted.reason)
             raise halted
         if svc.policy.kind == "critical":
-            logger.error("service_failed name={} policy=critical error={!r}", svc.name, exc)
+            logger.error("service_failed name={} policy=critical error={}", svc.name, describe(exc))
             raise ServiceFailed(svc.name, f"critical service raised {type(exc).__name__}") from exc
         if self.stopping.is_set():
-            logger.warning("service_failed_while_stopping name={} error={!r}", svc.name, exc)
+            logger.warning("service_failed_while_stopping name={} error={}", svc.name, describe(exc))
             return 0.0
         now = trio.current_time()
         failures.append(now)
@@ -171,9 +171,16 @@ class Supervisor:
             ) from exc
         delay = svc.policy.delay(len(failures) - 1, self.rng)
         svc.restarts += 1
-        logger.warning("service_restarting name={} attempt={} delay_s={:.3f} error={!r}",
-                       svc.name, len(failures), delay, exc)
+        logger.warning("service_restarting name={} attempt={} delay_s={:.3f} error={}",
+                       svc.name, len(failures), delay, describe(exc))
         return delay
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message` of the exception inside nursery groups: a log line, not a group repr."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _find(exc: BaseException, kind: type[BaseException]) -> Any:
