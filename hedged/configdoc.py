@@ -148,8 +148,9 @@ def reference_md() -> str:
         "**Secrets** never go in the file. A `*_env` key names an environment variable, or a systemd\n",
         "credential file `$CREDENTIALS_DIRECTORY/<name>`, that holds the value; it must look like a\n",
         "variable name (`^[A-Za-z_][A-Za-z0-9_]*$`). A value that looks like a secret (a long hex key\n",
-        "outside a `*public*` key, a bot token, a PEM key, a URL with a password) is refused without being\n",
-        "echoed. Public ids (`stark_public_key`, `vault`, `account_index`) are not secrets.\n\n",
+        "outside a `*public*` key, a bot token, a PEM key, a URL with a password; in a `*_env` key also a\n",
+        "token-shaped value: long, mixed case and digits, no `_`) is refused without being echoed.\n",
+        "Public ids (`stark_public_key`, `vault`, `account_index`) are not secrets.\n\n",
         "Overrides: `--state-dir` (else `$STATE_DIRECTORY`, which systemd's `StateDirectory=` sets) for\n",
         "`daemon.state_dir`; `--metrics-port` or `HEDGE_METRICS_PORT` for `metrics.port`; `--log-format`.\n",
     ]
