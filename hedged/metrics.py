@@ -29,13 +29,19 @@ from prometheus_client.exposition import choose_encoder
 
 from hedged import __version__
 from hedged.venues.base import Venue
+from hedged.venues.extended.client import STREAMS as EXTENDED_STREAMS
+from hedged.venues.lighter.streams import BOOK as LIGHTER_BOOK, STREAMS as LIGHTER_STREAMS
 
 NAMESPACE = "hedged"
 
 # Phases of one hedge, as the executor measures them (monotonic clock).
 HEDGE_PHASES = ("fill_to_sent", "sent_to_ack", "sent_to_filled", "maker_fill_to_hedge_filled")
-# Streams each venue adapter keeps open; used to pre-create series so they scrape as 0.
-STREAMS = ("orders", "depth")
+# The streams each venue adapter reports in `health()` (the adapters own the names), used to
+# pre-create the feed series so a scrape shows every real stream from the start.
+FEED_STREAMS: dict[str, tuple[str, ...]] = {str(Venue.EXTENDED): EXTENDED_STREAMS, str(Venue.LIGHTER): LIGHTER_STREAMS}
+# Market-data streams tick all the time, so silence there means a stale feed (HedgedFeedStale);
+# account streams may be quiet for hours while nothing trades.
+BOOK_STREAMS: dict[str, str] = {str(Venue.EXTENDED): "book", str(Venue.LIGHTER): LIGHTER_BOOK}
 ALERT_SINKS = ("telegram", "lark", "webhook")
 
 # Hedges are meant to land within a second; the tail up to the 30 s deadline still matters.
@@ -163,7 +169,7 @@ class Metrics:
             self.reconciliation_adjustments.labels(venue=venue)
             self.rate_limit_waits.labels(venue=venue)
             self.rate_limit_wait_seconds.labels(venue=venue)
-            for stream in STREAMS:
+            for stream in FEED_STREAMS.get(venue, ()):
                 for family in (
                     self.stream_up,
                     self.stream_last_message,

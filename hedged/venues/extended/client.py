@@ -63,6 +63,7 @@ from hedged.venues.extended.streams import (
 )
 
 VENUE = Venue.EXTENDED
+STREAMS = ("account", "book")  # the keys of `health()`; metrics pre-create their series from this
 _RETRYABLE = (TransportError, RateLimited)
 
 __all__ = ["ExtendedClient", "ExtendedSettings", "ExtendedStatistics"]
@@ -160,7 +161,8 @@ class ExtendedClient:
 
     def health(self) -> VenueHealth:
         now = trio.current_time()
-        return VenueHealth(venue=VENUE, streams={"account": self._account.health(now), "book": self._book.health(now)})
+        account, book = STREAMS
+        return VenueHealth(venue=VENUE, streams={account: self._account.health(now), book: self._book.health(now)})
 
     def statistics(self) -> ExtendedStatistics:
         return ExtendedStatistics(

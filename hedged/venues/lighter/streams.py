@@ -46,6 +46,7 @@ TRADES = "account_all_trades"
 POSITIONS = "account_all_positions"
 TXS = "account_tx"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
+STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
