@@ -2,12 +2,21 @@
 
 Text lines on a TTY, JSON lines otherwise (journald). The redaction runs in a
 patcher, so it applies to the message, the extra fields and exception text.
+
+Log calls are events with fields: `logger.info("hedge_sent venue={} qty={}", v, q)`. loguru
+formats the message before any patcher or sink sees it, so the JSON sink takes the fields back
+out of the (already redacted) text: the first word is `event`, and each ` name=` starts a field
+whose value runs up to the next ` name=` outside quotes and brackets. Every field becomes its own JSON key with its text as
+printed (decimals stay exact; `None` is null), beside `ts`, `level`, `logger`, `event`, `msg`
+(the whole line) and `exc`; a field named like one of those is written as `<name>_field`.
+Values from `logger.bind(...)` are keys too.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from typing import Any
@@ -16,7 +25,36 @@ from loguru import logger
 
 from hedged.secrets import SECRETS, SecretStore
 
+# A file or pipe gets dates and the emitting module; a person at a terminal gets a short line.
 _TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {name}: {message}"
+_TTY_FORMAT = "{time:HH:mm:ss.SSS} {level: <7} {message}"
+_RESERVED = frozenset({"ts", "level", "logger", "event", "msg", "exc"})
+_EVENT = re.compile(r"[a-z][a-z0-9_]*")
+_NEXT_FIELD = re.compile(r" ([a-z_][a-z0-9_]*)=")
+
+
+def _balanced(text: str) -> bool:
+    return (text.count("(") == text.count(")") and text.count("[") == text.count("]")
+            and text.count("{") == text.count("}") and text.count("'") % 2 == 0 and text.count('"') % 2 == 0)
+
+
+def split_event(message: str) -> tuple[str | None, dict[str, str | None]]:
+    """`"hedge_sent venue=lighter qty=0.40"` -> `("hedge_sent", {"venue": "lighter", "qty": "0.40"})`.
+    A value runs to the next ` name=` outside quotes and brackets (so a repr such as
+    `error=ValueError('a b=c')` stays whole). A message that does not start with an event word has
+    no event and no fields."""
+    head = message.split(" ", 1)[0]
+    if not _EVENT.fullmatch(head):
+        return None, {}
+    fields: dict[str, str | None] = {}
+    match = _NEXT_FIELD.search(message, len(head))
+    while match is not None:
+        start = match.end()
+        nxt = next((m for m in _NEXT_FIELD.finditer(message, start) if _balanced(message[start:m.start()])), None)
+        value = message[start:nxt.start() if nxt else len(message)]
+        fields[match.group(1)] = None if value == "None" else value
+        match = nxt
+    return head, fields
 
 
 class _InterceptHandler(logging.Handler):
@@ -51,12 +89,20 @@ def _redactor(store: SecretStore):
 def _json_lines(stream: Any, store: SecretStore):
     """One flat JSON object per line (journald, log shippers): ts, level, logger, msg, extras, exc."""
 
+    def put(doc: dict[str, Any], key: str, value: Any) -> None:
+        doc[f"{key}_field" if key in _RESERVED else key] = value
+
     def write(message: Any) -> None:
         r = message.record
-        doc: dict[str, Any] = {"ts": r["time"].isoformat(), "level": r["level"].name, "logger": r["name"],
-                               "msg": r["message"]}
-        doc.update({k: v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
-                    for k, v in r["extra"].items()})
+        event, fields = split_event(r["message"])
+        doc: dict[str, Any] = {"ts": r["time"].isoformat(), "level": r["level"].name, "logger": r["name"]}
+        if event is not None:
+            doc["event"] = event
+        doc["msg"] = r["message"]
+        for k, v in fields.items():
+            put(doc, k, v)
+        for k, v in r["extra"].items():
+            put(doc, k, v if isinstance(v, (str, int, float, bool, type(None))) else store.redact(str(v)))
         exc = r["exception"]
         if exc is not None and exc.type is not None:
             doc["exc"] = store.redact("".join(traceback.format_exception(exc.type, exc.value, exc.traceback)))
@@ -69,14 +115,15 @@ def _json_lines(stream: Any, store: SecretStore):
 def setup(level: str = "INFO", fmt: str = "auto", *, sink: Any = None, store: SecretStore = SECRETS) -> None:
     """(Re)configure logging for the process. `sink` defaults to stderr."""
     sink = sys.stderr if sink is None else sink
+    tty = bool(getattr(sink, "isatty", lambda: False)())
     if fmt == "auto":
-        fmt = "text" if getattr(sink, "isatty", lambda: False)() else "json"
+        fmt = "text" if tty else "json"
     logger.remove()
     logger.configure(patcher=_redactor(store))
     if fmt == "json":
         logger.add(_json_lines(sink, store), level=level, format="{message}", backtrace=False, diagnose=False)
     else:
-        logger.add(sink, level=level, format=_TEXT_FORMAT, backtrace=False, diagnose=False)
+        logger.add(sink, level=level, format=_TTY_FORMAT if tty else _TEXT_FORMAT, backtrace=False, diagnose=False)
     logging.basicConfig(handlers=[_InterceptHandler()], level=logging.WARNING, force=True)
     for name in ("httpx", "httpcore", "trio-websocket", "hypercorn.error"):
         logging.getLogger(name).setLevel(logging.WARNING)
