@@ -25,6 +25,7 @@ from hedged.errors import (EXIT_CANTCREAT, EXIT_CONFIG, EXIT_FAILURE, EXIT_HALTE
 from hedged.alerts import Alerter, IncidentStore
 from hedged.engine import Engine
 from hedged.metrics import Metrics, Readiness, serve_metrics
+from hedged.statefiles import private_dir
 from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
 from hedged.secrets import SECRETS, MissingSecret, required_secrets
 from hedged.wiring import MetricsExporter, alert_settings
@@ -169,7 +170,7 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
     rt.engine = Engine(cfg, rt.supervisor, rt.alert, metrics=rt.metrics, rng=random.Random(rt.rng.random()))
     if on_runtime is not None:
         on_runtime(rt)
-    Path(cfg.daemon.state_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.daemon.state_dir)
     code = EXIT_OK
     failure: str | None = None  # the one line an operator reads last, `hedged: <what>: <why>`
     try:
@@ -242,7 +243,7 @@ def check_state_dir(cfg: Config) -> None:
     """The state dir exists (created if missing) and takes a new file, else exit 73."""
     state = Path(cfg.daemon.state_dir)
     try:
-        state.mkdir(parents=True, exist_ok=True)
+        private_dir(state)
         # Root ignores permission bits and a read-only mount passes os.access: try a real file.
         fd, probe = tempfile.mkstemp(dir=state, prefix=".write-check-")
         os.close(fd)
@@ -317,7 +318,7 @@ async def _sim_main(cfg: Config) -> int:
 
     pair = SimPair.build(cfg, extended_chain_id="SN_SEPOLIA")
     state = Path(cfg.daemon.state_dir)
-    state.mkdir(parents=True, exist_ok=True)
+    private_dir(state)
     # Listen before announcing sim_ready: a signal sent on seeing it must stop us, not kill us.
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as n:

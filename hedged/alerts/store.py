@@ -20,6 +20,7 @@ from typing import Any
 
 from hedged.alerts.incident import Incident, canonical_json
 from hedged.alerts.settings import Severity
+from hedged.statefiles import private_file
 
 SCHEMA_VERSION = 1
 
@@ -92,7 +93,7 @@ class IncidentStore:
             self._check_version()
             return
         if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
         self._db = sqlite3.connect(str(path), isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")

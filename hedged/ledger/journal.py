@@ -9,7 +9,8 @@ which makes a re-journaled batch after a restart a no-op.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +21,7 @@ from hedged.ledger import records as R
 from hedged.ledger.core import LedgerCore
 from hedged.ledger.replay import restore
 from hedged.ledger.schema import CURRENT_VERSION, MIGRATIONS, SCHEMA_CURRENT
+from hedged.statefiles import private_file
 
 
 class JournalError(Exception):
@@ -49,20 +51,27 @@ _SQL = {
     R.CYCLE: "INSERT INTO cycles (cycle_id, phase, detail, ts_ms) VALUES (?,?,?,?)",
 }
 _KINDS = tuple(_SQL)
+# Kinds whose last column is ts_ms. The core runs without a wall clock and leaves 0 where the venue
+# gave no time; the journal stamps those rows with the wall-clock ms of the write (`hedged status`
+# and `hedged ledger` show real times, and `--since` can select them).
+_STAMPED = frozenset({R.ORDER, R.FILL, R.SNAPSHOT, R.ADJUSTMENT, R.RESIDUAL, R.CYCLE})
 
 
 class Journal:
     """Open with `Journal.open(path)`; `write()` batches; `load(core)` replays into a fresh core."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, *, fresh: bool, migrated_from: int | None) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, fresh: bool, migrated_from: int | None,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._conn = conn
+        self._wall_clock = wall_clock
         self.fresh = fresh
         self.migrated_from = migrated_from
         self.rows_written = 0
 
     @classmethod
-    def open(cls, path: str | Path, *, synchronous: str = "NORMAL") -> Journal:
+    def open(cls, path: str | Path, *, synchronous: str = "NORMAL",
+             wall_clock: Callable[[], float] = time.time) -> Journal:
         """Open or create the journal; migrate it to the current schema.
 
         `synchronous` is NORMAL (a power cut may lose the last commits, never corrupt) or
@@ -72,7 +81,8 @@ class Journal:
         synchronous = synchronous.upper()  # config spells it "normal" / "full"
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError(f"synchronous must be NORMAL or FULL, got {synchronous!r}")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if str(path) != ":memory:":
+            private_file(path)  # 0600 before sqlite3 creates it with the umask's mode
         # Threads: the async Ledger writes from a worker thread, one write at a time.
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
@@ -80,9 +90,9 @@ class Journal:
         except BaseException:
             conn.close()
             raise
-        logger.info("journal_opened path={} fresh={} migrated_from={} synchronous={}", path, fresh, migrated_from,
+        logger.debug("journal_opened path={} fresh={} migrated_from={} synchronous={}", path, fresh, migrated_from,
                     synchronous)
-        return cls(path, conn, fresh=fresh, migrated_from=migrated_from)
+        return cls(path, conn, fresh=fresh, migrated_from=migrated_from, wall_clock=wall_clock)
 
     def close(self) -> None:
         self._conn.close()
@@ -98,9 +108,12 @@ class Journal:
         by_kind: dict[str, list] = {}
         orders: dict[str, tuple] = {}
         n = 0
+        now_ms = int(self._wall_clock() * 1000)
         for row in rows:
             n += 1
             kind = row[0]
+            if kind in _STAMPED and not row[-1]:
+                row = (*row[:-1], now_ms)
             if kind is R.ORDER:
                 orders[row[1]] = row  # only the latest state of an order matters
             else:
@@ -140,7 +153,7 @@ class Journal:
         except sqlite3.DatabaseError as e:
             raise JournalError(f"journal {self.path} cannot be read ({e}); restore it or move it aside") from e
         restore(core, orders, fills, links, adjustments, residual, snapshots)
-        logger.info("journal_replayed path={} orders={} fills={} net_exposure={}", self.path, len(orders), len(fills),
+        logger.debug("journal_replayed path={} orders={} fills={} net_exposure={}", self.path, len(orders), len(fills),
                     core.net_exposure)
         return ReplayInfo(self.path, self.fresh, self.migrated_from, len(orders), len(fills))
 

@@ -295,3 +295,17 @@ def test_decimal_values_survive_the_journal_exactly(tmp_path):
     with Journal.open(tmp_path / "d.db") as j:
         j.write(core.take_rows())
     assert replayed(tmp_path / "d.db").positions[MAKER] == Decimal("0.123456789")
+
+
+def test_rows_without_a_venue_time_are_stamped_with_the_wall_clock_at_write(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    core = LedgerCore(ROLES)
+    with Journal.open(path, wall_clock=lambda: 1_800_000_000.25) as journal:
+        core.record_cycle("cy1", "open")  # the core has no clock: ts_ms=0
+        core.apply(upd(MAKER, "1", "m1", BUY, S.OPEN, "2", "0"))  # no venue time either
+        core.apply(upd(MAKER, "2", "m2", BUY, S.OPEN, "2", "0", ts_ms=1_700_000_000_000))
+        journal.write(core.take_rows())
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT ts_ms FROM cycles").fetchall() == [(1_800_000_000_250,)]
+    assert dict(conn.execute("SELECT client_id, ts_ms FROM orders").fetchall()) == {
+        "m1": 1_800_000_000_250, "m2": 1_700_000_000_000}

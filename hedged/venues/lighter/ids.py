@@ -24,6 +24,7 @@ import trio
 
 from hedged.venues.base import OrderUpdate
 from hedged.venues.lighter.markets import MAX_CLIENT_ORDER_INDEX
+from hedged.statefiles import open_private, private_dir
 
 COUNTER_BITS = 40
 MAX_COUNTER = 2**COUNTER_BITS - 1
@@ -54,9 +55,9 @@ class ClientOrderIndexAllocator:
         limit = start + self._block
         if limit > MAX_COUNTER:
             raise OverflowError("client order index counter exhausted")
-        self._path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self._path.parent)
         tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
+        with open_private(tmp, "w") as fh:
             json.dump({"next": limit}, fh)
             fh.flush()
             os.fsync(fh.fileno())
@@ -126,8 +127,8 @@ class OrderRegistry:
         coi = self._coi_by_client.get(client_id)
         if coi is None and allocate:
             coi = self._alloc.next()
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self._path, "a") as fh:
+            private_dir(self._path.parent)
+            with open_private(self._path, "a") as fh:
                 fh.write(json.dumps([client_id, coi]) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
