@@ -161,7 +161,7 @@ class Engine:
             kind = ReconcileKind.COLD if self.ledger.replay.fresh else ReconcileKind.WARM
             await self.sweeper.startup(kind)
             self.reconciled = True
-            logger.info("startup_reconciled kind={}", kind)
+            logger.debug("startup_reconciled kind={}", kind)
         await self.sweeper.run_periodic(self.cfg.risk.reconcile_interval_s, task_status=task_status)
 
     async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -127,7 +127,10 @@ class Ledger:
                   kind: ReconcileKind, ts_ms: int = 0) -> ReconcilePlan:
         plan = plan_reconciliation(self.core, positions, open_orders, kind=kind)
         apply_reconciliation(self.core, plan, ts_ms=ts_ms)
-        logger.info("ledger_reconciled kind={} adjustments={} adopted={} closed={} net_exposure={}", kind,
+        # Routine when nothing changed (every reconcile_interval_s); worth a line when it corrected something.
+        changed = plan.adjustments or plan.adopt or plan.close
+        logger.log("INFO" if changed else "DEBUG",
+                   "ledger_reconciled kind={} adjustments={} adopted={} closed={} net_exposure={}", kind,
                     len(plan.adjustments), len(plan.adopt), len(plan.close), plan.net_exposure)
         self._publish(True)
         return plan

@@ -74,7 +74,8 @@ class Supervisor:
         self._root_scope: trio.CancelScope | None = None
 
     def status(self, text: str) -> None:
-        logger.info("status {}", text)
+        # "starting <service>" is start-up detail; "ready" and "stopping" are what a person waits for.
+        logger.log("DEBUG" if text.startswith("starting ") else "INFO", "status {}", text)
         self._on_status(text)
 
     async def run(self, services: list[Service]) -> None:
@@ -87,7 +88,7 @@ class Supervisor:
                 for svc in services:
                     self.status(f"starting {svc.name}")
                     await nursery.start(self._supervise, svc)
-                    logger.info("service_ready name={}", svc.name)
+                    logger.debug("service_ready name={}", svc.name)
                 self.all_ready.set()
                 self.status("ready")
                 for svc in services:
@@ -110,7 +111,7 @@ class Supervisor:
         self.status("stopping")
         with trio.move_on_after(self.graceful_stop_s) as deadline:
             for svc in sorted(self.services, key=lambda s: s.stop_order):
-                logger.info("service_stopping name={}", svc.name)
+                logger.debug("service_stopping name={}", svc.name)
                 if not svc.wait_on_stop:
                     svc.scope.cancel()
                 await svc.done.wait()
@@ -130,7 +131,7 @@ class Supervisor:
                             if not svc.ready:
                                 svc.ready = True
                                 task_status.started()
-                        logger.info("service_exited name={}", svc.name)
+                        logger.debug("service_exited name={}", svc.name)
                         return
                     except Exception as exc:
                         delay = self._after_failure(svc, exc, failures)

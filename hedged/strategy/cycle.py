@@ -116,7 +116,7 @@ class CycleRunner:
         self.plan = plan
         self.summary.cycles += 1
         first_hedge = len(self.executor.hedge_orders)
-        logger.info("cycle_start n={} side={} size={} hold_s={:.1f}", n, plan.side, plan.size, plan.hold_s)
+        logger.debug("cycle_start n={} side={} size={} hold_s={:.1f}", n, plan.side, plan.size, plan.hold_s)
         target = start + plan.size * plan.side.sign
         opened = await self.worker.work(plan.side, target, stopping=stopping)
         closed = None

@@ -369,7 +369,7 @@ class HedgeExecutor:
         return A.GiveUp(f"hedge {cid} could not be confirmed cancelled or filled")
 
     def _settled(self, m: A.HedgeAttempts, rec, how: str = "stream") -> A.Action:
-        logger.info("hedge_settled client_id={} status={} filled={} qty={} avg_price={} via={}",
+        logger.debug("hedge_settled client_id={} status={} filled={} qty={} avg_price={} via={}",
                     rec.client_id, rec.status, rec.counted, rec.qty, rec.avg_price, how)
         if rec.counted >= rec.qty:
             self._filled += 1

@@ -99,7 +99,7 @@ async def _connection(name: str, url: str, headers, connect: WsConnect, state: S
     try:
         async with connect(url, headers) as ws:
             state.connected = True
-            logger.info("stream_connected venue=extended stream={}", name)
+            logger.debug("stream_connected venue=extended stream={}", name)
             reason = await session(ws)
     except* _WS_ERRORS as group:
         reason = f"transport: {type(group.exceptions[0]).__name__}"
@@ -207,7 +207,7 @@ async def run_account_stream(
                     return
                 ready.value = True
                 backoff.reset()
-                logger.info("account_resynced venue=extended")
+                logger.debug("account_resynced venue=extended")
 
             async def heartbeat() -> None:
                 while True:

@@ -206,7 +206,7 @@ class LighterClient(StreamEvents):
                     except (signing.SignerError, ValueError) as exc:
                         raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
                     tx_hash = await self._send(stream, signed)
-                    logger.info("lighter_tx_sent what={} nonce={} tx_hash={} attempt={}", what, nonce, tx_hash, attempt)
+                    logger.debug("lighter_tx_sent what={} nonce={} tx_hash={} attempt={}", what, nonce, tx_hash, attempt)
                     return tx_hash
             except NonceError as exc:
                 if attempt == 2:

@@ -159,4 +159,4 @@ class StreamEvents:
             for o in found:
                 if (update := self._to_update(o)) is not None:
                     await self._emit(update)
-        logger.info("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))
+        logger.debug("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))

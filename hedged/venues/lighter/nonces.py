@@ -165,7 +165,7 @@ class AuthTokens:
         self.expires_at = started + self.lifetime_s
         self.mints += 1
         self.token.value = token
-        logger.info("lighter_auth_token_minted mints={} lifetime_s={}", self.mints, self.lifetime_s)
+        logger.debug("lighter_auth_token_minted mints={} lifetime_s={}", self.mints, self.lifetime_s)
         return token
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -208,7 +208,7 @@ class LighterStream:
                 self._ws = ws
                 self.connected = True
                 self._all_subscribed = trio.Event()
-                logger.info("lighter_ws_connected session={}", self.sessions)
+                logger.debug("lighter_ws_connected session={}", self.sessions)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._reader, ws)
                     nursery.start_soon(self._pinger, ws)

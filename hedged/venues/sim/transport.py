@@ -349,6 +349,6 @@ async def serve_tcp(
             with trio.CancelScope(shield=True):
                 await trio.aclose_forcefully(stream)
 
-    logger.info("sim_listening host={} port={}", host, bound)
+    logger.debug("sim_listening host={} port={}", host, bound)
     task_status.started(SocketServer(host, bound))
     await trio.serve_listeners(on_connection, listeners)
