@@ -10,6 +10,7 @@ reconciler, venues, ledger and simulators close.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -233,7 +234,7 @@ class Engine:
 def summary_fields(s: Any) -> dict[str, Any]:
     last = s.reports[-1] if s.reports else None
     return {"cycles": s.cycles, "completed": s.completed, "maker_volume": s.maker_volume,
-            "hedge_volume": s.hedge_volume, "sweeps": s.sweeps, "last": str(last) if last else None}
+            "hedge_volume": s.hedge_volume, "sweeps": s.sweeps, "last": dataclasses.asdict(last) if last else None}
 
 
 def _health_dict(s: Any) -> dict[str, Any]:

@@ -130,14 +130,20 @@ def test_ledger_fills_and_orders_print_the_journal_exactly(tmp_path, capsys):
 
     assert main(["ledger", "fills", "--config", str(path), "--json"]) == 0
     fills = json.loads(capsys.readouterr().out)
-    maker = next(f for f in fills if f["venue"] == "extended")
-    assert (maker["qty"], maker["price"], maker["side"]) == ("0.37", "151.005", "buy")  # strings: exact
-    assert any(f["venue"] == "lighter" and f["counted_delta"] == "0.120" for f in fills)
+    (maker,) = [f for f in fills if f["venue"] == "extended"]  # order row and trade row: one fill
+    assert (maker["qty"], maker["price"], maker["side"], maker["trade_id"]) == ("0.37", "151.005", "buy", "t-1")
+    assert [(f["qty"], f["source"]) for f in fills if f["venue"] == "lighter"] == [("0.120", "order")]
+
+    assert main(["ledger", "fills", "--config", str(path), "--json", "--raw"]) == 0
+    raw = json.loads(capsys.readouterr().out)
+    assert sorted((f["venue"], f["counted_delta"]) for f in raw) == [
+        ("extended", "0"), ("extended", "0.37"), ("lighter", "0.120")]
 
     assert main(["ledger", "orders", "--config", str(path), "--json"]) == 0
     orders = {o["client_id"]: o for o in json.loads(capsys.readouterr().out)}
     assert orders["h1"]["status"] == "partially_filled" and orders["h1"]["cum"] == "0.120"
     assert orders["h1"]["is_hedge"] is True and orders["m1"]["avg_price"] == "151.005"
+    assert (orders["m1"]["counted"], orders["m1"]["trade_qty"]) == ("0.37", "0.37")
 
     assert main(["ledger", "orders", "--config", str(path), "--since", "2030-01-01"]) == 0
     assert "no orders in that period" in capsys.readouterr().out

@@ -241,14 +241,16 @@ def cmd_flatten(args: argparse.Namespace, cfg: Config, *, out: TextIO | None = N
         if fetch_live(cfg)[0] is not None:
             print(f"hedged flatten: the daemon is running ({status_url(cfg)}); stop it first", file=err)
             return EXIT_ERROR
-    logs.setup(cfg.log.level, cfg.log.format)  # stderr, with secrets redacted: the log is the audit trail
+    # stderr, secrets redacted. The answer is the report on stdout; the log keeps the audit trail at
+    # WARNING (flatten_start, flatten_done, every failure), not the adapters' INFO start-up lines.
+    logs.setup("WARNING", cfg.log.format)
     failure: BaseException | None = None
     try:
         report = trio.run(lambda: flatten_main(cfg, rng=random.Random()))
     except* (VenueError, MissingSecret, trio.TooSlowError, OSError) as group:
         failure = group.exceptions[0]
     if failure is not None:
-        print(f"hedged flatten: could not run, nothing verified: {failure!r}", file=err)
+        print(f"hedged flatten: could not run, nothing verified: {type(failure).__name__}: {failure}", file=err)
         return EXIT_ERROR
     if args.json:
         print(json.dumps(report.to_json(), indent=2), file=out)

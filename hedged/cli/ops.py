@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -68,6 +70,9 @@ def add_parsers(sub: Any, add_run_options: Callable[[argparse.ArgumentParser], N
         p.add_argument("--since", metavar="WHEN", help="only rows since an age (30m, 6h, 2d) or an ISO date/time")
         p.add_argument("--limit", type=int, metavar="N", help="only the newest N rows")
         p.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+        if name == "fills":
+            p.add_argument("--raw", action="store_true",
+                           help="the journal's fill rows as stored (a fill can have an order row and a trade row)")
 
     fl = sub.add_parser("flatten", help="one shot: reconcile, cancel all orders, flatten both legs, verify")
     add_run_options(fl)
@@ -76,6 +81,16 @@ def add_parsers(sub: Any, add_run_options: Callable[[argparse.ArgumentParser], N
 
 
 def dispatch(args: argparse.Namespace, cfg: Config) -> int:
+    try:
+        return _dispatch(args, cfg)
+    except BrokenPipeError:
+        # `hedged ledger fills | head`: the reader has gone, which is not an error worth a traceback.
+        # Point stdout at /dev/null so the interpreter's flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
     state = Path(cfg.daemon.state_dir)
     if args.command == "incidents":
         return cmd_incidents(args, state / INCIDENTS_FILE)
@@ -139,15 +154,16 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 # (column, header) pairs; Decimal columns are TEXT in the journal and are printed as stored, so exact.
 FILL_COLUMNS = (("id", "ID"), ("ts_ms", "TIME (UTC)"), ("venue", "VENUE"), ("market", "MARKET"), ("side", "SIDE"),
-                ("qty", "QTY"), ("price", "PRICE"), ("counted_delta", "COUNTED"), ("order_key", "ORDER"),
-                ("trade_id", "TRADE ID"), ("fill_key", "FILL KEY"))
+                ("qty", "QTY"), ("price", "PRICE"), ("order_key", "ORDER"), ("trade_id", "TRADE ID"),
+                ("counted_delta", "COUNTED"), ("fill_key", "FILL KEY"))
 ORDER_COLUMNS = (("key", "KEY"), ("ts_ms", "UPDATED (UTC)"), ("venue", "VENUE"), ("market", "MARKET"),
                  ("side", "SIDE"), ("status", "STATUS"), ("qty", "QTY"), ("cum", "FILLED"), ("avg_price", "AVG PRICE"),
                  ("is_hedge", "HEDGE"), ("order_id", "ORDER ID"), ("client_id", "CLIENT ID"),
+                 ("counted", "COUNTED"), ("trade_qty", "TRADE QTY"),
                  ("baseline", "BASELINE"), ("cancel_requested", "CANCEL REQ"), ("merged_into", "MERGED INTO"),
                  ("closed_by_reconcile", "RECONCILE CLOSED"))
 _BOOL_COLUMNS = frozenset({"is_hedge", "cancel_requested", "closed_by_reconcile"})
-_TABLE_COLUMNS = {"fills": 10, "orders": 12}  # the table shows the first N columns; --json shows all
+_TABLE_COLUMNS = {"fills": 9, "raw fills": 11, "orders": 12}  # the table shows the first N columns; --json all
 
 
 def read_rows(conn: sqlite3.Connection, kind: str, *, since_ms: int | None, limit: int | None) -> list[dict[str, Any]]:
@@ -167,6 +183,34 @@ def read_rows(conn: sqlite3.Connection, kind: str, *, since_ms: int | None, limi
         for b in _BOOL_COLUMNS & doc.keys():
             doc[b] = bool(doc[b])
         out.append(doc)
+    return out
+
+
+def one_row_per_fill(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The journal may record one fill twice: once from the order's cumulative filled quantity (a row
+    without a trade id, which moves the position) and once from the venue's trade record (a row with the
+    trade id, `counted_delta` 0 when the order row already counted it; Extended sends both). Show the
+    trade rows, plus order rows only for filled quantity that no trade row of that order accounts for."""
+    by_order: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_order.setdefault(r["order_key"], []).append(r)
+    out = []
+    for group in by_order.values():
+        trades = [r for r in group if r["trade_id"]]
+        cumulative = [r for r in group if not r["trade_id"]]
+        out += trades
+        uncovered = sum((Decimal(r["qty"]) for r in cumulative), Decimal(0)) - sum(
+            (Decimal(r["qty"]) for r in trades), Decimal(0))
+        for r in reversed(cumulative):  # the latest order rows are the ones whose trade has not come (yet)
+            if uncovered <= 0:
+                break
+            qty = Decimal(r["qty"])
+            out.append(r if qty <= uncovered else {**r, "qty": str(uncovered)})
+            uncovered -= qty
+    out.sort(key=lambda r: r["id"])
+    for r in out:
+        del r["counted_delta"]  # per journal row; in this view the fill is one row whichever row counted it
+        r["source"] = "trade" if r["trade_id"] else "order"
     return out
 
 
@@ -195,15 +239,20 @@ def cmd_ledger(args: argparse.Namespace, db_path: Path, *, now: Callable[[], flo
     if args.limit is not None and args.limit < 1:
         print("hedged ledger: --limit: must be >= 1", file=err)
         return EXIT_USAGE
+    collapse = kind == "fills" and not getattr(args, "raw", False)
     try:
         conn = open_journal_readonly(db_path)
         try:
-            rows = read_rows(conn, kind, since_ms=since_ms, limit=args.limit)
+            rows = read_rows(conn, kind, since_ms=since_ms, limit=None if collapse else args.limit)
         finally:
             conn.close()
     except (StateError, sqlite3.Error) as exc:
         print(f"hedged ledger: {exc}", file=err)
         return EXIT_ERROR
+    if collapse:
+        rows = one_row_per_fill(rows)
+        if args.limit is not None:
+            rows = rows[-args.limit:]
     if args.json:
         for doc in rows:
             doc["time"] = iso_ms(doc["ts_ms"])
@@ -212,7 +261,8 @@ def cmd_ledger(args: argparse.Namespace, db_path: Path, *, now: Callable[[], flo
     if not rows:
         print(f"no {kind}" + (" in that period" if since_ms is not None else ""), file=out)
         return EXIT_OK
-    columns = (FILL_COLUMNS if kind == "fills" else ORDER_COLUMNS)[: _TABLE_COLUMNS[kind]]
+    view = "fills" if collapse else ("raw fills" if kind == "fills" else kind)
+    columns = (FILL_COLUMNS if kind == "fills" else ORDER_COLUMNS)[: _TABLE_COLUMNS[view]]
     table = [tuple(_cell(c, r[c]) for c, _ in columns) for r in rows]
     print(render_table([h for _, h in columns], table), file=out)
     return EXIT_OK

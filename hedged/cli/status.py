@@ -121,7 +121,35 @@ def _kv(mapping: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v}" for k, v in mapping.items()) or "-"
 
 
-def render_live(doc: dict[str, Any], url: str) -> str:
+def _cycle_text(last: Any) -> str:
+    """A cycle report (the engine's `CycleReport` as a JSON object) as one line."""
+    if not isinstance(last, dict):
+        return "-" if last is None else str(last)
+    latency = last.get("hedge_latency_s")
+    parts = [f"#{last.get('n')} {last.get('side')} {last.get('size')} {last.get('outcome')}",
+             f"maker avg {last.get('maker_avg') or '-'}", f"hedge avg {last.get('hedge_avg') or '-'}",
+             "hedge latency " + ("-" if latency is None else f"{float(latency) * 1000:.0f} ms"),
+             f"residual {last.get('residual')}"]
+    return ", ".join(parts)
+
+
+def last_cycle_time(cfg: Config) -> str:
+    """When the journal last recorded a finished cycle (read-only; "" when it cannot say)."""
+    try:
+        conn = open_journal_readonly(Path(cfg.daemon.state_dir) / JOURNAL_FILE)
+    except StateError:
+        return ""
+    try:
+        row = conn.execute("SELECT ts_ms FROM cycles WHERE cycle_id != 'reconcile' AND phase = 'done' "
+                           "ORDER BY id DESC LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return ""
+    finally:
+        conn.close()
+    return iso_ms(row[0]) if row and row[0] else ""
+
+
+def render_live(doc: dict[str, Any], url: str, last_time: str = "") -> str:
     lines = [f"daemon: running ({url})"]
     ready = doc.get("ready")
     reasons = doc.get("reasons") or []
@@ -137,8 +165,9 @@ def render_live(doc: dict[str, Any], url: str) -> str:
     cycles = doc.get("cycles")
     if isinstance(cycles, dict):
         lines.append(f"cycles: {cycles.get('cycles', '?')} started, {cycles.get('completed', '?')} completed, "
-                     f"sweeps {cycles.get('sweeps', 0)}")
-        lines.append(f"last cycle: {cycles.get('last') or '-'}")
+                     f"sweeps {cycles.get('sweeps', 0)}, maker volume {cycles.get('maker_volume', '?')}, "
+                     f"hedge volume {cycles.get('hedge_volume', '?')}")
+        lines.append(f"last cycle: {_cycle_text(cycles.get('last'))}" + (f" at {last_time}" if last_time else ""))
     health = doc.get("health")
     if isinstance(health, dict):
         lines.append("health:")
@@ -177,9 +206,10 @@ def cmd_status(args: argparse.Namespace, cfg: Config, *, out: TextIO | None = No
     live, why = fetch_live(cfg)
     if live is not None:
         if args.json:
-            print(to_json({"source": "daemon", "daemon_running": True, **live}).decode(), file=out)
+            doc = {"source": "daemon", "daemon_running": True, **live, "last_cycle_at": last_cycle_time(cfg) or None}
+            print(to_json(doc).decode(), file=out)
         else:
-            print(render_live(live, status_url(cfg)), file=out)
+            print(render_live(live, status_url(cfg), last_cycle_time(cfg)), file=out)
         return EXIT_OK
     try:
         doc = read_state(cfg)
