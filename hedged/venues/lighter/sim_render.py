@@ -126,6 +126,22 @@ def position_json(m: MarketSpec, p: SimPosition, *, mark: Decimal, open_orders: 
     }  # fmt: skip
 
 
+def account_all_json(account: int, *, positions: dict[str, Any], trades: dict[str, Any], trade_count: int,
+                     volume: float) -> dict[str, Any]:
+    """The body of an `account_all` frame: positions `{"<M>": Position}`, new trades `{"<M>": [Trade]}`
+    (none in the snapshot), counts and volumes over the session (the sim keeps no calendar), no funding."""
+    counts = {f"{p}_trades_count": trade_count for p in ("daily", "weekly", "monthly", "total")}
+    volumes = {f"{p}_volume": volume for p in ("daily", "weekly", "monthly", "total")}
+    return {"account": account, **counts, **volumes, "funding_histories": {}, "positions": positions, "shares": [],
+            "trades": trades, "assets": {}}
+
+
+def api_key_json(a: SimAccount, api_key_index: int) -> dict[str, Any]:
+    """An `ApiKey` of `GET /apikeys`; `nonce` is the next nonce the key must use (as `nextNonce`)."""
+    return {"account_index": a.index, "api_key_index": api_key_index, "nonce": a.nonces.get(api_key_index, 0),
+            "public_key": a.api_keys[api_key_index], "transaction_time": 0}
+
+
 def account_json(
     m: MarketSpec, a: SimAccount, *, positions: list[dict[str, Any]], available: Decimal, order_count: int, now_ms: int
 ) -> dict[str, Any]:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hedged.venues.lighter.sim import LighterSim
 
 PREFIX = "/api/v1"
+ALL_API_KEYS = 255
 _encode = msgspec.json.Encoder().encode
 
 
@@ -119,6 +120,17 @@ async def _order_book_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
         ]
         out[f"total_{name}"] = len(out[name])
     return _ok(out)
+
+
+async def _apikeys(sim: LighterSim, req: SimRequest) -> SimResponse:
+    """`AccountApiKeys`: one key, or every key of the account with `api_key_index=255` (the venue's
+    sentinel, also the default). The SDK's `SignerClient.check_client` compares `public_key` with its own."""
+    acct = sim.exchange.accounts.get(_int_arg(req, "account_index"))
+    if acct is None:
+        raise TxRejected(ERR_UNKNOWN_ACCOUNT, "account not found")
+    wanted = _int_arg(req, "api_key_index", ALL_API_KEYS)
+    keys = [render.api_key_json(acct, index) for index in sorted(acct.api_keys) if wanted in (ALL_API_KEYS, index)]
+    return _ok({"api_keys": keys})
 
 
 async def _next_nonce(sim: LighterSim, req: SimRequest) -> SimResponse:
@@ -248,6 +260,7 @@ _ROUTES = {
     "GET /orderBookDetails": _order_book_details,
     "GET /orderBookOrders": _order_book_orders,
     "GET /nextNonce": _next_nonce,
+    "GET /apikeys": _apikeys,
     "POST /sendTx": _send_tx,
     "POST /sendTxBatch": _send_tx_batch,
     "GET /account": _account,

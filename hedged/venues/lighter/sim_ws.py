@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 _encode = msgspec.json.Encoder().encode
 _PRIVATE = ("account_orders", "account_all_orders", "account_all_trades", "account_all_positions", "account_tx")
+# The official SDK's WsClient subscribes to `account_all/{A}`, without a token (the venue's docs list
+# none): positions, trades, funding, assets and volumes of the account in one channel.
+ACCOUNT_ALL = "account_all"
 _session_ids = itertools.count(1)
 _BATCH = 64  # frames per socket write at most, so a writer that never runs dry still yields regularly
 
@@ -176,9 +179,12 @@ class Session:
                 trade = render.trade_json(m, ev.trade, block_height=height)
                 payload = {"trades": {str(ev.trade.market_id): [trade]}}
                 self._private(f"account_all_trades/{ev.account}", ev.account, "account_all_trades", payload)
+                self._private(f"{ACCOUNT_ALL}/{ev.account}", ev.account, ACCOUNT_ALL,
+                              self._account_all(ev.account, payload["trades"]))
             elif isinstance(ev, PositionEvent):
                 payload = {"positions": self._positions(ev.account), "shares": []}
                 self._private(f"account_all_positions/{ev.account}", ev.account, "account_all_positions", payload)
+                self._private(f"{ACCOUNT_ALL}/{ev.account}", ev.account, ACCOUNT_ALL, self._account_all(ev.account, {}))
             elif isinstance(ev, TxEvent):
                 acct = ev.record.tx.account
                 payload = {"txs": [self._tx(ev)]}
@@ -193,6 +199,13 @@ class Session:
         pos = self.sim.exchange.position(account)
         open_count = len(self.sim.exchange.open_orders(account))
         return {str(m.market_id): render.position_json(m, pos, mark=self.sim.market_model.reference, open_orders=open_count)}
+
+    def _account_all(self, account: int, trades: dict[str, Any]) -> dict[str, Any]:
+        ex, m = self.sim.exchange, self.sim.settings.market
+        mine = ex.account_trades(account)
+        volume = float(sum((m.size(t.size) * m.price(t.price) for t in mine), Decimal(0)))
+        return render.account_all_json(account, positions=self._positions(account), trades=trades,
+                                       trade_count=len(mine), volume=volume)
 
     def _private(self, key: str, account: int, name: str, payload: dict[str, Any], kind: str = "update") -> None:
         sub = self.subs.get(key)
@@ -260,7 +273,7 @@ class Session:
         except ValueError:
             ints = []
         expected = {"order_book": 1, "account_orders": 2}.get(name, 1)
-        if name not in ("order_book", *_PRIVATE) or len(ints) != expected or len(args) != expected:
+        if name not in ("order_book", ACCOUNT_ALL, *_PRIVATE) or len(ints) != expected or len(args) != expected:
             self._error(WS_SUBSCRIBE_FAILED, f"invalid channel {channel}", channel)
             return
         if name in ("order_book", "account_orders") and ints[0] != m.market_id:
@@ -273,6 +286,13 @@ class Session:
             self.subs[channel] = _Sub(channel, None, None)
             now_ms = self.sim.now_ms()
             self.send_book("subscribed/order_book", self.sim.feed.snapshot(), now_ms)
+            return
+        if name == ACCOUNT_ALL:
+            if ints[0] not in self.sim.exchange.accounts:
+                self._error(WS_SUBSCRIBE_FAILED, f"unknown account {ints[0]}", channel)
+                return
+            self.subs[channel] = _Sub(channel, ints[0], None)
+            self._private(channel, ints[0], name, self._account_all(ints[0], {}), kind="subscribed")
             return
         account = ints[-1]
         try:
