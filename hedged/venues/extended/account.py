@@ -7,7 +7,7 @@ yields plus whether the stream must reconnect. The Trio loops live in streams.py
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hedged.venues.base import OrderStatus, OrderUpdate, VenueEvent
 from hedged.venues.extended import wire
@@ -53,10 +53,14 @@ def _key(update: OrderUpdate) -> str:
 class OrderTracker:
     """The adapter's view of its orders: filters stream noise, remembers what is live.
 
-    An update is forwarded only when it moves the order forward (more filled, or a
-    later lifecycle stage). That makes duplicated, re-ordered and restated updates
-    harmless and keeps a late `PARTIALLY_FILLED` from reopening a finished order.
-    Terminal orders are remembered in a bounded LRU so late echoes stay filtered.
+    An update is forwarded when it moves the order forward (more filled, or a later
+    lifecycle stage). That makes duplicated, re-ordered and restated updates harmless
+    and keeps a late `PARTIALLY_FILLED` from reopening a finished order. A *lower*
+    cumulative fill is forwarded too when the venue stamps it later than what we hold
+    (a real regression: the ledger must see it to raise `cumulative_regressed`); one
+    stamped at or before it is a late echo and dropped. Either way the tracker keeps
+    the highest fill, so later news is judged against it. Terminal orders are
+    remembered in a bounded LRU so late echoes stay filtered.
     """
 
     def __init__(self, market: str, *, done_capacity: int = 10_000) -> None:
@@ -65,6 +69,7 @@ class OrderTracker:
         self._done: OrderedDict[str, OrderUpdate] = OrderedDict()
         self._done_capacity = done_capacity
         self.version = 0  # bumps on every accepted change (waiters compare it)
+        self.regressed = 0  # lower cumulative fills forwarded to the ledger
 
     def pending(self, update: OrderUpdate) -> None:
         """Register an order we are about to send (status PENDING)."""
@@ -81,6 +86,16 @@ class OrderTracker:
     def get(self, client_id: str) -> OrderUpdate | None:
         return self._live.get(client_id) or self._done.get(client_id)
 
+    def last(self, client_id: str | None, order_id: str | None) -> OrderUpdate | None:
+        """What we know of the order a wire record names (by externalId, else venue id)."""
+        key = client_id if client_id else f"#{order_id}"
+        return self._live.get(key) or self._done.get(key)
+
+    def client_ids_by_order_id(self) -> dict[str, str]:
+        """venue order id -> our client id, for every order the tracker remembers."""
+        return {u.order_id: u.client_id for u in (*self._live.values(), *self._done.values())
+                if u.order_id is not None and u.client_id is not None}
+
     def live(self) -> list[OrderUpdate]:
         return list(self._live.values())
 
@@ -88,11 +103,21 @@ class OrderTracker:
         """Record `update`; True when it is news that should reach the ledger."""
         key = _key(update)
         prev = self._live.get(key) or self._done.get(key)
+        kept = update  # what the tracker remembers; the caller forwards `update` itself
         if prev is not None and prev.status is not OrderStatus.PENDING:
             if update.filled_qty < prev.filled_qty:
+                if update.ts_ms <= prev.ts_ms:
+                    return False  # an older picture (late frame, lagging REST read)
+                self.regressed += 1
+                status = update.status if update.status.rank >= prev.status.rank else prev.status
+                # Remember the highest fill and the new stamp: a repeat of this frame is then old news.
+                kept = replace(update, status=status, filled_qty=prev.filled_qty, avg_price=prev.avg_price)
+            elif update.filled_qty == prev.filled_qty and update.status.rank <= prev.status.rank:
                 return False
-            if update.filled_qty == prev.filled_qty and update.status.rank <= prev.status.rank:
-                return False
+        self._record(key, kept)
+        return True
+
+    def _record(self, key: str, update: OrderUpdate) -> None:
         if update.status.is_terminal:
             self._live.pop(key, None)
             self._done[key] = update
@@ -102,7 +127,6 @@ class OrderTracker:
         else:
             self._live[key] = update
         self.version += 1
-        return True
 
 
 class TradeDedup:
@@ -170,7 +194,7 @@ class AccountCore:
             if order.market != self.market:
                 continue
             try:
-                update = wire.to_order_update(order, seq=seq)
+                update = wire.to_order_update(order, seq=seq, last=self.tracker.last(order.external_id, str(order.id)))
             except wire.WireError as exc:
                 self._malformed(str(exc))
                 continue

@@ -39,13 +39,14 @@ from hedged.venues.base import (
     Side,
     TimeInForce,
     TopOfBook,
+    Trade,
     TransportError,
     Venue,
     VenueError,
     VenueEvent,
     VenueHealth,
 )
-from hedged.venues.extended import wire
+from hedged.venues.extended import history, wire
 from hedged.venues.extended.book import BookFeed
 from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, NotFound, RateLimiter, open_http_client
 from hedged.venues.extended.settings import ExtendedSettings
@@ -212,7 +213,7 @@ class ExtendedClient:
     async def open_orders(self) -> list[OrderUpdate]:
         rest = self._require_rest()
         orders = await self._read(lambda: rest.open_orders(self.settings.market))
-        return [wire.to_order_update(o) for o in orders if o.market == self.settings.market]
+        return [self._normalize(o) for o in orders if o.market == self.settings.market]
 
     async def positions(self) -> list[PositionSnapshot]:
         rest = self._require_rest()
@@ -221,6 +222,14 @@ class ExtendedClient:
 
     async def order_status(self, client_id: str) -> OrderUpdate | None:
         return await self._lookup(client_id=client_id)
+
+    async def trades(self, *, since_ms: int = 0) -> list[Trade]:
+        """Our fills at or after `since_ms` from `GET /user/trades`, oldest first (see history.py)."""
+        rest = self._require_rest()
+        market = self.settings.market
+        return await history.fetch_trades(
+            lambda cursor: self._read(lambda: rest.trades(market, cursor=cursor, limit=history.PAGE)),
+            market=market, since_ms=since_ms, client_ids=self._tracker.client_ids_by_order_id())
 
     # ---- internals --------------------------------------------------------
 
@@ -242,6 +251,9 @@ class ExtendedClient:
     async def _observe_and_emit(self, update: OrderUpdate) -> None:
         if self._tracker.observe(update):
             await self._emit([update])
+
+    def _normalize(self, order: wire.Order) -> OrderUpdate:
+        return wire.to_order_update(order, last=self._tracker.last(order.external_id, str(order.id)))
 
     async def _load_market(self) -> None:
         rest = self._require_rest()
@@ -284,7 +296,7 @@ class ExtendedClient:
         else:
             one = await self._read(lambda: rest.order_by_id(order_id))
             orders = [one] if one is not None else []
-        updates = [wire.to_order_update(o) for o in orders]
+        updates = [self._normalize(o) for o in orders]
         if not updates:
             return None
         # Several rows for one external id would be a venue oddity; the most advanced one wins.
@@ -351,7 +363,7 @@ class ExtendedClient:
                 logger.info("resolve_lookup_failed venue=extended client_id={} error={}", client_id, exc)
                 orders = []
             if orders:
-                update = max((wire.to_order_update(o) for o in orders), key=lambda u: (u.filled_qty, u.ts_ms))
+                update = max((self._normalize(o) for o in orders), key=lambda u: (u.filled_qty, u.ts_ms))
                 await self._observe_and_emit(update)
                 self._resolved += 1
                 logger.info("place_resolved venue=extended client_id={} status={}", client_id, update.status)
@@ -366,7 +378,11 @@ class ExtendedClient:
                 await self._order_version.wait_value(lambda v: v != seen)
 
     async def _resync(self) -> None:
-        """Reconcile after a (re)connect: market config, open orders, positions, and the fate of live orders."""
+        """Reconcile after a (re)connect: market config, open orders, positions, and the fate of live orders.
+
+        Each update is emitted the moment the tracker records it: a lookup that fails later aborts
+        the re-sync, but what was already learnt has reached the ledger (the tracker would treat it
+        as old news on the next re-sync)."""
         rest = self._require_rest()
         market = self.settings.market
         if self._market_loaded_at_start:
@@ -375,15 +391,13 @@ class ExtendedClient:
             await self._load_market()  # a reconnect: fees or limits may have changed meanwhile
         orders = await self._read(lambda: rest.open_orders(market))
         rows = await self._read(lambda: rest.positions(market))
-        events: list[VenueEvent] = []
         open_keys: set[str] = set()
         for order in orders:
             if order.market != market:
                 continue
-            update = wire.to_order_update(order)
+            update = self._normalize(order)
             open_keys.add(update.client_id or f"#{update.order_id}")
-            if self._tracker.observe(update):
-                events.append(update)
+            await self._observe_and_emit(update)
         for tracked in self._tracker.live():
             key = tracked.client_id or f"#{tracked.order_id}"
             if key in open_keys:
@@ -391,7 +405,6 @@ class ExtendedClient:
             # Live in our view but not open at the venue: it finished while we were away.
             found = await self._lookup(order_id=tracked.order_id if not tracked.client_id else None,
                                        client_id=tracked.client_id)
-            if found is not None and self._tracker.observe(found):
-                events.append(found)
-        events.append(wire.positions_for_market(rows, market))
-        await self._emit(events)
+            if found is not None:
+                await self._observe_and_emit(found)
+        await self._emit([wire.positions_for_market(rows, market)])

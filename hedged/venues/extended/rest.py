@@ -243,6 +243,16 @@ class ExtendedRest:
         env = await self.request("GET", "/user/positions", params={"market": market})
         return wire.decode_data(env.data, list[wire.Position], "positions") if wire.has_data(env.data) else []
 
+    async def trades(self, market: str, *, cursor: int | None = None,
+                     limit: int = 100) -> tuple[list[wire.AccountTrade], int | None]:
+        """One page of our fills (`GET /user/trades`) and the cursor of the next page (None: no more)."""
+        params: dict[str, str | int] = {"market": market, "limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        env = await self.request("GET", "/user/trades", params=params)
+        rows = wire.decode_data(env.data, list[wire.AccountTrade], "trades") if wire.has_data(env.data) else []
+        return rows, (env.pagination.cursor if env.pagination is not None and rows else None)
+
     async def balance(self) -> wire.Balance | None:
         """None when the venue says 404, which it does for a zero balance."""
         try:

@@ -273,6 +273,11 @@ class ExtendedSim:
         order_id = order if isinstance(order, int) else self.engine.by_external[order]
         self.broadcast(self.engine.fill(order_id, qty, price, self.now_ms()))
 
+    def regress_fill(self, order: int | str, filled: Decimal) -> None:
+        """Fault knob: the account stream restates an order with a lower cumulative fill than it sent before."""
+        order_id = order if isinstance(order, int) else self.engine.by_external[order]
+        self.broadcast([AccountMsg("ORDER", {"orders": [self.engine.regressed_data(order_id, filled, self.now_ms())]})])
+
     def pull_book(self, side: Side | None = None) -> None:
         self.book.pull(side)
         self._notify_book()

@@ -93,6 +93,13 @@ class ExtendedSimSettings:
     """A fresh SNAPSHOT on full-depth book streams this often (seconds)."""
     ping_interval: float | None = 15.0
     pong_timeout: float = 10.0
+    id_base: int = 0
+    """Added to every order and trade id. 0 keeps in-memory tests repeatable; the daemon's embedded sims
+    get a run-unique base (`SimPair.build`), so a second run never reuses the first run's ids."""
+    page_limit_max: int = 100
+    """The largest page a paginated read (`/user/trades`, `/user/orders/history`) returns, whatever `limit` asks."""
+    null_fill_on_cancel: bool = False
+    """Fault knob: CANCELLED orders carry `filledQty: null` (legal: the SDK's model makes it optional)."""
 
 
 @dataclass(frozen=True, slots=True)

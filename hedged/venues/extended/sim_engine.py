@@ -48,8 +48,8 @@ class ExtendedEngine:
         self.balance = settings.initial_balance
         self.leverage = settings.leverage
         self.trades: list[dict[str, Any]] = []
-        self._order_ids = itertools.count(_FIRST_ORDER_ID + settings.seed * 1_000_000, 1)
-        self._trade_ids = itertools.count(_FIRST_TRADE_ID + settings.seed * 1_000_000, 1)
+        self._order_ids = itertools.count(_FIRST_ORDER_ID + settings.id_base + settings.seed * 1_000_000, 1)
+        self._trade_ids = itertools.count(_FIRST_TRADE_ID + settings.id_base + settings.seed * 1_000_000, 1)
 
     # ------------------------------------------------------------ reads
 
@@ -83,7 +83,18 @@ class ExtendedEngine:
         return position_json(self.position, self.s.account_id, self.mark, self.leverage)
 
     def order_data(self, o: SimOrder) -> dict[str, Any]:
-        return order_json(o, self.s.account_id)
+        return order_json(o, self.s.account_id, null_fill=self.s.null_fill_on_cancel and o.status == "CANCELLED")
+
+    def regressed_data(self, order_id: int, filled: Decimal, now_ms: int) -> dict[str, Any]:
+        """Fault knob: the order restated with a lower cumulative fill, stamped after its last update.
+        The engine's own state is untouched (the venue's truth does not change; its report does)."""
+        o = self.orders[order_id]
+        if not ZERO <= filled < o.filled:
+            raise ValueError(f"a regressed fill must be below the order's {o.filled}")
+        data = self.order_data(o)
+        data["filledQty"] = str(filled)
+        data["updatedTime"] = max(now_ms, o.updated_ms + 1)
+        return data
 
     def initial_messages(self, now_ms: int) -> list[AccountMsg]:
         """What the account stream restates on connect: BALANCE, POSITION, ORDER."""

@@ -231,11 +231,11 @@ def _orders_by_external(sim: ExtendedSim, req: SimRequest, external: str) -> Sim
     return _ok([sim.engine.order_data(o)])
 
 
-def _page(req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
+def _page(sim: ExtendedSim, req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
     """Newest first; `cursor` = the last id of the previous page."""
     items = sorted(items, key=lambda d: d["id"], reverse=True)
     cursor = int(req.arg("cursor") or 0)
-    limit = int(req.arg("limit") or 100)
+    limit = min(int(req.arg("limit") or 100), sim.settings.page_limit_max)
     if cursor:
         items = [d for d in items if d["id"] < cursor]
     page = items[:limit]
@@ -247,7 +247,7 @@ def _page(req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
 
 def _history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     closed = [o for o in sim.engine.orders.values() if o.status in ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")]
-    return _page(req, [sim.engine.order_data(o) for o in _filtered(req, closed)])
+    return _page(sim, req, [sim.engine.order_data(o) for o in _filtered(req, closed)])
 
 
 # ---------------------------------------------------------------- account
@@ -282,7 +282,9 @@ def _balance(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
 def _trades(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     market, side = req.args("market"), req.arg("side")
     trades = [t for t in sim.engine.trades if (not market or t["market"] in market) and (not side or t["side"] == side)]
-    return _page(req, trades)
+    # `externalOrderId` is a stream-only extra (the SDK's REST model has no such field): not served here,
+    # so clients cannot come to rely on it.
+    return _page(sim, req, [{k: v for k, v in t.items() if k != "externalOrderId"} for t in trades])
 
 
 def _account(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:

@@ -81,7 +81,7 @@ class SimOrder:
         return 1 if self.side == "BUY" else -1
 
 
-def order_json(o: SimOrder, account_id: int) -> dict[str, Any]:
+def order_json(o: SimOrder, account_id: int, *, null_fill: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": o.id,
         "accountId": account_id,
@@ -105,6 +105,8 @@ def order_json(o: SimOrder, account_id: int) -> dict[str, Any]:
         "expiryTime": o.expiry_ms,
         "expireTime": o.expiry_ms,
     }
+    if null_fill:
+        out["filledQty"] = None
     return out
 
 

@@ -302,11 +302,18 @@ def side_of(text: str) -> Side:
         raise WireError(f"unknown side {text!r}") from None
 
 
-def to_order_update(order: Order, *, seq: int | None = None) -> OrderUpdate:
+def to_order_update(order: Order, *, seq: int | None = None, last: OrderUpdate | None = None) -> OrderUpdate:
+    """`last` is what we knew of this order: a `filledQty: null` (optional in the SDK's model) means
+    "not stated", so the last known fill stands rather than reading as 0 (which would hide a cancel)."""
     status = _STATUS.get(order.status.upper())
     if status is None:
         raise WireError(f"unknown order status {order.status!r}")
-    filled = order.filled_qty or Decimal(0)
+    if order.filled_qty is not None:
+        filled, avg = order.filled_qty, order.average_price
+    elif last is not None:
+        filled, avg = last.filled_qty, last.avg_price
+    else:
+        filled, avg = Decimal(0), None
     if status is OrderStatus.OPEN and filled > 0:
         status = OrderStatus.PARTIALLY_FILLED
     reason = order.status_reason if order.status_reason not in (None, "NONE") else None
@@ -319,7 +326,7 @@ def to_order_update(order: Order, *, seq: int | None = None) -> OrderUpdate:
         status=status,
         qty=order.qty,
         filled_qty=filled,
-        avg_price=order.average_price if filled > 0 else None,
+        avg_price=avg if filled > 0 else None,
         price=order.price,
         reason=reason,
         ts_ms=epoch_ms(order.updated_time or order.created_time),
