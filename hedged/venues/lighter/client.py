@@ -46,12 +46,13 @@ from hedged.venues.base import (
     Side,
     TimeInForce,
     TopOfBook,
+    Trade,
     TransportError,
     Venue,
     VenueEvent,
     VenueHealth,
 )
-from hedged.venues.lighter import markets, normalize, signing
+from hedged.venues.lighter import history, markets, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.lighter.rest import TIERS, LighterRest
@@ -102,6 +103,7 @@ class LighterClient(StreamEvents):
         self._events: trio.MemorySendChannel[VenueEvent] | None = None
         self.dropped_updates = 0
         self.stale_updates = 0
+        self.regressed_updates = 0
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -342,6 +344,15 @@ class LighterClient(StreamEvents):
         updates = [u for o in found if (u := self._to_update(o)) is not None]
         return updates[-1] if updates else None
 
+    async def trades(self, *, since_ms: int = 0) -> list[Trade]:
+        """Our fills at or after `since_ms` from `GET /api/v1/trades` (with auth), oldest first (history.py)."""
+        spec, account = self._spec(), self.settings.account_index
+        return await history.fetch_trades(
+            lambda cursor: self._private(lambda t: self._rest.trades(account, spec.market_id, t, cursor=cursor,
+                                                                     limit=history.PAGE)),
+            market_id=spec.market_id, symbol=spec.symbol, account=account, since_ms=since_ms,
+            client_id_for=self.registry.client_id_for)
+
     @property
     def ready(self) -> AsyncValue[bool]:
         """True while the stream is subscribed and re-synced (sends wait for it)."""
@@ -369,5 +380,6 @@ class LighterClient(StreamEvents):
             "nonce_invalidations": n.invalidations,
             "dropped_updates": self.dropped_updates,
             "stale_updates": self.stale_updates,
+            "regressed_updates": self.regressed_updates,
             "token_mints": self.tokens.mints,
         }

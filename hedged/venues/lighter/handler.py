@@ -7,6 +7,7 @@ registry, spec and REST helpers. Kept apart from the order-sending side, which i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -32,10 +33,14 @@ class EventsClosed(RuntimeError):
     """`run()` ends with this when the receiver of its events channel was closed."""
 
 
-def _older(new: OrderUpdate, last: OrderUpdate) -> bool:
+def _judge(new: OrderUpdate, last: OrderUpdate) -> str:
+    """'news', 'stale' (a late or reordered frame) or 'regressed' (a lower cumulative fill the venue
+    stamps after the one we hold: the ledger must see it, to raise `cumulative_regressed`)."""
     if new.filled_qty < last.filled_qty:
-        return True
-    return last.status.is_terminal and not new.status.is_terminal
+        return "regressed" if new.ts_ms > last.ts_ms else "stale"
+    if last.status.is_terminal and not new.status.is_terminal:
+        return "stale"
+    return "news"
 
 
 
@@ -47,6 +52,7 @@ class StreamEvents:
     top_of_book: AsyncValue[TopOfBook | None]
     dropped_updates: int
     stale_updates: int
+    regressed_updates: int
     _rest: LighterRest
     _nonces: NonceManager
     _events: trio.MemorySendChannel[VenueEvent] | None
@@ -73,11 +79,20 @@ class StreamEvents:
             self.dropped_updates += 1
             logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
             return None
-        if tracked is not None and _older(update, tracked.last):
+        verdict = "news" if tracked is None else _judge(update, tracked.last)
+        if verdict == "stale":
             # A reordered or late frame: never let an order go back in time (fills are cumulative).
             self.stale_updates += 1
             return tracked.last
-        self.registry.observe(o.client_order_index, o.order_index, update)
+        kept = update
+        if verdict == "regressed":
+            # Forwarded as the venue said it; remembered at the highest fill, with the new stamp (a
+            # repeat of this frame is then stale) and a status that never moves back.
+            self.regressed_updates += 1
+            last = tracked.last
+            status = update.status if update.status.rank >= last.status.rank else last.status
+            kept = replace(update, status=status, filled_qty=last.filled_qty, avg_price=last.avg_price)
+        self.registry.observe(o.client_order_index, o.order_index, kept)
         return update
 
     def _now_ms(self) -> int:

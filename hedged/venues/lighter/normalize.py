@@ -41,7 +41,13 @@ def order_update(o: WireOrder, market: str, client_id: str | None, prior: OrderU
         side = prior.side
     else:
         raise ValueError(f"order {o.order_index} has no side")
-    filled = to_decimal(o.filled_base_amount)
+    if o.filled_base_amount is not None:
+        filled = to_decimal(o.filled_base_amount)
+        avg = to_decimal(o.filled_quote_amount or "0") / filled if filled > 0 else None
+    elif prior is not None:
+        filled, avg = prior.filled_qty, prior.avg_price
+    else:
+        filled, avg = ZERO, None
     if o.initial_base_amount is not None:
         qty = to_decimal(o.initial_base_amount)
     elif prior is not None:
@@ -51,7 +57,6 @@ def order_update(o: WireOrder, market: str, client_id: str | None, prior: OrderU
     else:
         raise ValueError(f"order {o.order_index} has no size")
     price = to_decimal(o.price) if o.price is not None else (prior.price if prior is not None else None)
-    quote = to_decimal(o.filled_quote_amount)
     status = order_status(o.status, filled)
     return OrderUpdate(
         venue=Venue.LIGHTER,
@@ -62,7 +67,7 @@ def order_update(o: WireOrder, market: str, client_id: str | None, prior: OrderU
         status=status,
         qty=qty,
         filled_qty=filled,
-        avg_price=(quote / filled) if filled > 0 else None,
+        avg_price=avg,
         price=price,
         reason=o.status if status is OrderStatus.CANCELLED else None,
         ts_ms=o.updated_at or o.timestamp,

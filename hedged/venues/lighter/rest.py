@@ -168,6 +168,7 @@ class LighterRest:
         self._dec_send = msgspec.json.Decoder(wire.SendTxResp)
         self._dec_orders = msgspec.json.Decoder(wire.OrdersResp)
         self._dec_account = msgspec.json.Decoder(wire.AccountResp)
+        self._dec_trades = msgspec.json.Decoder(wire.TradesResp)
         self._dec_env = msgspec.json.Decoder(wire.Envelope)
 
     async def aclose(self) -> None:
@@ -256,6 +257,18 @@ class LighterRest:
             params = {"account_index": account_index, "client_order_indexes": chunk}
             out += (await self._request("GET", "accountOrders", self._dec_orders, params=params, token=token)).orders
         return out
+
+
+    async def trades(self, account_index: int, market_id: int, token: str, *, cursor: str | None = None,
+                     limit: int = 100) -> tuple[list[wire.WireTrade], str | None]:
+        """One page of the account's trades on a market, newest first (`sort_dir=desc`, the only
+        direction the venue documents), and the next page's cursor (None on the last page)."""
+        params: dict[str, str | int] = {"account_index": account_index, "market_id": market_id,
+                                        "sort_by": "timestamp", "sort_dir": "desc", "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        body = await self._request("GET", "trades", self._dec_trades, params=params, token=token)
+        return body.trades, (body.next_cursor or None)
 
 
 def _try(decoder: msgspec.json.Decoder, raw: bytes):

@@ -103,6 +103,11 @@ class LighterSimSettings:
     """Default collateral of accounts added without an explicit amount."""
     control_path: str | None = "/_sim"
     """Local HTTP control surface (see sim_control.py) on the same port; None disables it."""
+    id_base: int = 0
+    """Added to every order index and trade id. 0 keeps in-memory tests repeatable; the daemon's embedded
+    sims get a run-unique base (`SimPair.build`), so a second run never reuses the first run's ids."""
+    page_limit_max: int = 100
+    """The largest page `GET /trades` returns, whatever `limit` asks."""
 
 
 def trio_wall_clock(start: float | None = None) -> Callable[[], float]:
@@ -136,7 +141,7 @@ class LighterSim:
         tick = Decimal(1).scaleb(-s.market.price_decimals)
         step = Decimal(1).scaleb(-s.market.size_decimals)
         self.book = self.market_model.venue("lighter", tick=tick, step=step)
-        self.exchange = LighterExchange(s.market, self.book, initial_nonce=s.initial_nonce)
+        self.exchange = LighterExchange(s.market, self.book, initial_nonce=s.initial_nonce, id_base=s.id_base)
         self.faults = faults or FaultPlan(seed=s.seed)
         self.rng = random.Random(f"{s.seed}:lighter-sim")
         self.wall_clock = wall_clock
@@ -341,6 +346,11 @@ class LighterSim:
 
     def force_fill(self, order_index: int, qty: Decimal | None = None, *, price: Decimal | None = None) -> None:
         self.dispatch(self.exchange.force_fill(order_index, qty, now_ms=self.now_ms(), price=price))
+
+    def regress_fill(self, order_index: int, filled: Decimal) -> None:
+        """Fault knob: `account_orders` restates an order with a lower cumulative fill, stamped after its
+        last update. The venue's truth (the order itself) is untouched; only the report regresses."""
+        self.dispatch([self.exchange.regressed_event(order_index, filled, now_ms=self.now_ms())])
 
     def add_fault(self, *faults: Fault) -> None:
         self.faults.add(*faults)

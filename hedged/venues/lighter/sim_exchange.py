@@ -89,7 +89,7 @@ Event = OrderEvent | TradeEvent | PositionEvent | TxEvent
 
 
 class LighterExchange:
-    def __init__(self, market: MarketSpec, book: VenueBook, *, initial_nonce: int = 1) -> None:
+    def __init__(self, market: MarketSpec, book: VenueBook, *, initial_nonce: int = 1, id_base: int = 0) -> None:
         self.market = market
         self.book = book
         self.initial_nonce = initial_nonce
@@ -98,9 +98,10 @@ class LighterExchange:
         self.trades: list[SimTrade] = []
         self.txs: dict[str, TxRecord] = {}
         self._client_ids: set[tuple[int, int]] = set()  # (account, client_order_index) ever used
-        self._next_order = _ORDER_INDEX_BASE + 1_000_000
-        self._next_trade = 20_000_000_000
-        self._maker_order = _ORDER_INDEX_BASE + 500_000
+        # `id_base` moves every id range at once (a run-unique base keeps runs from sharing ids).
+        self._next_order = _ORDER_INDEX_BASE + id_base + 1_000_000
+        self._next_trade = 20_000_000_000 + id_base
+        self._maker_order = _ORDER_INDEX_BASE + id_base + 500_000
         self.block_height = 100_000_000
 
     # ---- accounts and keys ---------------------------------------------------------------
@@ -355,6 +356,16 @@ class LighterExchange:
             order.status = "filled"
         events.append(OrderEvent(replace(order)))
         return events
+
+    def regressed_event(self, order_index: int, filled: Decimal, *, now_ms: int) -> OrderEvent:
+        """Fault knob: a report of the order with a lower cumulative fill (its state is not changed)."""
+        order = self.orders[order_index]
+        units = self.market.size_units(filled)
+        if not 0 <= units < order.filled_base:
+            raise ValueError(f"a regressed fill must be below the order's {self.market.size(order.filled_base)}")
+        quote = order.filled_quote * units / order.filled_base
+        return OrderEvent(replace(order, filled_base=units, filled_quote=quote,
+                                  updated_ms=max(now_ms, order.updated_ms + 1)))
 
     # ---- reads --------------------------------------------------------------------------------
 

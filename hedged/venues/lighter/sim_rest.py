@@ -229,21 +229,45 @@ async def _account_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _orders(sim, sim.exchange.orders_by_client_id(account, wanted))
 
 
+_TRADE_SORTS = ("block_height", "timestamp", "trade_id")
+
+
 async def _trades(sim: LighterSim, req: SimRequest) -> SimResponse:
+    """`GET /trades`: `sort_by` and `limit` (1-100) required as in the SDK; trade ids grow with time here, so
+    every `sort_by` gives the same order. `cursor` is opaque to clients (here: the last trade id served)."""
     m = sim.settings.market
+    if req.arg("sort_by") not in _TRADE_SORTS:
+        raise TxRejected(ERR_MALFORMED, "invalid parameter sort_by")
+    limit = _int_arg(req, "limit")
+    if not 1 <= limit <= 100:
+        raise TxRejected(ERR_MALFORMED, "invalid parameter limit")
+    limit = min(limit, sim.settings.page_limit_max)
     account = req.arg("account_index")
     if account is not None:
         trades = sim.exchange.account_trades(sim.check_token(_token(req), int(account)))
     else:
         trades = list(sim.exchange.trades)
+    market_id = req.arg("market_id")
+    if market_id:
+        trades = [t for t in trades if t.market_id == _int_arg(req, "market_id")]
     order_index = req.arg("order_index")
     if order_index:
         trades = [t for t in trades if int(order_index) in (t.ask_id, t.bid_id)]
-    if req.arg("sort_dir") != "asc":
-        trades = trades[::-1]
-    trades = trades[: max(1, min(100, _int_arg(req, "limit", 100)))]
+    ascending = req.arg("sort_dir") == "asc"
+    trades = sorted(trades, key=lambda t: t.trade_id, reverse=not ascending)
+    cursor = req.arg("cursor")
+    if cursor:
+        try:
+            after = int(cursor)
+        except ValueError:
+            raise TxRejected(ERR_MALFORMED, "invalid parameter cursor") from None
+        trades = [t for t in trades if (t.trade_id > after if ascending else t.trade_id < after)]
+    page = trades[:limit]
     height = sim.exchange.block_height
-    return _ok({"trades": [render.trade_json(m, t, block_height=height) for t in trades]})
+    body: dict[str, Any] = {"trades": [render.trade_json(m, t, block_height=height) for t in page]}
+    if len(trades) > limit:
+        body["next_cursor"] = str(page[-1].trade_id)
+    return _ok(body)
 
 
 async def _tx(sim: LighterSim, req: SimRequest) -> SimResponse:

@@ -82,8 +82,8 @@ class WireOrder(msgspec.Struct):
     is_ask: bool | None = None
     initial_base_amount: str | None = None
     price: str | None = None
-    filled_base_amount: str = "0"
-    filled_quote_amount: str = "0"
+    filled_base_amount: str | None = None  # absent = not stated: the last known fill stands (never 0)
+    filled_quote_amount: str | None = None
     remaining_base_amount: str | None = None
     status: str = "open"
     time_in_force: str | None = None
@@ -149,6 +149,13 @@ class WireTrade(msgspec.Struct):
     taker_fee: int | None = None
     maker_fee: int | None = None
     timestamp: int = 0
+
+
+class TradesResp(Envelope):
+    """`GET /api/v1/trades`: one page, and the cursor of the next (absent on the last page)."""
+
+    trades: list[WireTrade] = []
+    next_cursor: str | None = None
 
 
 class WireTx(msgspec.Struct):
