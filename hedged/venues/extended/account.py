@@ -23,6 +23,7 @@ class StreamStats:
     gaps: int = 0
     reconnects: int = 0
     stale_updates: int = 0
+    crossed: int = 0  # book frames that left the book crossed (bid >= ask)
 
 
 

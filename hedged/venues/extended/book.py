@@ -8,6 +8,9 @@ Rules (extended.md §11.1):
 * SNAPSHOT levels carry the absolute size in `q`; it replaces the whole book.
 * DELTA levels carry the change in `q` and the resulting size in `c`: set `c` when
   present, otherwise add `q`; a level at zero disappears.
+* A frame that leaves the book crossed (best bid >= best ask) is `CROSSED`: the book no
+  longer matches the venue's, so it is never published and the caller reconnects for a
+  fresh SNAPSHOT (the REST snapshot has no seq to join the stream with).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ class BookResult(enum.Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"  # seq already seen: ignored
     GAP = "gap"  # continuity lost: reconnect
+    CROSSED = "crossed"  # applied, and the book is now crossed (bid >= ask): never publish it, reconnect
     IGNORED = "ignored"  # other market / error frame / unknown type
 
 
@@ -81,6 +85,8 @@ class BookFeed:
                     self.book.add_to_level(side, price, size)
             self.deltas += 1
         self.last_seq = frame.seq
+        if self.book.is_crossed():
+            return BookResult.CROSSED
         return BookResult.APPLIED
 
     def top(self, now: float) -> TopOfBook:

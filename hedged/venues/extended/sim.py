@@ -66,6 +66,7 @@ class ExtendedSim:
         self.account_subscribers: set[trio.MemorySendChannel[AccountMsg]] = set()
         self.book_connections = 0
         self.book_frames_sent = 0
+        self.crossings = 0  # bumped by cross_book(); book connections compare it
         self.stats_requests = 0
         self._book_event = trio.Event()
         self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
@@ -277,6 +278,12 @@ class ExtendedSim:
         """Fault knob: the account stream restates an order with a lower cumulative fill than it sent before."""
         order_id = order if isinstance(order, int) else self.engine.by_external[order]
         self.broadcast([AccountMsg("ORDER", {"orders": [self.engine.regressed_data(order_id, filled, self.now_ms())]})])
+
+    def cross_book(self) -> None:
+        """Fault knob: every full-depth book connection gets one DELTA with a bid above the best ask.
+        The sim's book stays sound: a fresh SNAPSHOT (a new connection) is not crossed."""
+        self.crossings += 1
+        self._notify_book()
 
     def pull_book(self, side: Side | None = None) -> None:
         self.book.pull(side)

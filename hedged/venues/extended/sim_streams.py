@@ -98,9 +98,20 @@ async def _serve_book(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection
         last_bids: dict[Decimal, Decimal] = {}
         last_asks: dict[Decimal, Decimal] = {}
         next_snapshot = -math.inf
+        crossings = sim.crossings
         while True:
-            if book.version == seen:
+            if book.version == seen and sim.crossings == crossings:
                 await sim.wait_book_change()
+            if sim.crossings != crossings and last_asks and not depth1:
+                # Fault knob: one DELTA that puts a bid through the best ask. It is not remembered in
+                # last_bids, so later DELTAs never repair it: only a fresh SNAPSHOT (a new connection) does.
+                crossings = sim.crossings
+                level = {"p": _plain(min(last_asks) + s.tick), "q": _plain(s.min_size), "c": _plain(s.min_size)}
+                crossing = {"m": market, "b": [level], "a": []}
+                ts = sim.now_ms()
+                await writer.send("DELTA", lambda seq: wire.stream_frame("DELTA", crossing, ts, seq))
+                continue
+            crossings = sim.crossings
             seen = book.version
             bids, asks = (book.bids[:1], book.asks[:1]) if depth1 else (list(book.bids), list(book.asks))
             ts = sim.now_ms()

@@ -6,6 +6,7 @@
 | book: duplicate seq                       | ignored, counted                                      |
 | book: seq gap / DELTA before a SNAPSHOT   | reconnect (book cleared, top_of_book -> None)         |
 | book: no message for `book_stale_s`       | reconnect (frozen feed)                               |
+| book: a frame leaves it crossed (bid>=ask)| top_of_book -> None at once, reconnect for a fresh SNAPSHOT (stale until then) |
 | account: malformed frame                  | logged, counted, skipped                              |
 | account: duplicate seq                    | ignored, counted                                      |
 | account: seq gap                          | reconnect, then re-sync over REST                     |
@@ -151,6 +152,15 @@ async def run_book_stream(
             if result is BookResult.GAP:
                 state.stats.gaps += 1
                 return f"seq gap after {feed.last_seq}"
+            if result is BookResult.CROSSED:
+                # Never quoted or priced against: withdrawn now, not after the socket has closed.
+                state.stats.crossed += 1
+                state.subscribed = False  # stale in health() from this instant, not once the socket closed
+                top.value = None
+                bid, ask = feed.book.best_bid(), feed.book.best_ask()
+                logger.warning("book_crossed venue=extended bid={} ask={} action=reconnect",
+                               bid[0] if bid else None, ask[0] if ask else None)
+                return "crossed book"
             if result is BookResult.DUPLICATE:
                 state.stats.duplicates += 1
             elif result is BookResult.APPLIED:

@@ -30,6 +30,7 @@ class Verdict(enum.Enum):
     APPLIED = "applied"
     IGNORED = "ignored"  # before the snapshot, stale or a duplicate
     GAP = "gap"  # continuity broken: the book is dropped, re-subscribe for a new snapshot
+    CROSSED = "crossed"  # the book is now crossed (bid >= ask): dropped like a gap, never published
 
 
 class BookSync:
@@ -40,6 +41,7 @@ class BookSync:
         self.nonce: int | None = None  # None = waiting for a snapshot
         self.gaps = 0
         self.ignored = 0
+        self.crossed = 0
 
     @property
     def live(self) -> bool:
@@ -53,7 +55,7 @@ class BookSync:
     def on_snapshot(self, body: BookBody) -> Verdict:
         self.book.replace(_levels(body.bids), _levels(body.asks))
         self.nonce = body.nonce
-        return Verdict.APPLIED
+        return self._check_crossed()
 
     def on_update(self, body: BookBody) -> Verdict:
         if self.nonce is None or body.nonce <= self.nonce:
@@ -66,4 +68,12 @@ class BookSync:
             return Verdict.GAP
         _apply(self.book, body.bids, body.asks)
         self.nonce = body.nonce
+        return self._check_crossed()
+
+    def _check_crossed(self) -> Verdict:
+        # A crossed book no longer matches the venue's: drop it (not live) until a fresh snapshot.
+        if self.book.is_crossed():
+            self.crossed += 1
+            self.reset()
+            return Verdict.CROSSED
         return Verdict.APPLIED

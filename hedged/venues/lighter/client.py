@@ -375,6 +375,7 @@ class LighterClient(StreamEvents):
             "ws_unknown": st.decoder.unknown if st else 0,
             "book_gaps": st.book.gaps if st else 0,
             "book_ignored": st.book.ignored if st else 0,
+            "book_crossed": st.book.crossed if st else 0,
             "reconnects": st.reconnects if st else 0,
             "nonce_fetches": n.fetches,
             "nonce_invalidations": n.invalidations,

@@ -366,6 +366,10 @@ class LighterSim:
         """Every token minted so far (deadline up to now + max lifetime) becomes invalid."""
         self._revoked_before_s = self.wall_clock() + self.settings.token_max_lifetime_s
 
+    def cross_book(self) -> None:
+        """Fault knob: every order_book subscriber gets one update with a bid above the best ask."""
+        self.feed.send_crossing_update(self.now_ms())
+
     def freeze_feed(self, frozen: bool = True) -> None:
         self.frozen = frozen
 

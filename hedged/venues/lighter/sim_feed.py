@@ -74,3 +74,19 @@ class BookFeed:
         for session in list(self.sim.sessions):
             if channel in session.subs:
                 session.send_book("update/order_book", body, now_ms)
+
+    def send_crossing_update(self, now_ms: int) -> None:
+        """Fault knob: one update, on the nonce chain, with a bid above the best ask. The published state
+        does not keep it, so later updates never repair it: only a fresh snapshot (resubscribe) does."""
+        if not self.asks:
+            return
+        m = self.sim.settings.market
+        price = min(self.asks) + Decimal(1).scaleb(-m.price_decimals)
+        level = {"price": self._text.price(price), "size": self._text.size(m.min_base_amount)}
+        begin = self.nonce
+        self.nonce += 1
+        body = {"code": 0, "asks": [], "bids": [level], "nonce": self.nonce, "begin_nonce": begin}
+        channel = f"order_book/{m.market_id}"
+        for session in list(self.sim.sessions):
+            if channel in session.subs:
+                session.send_book("update/order_book", body, now_ms)

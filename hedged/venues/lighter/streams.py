@@ -7,6 +7,7 @@ Session lifecycle (one `connect` per session, reconnect with exponential backoff
 | open | wait for `{"type":"connected"}`, then subscribe `order_book/{M}` and the private channels with `auth` |
 | subscribed | every channel's `subscribed/...` frame arrived; the handler re-syncs over REST; then `ready` = True |
 | book gap (`begin_nonce` != previous `nonce`) | book dropped, `top_of_book` None, `order_book` unsubscribed + subscribed again |
+| book crossed (bid >= ask) after a frame | the same (stale until the fresh snapshot); crossed more than 3 times in a row: reconnect with backoff |
 | token refreshed | private channels unsubscribed and subscribed again with the new token |
 | `shutdown` frame, idle feed, missing pong, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
 
@@ -47,6 +48,7 @@ POSITIONS = "account_all_positions"
 TXS = "account_tx"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
 STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
+_MAX_CROSSED_RESUBSCRIBES = 3
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
@@ -132,6 +134,7 @@ class LighterStream:
         self._ids = itertools.count(1)
         self._all_subscribed = trio.Event()
         self._socket_last: float | None = None
+        self._crossed_in_row = 0
 
     # ---- public ---------------------------------------------------------
 
@@ -335,7 +338,16 @@ class LighterStream:
             logger.warning("lighter_book_gap nonce_gaps={} action=resubscribe", self.book.gaps)
             self._handler.on_book(self.book)
             await self._subscribe(ws, BOOK, resubscribe=True)
+        elif verdict is Verdict.CROSSED:
+            self._handler.on_book(self.book)  # not live: top_of_book None, nobody prices against it
+            self._crossed_in_row += 1
+            if self._crossed_in_row > _MAX_CROSSED_RESUBSCRIBES:
+                # Fresh snapshots keep coming crossed: back off through a reconnect, not a resubscribe loop.
+                raise _Reconnect(f"book crossed {self._crossed_in_row} times in a row")
+            logger.warning("lighter_book_crossed crossed={} action=resubscribe", self.book.crossed)
+            await self._subscribe(ws, BOOK, resubscribe=True)
         elif verdict is Verdict.APPLIED:
+            self._crossed_in_row = 0
             self._handler.on_book(self.book)
 
     def _on_error(self, frame: wire.ErrorFrame) -> None:

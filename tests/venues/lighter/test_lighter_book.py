@@ -57,6 +57,15 @@ def test_reordered_updates_are_a_gap_not_a_silent_misapply():
     assert sync.on_update(body(111, 100)) is Verdict.IGNORED
 
 
+def test_a_crossed_book_is_dropped_and_not_live():
+    sync = BookSync()
+    sync.on_snapshot(SNAP)
+    assert sync.on_update(body(101, 100, bids=[("142.460", "1")])) is Verdict.CROSSED
+    assert not sync.live and sync.book.best_bid() is None and sync.crossed == 1
+    assert sync.on_snapshot(body(102, 0, bids=[("142.5", "1")], asks=[("142.5", "2")])) is Verdict.CROSSED
+    assert sync.on_snapshot(SNAP) is Verdict.APPLIED and sync.live
+
+
 def test_zero_size_in_any_spelling_deletes_the_level():
     sync = BookSync()
     sync.on_snapshot(SNAP)
@@ -72,7 +81,11 @@ from hypothesis import strategies as st  # noqa: E402
 from hedged.venues.base import Side  # noqa: E402
 
 PRICES = [f"{100 + i / 100:.2f}" for i in range(20)]
-change = st.tuples(st.sampled_from(["bid", "ask"]), st.sampled_from(PRICES), st.sampled_from(["0", "1.5", "2", "7.25"]))
+SIZES = st.sampled_from(["0", "1.5", "2", "7.25"])
+# A venue's book is never crossed, so bids and asks come from disjoint price ranges (a crossed
+# book is dropped instead: see test_a_crossed_book_is_dropped_and_not_live).
+change = st.one_of(st.tuples(st.just("bid"), st.sampled_from(PRICES[:10]), SIZES),
+                   st.tuples(st.just("ask"), st.sampled_from(PRICES[10:]), SIZES))
 
 
 def build(changesets):
