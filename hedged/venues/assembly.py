@@ -10,6 +10,7 @@ adapters are the production ones; only their URLs and transports differ.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -48,6 +49,20 @@ def market_settings(s: SimConfig) -> MarketSettings:
     )
 
 
+_ID_SPAN = 1_000_000  # ids one run may use before it could meet the next run's range (see run_id_base)
+_last_id_base = 0
+
+
+def run_id_base() -> int:
+    """A run-unique id offset: wall-clock ms x 1000, and never within `_ID_SPAN` of the last base this
+    process handed out (two builds in the same millisecond). Runs started apart stay disjoint until one has
+    made 1000 ids per elapsed ms, far beyond any sim's rate; the value fits the venues' id types (int64,
+    Lighter order indexes below 2^52)."""
+    global _last_id_base
+    _last_id_base = max(int(time.time() * 1000) * 1000, _last_id_base + _ID_SPAN)
+    return _last_id_base
+
+
 @dataclass
 class SimPair:
     """Both simulators on one market, with the credentials the adapters need."""
@@ -63,19 +78,26 @@ class SimPair:
     lighter_urls: tuple[str, str] = ("", "")
 
     @classmethod
-    def build(cls, cfg: Config, *, wall_clock: Any = None, extended_chain_id: str = "SN_SIM") -> SimPair:
+    def build(cls, cfg: Config, *, wall_clock: Any = None, extended_chain_id: str = "SN_SIM",
+              id_base: int | None = None) -> SimPair:
         """Both sims for `cfg`. `extended_chain_id` is the signing domain orders must carry
-        (SN_SIM for the embedded mode; SN_SEPOLIA for `hedged sim`, reached as a testnet)."""
+        (SN_SIM for the embedded mode; SN_SEPOLIA for `hedged sim`, reached as a testnet).
+
+        `id_base` offsets every order and trade id of both sims. By default it is run-unique
+        (`run_id_base()`): a daemon restarted on the same state dir meets fresh sims, and real
+        venues never reuse an id, so neither may they. Pass 0 for ids that repeat run to run."""
         s = cfg.sim
+        base = run_id_base() if id_base is None else id_base
         market = Market(market_settings(s))
         ext = ExtendedSim(
             ExtendedSimSettings(seed=s.seed, market=cfg.market.extended, asset=cfg.market.extended.split("-")[0],
                                 market_settings=market.settings, accept_delay=s.extended_accept_delay_s,
-                                cancel_delay=s.extended_accept_delay_s, domain_chain_id=extended_chain_id),
+                                cancel_delay=s.extended_accept_delay_s, domain_chain_id=extended_chain_id,
+                                id_base=base),
             market=market,
         )
         latency = {"zero": Latency(), "standard": Latency.standard(), "premium": Latency.premium()}[s.lighter_latency]
-        lig_settings = LighterSimSettings(seed=s.seed, latency=latency)
+        lig_settings = LighterSimSettings(seed=s.seed, latency=latency, id_base=base)
         lig_settings = replace(lig_settings, market=replace(lig_settings.market, symbol=cfg.market.lighter))
         lig = LighterSim(lig_settings, market=market, **({"wall_clock": wall_clock} if wall_clock else {}))
         keys = generate_api_key()

@@ -67,3 +67,54 @@ def test_sim_pair_exports_credentials_under_the_configs_secret_names(sim_config)
     assert set(lines) == {"HEDGED_EXTENDED_API_KEY", "HEDGED_EXTENDED_STARK_PRIVATE_KEY", "HEDGED_LIGHTER_API_PRIVATE_KEY"}
     assert lines["HEDGED_LIGHTER_API_PRIVATE_KEY"] == pair.lighter_private_key
     assert pair.extended.keys.private_key_hex not in pair.venue_toml()
+
+
+async def _ids_of_one_run(cfg, **build_kw) -> tuple[set[str], set[str]]:
+    """Build a SimPair, trade once on each venue through the real adapters; the (order ids, trade ids) seen."""
+    from decimal import Decimal
+
+    from hedged.venues.base import OrderUpdate, Side, TimeInForce, Trade
+
+    pair = SimPair.build(cfg, wall_clock=trio_wall_clock(), **build_kw)
+    venues = build_venues(cfg, sim=pair, rng=random.Random(1), in_memory=True, secrets=SecretStore(environ={}))
+    send, recv = trio.open_memory_channel(10_000)
+    orders: set[str] = set()
+    trades: set[str] = set()
+    with trio.fail_after(60):
+        async with pair.running(), trio.open_nursery() as n:
+            await n.start(venues.extended.run, send.clone())
+            await n.start(venues.lighter.run, send.clone())
+            ext, lig = venues.extended, venues.lighter
+            cid = ext.new_client_id()
+            await ext.place_maker(Side.BUY, Decimal("0.5"), ext.top_of_book.value.bid - Decimal("0.05"), cid)
+            await pair.extended.wait_idle()
+            pair.extended.force_fill(cid, Decimal("0.5"))
+            hedge = lig.new_client_id()
+            price = lig.rules.round_price(lig.top_of_book.value.ask * Decimal("1.01"), up=True)
+            await lig.place_taker(Side.BUY, Decimal("0.5"), price, hedge, TimeInForce.IOC)
+            both = {"extended", "lighter"}
+            while {i.split(":")[0] for i in orders} != both or {i.split(":")[0] for i in trades} != both:
+                event = await recv.receive()
+                if isinstance(event, OrderUpdate) and event.order_id is not None:
+                    orders.add(f"{event.venue}:{event.order_id}")
+                if isinstance(event, Trade):
+                    trades.add(f"{event.venue}:{event.trade_id}")
+            for client in (ext, lig):
+                trades |= {f"{t.venue}:{t.trade_id}" for t in await client.trades()}
+            n.cancel_scope.cancel()
+    return orders, trades
+
+
+async def test_two_sim_pairs_built_in_sequence_never_share_an_order_or_trade_id(autojump_clock, tmp_path):
+    cfg = _cfg(tmp_path)
+    first_orders, first_trades = await _ids_of_one_run(cfg)
+    second_orders, second_trades = await _ids_of_one_run(cfg)
+    assert len(first_orders) >= 2 and len(first_trades) >= 2 and len(second_orders) >= 2
+    assert not first_orders & second_orders
+    assert not first_trades & second_trades
+
+
+async def test_sim_pairs_with_a_fixed_id_base_repeat_their_ids(autojump_clock, tmp_path):
+    cfg = _cfg(tmp_path)
+    first = await _ids_of_one_run(cfg, id_base=0)
+    assert first == await _ids_of_one_run(cfg, id_base=0)
