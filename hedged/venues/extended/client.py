@@ -79,6 +79,7 @@ class ExtendedStatistics:
     placements: int
     placements_resolved_by_lookup: int
     placements_ambiguous: int
+    regressed_updates: int = 0  # lower cumulative fills forwarded to the ledger (cumulative_regressed)
 
 
 class ExtendedClient:
@@ -169,7 +170,8 @@ class ExtendedClient:
         return ExtendedStatistics(
             account=self._account.stats, book=self._book.stats, limiter=self._limiter.stats(),
             rest_requests=self._rest.requests if self._rest else 0, placements=self._placements,
-            placements_resolved_by_lookup=self._resolved, placements_ambiguous=self._ambiguous)
+            placements_resolved_by_lookup=self._resolved, placements_ambiguous=self._ambiguous,
+            regressed_updates=self._tracker.regressed)
 
     def new_client_id(self) -> str:
         """A short external id unique across restarts: wall ms + counter + 32 random bits."""

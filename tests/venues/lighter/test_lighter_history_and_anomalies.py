@@ -139,3 +139,24 @@ async def test_simulated_trade_pages_parse_with_the_sdk_model_and_follow_next_cu
         ids = [t.trade_id for p in pages for t in p.trades]
         assert ids == sorted(ids, reverse=True) and len(set(ids)) == 3
         assert unauthenticated.status_code == 400
+
+
+async def test_a_cancel_frame_without_a_fill_amount_keeps_the_status_and_the_last_known_fill(tmp_path, autojump_clock):
+    import msgspec
+
+    from hedged.venues.lighter import wire
+
+    async with running(tmp_path) as h:
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, D("1.000"), away(h.client), cid, TimeInForce.GTT)
+        opened = await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
+        h.sim.force_fill(int(opened.order_id), D("0.400"))
+        await h.wait_order(cid, lambda u: u.filled_qty == D("0.400"))
+        # An abbreviated update: the status only, no filled_base_amount (not "0").
+        frame = msgspec.convert({"orders": {"2": [{"order_index": int(opened.order_id), "client_order_index": int(cid),
+                                 "status": "canceled", "updated_at": opened.ts_ms + 5_000}]}}, wire.OrdersUpdate)
+        await h.client.on_orders(frame)
+        h.drain()
+        final = h.seen[-1]
+        assert final.status is OrderStatus.CANCELLED and final.filled_qty == D("0.400")
+        assert h.client.statistics()["regressed_updates"] == 0
