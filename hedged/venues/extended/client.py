@@ -229,9 +229,14 @@ class ExtendedClient:
         """Our fills at or after `since_ms` from `GET /user/trades`, oldest first (see history.py)."""
         rest = self._require_rest()
         market = self.settings.market
+        async def external_id_of(order_id: str) -> str | None:
+            order = await self._read(lambda: rest.order_by_id(order_id))
+            return order.external_id if order is not None else None
+
         return await history.fetch_trades(
             lambda cursor: self._read(lambda: rest.trades(market, cursor=cursor, limit=history.PAGE)),
-            market=market, since_ms=since_ms, client_ids=self._tracker.client_ids_by_order_id())
+            market=market, since_ms=since_ms, client_ids=self._tracker.client_ids_by_order_id(),
+            external_id_of=external_id_of)
 
     # ---- internals --------------------------------------------------------
 

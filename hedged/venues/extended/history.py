@@ -4,7 +4,8 @@ Pages are followed by the venue's opaque `pagination.cursor` until it runs out o
 the venue pages newest first is not documented (the simulator does): the walk stops early only when a
 page is itself newest-first and already reaches before `since_ms`, so an oldest-first venue is read in
 full rather than cut short. REST trades carry no `externalOrderId` in the SDK's model (the stream's do),
-so our client id comes from what the adapter knows of the order when the row lacks it.
+so our client id comes from what the adapter knows of the order when the row lacks it, else from one
+lookup of that order by venue id (`GET /user/orders/{id}`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ PAGE = 100  # rows asked per page (the SDK passes `limit` through; the venue's c
 ReadPage = Callable[[int | None], Awaitable[tuple[list[wire.AccountTrade], int | None]]]
 
 
-async def fetch_trades(read_page: ReadPage, *, market: str, since_ms: int, client_ids: dict[str, str]) -> list[Trade]:
-    """Our fills on `market` at or after `since_ms`, oldest first, each trade id once."""
+async def fetch_trades(read_page: ReadPage, *, market: str, since_ms: int, client_ids: dict[str, str],
+                       external_id_of: Callable[[str], Awaitable[str | None]] | None = None) -> list[Trade]:
+    """Our fills on `market` at or after `since_ms`, oldest first, each trade id once.
+
+    `client_ids` maps the venue order ids the adapter knows to our ids; `external_id_of` is asked once
+    per other order id (after a restart the adapter knows none of the orders that filled meanwhile)."""
     rows: dict[str, wire.AccountTrade] = {}
     cursor: int | None = None
     seen: set[int] = set()
@@ -35,10 +40,14 @@ async def fetch_trades(read_page: ReadPage, *, market: str, since_ms: int, clien
             break
         seen.add(nxt)
         cursor = nxt
+    wanted = [r for r in rows.values() if r.market == market and wire.epoch_ms(r.created_time) >= since_ms]
+    if external_id_of is not None:
+        client_ids = dict(client_ids)
+        for order_id in sorted({str(r.order_id) for r in wanted if r.order_id is not None and not r.external_order_id}):
+            if order_id not in client_ids and (found := await external_id_of(order_id)) is not None:
+                client_ids[order_id] = found
     out = []
-    for row in rows.values():
-        if row.market != market or wire.epoch_ms(row.created_time) < since_ms:
-            continue
+    for row in wanted:
         trade = wire.to_trade(row)
         if trade.client_id is None and trade.order_id is not None:
             trade = replace(trade, client_id=client_ids.get(trade.order_id))

@@ -163,3 +163,47 @@ async def test_simulated_trade_pages_parse_with_the_sdk_model(autojump_clock) ->
                 (await http.get("/user/trades", params={"cursor": first.pagination.cursor})).content)
         ids = [t.id for t in first.data + rest.data]
         assert ids == sorted(ids, reverse=True) and len(ids) == 3
+
+
+async def test_trade_history_back_fills_fills_made_while_no_client_was_running(autojump_clock) -> None:
+    import math
+    import random
+
+    from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
+    from hedged.venues.extended.sim import ExtendedSim
+    from hedged.venues.extended.sim_config import ExtendedSimSettings
+
+    sim = ExtendedSim(ExtendedSimSettings(seed=5, live_market=False, domain_chain_id="SN_SIM", page_limit_max=2))
+
+    def new_client() -> ExtendedClient:
+        settings = ExtendedSettings(
+            rest_url=sim.rest_url, ws_url=sim.ws_url, market=sim.settings.market, api_key=sim.keys.api_key,
+            stark_private_key=sim.keys.private_key_hex, stark_public_key=sim.keys.public_key_hex,
+            vault=sim.settings.vault, signing_domain="sim")
+        return ExtendedClient(settings, http_transport=sim.http_transport(), ws_connect=sim.connect_ws,
+                              rng=random.Random(5), wall_clock=lambda: sim.now_ms() / 1000)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        first = new_client()
+        send, _ = trio.open_memory_channel(math.inf)
+        async with trio.open_nursery() as inner:
+            await inner.start(first.run, send)
+            a = await rest_maker(first, sim)
+            b = await rest_maker(first, sim, Side.SELL)
+            sim.force_fill(a, D("0.25"))
+            inner.cancel_scope.cancel()  # the daemon is down from here
+        since = sim.now_ms()
+        for order, qty in ((a, "0.25"), (b, "0.4"), (a, "0.5")):
+            await trio.sleep(0.01)
+            sim.force_fill(order, D(qty))
+        second = new_client()
+        send2, _ = trio.open_memory_channel(math.inf)
+        await nursery.start(second.run, send2)
+        history = await second.trades()
+        assert [t.trade_id for t in history] == [str(t["id"]) for t in sorted(sim.fills(), key=lambda t: t["id"])]
+        assert [(t.client_id, t.side, t.qty) for t in history] == [
+            (a, Side.BUY, D("0.25")), (a, Side.BUY, D("0.25")), (b, Side.SELL, D("0.4")), (a, Side.BUY, D("0.5"))]
+        assert sum((t.qty * t.side.sign for t in history), D(0)) == sim.position()
+        assert [t.trade_id for t in await second.trades(since_ms=since)] == [t.trade_id for t in history[1:]]
+        nursery.cancel_scope.cancel()
