@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import httpx
 import trio
 
 from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
@@ -34,7 +35,8 @@ async def test_a_crossing_delta_on_extended_makes_the_book_stale_and_resyncs_it(
             assert client.top_of_book.value is not None and not client.health().not_live(60)
             # The fresh SNAPSHOT of the next connection is held back a while, so the stale window can be seen.
             sim.faults.add(Fault(FaultKind.DELAY, target="orderbooks/SOL-USD", on="SNAPSHOT", delay=5.0))
-            sim.cross_book()
+            async with httpx.AsyncClient(transport=sim.http_transport(), base_url="http://extended.sim") as control:
+                assert (await control.post("/_sim/book/cross")).status_code == 200  # the same as sim.cross_book()
             with trio.fail_after(5):
                 await client.top_of_book.wait_value(lambda t: t is None)
             await trio.sleep(1)

@@ -10,6 +10,7 @@
 | `POST {control}/fault` `{"kind": "close_after", "target": "account", "on": "TRADE", ...}` | add a fault rule |
 | `POST {control}/faults/clear` | drop every fault rule |
 | `POST {control}/book/pull` `{"side"?: "buy"/"sell"}`, `POST {control}/book/restore` | pull / restore liquidity |
+| `POST {control}/book/cross` | one DELTA per book connection with a bid above the best ask (a fresh SNAPSHOT is sound) |
 
 Parsing and error replies are shared with the Lighter sim (hedged/venues/sim/control.py).
 """
@@ -42,6 +43,7 @@ def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/faults/clear"): lambda a: sim.faults.clear(),
         ("POST", "/book/pull"): lambda a: sim.pull_book(a.side("side", None)),
         ("POST", "/book/restore"): lambda a: sim.restore_book(),
+        ("POST", "/book/cross"): lambda a: sim.cross_book(),
     }
 
 

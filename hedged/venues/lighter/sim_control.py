@@ -15,6 +15,7 @@ to the sim's only trading account; give it (`?account=` or in the body) when the
 | `POST {control}/fault` `{"kind": "reject", "target": "POST /sendTx", ...}` | add a fault rule |
 | `POST {control}/faults/clear` | drop every fault rule |
 | `POST {control}/book/pull` `{"side"?: "buy"/"sell"}`, `POST {control}/book/restore` | pull / restore liquidity |
+| `POST {control}/book/cross` | one order_book update with a bid above the best ask (a fresh snapshot is sound) |
 | `POST {control}/feed/freeze` `{"frozen"?: true}` | stop (or with false, resume) order_book updates |
 | `POST {control}/orders/reject` `{"count"?: 1, "status"?: "canceled-margin-not-allowed"}` | the next creates are acked, then cancelled by the sequencer |
 | `POST {control}/nonce/skip` `{"api_key_index"?: K, "by"?: 1, "account"?}` | advance the venue's nonce behind the client's back |
@@ -52,6 +53,7 @@ def routes(sim: LighterSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/faults/clear"): lambda a: sim.faults.clear(),
         ("POST", "/book/pull"): lambda a: sim.pull_book(a.side("side", None)),
         ("POST", "/book/restore"): lambda a: sim.restore_book(),
+        ("POST", "/book/cross"): lambda a: sim.cross_book(),
         ("POST", "/feed/freeze"): lambda a: sim.freeze_feed(a.boolean("frozen", True)),
         ("POST", "/orders/reject"): lambda a: reject(sim, a),
         ("POST", "/nonce/skip"): lambda a: skip_nonce(sim, a),

@@ -239,3 +239,22 @@ async def test_control_path_none_leaves_only_the_venue_api() -> None:
         r = await http.post("/_sim/price", json={"price": "1"})
     assert r.status_code == 404 and "code" in r.json()
     assert sim.market_model.reference != Decimal(1)
+
+
+async def test_a_book_cross_through_control_sends_one_crossing_update_and_a_sound_snapshot_after(
+    lighter_sim: LighterSim, control: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with lighter_sim.connect_ws("ws://lighter.sim/stream") as conn:
+        await _recv(conn, "connected")
+        await conn.send_message(json.dumps({"type": "subscribe", "channel": "order_book/2"}))
+        snap = (await _recv(conn, "subscribed/order_book"))["order_book"]
+        best_ask = min(Decimal(lv["price"]) for lv in snap["asks"])
+        lighter_sim.freeze_feed()  # only the knob's update is sent from here
+        assert (await control.post("/book/cross")).status_code == 200
+        upd = (await _recv(conn, "update/order_book"))["order_book"]
+        assert upd["begin_nonce"] == snap["nonce"] and [Decimal(lv["price"]) for lv in upd["bids"]] == [
+            best_ask + Decimal("0.001")]
+        await conn.send_message(json.dumps({"type": "unsubscribe", "channel": "order_book/2"}))
+        await conn.send_message(json.dumps({"type": "subscribe", "channel": "order_book/2"}))
+        fresh = (await _recv(conn, "subscribed/order_book"))["order_book"]
+        assert max(Decimal(lv["price"]) for lv in fresh["bids"]) < min(Decimal(lv["price"]) for lv in fresh["asks"])
