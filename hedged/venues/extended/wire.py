@@ -304,7 +304,8 @@ def side_of(text: str) -> Side:
 
 def to_order_update(order: Order, *, seq: int | None = None, last: OrderUpdate | None = None) -> OrderUpdate:
     """`last` is what we knew of this order: a `filledQty: null` (optional in the SDK's model) means
-    "not stated", so the last known fill stands rather than reading as 0 (which would hide a cancel)."""
+    "not stated", so the last known fill stands rather than reading as 0 (which would hide a cancel).
+    Without a last known fill (e.g. after a restart) it is `qty - cancelledQty` when that is given."""
     status = _STATUS.get(order.status.upper())
     if status is None:
         raise WireError(f"unknown order status {order.status!r}")
@@ -312,6 +313,8 @@ def to_order_update(order: Order, *, seq: int | None = None, last: OrderUpdate |
         filled, avg = order.filled_qty, order.average_price
     elif last is not None:
         filled, avg = last.filled_qty, last.avg_price
+    elif order.cancelled_qty is not None and Decimal(0) <= order.cancelled_qty <= order.qty:
+        filled, avg = order.qty - order.cancelled_qty, order.average_price
     else:
         filled, avg = Decimal(0), None
     if status is OrderStatus.OPEN and filled > 0:

@@ -136,3 +136,15 @@ def test_book_levels_accept_both_spellings() -> None:
                                                                   "ask": []}, 1)).data)
     assert data.market_name == MARKET
     assert wire.level_price(data.bids[0]) == 1 and wire.level_qty(data.bids[0]) == 2
+
+
+def test_a_null_fill_keeps_the_last_known_fill_else_follows_the_cancelled_qty() -> None:
+    cancelled = msgspec.convert(order_json(status="CANCELLED", filledQty=None, cancelledQty="0.97", qty="1.37"),
+                                wire.Order)
+    last = wire.to_order_update(msgspec.convert(order_json(status="PARTIALLY_FILLED", filledQty="0.4"), wire.Order))
+    kept = wire.to_order_update(cancelled, last=last)
+    assert (kept.status, kept.filled_qty) == (OrderStatus.CANCELLED, Decimal("0.4"))
+    derived = wire.to_order_update(cancelled)  # nothing known (a restart): qty - cancelledQty
+    assert (derived.status, derived.filled_qty) == (OrderStatus.CANCELLED, Decimal("0.40"))
+    bare = msgspec.convert(order_json(status="CANCELLED", filledQty=None), wire.Order)
+    assert wire.to_order_update(bare).filled_qty == 0
