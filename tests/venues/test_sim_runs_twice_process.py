@@ -13,7 +13,9 @@ from hedged.config import Config
 from tests.daemon_harness import hedged_process
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_CYCLES = {"delay_min_s": "0.1", "delay_max_s": "0.2", "hold_min_s": "0.5", "hold_max_s": "1.0"}
+# Quick cycles, and DEBUG so that `hedge_settled` (the end of a hedge) is logged.
+FAST_CYCLES = {"delay_min_s": "0.1", "delay_max_s": "0.2", "hold_min_s": "0.5", "hold_max_s": "1.0",
+               "level": '"DEBUG"'}
 
 
 def fast_config(path: Path) -> Path:
