@@ -46,6 +46,9 @@ class Ledger:
 
     def __init__(self, core: LedgerCore, journal: Journal | None = None, *, replay: ReplayInfo | None = None) -> None:
         self.on_write: Callable[[float], None] = lambda seconds: None  # journal commit latency hook
+        # Called with (event, signed position change) for every event that moved a position
+        # (the hedge executor starts each fill's latency clock here).
+        self.on_fill: Callable[[VenueEvent, Decimal], None] | None = None
         self.core = core
         self.journal = journal
         self.replay = replay
@@ -82,6 +85,8 @@ class Ledger:
 
     def apply(self, event: VenueEvent) -> Decimal:
         delta = self.core.apply(event)
+        if delta and self.on_fill is not None:
+            self.on_fill(event, delta)
         self._publish(bool(delta))
         return delta
 

@@ -1,32 +1,43 @@
-"""The hedge attempt state machine: events in, actions out, no I/O.
+"""The hedge attempt state machine: events in, actions out, no I/O (h11-style).
 
-One *episode* hedges whatever the ledger says is open, in up to `max_attempts` orders. The
-executor feeds it what happened (placed, fill, deadline, cancel sent, error) and performs the
-action it returns. Invariants kept here:
+It is the one place that decides what the hedge leg does. The executor feeds it what it
+observed (the ledger's hedge plan, an order's fills, a call's answer, the clock) and performs
+the actions it returns; the executor itself only waits, sends and receives.
 
-* a deadline never counts as a fill: it leads to Cancel, then Establish (stream, else REST);
-* every placement that ends with a remainder, and every placement error, uses up one attempt;
-* an ambiguous outcome is looked up (Establish), never resent blindly.
+Several hedge orders may be live at once: exposure that grows while a hedge rests is hedged
+at once by a further order for the increment (the ledger counts live hedges as in flight, so
+the plan *is* the increment). Exposure that shrinks against live hedges (a maker fill on the
+other side) reduces them: a downward modify of a resting order, or its cancel; an order in
+the opposite direction is never sent while a hedge is live.
+
+Invariants kept here:
+
+* a deadline never counts as a fill: it leads to Cancel, then the order's final state is
+  established (stream, else REST `Lookup`);
+* every order that ends with a remainder, and every placement error, uses up one attempt;
+  `max_attempts` in a row without a complete fill -> GiveUp (the failure path);
+* an ambiguous outcome is looked up, never resent blindly, and "the venue does not know the
+  order" is asked again within a bound before it is believed (lookups can lag).
 """
 
 from __future__ import annotations
 
 import enum
+import itertools
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 
+from hedged.ledger.hedging import HedgePlan
 from hedged.strategy.pricing import backoff_s
+from hedged.venues.base import Side
 
 
 class Phase(enum.StrEnum):
-    IDLE = "idle"
     PLACING = "placing"  # send in progress
-    RESTING = "resting"  # acknowledged, waiting for fills or the deadline
+    RESTING = "resting"  # acknowledged, waiting for fills, the reprice timer or the deadline
     CANCELLING = "cancelling"
     ESTABLISHING = "establishing"  # finding out what really filled
-    SETTLED = "settled"  # the order is over; waiting for the executor to re-read the ledger
-    BACKOFF = "backoff"
-    DONE = "done"
-    FAILED = "failed"
 
 
 class ErrorKind(enum.StrEnum):
@@ -39,51 +50,68 @@ class ErrorKind(enum.StrEnum):
     AMBIGUOUS = "ambiguous"  # may be live: look it up
 
 
+class LookupResult(enum.StrEnum):
+    ERROR = "error"  # the lookup itself failed
+    UNKNOWN = "unknown"  # the venue says it has no such order (may be lag)
+    LIVE = "live"  # still working: the cancel did not land yet
+
+
 # Retrying these cannot help: the next attempt would fail the same way.
 _FATAL = frozenset({ErrorKind.AUTH})
+_ZERO = Decimal(0)
 
+
+# ---- actions --------------------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    attempt: int  # 1-based
-    level: int  # pricing level: grows with every send and modify, so a retry is never less aggressive
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    """Nothing to do until the next event."""
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    pass
+    key: int  # the machine's name for the order; the executor maps it to a client id
+    side: Side
+    qty: Decimal
+    level: int  # pricing level: grows with every failure and reprice, so a retry is never less aggressive
+    residual: Decimal  # lot residual of the plan it came from (for the ledger)
+    retry: bool  # sized after an earlier order of the chain ended with a remainder
 
 
 @dataclass(frozen=True, slots=True)
 class Modify:
+    key: int
     level: int
+    remaining: Decimal  # the new remaining size (Lighter ModifyOrder BaseAmount)
+    reduce: bool  # True: netting a maker fill on the other side; False: a tighter reprice
 
 
 @dataclass(frozen=True, slots=True)
-class Establish:
-    """Find the order's final state: wait briefly for the stream, else ask REST."""
+class Cancel:
+    key: int
 
 
 @dataclass(frozen=True, slots=True)
-class Reread:
-    """The order is over; re-read the ledger and call `after_settled`."""
+class Lookup:
+    """Ask the venue (REST) for the order's state; answer with `observed` or `looked_up`."""
 
+    key: int
+
+
+@dataclass(frozen=True, slots=True)
+class Forget:
+    """The order is certainly not live: tell the ledger (nothing of it filled)."""
+
+    key: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    key: int
     complete: bool
 
 
 @dataclass(frozen=True, slots=True)
-class Backoff:
-    seconds: float
+class Failure:
+    """One attempt went wrong: `reason` is an ErrorKind value, "deadline", "modify_failed" or "exhausted"."""
 
-
-@dataclass(frozen=True, slots=True)
-class Done:
-    pass
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,126 +119,252 @@ class GiveUp:
     reason: str
 
 
-Action = Send | Wait | Cancel | Modify | Establish | Reread | Backoff | Done | GiveUp
+Action = Send | Modify | Cancel | Lookup | Forget | Settled | Failure | GiveUp
+
+
+@dataclass(slots=True)
+class Order:
+    key: int
+    side: Side
+    qty: Decimal
+    level: int
+    phase: Phase = Phase.PLACING
+    counted: Decimal = _ZERO
+    has_id: bool = False  # the venue's order id is known: it can be modified
+    deadline_at: float = math.inf
+    reprice_at: float = math.inf
+    lookup_at: float = math.inf
+    lookups: int = 0  # REST lookups that did not settle it
+    reducing: Decimal | None = None  # a downward modify is pending: the remaining it asked for
+    withdrawn: bool = False  # cancelled on purpose (netting): its remainder is not a failure
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(_ZERO, self.qty - self.counted)
 
 
 class HedgeAttempts:
-    def __init__(self, *, max_attempts: int, backoff_initial_s: float, backoff_max_s: float) -> None:
+    def __init__(self, *, max_attempts: int, backoff_initial_s: float, backoff_max_s: float,
+                 timeout_s: float = 5.0, reprice_after_s: float = 0.0, establish_s: float = 2.0,
+                 max_lookups: int = 3) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.max_attempts = max_attempts
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.phase = Phase.IDLE
-        self.attempt = 0
-        self.level = 0
+        self.timeout_s = timeout_s
+        self.reprice_after_s = reprice_after_s  # 0: never reprice (IOC)
+        self.establish_s = establish_s  # how long the stream gets before REST is asked (again)
+        self.max_lookups = max_lookups
+        self.orders: dict[int, Order] = {}
+        self.failures = 0  # orders / sends in a row that ended without a complete fill
+        self.reprices = 0  # reprices since the last complete fill
+        self.backoff_until: float | None = None
+        self._backoff_open: Decimal | None = None  # |open delta| when the backoff began
+        self.failed: str | None = None  # set once GiveUp was returned
+        self.stuck: Decimal | None = None  # an open delta the failure path left (within tolerance)
         self.last_error: str | None = None
-        self._last_complete = False
+        self._keys = itertools.count(1)
 
-    # ---- events ----
+    @property
+    def busy(self) -> bool:
+        """An order is live or a retry is pending."""
+        return bool(self.orders) or self.backoff_until is not None
 
-    def begin(self) -> Action:
-        self._expect(Phase.IDLE)
-        return self._send()
+    def next_timer(self) -> float:
+        times = [self.backoff_until if self.backoff_until is not None else math.inf]
+        for o in self.orders.values():
+            times += [o.deadline_at, o.reprice_at if o.reducing is None else math.inf, o.lookup_at]
+        return min(times)
 
-    def nothing_to_send(self) -> Action:
-        """At send time the ledger shows nothing left to hedge (a late fill settled it)."""
-        self._expect(Phase.PLACING)
-        self.attempt -= 1
-        return self._settle(True)
+    # ---- events ---------------------------------------------------------------------------
 
-    def placed(self) -> Action:
-        self._expect(Phase.PLACING)
-        self.phase = Phase.RESTING
-        return Wait()
+    def exposure(self, now: float, plan: HedgePlan) -> list[Action]:
+        """The ledger's plan for the open hedge delta, after every change: decide what to send."""
+        if self.failed is not None:
+            return []
+        if self.stuck is not None:
+            if plan.open_delta == self.stuck:
+                return []  # the failure path left it; only a change of exposure starts new work
+            self.stuck = None
+        if not plan.needed:
+            return []
+        side = plan.side
+        assert side is not None
+        if any(o.side is not side for o in self.orders.values()):
+            return self._reduce(side.opposite, plan.qty)
+        if self.failures >= self.max_attempts:
+            self.failed = why = f"{self.failures} attempts left exposure open" + (
+                f" (last error {self.last_error})" if self.last_error else "")
+            return [Failure("exhausted"), GiveUp(why)]
+        if self.backoff_until is not None:
+            if self._backoff_open is None:
+                self._backoff_open = abs(plan.open_delta)
+            if abs(plan.open_delta) <= self._backoff_open:
+                return []  # nothing new: the retry waits for its backoff
+            # A new fill arrived during the backoff: it must not wait, and the retry goes with it.
+            self.backoff_until = self._backoff_open = None
+        retry = self.failures > 0
+        level = 1 + self.failures + self.reprices
+        key = next(self._keys)
+        self.orders[key] = Order(key, side, plan.qty, level)
+        return [Send(key, side, plan.qty, level, plan.residual, retry)]
 
-    def order_update(self, filled, qty, terminal: bool) -> Action:
-        """An observation of the current order (cumulative fill). Only a terminal one settles it."""
-        if self.phase not in (Phase.PLACING, Phase.RESTING, Phase.CANCELLING, Phase.ESTABLISHING):
-            return Wait()  # late echo of an order already settled; the ledger has counted it
-        if terminal or filled >= qty:
-            return self._settle(filled >= qty)
-        return Wait()
+    def placed(self, key: int, now: float) -> list[Action]:
+        o = self.orders.get(key)
+        if o is None or o.phase is not Phase.PLACING:
+            return []  # settled before the reply (a fast fill): nothing to arm
+        o.phase = Phase.RESTING
+        o.deadline_at = now + self.timeout_s
+        if 0 < self.reprice_after_s < self.timeout_s:
+            o.reprice_at = now + self.reprice_after_s
+        return []
 
-    def deadline(self) -> Action:
-        if self.phase is not Phase.RESTING and self.phase is not Phase.PLACING:
-            return Wait()
-        self.phase = Phase.CANCELLING
-        return Cancel()
-
-    def reprice_due(self) -> Action:
-        if self.phase is not Phase.RESTING:
-            return Wait()
-        self.level += 1
-        return Modify(level=self.level)
-
-    def modify_failed(self) -> Action:
-        """Modify refused (often: the order just filled or ended). Treat it like a deadline."""
-        return self.deadline()
-
-    def cancel_sent(self) -> Action:
-        """Cancel answered (ok or 'not found' / 'already filled'): either way, establish the truth."""
-        if self.phase is not Phase.CANCELLING:
-            return Wait()
-        self.phase = Phase.ESTABLISHING
-        return Establish()
-
-    def established(self, filled, qty, known: bool) -> Action:
-        """Final state found. `known=False`: the venue has no such order, so nothing filled."""
-        if self.phase is not Phase.ESTABLISHING:
-            return Wait()
-        if not known:
-            return self._settle(False)
-        return self._settle(filled >= qty)
-
-    def error(self, kind: ErrorKind, detail: str = "") -> Action:
-        """A placement (or signing) call failed."""
+    def send_failed(self, key: int, kind: ErrorKind, now: float, detail: str = "",
+                    retry_after_s: float = 0.0) -> list[Action]:
+        o = self.orders.get(key)
         self.last_error = f"{kind}: {detail}" if detail else str(kind)
-        if self.phase is not Phase.PLACING:
-            return Wait()
+        if o is None:
+            return []
+        out: list[Action] = [Failure(str(kind))]
         if kind is ErrorKind.AMBIGUOUS:
-            self.phase = Phase.ESTABLISHING
-            return Establish()
+            o.phase = Phase.ESTABLISHING
+            o.lookup_at = now + self.establish_s
+            return out
+        del self.orders[key]
+        out.append(Forget(key, f"send failed: {kind}"))
         if kind in _FATAL:
-            self.phase = Phase.FAILED
-            return GiveUp(f"attempt {self.attempt}: {self.last_error}")
-        return self._settle(False)
+            self.failed = f"{kind}: {detail}" if detail else str(kind)
+            return [*out, GiveUp(self.failed)]
+        return out + self._attempt_used(now, retry_after_s)
 
-    def after_settled(self, still_open: bool) -> Action:
-        """The executor re-read the ledger: is anything still to hedge?"""
-        self._expect(Phase.SETTLED)
-        if not still_open:
-            self.phase = Phase.DONE
-            return Done()
-        if self._last_complete:
-            # The order filled in full and new exposure arrived meanwhile: that is fresh work, not a retry.
-            self.attempt = 0
-            self.level = 0
-            return self._send()
-        if self.attempt >= self.max_attempts:
-            self.phase = Phase.FAILED
-            why = f" (last error {self.last_error})" if self.last_error else ""
-            return GiveUp(f"{self.attempt} attempts left exposure open{why}")
-        self.phase = Phase.BACKOFF
-        return Backoff(backoff_s(self.attempt, self.backoff_initial_s, self.backoff_max_s))
+    def observed(self, key: int, counted: Decimal, qty: Decimal, terminal: bool, has_id: bool,
+                 now: float) -> list[Action]:
+        """The ledger's record of the order (cumulative fill, size, final or not)."""
+        o = self.orders.get(key)
+        if o is None:
+            return []  # a late echo of an order already settled; the ledger has counted it
+        o.counted = counted
+        o.has_id = o.has_id or has_id
+        if qty > 0 and qty != o.qty:
+            o.qty = qty
+        if o.reducing is not None and o.remaining <= o.reducing:
+            o.reducing = None  # the downward modify landed
+        if not terminal and counted < o.qty:
+            return []
+        del self.orders[key]
+        complete = counted >= o.qty
+        out: list[Action] = [Settled(key, complete)]
+        if complete:
+            self.failures = self.reprices = 0
+            self.last_error = None
+            return out
+        if o.withdrawn:
+            return out  # cancelled to net a fill on the other side: not a failed attempt
+        return out + self._attempt_used(now, 0.0)
 
-    def backoff_elapsed(self) -> Action:
-        self._expect(Phase.BACKOFF)
-        return self._send()
+    def modified(self, key: int, ok: bool, now: float) -> list[Action]:
+        o = self.orders.get(key)
+        if o is None or ok:
+            return []
+        # Refused (often: the order just filled or ended): treat it like a deadline.
+        reduce = o.reducing is not None
+        o.reducing = None
+        if o.phase is not Phase.RESTING:
+            return []
+        o.phase = Phase.CANCELLING
+        o.withdrawn = o.withdrawn or reduce
+        return [Failure("modify_failed"), Cancel(key)]
 
-    # ---- internals ----
+    def cancel_answered(self, key: int, now: float) -> list[Action]:
+        """Cancel answered (ok, "not found", "already filled", timeout): establish the truth."""
+        o = self.orders.get(key)
+        if o is None or o.phase is not Phase.CANCELLING:
+            return []
+        o.phase = Phase.ESTABLISHING
+        o.lookup_at = now + self.establish_s
+        return []
 
-    def _send(self) -> Action:
-        self.attempt += 1
-        self.level += 1
-        self.phase = Phase.PLACING
-        return Send(self.attempt, self.level)
+    def looked_up(self, key: int, result: LookupResult, now: float) -> list[Action]:
+        """A REST lookup that did not settle the order (a settling one arrives as `observed`)."""
+        o = self.orders.get(key)
+        if o is None:
+            return []
+        o.lookups += 1
+        if result is LookupResult.UNKNOWN and o.lookups >= self.max_lookups:
+            # Asked `max_lookups` times, `establish_s` apart, with the stream silent: it never landed.
+            del self.orders[key]
+            return [Forget(key, "unknown at venue"), Settled(key, False), *self._attempt_used(now, 0.0)]
+        if o.lookups >= self.max_lookups:
+            self.failed = f"hedge order {key} could not be confirmed cancelled or filled"
+            return [GiveUp(self.failed)]
+        if result is LookupResult.LIVE:
+            o.phase = Phase.CANCELLING
+            return [Cancel(key)]  # the cancel did not land yet: ask again
+        o.lookup_at = now + self.establish_s  # lookup failed or lagging: the stream gets another chance
+        return []
 
-    def _settle(self, complete: bool) -> Action:
-        self.phase = Phase.SETTLED
-        self._last_complete = complete
-        return Reread(complete)
+    def tick(self, now: float) -> list[Action]:
+        """Timers: backoff over, reprice due, deadline passed, time to ask REST."""
+        out: list[Action] = []
+        if self.backoff_until is not None and now >= self.backoff_until:
+            self.backoff_until = self._backoff_open = None
+        for o in list(self.orders.values()):
+            if o.phase is Phase.RESTING and now >= o.deadline_at:
+                o.phase, o.deadline_at, o.reprice_at = Phase.CANCELLING, math.inf, math.inf
+                out += [Failure("deadline"), Cancel(o.key)]
+            elif o.phase is Phase.RESTING and now >= o.reprice_at and o.reducing is None:
+                o.level += 1
+                self.reprices += 1
+                nxt = now + self.reprice_after_s
+                o.reprice_at = nxt if nxt < o.deadline_at else math.inf
+                if o.has_id:
+                    out.append(Modify(o.key, o.level, o.remaining, reduce=False))
+            elif o.phase is Phase.ESTABLISHING and now >= o.lookup_at:
+                o.lookup_at = math.inf
+                out.append(Lookup(o.key))
+        return out
 
-    def _expect(self, phase: Phase) -> None:
-        if self.phase is not phase:
-            raise RuntimeError(f"hedge attempts: expected {phase}, in {self.phase}")
+    def recovered(self, open_delta: Decimal) -> None:
+        """The failure path ran and left `open_delta` (within tolerance): start over, but do not
+        retry that same delta in a loop; the next change of exposure is new work."""
+        self.orders.clear()
+        self.failures = self.reprices = 0
+        self.backoff_until = self._backoff_open = None
+        self.failed = None
+        self.last_error = None
+        self.stuck = open_delta
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _reduce(self, live_side: Side, excess: Decimal) -> list[Action]:
+        """Live hedges on `live_side` are `excess` more than the exposure needs: shrink them."""
+        live = [o for o in self.orders.values() if o.side is live_side]
+        for o in live:  # what is already on its way out counts
+            if o.phase in (Phase.CANCELLING, Phase.ESTABLISHING) or o.withdrawn:
+                excess -= o.remaining
+            elif o.reducing is not None:
+                excess -= o.remaining - o.reducing
+        out: list[Action] = []
+        for o in sorted(live, key=lambda o: -o.key):  # newest first: it covers the newest fills
+            if excess <= 0:
+                break
+            if o.phase is not Phase.RESTING or o.reducing is not None or not o.has_id:
+                continue  # cannot be touched yet; its reply or settlement re-plans
+            if excess >= o.remaining:
+                o.phase, o.withdrawn, o.deadline_at, o.reprice_at = Phase.CANCELLING, True, math.inf, math.inf
+                excess -= o.remaining
+                out.append(Cancel(o.key))
+            else:
+                o.reducing = o.remaining - excess
+                out.append(Modify(o.key, o.level, o.reducing, reduce=True))
+                excess = _ZERO
+        return out
+
+    def _attempt_used(self, now: float, retry_after_s: float) -> list[Action]:
+        self.failures += 1
+        if self.failures < self.max_attempts:
+            pause = backoff_s(self.failures, self.backoff_initial_s, self.backoff_max_s)
+            self.backoff_until = now + max(pause, retry_after_s)
+            self._backoff_open = None
+        return []

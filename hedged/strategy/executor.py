@@ -1,15 +1,17 @@
 """HedgeExecutor: drive the ledger's open hedge delta to zero on the hedge venue, now.
 
-It does not wait for the cycle to ask. One episode at a time: plan from the ledger, send a
-taker limit order, watch it under a deadline (modify in place after `reprice_after_s`),
-cancel and establish the truth when the deadline fires, re-read the ledger, back off and
-retry tighter, and after `max_attempts` run the failure path. The attempt logic itself is
-the pure `HedgeAttempts` machine; this module only waits, sends and receives.
+It does not wait for the cycle to ask, and no fill waits for another fill's hedge: every
+decision (send, reprice, reduce, cancel, look up, give up) is made by the pure
+`HedgeAttempts` machine. This module only waits (ledger changes, call answers, the machine's
+next timer), sends (venue calls, each in its own task so one resting hedge never holds back
+the next) and receives (feeds what happened back into the machine).
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -22,11 +24,12 @@ from trio_util import AsyncValue, wait_any
 from hedged.errors import Halted
 from hedged.ledger.hedging import HedgePlan, plan_hedge
 from hedged.strategy import attempt as A
+from hedged.strategy.closing import close_legs
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.ports import Alert, LedgerPort, is_settled, wait_order
 from hedged.strategy.pricing import NoPrice, draw_offset_bps, hedge_price
-from hedged.venues.base import (AmbiguousOutcome, AuthError, MarketRules, NonceError, OrderRejected, RateLimited, Side,
-                                TimeInForce, TransportError, VenueClient, VenueError)
+from hedged.venues.base import (AmbiguousOutcome, AuthError, MarketRules, NonceError, OrderRejected, OrderUpdate,
+                                RateLimited, Side, TimeInForce, Trade, TransportError, VenueClient, VenueError)
 
 _ESTABLISH_S = 2.0  # how long the stream gets to report a final state before REST is asked
 _CALL_S = 5.0  # bound on one venue call made during cleanup
@@ -48,13 +51,29 @@ def error_kind(exc: VenueError) -> A.ErrorKind:
     return A.ErrorKind.SIGNING  # any other typed adapter error: signing, encoding, unexpected reply
 
 
+def _first(exc: BaseException) -> Halted:
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    assert isinstance(exc, Halted)
+    return exc
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutorStats:
-    episodes: int
+    episodes: int  # busy periods (from the first send to nothing left to hedge)
     orders: int
     filled_orders: int
     failures: int
-    last_latency_s: float | None  # first send to settled, of the last successful episode
+    last_latency_s: float | None  # first send to settled, of the last busy period that ended flat
+
+
+@dataclass(slots=True)
+class _Live:
+    cid: str
+    side: Side
+    offset: Decimal
+    sent_at: float
+    seen: tuple = ()
 
 
 class HedgeExecutor:
@@ -73,11 +92,11 @@ class HedgeExecutor:
         on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.ledger = ledger
-        # Phases: fill_to_sent, sent_to_ack, sent_to_filled, maker_fill_to_hedge_filled (seconds).
+        # Phases: fill_to_sent (one sample per maker fill, from the frame's arrival), sent_to_ack,
+        # sent_to_filled, maker_fill_to_hedge_filled (seconds).
         self.on_latency = on_latency or (lambda phase, seconds: None)
         # Why an attempt failed: an ErrorKind value, "deadline", "modify_failed" or "exhausted".
         self.on_failure = on_failure or (lambda reason: None)
-        self._episode_started: float | None = None
         self.maker = maker
         self.hedge = hedge
         self.cfg = cfg
@@ -85,13 +104,26 @@ class HedgeExecutor:
         self.rng = rng
         self.alert = alert
         self.new_client_id = new_client_id
-        self.busy: AsyncValue[bool] = AsyncValue(False)  # True while an episode runs
+        self.busy: AsyncValue[bool] = AsyncValue(False)  # True while a hedge is live or a retry pending
         self._episodes = self._orders = self._filled = self._failures = 0
         self._latency: float | None = None
-        self._live: str | None = None
-        self._stuck: Decimal | None = None  # a delta the failure path left open within tolerance
-        self._retry_after = 0.0
+        self._busy_since: float | None = None
+        self._machine = self._new_machine()
+        self._live: dict[int, _Live] = {}
+        self._answers: deque[Callable[[], list[A.Action]]] = deque()  # call results, fed in order
+        self._answered = AsyncValue(0)
+        # Maker fills not yet covered by a hedge order: [arrival time, unsent qty], oldest first.
+        self._unhedged: deque[list] = deque()
         self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
+        if hasattr(ledger, "on_fill"):
+            ledger.on_fill = self._note_fill
+
+    def _new_machine(self) -> A.HedgeAttempts:
+        c = self.cfg
+        reprice = c.reprice_after_s if c.time_in_force == "gtt" else 0.0  # an IOC never rests
+        return A.HedgeAttempts(max_attempts=c.max_attempts, backoff_initial_s=c.backoff_initial_s,
+                               backoff_max_s=c.backoff_max_s, timeout_s=c.timeout_s, reprice_after_s=reprice,
+                               establish_s=_ESTABLISH_S)
 
     def statistics(self) -> ExecutorStats:
         return ExecutorStats(self._episodes, self._orders, self._filled, self._failures, self._latency)
@@ -110,6 +142,12 @@ class HedgeExecutor:
                     notional += rec.counted * rec.avg_price
         return qty, priced, notional
 
+    def oldest_unhedged_age(self) -> float:
+        """Seconds since the oldest maker fill no hedge order covers yet arrived (0 if none)."""
+        if not self._unhedged:
+            return 0.0
+        return max(0.0, trio.current_time() - self._unhedged[0][0])
+
     def rules(self) -> MarketRules:
         """The hedge venue's rules with its minimum order value folded into min_size at the
         current price, so a hedge the venue would refuse is carried as residual instead."""
@@ -123,12 +161,17 @@ class HedgeExecutor:
     def plan(self) -> HedgePlan:
         return plan_hedge(self.ledger.open_hedge_delta.value, self.rules())
 
+    # ---- run and stop ---------------------------------------------------------------------
+
     async def run(self, *, stopping: trio.Event | None = None, makers_stopped: trio.Event | None = None,
-                  graceful_s: float = 20.0, task_status=trio.TASK_STATUS_IGNORED) -> None:
+                  graceful_s: float = 20.0, flatten_s: float = 25.0, on_stop: str = "keep",
+                  task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Hedge forever. With `stopping`: once it is set (and `makers_stopped`, if given), finish
-        what is open within `graceful_s`, else cancel and flatten, and return."""
+        what is open within `graceful_s`; then, within `flatten_s`, flatten what a hedge left open
+        (on_stop="keep") or close both legs (on_stop="flatten"). Raises `Halted` when that fails."""
         task_status.started()
         self._halted: Halted | None = None
+        grace = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._loop, nursery.cancel_scope)
             if stopping is not None:
@@ -142,145 +185,317 @@ class HedgeExecutor:
                 nursery.cancel_scope.cancel()
         if self._halted is not None:
             raise self._halted  # bare, not in a group: the daemon maps it to exit code 3
-        if stopping is not None and grace.cancelled_caught:
-            await self._failure("graceful stop deadline passed with a hedge open", halt=False,
-                                event="graceful_stop_flatten")
+        if stopping is None:
+            return
+        # Shielded: this is the stop path's promise, the supervisor's deadline is set above it.
+        with trio.CancelScope(shield=True):
+            if on_stop == "flatten":
+                await self._close_legs(flatten_s)
+            elif grace is not None and grace.cancelled_caught:
+                await self._failure("graceful stop deadline passed with a hedge open", halt=True,
+                                    event="graceful_stop_flatten", budget_s=flatten_s)
+
+    async def _close_legs(self, budget_s: float) -> None:
+        result = await close_legs(ledger=self.ledger, maker=self.maker, hedge=self.hedge,
+                                  new_client_id=self.new_client_id, aggress_bps=self._worst_bps(),
+                                  settle_s=budget_s / 6, alert=self.alert)
+        if not result.closed:
+            raise Halted("stop with on_stop=flatten: the legs could not be closed",
+                         net_after=result.net_after, tolerance=self.tolerance())
 
     async def wait_flat(self) -> None:
-        """Until no episode runs and nothing hedgeable is open.
+        """Until no hedge is live, no retry pending and nothing hedgeable is open.
 
         The final check runs with no checkpoint after it (AsyncValue.wait_value yields even when
         its predicate already holds), so an episode starting meanwhile cannot slip past.
         """
         await trio.lowlevel.checkpoint()
         while True:
+            stuck = self._machine.stuck
             if self.busy.value:
                 await self.busy.wait_value(False)
-            elif self.plan().needed and self.ledger.open_hedge_delta.value != self._stuck:
+            elif self.plan().needed and self.ledger.open_hedge_delta.value != stuck:
                 await wait_any(partial(self.busy.wait_value, True),
-                               partial(self.ledger.open_hedge_delta.wait_value, lambda d: d == self._stuck))
+                               partial(self.ledger.open_hedge_delta.wait_value,
+                                       lambda d: d == self._machine.stuck))
             else:
                 return
 
+    # ---- the loop: wait, feed the machine, perform its actions ----------------------------
+
     async def _loop(self, scope: trio.CancelScope) -> None:
         try:
-            while True:
-                await self.ledger.open_hedge_delta.wait_value(lambda d: plan_hedge(d, self.rules()).needed)
-                failures = self._failures
-                await self._episode()
-                if self._failures > failures:
-                    # The failure path ended within tolerance but left this delta open (e.g. the venue
-                    # refuses a size our rules allow). Retrying it at once would loop; the next change
-                    # of exposure (a new fill, a reconciliation) starts a fresh episode.
-                    stuck = self._stuck = self.ledger.open_hedge_delta.value
-                    logger.warning("hedge_left_open open_delta={} until=exposure_changes", stuck)
-                    try:
-                        await self.ledger.open_hedge_delta.wait_value(lambda d: d != stuck)
-                    finally:
-                        self._stuck = None
-        except Halted as exc:
-            self._halted = exc
+            async with trio.open_nursery() as calls:
+                try:
+                    await self._drive(calls)
+                finally:
+                    calls.cancel_scope.cancel()
+                    await self._cancel_on_exit()
+        except* Halted as group:
+            self._halted = _first(group)
             scope.cancel()
 
-    # ---- one episode ----------------------------------------------------------------------
+    async def _drive(self, calls: trio.Nursery) -> None:
+        while True:
+            answered = self._answered.value
+            actions: list[A.Action] = []
+            while self._answers:
+                actions += self._answers.popleft()()
+            m, now = self._machine, trio.current_time()
+            actions += self._observe(now)
+            actions += m.tick(now)
+            actions += m.exposure(now, self.plan())
+            if actions:
+                gave_up = await self._perform(actions, calls)
+                if gave_up is not None:
+                    await self._give_up(gave_up, calls)
+                continue  # what was performed changed the ledger: decide again before waiting
+            self._set_busy()  # only at rest: a step between two actions is not "idle"
+            delta = self.ledger.open_hedge_delta.value
+            with trio.move_on_at(m.next_timer()):
+                # Wake on what the machine can see (the open delta, a live order's record), not on
+                # every ledger change: the predicate runs inside the setter, no task switch.
+                await wait_any(partial(self.ledger.version.wait_value, lambda _: self._changed(delta)),
+                               partial(self._answered.wait_value, lambda n: n != answered))
 
-    async def _episode(self) -> None:
-        self._episodes += 1
-        machine = A.HedgeAttempts(max_attempts=self.cfg.max_attempts, backoff_initial_s=self.cfg.backoff_initial_s,
-                                  backoff_max_s=self.cfg.backoff_max_s)
-        started = self._episode_started = trio.current_time()
-        self.busy.value = True
-        self._retry_after = 0.0
-        try:
-            action = machine.begin()
-            while True:
-                if isinstance(action, A.Send):
-                    action = await self._attempt(machine, action)
-                elif isinstance(action, A.Reread):
-                    action = machine.after_settled(self.plan().needed)
-                    if isinstance(action, A.Done):
-                        self._latency = trio.current_time() - started
-                        self.on_latency("maker_fill_to_hedge_filled", self._latency)
-                elif isinstance(action, A.Backoff):
-                    await trio.sleep(max(action.seconds, self._retry_after))
-                    self._retry_after = 0.0
-                    action = machine.backoff_elapsed()
-                elif isinstance(action, A.Done):
-                    return
-                elif isinstance(action, A.GiveUp):
-                    self.on_failure("exhausted")
-                    await self._failure(action.reason, halt=True)
-                    return
-                else:
-                    raise RuntimeError(f"unexpected action {action!r}")
-        finally:
-            self.busy.value = False
+    def _changed(self, delta: Decimal) -> bool:
+        if self.ledger.open_hedge_delta.value != delta:
+            return True
+        for live in self._live.values():
+            rec = self.ledger.order(self.hedge.venue, live.cid) if live.cid else None
+            if rec is not None and (rec.counted, rec.qty, rec.status, rec.order_id) != live.seen:
+                return True
+        return False
 
-    async def _attempt(self, m: A.HedgeAttempts, send: A.Send) -> A.Action:
-        plan = self.plan()
-        if not plan.needed:
-            # Something settled during the backoff (a late fill): nothing left to hedge.
-            return m.nothing_to_send()
-        side = plan.side
-        assert side is not None
-        offset = draw_offset_bps(self.cfg, side, self.rng)
+    def _observe(self, now: float) -> list[A.Action]:
+        out: list[A.Action] = []
+        for key, live in list(self._live.items()):
+            rec = self.ledger.order(self.hedge.venue, live.cid)
+            if rec is None:
+                continue
+            seen = (rec.counted, rec.qty, rec.status, rec.order_id)
+            if seen != live.seen:
+                live.seen = seen
+                out += self._machine.observed(key, rec.counted, rec.qty, rec.status.is_terminal,
+                                              rec.order_id is not None, now)
+        return out
+
+    def _set_busy(self) -> None:
+        busy = self._machine.busy
+        if busy and self._busy_since is None:
+            self._busy_since = trio.current_time()
+            self._episodes += 1
+        elif not busy and self._busy_since is not None:
+            if not self.plan().needed:
+                self._latency = trio.current_time() - self._busy_since
+                self.on_latency("maker_fill_to_hedge_filled", self._latency)
+            self._busy_since = None
+        self.busy.value = busy
+
+    async def _perform(self, actions: list[A.Action], calls: trio.Nursery) -> str | None:
+        gave_up = None
+        for a in actions:
+            if isinstance(a, A.Send):
+                self._send(a, calls)
+            elif isinstance(a, A.Modify):
+                calls.start_soon(self._modify, a)
+            elif isinstance(a, A.Cancel):
+                live = self._live[a.key]
+                self.ledger.note_cancel_requested(self.hedge.venue, live.cid)
+                calls.start_soon(self._cancel, a.key)
+            elif isinstance(a, A.Lookup):
+                calls.start_soon(self._lookup, a.key)
+            elif isinstance(a, A.Forget):
+                live = self._live.pop(a.key)
+                if live.cid:
+                    self.ledger.fail_order(self.hedge.venue, live.cid, a.reason)
+            elif isinstance(a, A.Settled):
+                self._settled(a)
+            elif isinstance(a, A.Failure):
+                if a.reason == "deadline":
+                    logger.info("hedge_deadline timeout_s={}", self.cfg.timeout_s)
+                self.on_failure(a.reason)
+            elif isinstance(a, A.GiveUp):
+                gave_up = a.reason
+        return gave_up
+
+    def _send(self, a: A.Send, calls: trio.Nursery) -> None:
+        offset = draw_offset_bps(self.cfg, a.side, self.rng)
         try:
-            price = self._price(side, offset, send.level)
+            price = self._price(a.side, offset, a.level)
         except NoPrice as exc:
-            logger.warning("hedge_no_price attempt={} error={}", send.attempt, exc)
-            return m.error(A.ErrorKind.REJECTED, "no opposite price on the hedge book")
+            logger.warning("hedge_no_price level={} error={}", a.level, exc)
+            # Never sent, never registered: the machine counts the attempt and backs off.
+            self._live[a.key] = _Live("", a.side, offset, trio.current_time())
+            self._answer(partial(self._machine.send_failed, a.key, A.ErrorKind.REJECTED, trio.current_time(),
+                                 "no opposite price on the hedge book"))
+            return
         cid = self.new_client_id(self.hedge.venue)
-        tif = TimeInForce(self.cfg.time_in_force)
-        self.ledger.register_hedge(cid, side, plan.qty, residual=plan.residual)
+        sent_at = trio.current_time()
+        self._live[a.key] = _Live(cid, a.side, offset, sent_at)
+        # Registered before the call: its quantity is in flight at once, so the next plan is the increment.
+        self.ledger.register_hedge(cid, a.side, a.qty, residual=a.residual)
         self.hedge_orders.append(cid)
         self._orders += 1
-        logger.info("hedge_sent venue={} side={} qty={} price={} attempt={} level={} client_id={} residual={}",
-                    self.hedge.venue, side, plan.qty, price, send.attempt, send.level, cid, plan.residual)
-        sent_at = trio.current_time()
-        if self._episode_started is not None:
-            # The episode starts when the open delta appears, i.e. at the maker fill.
-            self.on_latency("fill_to_sent", sent_at - self._episode_started)
-            self._episode_started = None
+        logger.info("hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} residual={}",
+                    self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
+        self._cover_fills(a.qty, sent_at)
+        calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at)
+
+    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float) -> None:
+        m = self._machine
         try:
-            ack = await self.hedge.place_taker(side, plan.qty, price, cid, tif)
-            self.on_latency("sent_to_ack", trio.current_time() - sent_at)
+            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force))
         except VenueError as exc:
             kind = error_kind(exc)
-            logger.warning("hedge_send_failed attempt={} kind={} error={}", send.attempt, kind, exc)
-            self.on_failure(str(kind))
-            if isinstance(exc, RateLimited) and exc.retry_after_s:
-                self._retry_after = exc.retry_after_s
-            if kind is not A.ErrorKind.AMBIGUOUS:
-                self.ledger.fail_order(self.hedge.venue, cid, f"send failed: {kind}")
-                return m.error(kind, str(exc))
-            m.error(kind, str(exc))
-            return await self._establish(m, cid, side)
-        m.placed()
-        self._live = cid
-        try:
-            action = await self._watch(m, cid, side, offset, ack.order_id)
-            rec = self.ledger.order(self.hedge.venue, cid)
-            if rec is not None and rec.counted > 0:
-                self.on_latency("sent_to_filled", trio.current_time() - sent_at)
-            return action
-        except trio.Cancelled:
-            await self._cancel_on_exit(cid)
-            raise
-        finally:
-            self._live = None
+            logger.warning("hedge_send_failed client_id={} kind={} error={}", cid, kind, exc)
+            retry_after = (exc.retry_after_s or 0.0) if isinstance(exc, RateLimited) else 0.0
+            self._answer(partial(m.send_failed, key, kind, trio.current_time(), str(exc), retry_after))
+            return
+        self.on_latency("sent_to_ack", trio.current_time() - sent_at)
+        self._answer(partial(m.placed, key, trio.current_time()))
 
-    async def _cancel_on_exit(self, cid: str) -> None:
-        """We are being cancelled with our order possibly live: do not leave it resting."""
-        with trio.CancelScope(shield=True), trio.move_on_after(_CALL_S):
-            rec = self.ledger.order(self.hedge.venue, cid)
-            if rec is not None and is_settled(rec):
-                return
-            logger.warning("hedge_cancel_on_exit client_id={}", cid)
-            self.ledger.note_cancel_requested(self.hedge.venue, cid)
+    async def _modify(self, a: A.Modify) -> None:
+        m, live = self._machine, self._live[a.key]
+        rec = self.ledger.order(self.hedge.venue, live.cid)
+        ok = False
+        if rec is not None and rec.order_id is not None:
             try:
-                await self.hedge.cancel(client_id=cid, order_id=rec.order_id if rec else None)
-            except VenueError as exc:
+                price = self._price(live.side, live.offset, a.level)
+                logger.info("hedge_modify client_id={} price={} level={} remaining={} reduce={}",
+                            live.cid, price, a.level, a.remaining, a.reduce)
+                # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
+                # implements it): passing the original size would re-add what already filled.
+                with trio.fail_after(_CALL_S):
+                    await self.hedge.modify(rec.order_id, price=price, qty=a.remaining)
+                ok = True
+            except (VenueError, NoPrice, trio.TooSlowError) as exc:
+                logger.warning("hedge_modify_failed client_id={} error={}", live.cid, exc)
+        self._answer(partial(m.modified, a.key, ok, trio.current_time()))
+
+    async def _cancel(self, key: int) -> None:
+        m, live = self._machine, self._live[key]
+        rec = self.ledger.order(self.hedge.venue, live.cid)
+        try:
+            with trio.fail_after(_CALL_S):
+                await self.hedge.cancel(client_id=live.cid, order_id=rec.order_id if rec else None)
+        except (VenueError, trio.TooSlowError) as exc:
+            # "not found" / "already filled" land here too; the truth comes from establishing.
+            logger.info("hedge_cancel_answer client_id={} error={}", live.cid, exc)
+        self._answer(partial(m.cancel_answered, key, trio.current_time()))
+
+    async def _lookup(self, key: int) -> None:
+        """REST: the venue's word only, never the deadline's. A settled answer goes to the ledger
+        (and reaches the machine as an observation); anything else is reported as is."""
+        m, cid = self._machine, self._live[key].cid
+        try:
+            with trio.fail_after(_CALL_S):
+                status = await self.hedge.order_status(cid)
+        except (VenueError, trio.TooSlowError) as exc:
+            logger.warning("hedge_status_failed client_id={} error={}", cid, exc)
+            self._answer(partial(m.looked_up, key, A.LookupResult.ERROR, trio.current_time()))
+            return
+        if status is None:
+            logger.warning("hedge_unknown_at_venue client_id={}", cid)
+            self._answer(partial(m.looked_up, key, A.LookupResult.UNKNOWN, trio.current_time()))
+            return
+        self.ledger.apply(status)
+        rec = self.ledger.order(self.hedge.venue, cid)
+        if rec is None or not is_settled(rec):
+            self._answer(partial(m.looked_up, key, A.LookupResult.LIVE, trio.current_time()))
+        else:
+            self._answered.value += 1  # the observation carries it
+
+    def _answer(self, feed: partial) -> None:
+        """Queue a call's answer for the loop. An answer for a machine that was replaced (the
+        failure path ran meanwhile) is dropped: its orders were cancelled with everything else."""
+        if feed.func.__self__ is self._machine:
+            self._answers.append(feed)
+        self._answered.value += 1
+
+    def _settled(self, a: A.Settled) -> None:
+        live = self._live.pop(a.key, None)
+        rec = self.ledger.order(self.hedge.venue, live.cid) if live is not None and live.cid else None
+        if rec is None:
+            return
+        logger.debug("hedge_settled client_id={} status={} filled={} qty={} avg_price={}",
+                    rec.client_id, rec.status, rec.counted, rec.qty, rec.avg_price)
+        if rec.counted > 0:
+            self.on_latency("sent_to_filled", trio.current_time() - live.sent_at)
+        if a.complete:
+            self._filled += 1
+
+    async def _give_up(self, reason: str, calls: trio.Nursery) -> None:
+        # The failure path cancels everything on both venues; our own calls end first.
+        # Calls still running belong to the old machine: their answers are dropped (see `_answer`).
+        await self._failure(reason, halt=True)
+        self._live.clear()
+        self._answers.clear()
+        self._unhedged.clear()
+        self._machine.recovered(self.ledger.open_hedge_delta.value)
+        logger.warning("hedge_left_open open_delta={} until=exposure_changes", self._machine.stuck)
+
+    # ---- maker fills: the clock of fill_to_sent -----------------------------------------------
+
+    def _note_fill(self, event, delta: Decimal) -> None:
+        """Ledger hook: a venue event moved a position. Maker fills start the hedge clock."""
+        if event.venue != self.maker.venue or not isinstance(event, OrderUpdate | Trade):
+            return
+        at = event.received_at if event.received_at is not None else trio.current_time()
+        # A fill on the other side of what is waiting nets against the newest waiting fills.
+        while self._unhedged and delta and (self._unhedged[-1][1] > 0) != (delta > 0):
+            last = self._unhedged[-1]
+            take = min(abs(last[1]), abs(delta))
+            last[1] -= take * (1 if last[1] > 0 else -1)
+            delta -= take * (1 if delta > 0 else -1)
+            if not last[1]:
+                self._unhedged.pop()
+        if delta:
+            self._unhedged.append([at, delta])
+
+    def _cover_fills(self, qty: Decimal, sent_at: float) -> None:
+        """A hedge of `qty` was sent: each fill it covers (oldest first) gets its fill_to_sent sample."""
+        while self._unhedged and qty > 0:
+            entry = self._unhedged[0]
+            take = min(qty, abs(entry[1]))
+            qty -= take
+            entry[1] -= take * (1 if entry[1] > 0 else -1)
+            if abs(entry[1]) < self.rules().min_size:
+                self._unhedged.popleft()
+                self.on_latency("fill_to_sent", max(0.0, sent_at - entry[0]))
+
+    # ---- cleanup and failure --------------------------------------------------------------
+
+    async def _cancel_on_exit(self) -> None:
+        """We are being cancelled with hedges possibly live (even mid-send): leave none resting."""
+        live = list(self._live.values())
+        if not live:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(_CALL_S):
+            async with trio.open_nursery() as n:
+                for item in live:
+                    n.start_soon(self._cancel_one_on_exit, item.cid)
+
+    async def _cancel_one_on_exit(self, cid: str) -> None:
+        venue = self.hedge.venue
+        rec = self.ledger.order(venue, cid)
+        if rec is None or is_settled(rec):
+            return
+        logger.warning("hedge_cancel_on_exit client_id={}", cid)
+        self.ledger.note_cancel_requested(venue, cid)
+        for _ in range(2):
+            try:
+                await self.hedge.cancel(client_id=cid, order_id=rec.order_id)
+                return
+            except Exception as exc:  # noqa: BLE001 (cleanup: a closing client must not hide the stop)
+                # Sent but not on the book yet (a send cut short by the stop): wait for the stream
+                # to see it, then cancel by its id.
                 logger.warning("hedge_cancel_on_exit_failed client_id={} error={}", cid, exc)
+                with trio.move_on_after(_ESTABLISH_S):
+                    rec = await wait_order(self.ledger, venue, cid, lambda r: r.order_id is not None or is_settled(r))
+                if rec is None or is_settled(rec):
+                    return
+        return
 
     def _price(self, side: Side, offset: Decimal, level: int) -> Decimal:
         top = self.hedge.top_of_book.value
@@ -288,104 +503,18 @@ class HedgeExecutor:
             raise NoPrice(f"{self.hedge.venue} has no book yet")
         return hedge_price(side, top, offset, level, self.cfg.reprice_step_bps, self.hedge.rules)
 
-    async def _watch(self, m: A.HedgeAttempts, cid: str, side: Side, offset: Decimal, order_id: str | None) -> A.Action:
-        venue = self.hedge.venue
-        deadline = trio.current_time() + self.cfg.timeout_s
-        # An IOC never rests, so there is nothing to modify.
-        reprice = self.cfg.reprice_after_s if self.cfg.time_in_force == "gtt" else 0.0
-        while True:
-            now = trio.current_time()
-            next_modify = now + reprice if 0 < reprice and now + reprice < deadline else deadline
-            with trio.move_on_at(next_modify):
-                rec = await wait_order(self.ledger, venue, cid, is_settled)
-                return self._settled(m, rec)
-            if trio.current_time() >= deadline:
-                break
-            rec = self.ledger.order(venue, cid)
-            action = m.reprice_due()
-            if not isinstance(action, A.Modify):
-                break
-            oid = order_id or (rec.order_id if rec is not None else None)
-            if oid is None or rec is None:
-                continue  # not acknowledged yet: nothing to modify, keep waiting for the deadline
-            try:
-                price = self._price(side, offset, action.level)
-                logger.info("hedge_modify client_id={} price={} level={}", cid, price, action.level)
-                # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
-                # implements it): passing the original size would re-add what already filled.
-                await self.hedge.modify(oid, price=price, qty=rec.qty - rec.counted)
-            except (VenueError, NoPrice) as exc:
-                logger.warning("hedge_modify_failed client_id={} error={}", cid, exc)
-                m.modify_failed()
-                self.on_failure("modify_failed")
-                return await self._cancel_and_establish(m, cid, side)
-        logger.info("hedge_deadline client_id={} timeout_s={}", cid, self.cfg.timeout_s)
-        m.deadline()
-        self.on_failure("deadline")
-        return await self._cancel_and_establish(m, cid, side)
+    def _worst_bps(self) -> Decimal:
+        return self.cfg.reprice_step_bps * self.cfg.max_attempts + max(self.cfg.buy_offset_bps_max,
+                                                                        self.cfg.sell_offset_bps_max)
 
-    async def _cancel_and_establish(self, m: A.HedgeAttempts, cid: str, side: Side) -> A.Action:
-        venue = self.hedge.venue
-        rec = self.ledger.order(venue, cid)
-        if rec is not None and is_settled(rec):
-            return self._settled(m, rec)  # a fill raced the deadline and won
-        self.ledger.note_cancel_requested(venue, cid)
-        try:
-            with trio.fail_after(_CALL_S):
-                await self.hedge.cancel(client_id=cid, order_id=rec.order_id if rec else None)
-        except (VenueError, trio.TooSlowError) as exc:
-            # "not found" / "already filled" land here too; the truth comes from establishing.
-            logger.info("hedge_cancel_answer client_id={} error={}", cid, exc)
-        m.cancel_sent()
-        return await self._establish(m, cid, side)
-
-    async def _establish(self, m: A.HedgeAttempts, cid: str, side: Side) -> A.Action:
-        """Stream first, REST second; the venue's word only, never the deadline's."""
-        venue = self.hedge.venue
-        for round_ in range(3):
-            with trio.move_on_after(_ESTABLISH_S):
-                rec = await wait_order(self.ledger, venue, cid, is_settled)
-                return self._settled(m, rec, how="stream")
-            try:
-                with trio.fail_after(_CALL_S):
-                    status = await self.hedge.order_status(cid)
-            except (VenueError, trio.TooSlowError) as exc:
-                logger.warning("hedge_status_failed client_id={} round={} error={}", cid, round_, exc)
-                continue
-            if status is None:
-                logger.warning("hedge_unknown_at_venue client_id={}", cid)
-                self.ledger.fail_order(venue, cid, "unknown at venue")
-                return m.established(0, 1, known=False)
-            self.ledger.apply(status)
-            rec = self.ledger.order(venue, cid)
-            if rec is not None and is_settled(rec):
-                return self._settled(m, rec, how="rest")
-            try:  # still live: the cancel did not land yet; ask again
-                with trio.fail_after(_CALL_S):
-                    await self.hedge.cancel(client_id=cid, order_id=status.order_id)
-            except (VenueError, trio.TooSlowError) as exc:
-                logger.info("hedge_cancel_answer client_id={} error={}", cid, exc)
-        m.phase = A.Phase.FAILED
-        return A.GiveUp(f"hedge {cid} could not be confirmed cancelled or filled")
-
-    def _settled(self, m: A.HedgeAttempts, rec, how: str = "stream") -> A.Action:
-        logger.debug("hedge_settled client_id={} status={} filled={} qty={} avg_price={} via={}",
-                    rec.client_id, rec.status, rec.counted, rec.qty, rec.avg_price, how)
-        if rec.counted >= rec.qty:
-            self._filled += 1
-        if m.phase is A.Phase.ESTABLISHING:
-            return m.established(rec.counted, rec.qty, known=True)
-        return m.order_update(rec.counted, rec.qty, terminal=True)
-
-    async def _failure(self, reason: str, *, halt: bool, event: str = "hedge_failed") -> None:
+    async def _failure(self, reason: str, *, halt: bool, event: str = "hedge_failed",
+                       budget_s: float = 25.0) -> None:
         self._failures += 1
         logger.error("{} reason={}", event, reason)
         await self.alert(event, "critical", reason=reason, open_delta=str(self.ledger.open_hedge_delta.value))
-        worst = self.cfg.reprice_step_bps * self.cfg.max_attempts + max(self.cfg.buy_offset_bps_max,
-                                                                         self.cfg.sell_offset_bps_max)
         result = await flatten_and_verify(reason=reason, ledger=self.ledger, maker=self.maker, hedge=self.hedge,
                                           tol=self.tolerance(), alert=self.alert, new_client_id=self.new_client_id,
-                                          aggress_bps=worst)
+                                          aggress_bps=self._worst_bps(), settle_s=budget_s / 5)
         if not result.recovered and halt:
             raise Halted(f"hedge failed and exposure is not within tolerance: {reason}",
                          net_after=result.net_after, tolerance=self.tolerance())

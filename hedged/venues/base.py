@@ -96,6 +96,9 @@ class OrderUpdate:
     reason: str | None = None  # venue status reason, e.g. POST_ONLY_FAILED
     ts_ms: int = 0  # venue timestamp, epoch ms
     seq: int | None = None  # stream sequence number, if the stream has one
+    # trio.current_time() when the frame carrying it was read off the socket (None: not from a
+    # stream, e.g. a REST answer); the hedge latency clock starts here.
+    received_at: float | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -117,6 +120,7 @@ class Trade:
     fee: Decimal
     liquidity: Liquidity
     ts_ms: int = 0
+    received_at: float | None = None  # as OrderUpdate.received_at
 
 
 @dataclass(frozen=True, slots=True)

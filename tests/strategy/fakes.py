@@ -61,6 +61,9 @@ class FakeVenue:
         self.held: list[OrderUpdate] = []
         self.cancel_gate: trio.Event | None = None  # if set, cancel() waits for it before acting
         self.cancel_started = trio.Event()
+        # order_status() does not know an order younger than this (a venue lookup that lags)
+        self.status_lag_s = 0.0
+        self._born: dict[str, float] = {}
         self._ids = itertools.count(1)
         self._send, self._recv = trio.open_memory_channel[VenueEvent](1000)
 
@@ -172,6 +175,8 @@ class FakeVenue:
         self.calls.append(("order_status", client_id))
         await trio.lowlevel.checkpoint()
         o = self.orders.get(client_id)
+        if o is not None and trio.current_time() - self._born[client_id] < self.status_lag_s:
+            return None
         return None if o is None else self._update(o)
 
     def health(self) -> VenueHealth:
@@ -192,6 +197,7 @@ class FakeVenue:
     def _new(self, client_id, side, qty, price, tif) -> FakeOrder:
         o = FakeOrder(client_id, f"{self.venue}-{next(self._ids)}", side, D(qty), D(price), tif)
         self.orders[client_id] = o
+        self._born[client_id] = trio.current_time() if _in_trio() else 0.0
         return o
 
     def _update(self, o: FakeOrder, reason: str | None = None) -> OrderUpdate:

@@ -16,12 +16,14 @@ from pathlib import Path
 import trio
 
 from hedged.ledger import Ledger, LedgerCore, Leg, Roles
+from hedged.venues.base import OrderStatus
+from hedged.venues.sim.market import Market, MarketSettings
 from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
 from hedged.venues.extended.sim import ExtendedSim
 from hedged.venues.extended.sim_config import ExtendedSimSettings
 from hedged.venues.lighter.client import LighterClient, LighterSettings
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
+from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings, trio_wall_clock
 
 LIGHTER_ACCOUNT, LIGHTER_KEY = 604118, 5
 
@@ -44,13 +46,33 @@ class SimWorld:
     def lig_sim_position(self) -> Decimal:
         return self.lig_sim.position(LIGHTER_ACCOUNT)
 
+    async def rest_maker(self, side, size: Decimal) -> str:
+        """Rest a post-only order on the Extended sim (away from the touch: only `force_fill` fills it)."""
+        cid = self.ext.new_client_id()
+        self.ledger.register_order(self.ext.venue, cid, side, size)
+        top = self.ext.top_of_book.value
+        price = top.bid - self.ext.rules.tick * 5 if side.sign > 0 else top.ask + self.ext.rules.tick * 5
+        await self.ext.place_maker(side, size, price, cid)
+        with trio.fail_after(5):  # accepted by the venue (its accept delay), so it can be filled
+            await self.ledger.version.wait_value(
+                lambda _: self.ledger.order(self.ext.venue, cid).status is OrderStatus.OPEN)
+        return cid
+
+    async def maker_fill(self, side, qty: Decimal, *, resting: Decimal | None = None) -> str:
+        """Rest a post-only order on the Extended sim and let the venue fill `qty` of it."""
+        cid = await self.rest_maker(side, resting if resting is not None else qty)
+        self.ext_sim.force_fill(cid, qty)
+        return cid
+
 
 @asynccontextmanager
-async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True):
+async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True, lighter_latency: Latency | None = None,
+                    tx_over_ws: bool = True, lighter_flow_rate: float = 1.0):
     keys = generate_api_key()
     ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM"))
     wall = trio_wall_clock()
-    lig_sim = LighterSim(LighterSimSettings(seed=seed), wall_clock=wall)
+    lig_sim = LighterSim(LighterSimSettings(seed=seed, latency=lighter_latency or Latency()), wall_clock=wall,
+                         market=Market(MarketSettings(seed=seed, flow_rate=lighter_flow_rate)))
     lig_sim.add_account(LIGHTER_ACCOUNT, collateral=Decimal(1_000_000))
     lig_sim.register_api_key(LIGHTER_ACCOUNT, LIGHTER_KEY, keys.public_key)
     send, recv = trio.open_memory_channel(math.inf)
@@ -67,7 +89,7 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True)
         lig = LighterClient(
             LighterSettings(rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL",
                             account_index=LIGHTER_ACCOUNT, api_key_index=LIGHTER_KEY,
-                            api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium",
+                            api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium", tx_over_ws=tx_over_ws,
                             sign_in_thread=False),  # autojump clock: no worker threads (docs/design.md)
             rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
             wall_clock=wall)

@@ -1,4 +1,4 @@
-"""The hedge attempt state machine, driven by lists of events."""
+"""The hedge attempt state machine, driven by events, checked by the actions it returns."""
 
 from __future__ import annotations
 
@@ -6,138 +6,206 @@ from decimal import Decimal as D
 
 import pytest
 
-from hedged.strategy.attempt import (
-    Backoff,
-    Cancel,
-    Done,
-    ErrorKind,
-    Establish,
-    GiveUp,
-    HedgeAttempts,
-    Modify,
-    Phase,
-    Reread,
-    Send,
-    Wait,
-)
+from hedged.ledger.hedging import HedgePlan
+from hedged.strategy.attempt import (Cancel, ErrorKind, Failure, Forget, GiveUp, HedgeAttempts, Lookup, LookupResult,
+                                     Modify, Send, Settled)
+from hedged.venues.base import Side
 
 
-def machine(max_attempts=3) -> HedgeAttempts:
-    return HedgeAttempts(max_attempts=max_attempts, backoff_initial_s=0.2, backoff_max_s=2.0)
+def machine(max_attempts=3, **kw) -> HedgeAttempts:
+    args = dict(max_attempts=max_attempts, backoff_initial_s=0.2, backoff_max_s=2.0, timeout_s=5.0,
+                reprice_after_s=0.0, establish_s=2.0)
+    args.update(kw)
+    return HedgeAttempts(**args)
 
 
-def test_a_hedge_that_fills_at_once_is_done_after_one_send():
+def plan(open_delta) -> HedgePlan:
+    """The plan the executor hands in: open delta -> hedge side and size (no lot rounding here)."""
+    d = D(open_delta)
+    if d == 0:
+        return HedgePlan(d, None, D(0), d)
+    return HedgePlan(d, Side.SELL if d > 0 else Side.BUY, abs(d), D(0))
+
+
+def test_a_maker_fill_is_sent_at_once_and_settles_after_one_order():
     m = machine()
-    assert m.begin() == Send(1, 1)
-    assert m.placed() == Wait()
-    assert m.order_update(D(1), D(1), terminal=True) == Reread(True)
-    assert m.after_settled(still_open=False) == Done()
-    assert m.phase is Phase.DONE
+    (send,) = m.exposure(0.0, plan("1"))
+    assert send == Send(1, Side.SELL, D(1), 1, D(0), retry=False)
+    assert m.exposure(0.0, plan("0")) == []  # the ledger now counts it in flight
+    assert m.placed(1, 0.01) == []
+    assert m.observed(1, D(1), D(1), terminal=True, has_id=True, now=0.3) == [Settled(1, True)]
+    assert not m.busy
 
 
-def test_partial_fills_keep_the_order_resting_until_it_is_complete():
+def test_exposure_growing_while_a_hedge_rests_is_sent_at_once_for_the_increment():
     m = machine()
-    m.begin(), m.placed()
-    assert m.order_update(D("0.3"), D(1), terminal=False) == Wait()
-    assert m.phase is Phase.RESTING
-    assert m.order_update(D(1), D(1), terminal=False) == Reread(True)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.01)
+    # a second maker fill of 0.4: the ledger's plan is the increment, the first hedge still rests
+    (send,) = m.exposure(0.05, plan("0.4"))
+    assert send == Send(2, Side.SELL, D("0.4"), 1, D(0), retry=False)
+    assert set(m.orders) == {1, 2}
 
 
-def test_a_deadline_is_never_a_fill_it_cancels_then_establishes_the_truth():
+def test_a_fill_on_the_other_side_shrinks_the_resting_hedge_and_never_sends_the_reverse():
     m = machine()
-    m.begin(), m.placed()
-    assert m.deadline() == Cancel()
-    assert m.cancel_sent() == Establish()
-    assert m.established(D("0.4"), D(1), known=True) == Reread(False)
-    assert m.after_settled(still_open=True) == Backoff(0.2)
-    assert m.backoff_elapsed() == Send(2, 2)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.01)
+    m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.02)
+    # the maker sold 0.3 back: open delta -0.3 against a live SELL of 1
+    assert m.exposure(0.1, plan("-0.3")) == [Modify(1, 1, D("0.7"), reduce=True)]
+    assert m.exposure(0.11, plan("-0.3")) == []  # pending: not asked twice
+    m.observed(1, D(0), D("0.7"), terminal=False, has_id=True, now=0.3)  # the modify landed
+    assert m.exposure(0.3, plan("0")) == []
 
 
-def test_an_order_found_fully_filled_after_the_deadline_counts_as_complete():
+def test_a_reverse_fill_larger_than_the_hedge_cancels_it_and_its_remainder_is_no_failure():
+    m = machine(max_attempts=1)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.01)
+    m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.02)
+    assert m.exposure(0.1, plan("-1.5")) == [Cancel(1)]
+    assert m.observed(1, D(0), D(1), terminal=True, has_id=True, now=0.3) == [Settled(1, False)]
+    assert m.failures == 0
+    (send,) = m.exposure(0.3, plan("-0.5"))  # the net, once nothing of the other side is live
+    assert send.side is Side.BUY and send.qty == D("0.5")
+
+
+def test_a_hedge_not_yet_on_the_book_is_not_touched_and_nothing_reverse_is_sent():
     m = machine()
-    m.begin(), m.placed(), m.deadline(), m.cancel_sent()
-    assert m.established(D(1), D(1), known=True) == Reread(True)
-    assert m.after_settled(still_open=False) == Done()
+    m.exposure(0.0, plan("1"))  # still placing: no order id to modify
+    assert m.exposure(0.05, plan("-0.3")) == []
 
 
-def test_a_fill_arriving_while_the_cancel_is_pending_settles_the_order():
+def test_a_deadline_is_never_a_fill_it_cancels_then_looks_the_order_up():
     m = machine()
-    m.begin(), m.placed(), m.deadline()
-    assert m.order_update(D(1), D(1), terminal=True) == Reread(True)
-    assert m.cancel_sent() == Wait()  # the late cancel reply changes nothing
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    assert m.tick(5.0) == [Failure("deadline"), Cancel(1)]
+    assert m.cancel_answered(1, 5.1) == []
+    assert m.tick(7.1) == [Lookup(1)]
+    assert m.observed(1, D("0.4"), D(1), terminal=True, has_id=True, now=7.2) == [Settled(1, False)]
+    assert m.exposure(7.2, plan("0.6")) == []  # backing off
+    assert m.tick(7.4) == []
+    (send,) = m.exposure(7.4, plan("0.6"))
+    assert send == Send(2, Side.SELL, D("0.6"), 2, D(0), retry=True)
+
+
+def test_a_new_fill_during_a_backoff_does_not_wait_for_it():
+    m = machine()
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    m.tick(5.0), m.cancel_answered(1, 5.0), m.observed(1, D(0), D(1), terminal=True, has_id=True, now=5.0)
+    assert m.exposure(5.0, plan("1")) == []
+    (send,) = m.exposure(5.05, plan("1.4"))
+    assert send.qty == D("1.4") and send.retry
 
 
 def test_every_attempt_ending_with_exposure_open_gives_up_after_the_last():
     m = machine(max_attempts=3)
-    actions = [m.begin()]
-    for _ in range(3):
-        m.placed(), m.deadline(), m.cancel_sent()
-        m.established(D(0), D(1), known=True)
-        action = m.after_settled(still_open=True)
-        actions.append(action)
-        if isinstance(action, Backoff):
-            actions.append(m.backoff_elapsed())
-    assert actions == [Send(1, 1), Backoff(0.2), Send(2, 2), Backoff(0.4), Send(3, 3), GiveUp(actions[-1].reason)]
-    assert isinstance(actions[-1], GiveUp) and "3 attempts" in actions[-1].reason
-    assert m.phase is Phase.FAILED
+    levels, now = [], 0.0
+    for key in (1, 2, 3):
+        (send,) = m.exposure(now, plan("1"))
+        levels.append(send.level)
+        m.placed(key, now), m.tick(now + 5), m.cancel_answered(key, now + 5)
+        m.observed(key, D(0), D(1), terminal=True, has_id=True, now=now + 5)
+        now += 10
+        m.tick(now)
+    failure, give_up = m.exposure(now, plan("1"))
+    assert levels == [1, 2, 3] and failure == Failure("exhausted")
+    assert isinstance(give_up, GiveUp) and "3 attempts" in give_up.reason
+    assert m.exposure(now, plan("1")) == []
 
 
-@pytest.mark.parametrize("kind", [ErrorKind.REJECTED, ErrorKind.SIGNING, ErrorKind.TRANSPORT, ErrorKind.NONCE, ErrorKind.RATE_LIMITED])
+@pytest.mark.parametrize("kind", [ErrorKind.REJECTED, ErrorKind.SIGNING, ErrorKind.TRANSPORT, ErrorKind.NONCE,
+                                  ErrorKind.RATE_LIMITED])
 def test_placement_and_signing_errors_use_up_an_attempt(kind):
     m = machine(max_attempts=2)
-    m.begin()
-    assert m.error(kind, "boom") == Reread(False)
-    assert m.after_settled(still_open=True) == Backoff(0.2)
-    assert m.backoff_elapsed() == Send(2, 2)
-    m.error(kind, "boom")
-    give_up = m.after_settled(still_open=True)
+    m.exposure(0.0, plan("1"))
+    assert m.send_failed(1, kind, 0.0, "boom") == [Failure(str(kind)), Forget(1, f"send failed: {kind}")]
+    m.tick(0.2)
+    (send,) = m.exposure(0.2, plan("1"))
+    assert send.retry and send.level == 2
+    m.send_failed(2, kind, 0.2, "boom")
+    _, give_up = m.exposure(0.2, plan("1"))
     assert isinstance(give_up, GiveUp) and "boom" in give_up.reason
+
+
+def test_a_rate_limit_backs_off_at_least_its_retry_after():
+    m = machine()
+    m.exposure(0.0, plan("1"))
+    m.send_failed(1, ErrorKind.RATE_LIMITED, 0.0, "429", retry_after_s=3.0)
+    assert m.next_timer() == 3.0
 
 
 def test_an_ambiguous_placement_is_looked_up_not_resent():
     m = machine()
-    m.begin()
-    assert m.error(ErrorKind.AMBIGUOUS) == Establish()
-    assert m.established(D(0), D(1), known=False) == Reread(False)
+    m.exposure(0.0, plan("1"))
+    assert m.send_failed(1, ErrorKind.AMBIGUOUS, 0.0) == [Failure("ambiguous")]
+    assert m.exposure(0.1, plan("0")) == []
+    assert m.tick(2.0) == [Lookup(1)]
+
+
+def test_an_order_the_venue_does_not_know_is_asked_again_before_it_is_believed():
+    m = machine(max_lookups=3)
+    m.exposure(0.0, plan("1"))
+    m.send_failed(1, ErrorKind.AMBIGUOUS, 0.0)
+    now = 2.0
+    for _ in range(2):
+        assert m.tick(now) == [Lookup(1)]
+        assert m.looked_up(1, LookupResult.UNKNOWN, now) == []  # lookups lag: no verdict yet
+        now += 2.0
+    assert m.tick(now) == [Lookup(1)]
+    assert m.looked_up(1, LookupResult.UNKNOWN, now) == [Forget(1, "unknown at venue"), Settled(1, False)]
+
+
+def test_an_order_found_still_live_is_cancelled_again_and_then_given_up():
+    m = machine(max_lookups=2)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0), m.tick(5.0), m.cancel_answered(1, 5.0)
+    m.tick(7.0)
+    assert m.looked_up(1, LookupResult.LIVE, 7.0) == [Cancel(1)]
+    m.cancel_answered(1, 7.1), m.tick(9.1)
+    (give_up,) = m.looked_up(1, LookupResult.LIVE, 9.1)
+    assert isinstance(give_up, GiveUp)
 
 
 def test_an_auth_error_gives_up_at_once():
     m = machine(max_attempts=5)
-    m.begin()
-    assert isinstance(m.error(ErrorKind.AUTH, "expired"), GiveUp)
+    m.exposure(0.0, plan("1"))
+    assert isinstance(m.send_failed(1, ErrorKind.AUTH, 0.0, "expired")[-1], GiveUp)
 
 
-def test_reprice_modifies_in_place_each_time_more_aggressive_and_retry_continues_the_levels():
-    m = machine()
-    m.begin(), m.placed()
-    assert m.reprice_due() == Modify(2)
-    assert m.reprice_due() == Modify(3)
-    m.deadline(), m.cancel_sent(), m.established(D(0), D(1), known=True)
-    m.after_settled(still_open=True)
-    assert m.backoff_elapsed() == Send(2, 4)
+def test_reprice_modifies_in_place_each_time_more_aggressive_and_a_retry_continues_the_levels():
+    m = machine(reprice_after_s=2.0)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    m.observed(1, D("0.4"), D(1), terminal=False, has_id=True, now=0.1)
+    assert m.tick(2.0) == [Modify(1, 2, D("0.6"), reduce=False)]
+    assert m.tick(4.0) == [Modify(1, 3, D("0.6"), reduce=False)]
+    m.tick(5.0), m.cancel_answered(1, 5.0), m.observed(1, D("0.4"), D(1), terminal=True, has_id=True, now=5.0)
+    m.tick(6.0)
+    (send,) = m.exposure(6.0, plan("0.6"))
+    assert send.level == 4
 
 
 def test_a_failed_modify_is_handled_like_a_deadline():
-    m = machine()
-    m.begin(), m.placed()
-    assert m.modify_failed() == Cancel()
+    m = machine(reprice_after_s=2.0)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    assert m.modified(1, False, 2.0) == [Failure("modify_failed"), Cancel(1)]
 
 
 def test_new_exposure_after_a_complete_hedge_starts_fresh_attempts():
     m = machine(max_attempts=1)
-    m.begin(), m.placed()
-    m.order_update(D(1), D(1), terminal=True)
-    assert m.after_settled(still_open=True) == Send(1, 1)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    m.observed(1, D(1), D(1), terminal=True, has_id=True, now=0.3)
+    (send,) = m.exposure(0.3, plan("0.5"))
+    assert not send.retry and send.level == 1
 
 
 def test_late_updates_after_settling_are_ignored():
     m = machine()
-    m.begin(), m.placed(), m.order_update(D(1), D(1), terminal=True)
-    assert m.order_update(D(1), D(1), terminal=True) == Wait()
-    assert m.deadline() == Wait() and m.reprice_due() == Wait()
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0), m.observed(1, D(1), D(1), terminal=True, has_id=True, now=0.1)
+    assert m.observed(1, D(1), D(1), terminal=True, has_id=True, now=0.2) == []
+    assert m.tick(10.0) == [] and m.cancel_answered(1, 10.0) == [] and m.placed(1, 10.0) == []
 
 
-def test_events_out_of_order_are_programming_errors():
+def test_a_delta_left_by_the_failure_path_is_not_retried_until_exposure_changes():
     m = machine()
-    with pytest.raises(RuntimeError):
-        m.placed()
+    m.recovered(D("0.03"))
+    assert m.exposure(0.0, plan("0.03")) == []
+    (send,) = m.exposure(1.0, plan("0.53"))
+    assert send.qty == D("0.53")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 import trio
 import trio_websocket
@@ -27,7 +28,7 @@ from loguru import logger
 from trio_util import AsyncValue
 
 from hedged.venues.wsclient import open_ws
-from hedged.venues.base import StreamHealth, VenueError, VenueEvent
+from hedged.venues.base import OrderUpdate, StreamHealth, Trade, VenueError, VenueEvent
 from hedged.venues.extended import wire
 from hedged.venues.extended.account import AccountCore, OrderTracker, SeqCheck, StreamStats, TradeDedup
 from hedged.venues.extended.book import BookFeed, BookResult, same_top
@@ -239,8 +240,11 @@ async def run_account_stream(
                 if message is None:
                     stop("closed")
                     break
-                state.last_message_at = trio.current_time()
+                state.last_message_at = received = trio.current_time()
                 events, gap = core.handle(message)
+                # The hedge latency clock of a fill starts when its frame was read off the socket.
+                events = [replace(e, received_at=received) if isinstance(e, OrderUpdate | Trade) else e
+                          for e in events]
                 if gap:
                     stop(f"seq gap after {core.seq.last}")
                     break

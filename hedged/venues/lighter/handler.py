@@ -117,14 +117,16 @@ class StreamEvents:
             ask[0] if ask else None, ask[1] if ask else Decimal(0), trio.current_time())  # fmt: skip
 
     async def on_orders(self, frame: wire.OrdersFrame) -> None:
+        at = trio.current_time()  # read off the socket in this same scheduler step (no checkpoint since)
         for market, orders in frame.orders.items():
             if market != str(self._spec().market_id):
                 continue
             for o in orders:
                 if (update := self._to_update(o)) is not None:
-                    await self._emit(update)
+                    await self._emit(replace(update, received_at=at))
 
     async def on_trades(self, frame: wire.TradesFrame) -> None:
+        at = trio.current_time()  # as in on_orders
         spec = self._spec()
         trades = frame.trades if isinstance(frame.trades, list) else frame.trades.get(str(spec.market_id), [])
         for t in trades:
@@ -138,7 +140,7 @@ class StreamEvents:
                 logger.warning("lighter_trade_dropped trade_id={} error={}", t.trade_id, exc)
                 continue
             if trade is not None:
-                await self._emit(trade)
+                await self._emit(replace(trade, received_at=at))
 
     async def on_positions(self, frame: wire.PositionsFrame) -> None:
         spec = self._spec()
