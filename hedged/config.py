@@ -45,7 +45,8 @@ class ConfigError(Exception):
 class DaemonConfig:
     name: str = "hedged"  # shown in alerts, metrics and STATUS= lines
     state_dir: Path = Path("state")  # journal, incidents, id counters; created if missing
-    graceful_stop_s: float = 20.0  # deadline for the graceful stop (open hedge may finish)
+    graceful_stop_s: float = 20.0  # stop deadline: open hedges get half, then a flatten of what is left 40%
+    on_stop: Literal["keep", "flatten"] = "keep"  # keep: hedged legs stay open (`hedged flatten`); flatten: closed
     journal_synchronous: Literal["normal", "full"] = "normal"  # SQLite synchronous mode of the journal
 
 

@@ -167,8 +167,10 @@ class Engine:
 
     async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         assert self.executor is not None and self.cycle is not None
+        budget = self.supervisor.budget  # hedge grace + flatten budget fit inside the supervisor's deadline
         await self._halts(self.executor.run(stopping=self.supervisor.stopping, makers_stopped=self.cycle.stopped,
-                                            graceful_s=self.cfg.daemon.graceful_stop_s, task_status=task_status))
+                                            graceful_s=budget.hedge_grace_s, flatten_s=budget.flatten_s,
+                                            on_stop=self.cfg.daemon.on_stop, task_status=task_status))
 
     async def _run_guard(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         assert self.guard is not None

@@ -46,6 +46,28 @@ class RestartPolicy:
 CRITICAL = RestartPolicy(kind="critical")
 
 
+@dataclass(frozen=True)
+class StopBudget:
+    """The one place the graceful stop's deadlines come from.
+
+    The supervisor cancels whatever is left at `total_s`. The hedge executor must have finished
+    its open hedges by `hedge_grace_s` and then still have `flatten_s` for the failure path (or
+    for closing both legs) before that: hedge_grace_s + flatten_s + margin_s == total_s.
+    """
+
+    total_s: float
+    flatten_s: float
+    margin_s: float
+
+    @classmethod
+    def of(cls, total_s: float) -> StopBudget:
+        return cls(total_s, flatten_s=0.4 * total_s, margin_s=0.1 * total_s)
+
+    @property
+    def hedge_grace_s(self) -> float:
+        return self.total_s - self.flatten_s - self.margin_s
+
+
 @dataclass
 class Service:
     name: str
@@ -64,6 +86,7 @@ class Supervisor:
     def __init__(self, *, graceful_stop_s: float, rng: random.Random | None = None,
                  on_status: Callable[[str], None] | None = None) -> None:
         self.graceful_stop_s = graceful_stop_s
+        self.budget = StopBudget.of(graceful_stop_s)
         self.rng = rng or random.Random(0)
         self.stopping = trio.Event()  # graceful stop has begun
         self.all_ready = trio.Event()

@@ -67,7 +67,8 @@ class CycleRunner:
         self.summary = CycleSummary()
         self.stopped = trio.Event()  # set once the cycle has stopped and no maker order is left
         self.worker = MakerWorker(ledger=ledger, maker=maker, hedge_busy=executor.busy, cfg=cycle_cfg,
-                                  tolerance=self.tolerance, new_client_id=new_client_id)
+                                  tolerance=self.tolerance, new_client_id=new_client_id,
+                                  unhedged=executor.unhedged, max_position=risk_cfg.max_position)
 
     def tolerance(self) -> Decimal:
         """The configured tolerance, but never below what the hedge venue can trade at all

@@ -161,6 +161,11 @@ class HedgeExecutor:
     def plan(self) -> HedgePlan:
         return plan_hedge(self.ledger.open_hedge_delta.value, self.rules())
 
+    def unhedged(self) -> bool:
+        """The ledger's open delta asks for a hedge (read from the ledger, so a fill the loop has not
+        woken up for yet counts), unless it is the delta a failure path left within tolerance."""
+        return self.plan().needed and self.ledger.open_hedge_delta.value != self._machine.stuck
+
     # ---- run and stop ---------------------------------------------------------------------
 
     async def run(self, *, stopping: trio.Event | None = None, makers_stopped: trio.Event | None = None,

@@ -29,12 +29,17 @@ class WorkResult:
     reached: bool
     filled: Decimal  # maker quantity filled during this work
     notional: Decimal  # sum of qty x price of those fills (for the average)
-    why: str  # reached | stopped | timeout
+    why: str  # reached | stopped | timeout | max_position
 
 
 class MakerWorker:
     def __init__(self, *, ledger: LedgerPort, maker: VenueClient, hedge_busy: AsyncValue[bool], cfg,
-                 tolerance: Callable[[], Decimal], new_client_id: Callable[[object], str]) -> None:
+                 tolerance: Callable[[], Decimal], new_client_id: Callable[[object], str],
+                 unhedged: Callable[[], bool] | None = None, max_position: Decimal | None = None) -> None:
+        # `unhedged()`: the ledger's open hedge delta asks for a hedge (a fill no hedge covers yet,
+        # even one the executor has not woken up for); `max_position` caps the maker leg.
+        self.unhedged = unhedged or (lambda: False)
+        self.max_position = max_position
         self.ledger = ledger
         self.maker = maker
         self.hedge_busy = hedge_busy
@@ -48,6 +53,8 @@ class MakerWorker:
 
     def blocked(self) -> str | None:
         """Why no maker exposure may be added now, or None."""
+        if self.unhedged():
+            return "fill_unhedged"
         if self.hedge_busy.value or self.ledger.hedge_in_flight() != 0:
             return "hedge_in_flight"
         if not within(self.ledger.net_exposure.value, self.tolerance()):
@@ -73,15 +80,21 @@ class MakerWorker:
                     if self.maker.rules.round_size_down(wanted) < self.maker.rules.min_size:
                         why = "reached"
                         break
+                    wanted = self._capped(side, wanted)
+                    if self.maker.rules.round_size_down(wanted) < self.maker.rules.min_size:
+                        logger.warning("maker_max_position side={} position={} max_position={}: not growing the leg",
+                                       side, self.ledger.position(venue), self.max_position)
+                        why = "max_position"
+                        break
                     seen = self._seen()
                     reason = self.blocked()
                     if reason is not None:
                         if self._own is not None and reason == "exposure_outside_tolerance":
                             await self._cancel_own()
                             continue
-                        if self._own is None:
-                            await wait_changed(*seen, stopping=stopping)
-                            continue
+                        # A fill is unhedged or its hedge is open: nothing placed, nothing re-priced.
+                        await wait_changed(*seen, stopping=stopping)
+                        continue
                     now = trio.current_time()
                     top = self.maker.top_of_book.value
                     d = C.decide(side=side, wanted=wanted, bid=top.bid if top else None, ask=top.ask if top else None,
@@ -110,6 +123,13 @@ class MakerWorker:
         return WorkResult(why == "reached", filled, notional, why)
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _capped(self, side: Side, wanted: Decimal) -> Decimal:
+        """`wanted`, but never growing the leg past `max_position` (shrinking it is always fine)."""
+        if self.max_position is None:
+            return wanted
+        room = self.max_position - self.ledger.position(self.maker.venue) * side.sign
+        return min(wanted, max(Decimal(0), room))
 
     def _seen(self):
         book, version, busy = self.maker.top_of_book, self.ledger.version, self.hedge_busy
