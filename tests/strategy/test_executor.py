@@ -207,12 +207,12 @@ async def test_cancelling_the_executor_mid_hedge_cancels_the_resting_hedge(autoj
     async with rig() as r:
         r.hedge.taker_fill = lambda o: D(0)
         ex = r.executor()
-        with trio.CancelScope() as scope:
-            r.nursery.start_soon(ex.run)
+        async with trio.open_nursery() as n:  # the executor runs in here, so the cancel reaches it
+            n.start_soon(ex.run)
             await r.maker_fill(Side.BUY, "1")
             await r.until(lambda: ex.busy.value and r.hedge.live_orders(), ex.busy)
             await trio.sleep(1)
-        scope.cancel()
+            n.cancel_scope.cancel()
         await r.until(lambda: not r.hedge.live_orders(), timeout=10)
         assert r.hedge.live_orders() == []
 

@@ -61,14 +61,14 @@ async def test_a_stop_during_the_send_still_cancels_the_hedge_on_the_venue(autoj
         # The venue takes the order, but its reply is slow: the stop lands while place_taker waits.
         w.lig_sim.add_fault(Fault(FaultKind.LOST_ACK, target="POST /sendTx", delay=None))
         ex = _executor(w, [], timeout_s=30.0)
-        with trio.CancelScope() as scope:
-            w.nursery.start_soon(ex.run)
+        async with trio.open_nursery() as scope:
+            scope.start_soon(ex.run)
             await w.maker_fill(Side.BUY, D("0.5"))
             # the hedge is registered and its send is under way: stop right now
             await _until(w, lambda: len(ex.hedge_orders) == 1)
             await trio.sleep(0.001)  # virtual: the request reaches the sim, the client still waits
             assert w.lig_sim.faults.history  # the order reached the venue, its reply did not come back
-            scope.cancel()
+            scope.cancel_scope.cancel()
         with trio.fail_after(30):
             while True:
                 await trio.sleep(0.5)
