@@ -80,6 +80,7 @@ class Service:
     done: trio.Event = field(default_factory=trio.Event, init=False)
     ready: bool = field(default=False, init=False)
     restarts: int = field(default=0, init=False)
+    started: bool = field(default=False, init=False)
 
 
 class Supervisor:
@@ -95,6 +96,8 @@ class Supervisor:
         self._stop_requests = 0
         self._stop_wanted = trio.Event()
         self._root_scope: trio.CancelScope | None = None
+        self._fatal: BaseException | None = None  # the escalated failure, raised once the crash stop is done
+        self._crash = trio.Event()
 
     def status(self, text: str) -> None:
         # "starting <service>" is start-up detail; "ready" and "stopping" are what a person waits for.
@@ -108,15 +111,25 @@ class Supervisor:
             self._root_scope = root_scope
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_driver)
+                nursery.start_soon(self._crash_driver)
+                started: list[Service] = []
                 for svc in services:
+                    if self._fatal is not None:
+                        break
                     self.status(f"starting {svc.name}")
+                    started.append(svc)
+                    svc.started = True
                     await nursery.start(self._supervise, svc)
                     logger.debug("service_ready name={}", svc.name)
-                self.all_ready.set()
-                self.status("ready")
-                for svc in services:
+                else:
+                    self.all_ready.set()
+                    self.status("ready")
+                for svc in started:
                     await svc.done.wait()
-                nursery.cancel_scope.cancel()  # only the stop driver is left
+                nursery.cancel_scope.cancel()  # only the drivers are left
+        if self._fatal is not None:
+            # As a nursery would have raised it (callers match it with except*).
+            raise BaseExceptionGroup("service escalated", [self._fatal])
 
     def request_stop(self, reason: str = "requested") -> None:
         """First call: graceful stop. Second call: stop at once."""
@@ -143,6 +156,28 @@ class Supervisor:
         for svc in self.services:
             svc.scope.cancel()
 
+    async def _crash_driver(self) -> None:
+        """An escalated failure stops the others in `stop_order`, one at a time, so what a service
+        does on its way out (the cycle cancelling its maker orders) runs while the services it needs
+        (the venue clients) are still up. Bounded by the graceful deadline, then everything goes."""
+        await self._crash.wait()
+        with trio.move_on_after(self.graceful_stop_s):
+            for svc in sorted(self.services, key=lambda s: s.stop_order):
+                if svc.done.is_set():
+                    continue
+                logger.debug("service_stopping name={} reason=escalation", svc.name)
+                svc.scope.cancel()
+                await svc.done.wait()
+        for svc in self.services:
+            svc.scope.cancel()
+            if not svc.started:
+                svc.done.set()  # never started (the failure came first): nothing to wait for
+
+    def _escalate(self, exc: BaseException) -> None:
+        if self._fatal is None:
+            self._fatal = exc
+            self._crash.set()
+
     async def _supervise(self, svc: Service, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         failures: deque[float] = deque()
         try:
@@ -157,7 +192,11 @@ class Supervisor:
                         logger.debug("service_exited name={}", svc.name)
                         return
                     except Exception as exc:
-                        delay = self._after_failure(svc, exc, failures)
+                        try:
+                            delay = self._after_failure(svc, exc, failures)
+                        except (Halted, ServiceFailed) as fatal:
+                            self._escalate(fatal)
+                            return
                     if not svc.ready and self.stopping.is_set():
                         return
                     await trio.sleep(delay)
