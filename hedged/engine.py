@@ -136,6 +136,8 @@ class Engine:
                                  cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
                                  new_client_id=ids, alert=self.alert,
                                  untradeable=lambda: self.executor.rules().min_size)
+        if self.metrics is not None:
+            self.metrics.oldest_unhedged_fill_age.set_function(self.executor.oldest_unhedged_age)
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
                                    tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
                                    new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)

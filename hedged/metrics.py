@@ -45,7 +45,9 @@ BOOK_STREAMS: dict[str, str] = {str(Venue.EXTENDED): "book", str(Venue.LIGHTER):
 ALERT_SINKS = ("telegram", "lark", "webhook")
 
 # Hedges are meant to land within a second; the tail up to the 30 s deadline still matters.
-HEDGE_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# fill_to_sent is a few milliseconds (target p99 <= 10 ms), so the low buckets start at 0.5 ms.
+HEDGE_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                         60.0)
 JOURNAL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
 
@@ -97,6 +99,11 @@ class Metrics:
             "Hedge latency by phase.",
             ["phase"],
             buckets=HEDGE_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.oldest_unhedged_fill_age = Gauge(
+            "hedged_oldest_unhedged_fill_age_seconds",
+            "Age of the oldest maker fill no hedge order covers yet (0 when none; evaluated at scrape).",
             registry=r,
         )
         self.hedge_attempts = Counter("hedged_hedge_attempts", "Hedge orders sent.", registry=r)

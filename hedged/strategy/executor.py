@@ -146,7 +146,11 @@ class HedgeExecutor:
         """Seconds since the oldest maker fill no hedge order covers yet arrived (0 if none)."""
         if not self._unhedged:
             return 0.0
-        return max(0.0, trio.current_time() - self._unhedged[0][0])
+        try:
+            now = trio.current_time()
+        except RuntimeError:  # read outside the Trio run (a scrape after the daemon stopped)
+            return 0.0
+        return max(0.0, now - self._unhedged[0][0])
 
     def rules(self) -> MarketRules:
         """The hedge venue's rules with its minimum order value folded into min_size at the
