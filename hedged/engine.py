@@ -135,7 +135,7 @@ class Engine:
         self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
                                  cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
                                  new_client_id=ids, alert=self.alert,
-                                 untradeable=lambda: self.executor.rules().min_size)
+                                 untradeable=lambda: self.executor.rules().min_size, on_stop=cfg.daemon.on_stop)
         if self.metrics is not None:
             self.metrics.oldest_unhedged_fill_age.set_function(self.executor.oldest_unhedged_age)
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,

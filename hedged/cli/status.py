@@ -189,6 +189,9 @@ def render_state(doc: dict[str, Any], why: str) -> str:
              f"  positions (journal replay): {_kv(doc['positions'])}",
              f"  net exposure: {doc['net_exposure']}", f"  open hedge delta: {doc['open_hedge_delta']}",
              f"  residual: {doc['residual']}", f"  orders live per the journal: {doc['live_orders']}"]
+    open_legs = {k: v for k, v in doc["positions"].items() if v}
+    if open_legs:  # a stop with daemon.on_stop = "keep" leaves the hedged legs open on purpose
+        lines.append(f"  legs open: {_kv(open_legs)} (kept at stop; close them with `hedged flatten`)")
     c = doc["last_cycle"]
     lines.append("  last cycle: " + ("-" if c is None else f"#{c['cycle']} {c['phase']} {c['detail']} at {c['time']}"))
     r = doc["last_reconcile"]

@@ -53,8 +53,9 @@ def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
 class CycleRunner:
     def __init__(self, *, ledger, maker: VenueClient, executor: HedgeExecutor, sweeper: Sweeper, cycle_cfg, risk_cfg,
                  rng: random.Random, new_client_id, alert=None,
-                 untradeable: Callable[[], Decimal] | None = None) -> None:
+                 untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep") -> None:
         self._untradeable = untradeable
+        self.on_stop = on_stop  # daemon.on_stop: what the summary line says about legs left open
         self.ledger = ledger
         self.maker = maker
         self.executor = executor
@@ -165,5 +166,14 @@ class CycleRunner:
 
     def _log_summary(self) -> None:
         s = self.summary
-        logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={}",
-                    s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps, self.ledger.net_exposure.value)
+        maker, hedge = self.ledger.position(self.maker.venue), self.ledger.position(self.executor.hedge.venue)
+        if maker == 0 and hedge == 0:
+            legs = "flat"
+        elif self.on_stop == "flatten":
+            legs = f"open maker={maker} hedge={hedge}, being closed (daemon.on_stop=flatten)"
+        else:
+            legs = (f"open maker={maker} hedge={hedge}, kept (daemon.on_stop=keep); "
+                    f"close them with `hedged flatten`")
+        logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={} "
+                    "legs={}", s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps,
+                    self.ledger.net_exposure.value, legs)

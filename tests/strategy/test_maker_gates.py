@@ -29,9 +29,10 @@ async def test_a_fill_the_executor_has_not_seen_yet_blocks_chasing_the_partly_fi
         r.maker.set_book("100.05", "100.1")  # somebody outbids us: the chaser would re-price
         await trio.sleep(5)
         assert len(makers(r.maker)) == 1 and not any(c[0] == "cancel" for c in r.maker.calls)
+        assert ex.oldest_unhedged_age() >= 5  # the gauge behind HedgedFillUnhedged
         await r.nursery.start(ex.run)  # the executor hedges it; then the chase goes on
         await r.until(lambda: len(makers(r.maker)) == 2, r.maker.top_of_book)
-        assert r.hedge.position == D("-0.04")
+        assert r.hedge.position == D("-0.04") and ex.oldest_unhedged_age() == 0
 
 
 async def test_the_maker_never_grows_a_leg_past_max_position(autojump_clock):
