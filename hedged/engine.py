@@ -140,7 +140,8 @@ class Engine:
             self.metrics.oldest_unhedged_fill_age.set_function(self.executor.oldest_unhedged_age)
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
                                    tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
-                                   new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic)
+                                   new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic,
+                                   max_position=cfg.risk.max_position)
 
     def _count_failure(self, reason: str) -> None:
         if self.metrics is not None:

@@ -25,7 +25,10 @@ class ExposureGuard:
     def __init__(self, *, ledger: LedgerPort, maker: VenueClient, hedge: VenueClient, hedge_busy,
                  tolerance: Callable[[], Decimal], grace_s: float, alert: Alert,
                  new_client_id: Callable[[object], str], aggress_bps: Decimal,
-                 reconcile: Callable[[], Awaitable[object]] | None = None) -> None:
+                 reconcile: Callable[[], Awaitable[object]] | None = None,
+                 max_position: Decimal | None = None) -> None:
+        self.max_position = max_position  # risk.max_position: a leg beyond it is a guard event
+        self._over: frozenset = frozenset()  # legs already reported over it
         self.ledger = ledger
         self.maker = maker
         self.hedge = hedge
@@ -44,6 +47,9 @@ class ExposureGuard:
         while True:
             delta_av, busy_av = self.ledger.open_hedge_delta, self.hedge_busy
             seen = ((delta_av, delta_av.value), (busy_av, busy_av.value))
+            if self.max_position is not None:
+                seen += ((self.ledger.positions, self.ledger.positions.value),)
+                await self._check_max_position()
             view = self.core.observe(trio.current_time(), delta_av.value, self.tolerance(), busy_av.value)
             if view.verdict is Verdict.ACT:
                 await self._act(delta_av.value)
@@ -53,6 +59,16 @@ class ExposureGuard:
                     await wait_changed(*seen)
             else:
                 await wait_changed(*seen)
+
+    async def _check_max_position(self) -> None:
+        over = frozenset(leg for leg, size in self.ledger.positions.value.items() if abs(size) > self.max_position)
+        for leg in over - self._over:  # once per breach, not on every change while it lasts
+            size = self.ledger.positions.value[leg]
+            logger.error("guard_max_position_breach venue={} position={} max_position={}", leg.venue, size,
+                         self.max_position)
+            await self.alert("max_position_breach", "critical", venue=str(leg.venue), position=str(size),
+                             max_position=str(self.max_position))
+        self._over = over
 
     async def _act(self, unexplained: Decimal) -> None:
         self.actions += 1

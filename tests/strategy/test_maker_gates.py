@@ -52,3 +52,20 @@ async def test_the_maker_never_grows_a_leg_past_max_position(autojump_clock):
             r.maker.fill(makers(r.maker)[0][4], "0.6")
         assert done[0].why == "max_position" and r.maker.position == D("0.6")
         assert len(makers(r.maker)) == 1
+
+
+async def test_a_leg_beyond_max_position_is_a_guard_event(autojump_clock):
+    async with rig(risk_cfg=RiskConfig(max_position=D("0.6"))) as r:
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        guard = r.guard(ex, max_position=D("0.6"))
+        await r.nursery.start(guard.run)
+        await r.maker_fill(Side.BUY, "0.5")  # inside the limit: nothing
+        await r.until(lambda: r.hedge.position == D("-0.5"))
+        assert not [e for e in r.alerts.events() if e[0] == "max_position_breach"]
+        await r.maker_fill(Side.BUY, "0.3")  # an order placed outside the maker's cap (e.g. by hand)
+        await r.until(lambda: any(e[0] == "max_position_breach" for e in r.alerts.events()))
+        await r.until(lambda: r.hedge.position == D("-0.8"))
+        await trio.sleep(1)
+        breaches = [d for e, _, d in r.alerts.sent if e == "max_position_breach"]
+        assert {b["venue"] for b in breaches} == {"extended", "lighter"}  # once per leg, not per change
