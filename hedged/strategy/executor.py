@@ -260,6 +260,10 @@ class HedgeExecutor:
                     await self._give_up(gave_up, calls)
                 continue  # what was performed changed the ledger: decide again before waiting
             self._set_busy()  # only at rest: a step between two actions is not "idle"
+            if self._unhedged and not self.unhedged():
+                # Nothing is owed: what is left is lot residual (or netted, or a delta the failure path
+                # left within tolerance), not a fill waiting for its hedge.
+                self._unhedged.clear()
             delta = self.ledger.open_hedge_delta.value
             with trio.move_on_at(m.next_timer()):
                 # Wake on what the machine can see (the open delta, a live order's record), not on

@@ -69,3 +69,12 @@ async def test_a_leg_beyond_max_position_is_a_guard_event(autojump_clock):
         await trio.sleep(1)
         breaches = [d for e, _, d in r.alerts.sent if e == "max_position_breach"]
         assert {b["venue"] for b in breaches} == {"extended", "lighter"}  # once per leg, not per change
+
+
+async def test_a_fill_below_the_hedge_minimum_is_residual_not_an_unhedged_fill(autojump_clock):
+    async with rig() as r:
+        ex = r.executor()
+        await r.nursery.start(ex.run)
+        await r.maker_fill(Side.BUY, "0.005")  # below the hedge venue's 0.01 minimum: carried as residual
+        await trio.sleep(5)
+        assert ex.oldest_unhedged_age() == 0 and r.hedge.calls == []
