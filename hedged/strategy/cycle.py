@@ -137,7 +137,10 @@ class CycleRunner:
                 outcome = f"close_{closed.why}"
         closed_qty = closed.filled if closed else Decimal(0)
         closed_notional = closed.notional if closed else Decimal(0)
-        await self.executor.wait_flat()
+        if not stopping.is_set():
+            # At a stop the executor owns what is open (its grace, then the failure path): the cycle
+            # reports now, so `stopped` is set and the executor's grace is not spent waiting for it.
+            await self.executor.wait_flat()
         residual = self.ledger.net_exposure.value
         if not within(residual, self.tolerance()) and not stopping.is_set():
             result = await self.sweeper.sweep(f"after cycle {n}")

@@ -499,6 +499,9 @@ class HedgeExecutor:
         for _ in range(2):
             try:
                 await self.hedge.cancel(client_id=cid, order_id=rec.order_id)
+                # Sent is not done (Lighter applies a cancel after its delay): wait for the venue's word.
+                with trio.move_on_after(_ESTABLISH_S):
+                    await wait_order(self.ledger, venue, cid, is_settled)
                 return
             except Exception as exc:  # noqa: BLE001 (cleanup: a closing client must not hide the stop)
                 # Sent but not on the book yet (a send cut short by the stop): wait for the stream

@@ -120,7 +120,9 @@ async def test_stop_during_hold_keeps_the_hedged_position_and_stops_at_once(auto
         cycle = r.cycle(ex)
         stopping = trio.Event()
         r.nursery.start_soon(lambda: cycle.run(stopping=stopping))
-        await r.until(lambda: r.maker.position >= 1 and r.ledger_matches_venues() and not ex.busy.value, ex.busy)
+        # Hedged: the position is open on both legs (not a fill the executor is still to send).
+        await r.until(lambda: r.maker.position >= 1 and r.ledger_matches_venues() and not ex.busy.value
+                      and r.venue_net() == 0, ex.busy)
         t = trio.current_time()
         stopping.set()
         await cycle.stopped.wait()
