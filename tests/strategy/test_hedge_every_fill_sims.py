@@ -36,6 +36,15 @@ async def test_a_second_fill_while_the_first_hedge_rests_is_sent_within_millisec
     async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False) as w:
         samples: list[tuple[str, float]] = []
         ex = _executor(w, samples)
+        stamps: list[float | None] = []
+        note = w.ledger.on_fill
+
+        def tap(event, delta):  # what the adapters hand over: the socket read time of each fill
+            if event.venue == w.ext.venue:
+                stamps.append(event.received_at)
+            note(event, delta)
+
+        w.ledger.on_fill = tap
         await w.nursery.start(ex.run)
         a, b = await w.rest_maker(Side.BUY, D("0.5")), await w.rest_maker(Side.BUY, D("0.3"))
         w.ext_sim.force_fill(a, D("0.5"))
@@ -52,6 +61,7 @@ async def test_a_second_fill_while_the_first_hedge_rests_is_sent_within_millisec
         assert w.truth() == (D("0.8"), D("-0.8"))
         fill_to_sent = [s for p, s in samples if p == "fill_to_sent"]
         assert len(fill_to_sent) == 2 and max(fill_to_sent) < 0.01  # one sample per fill, from its frame
+        assert len(stamps) == 2 and None not in stamps and stamps[1] >= t_fill
 
 
 async def test_a_stop_during_the_send_still_cancels_the_hedge_on_the_venue(autojump_clock, tmp_path):
