@@ -9,7 +9,6 @@ the next) and receives (feeds what happened back into the machine).
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -26,30 +25,11 @@ from hedged.ledger.hedging import HedgePlan, plan_hedge
 from hedged.strategy import attempt as A
 from hedged.strategy.closing import close_legs
 from hedged.strategy.failsafe import flatten_and_verify
-from hedged.strategy.ports import Alert, LedgerPort, is_settled, wait_order
-from hedged.strategy.pricing import NoPrice, draw_offset_bps, hedge_price
-from hedged.venues.base import (AmbiguousOutcome, AuthError, MarketRules, NonceError, OrderRejected, OrderUpdate,
-                                RateLimited, Side, TimeInForce, Trade, TransportError, VenueClient, VenueError)
-
-_ESTABLISH_S = 2.0  # how long the stream gets to report a final state before REST is asked
-_CALL_S = 5.0  # bound on one venue call made during cleanup
-
-
-def error_kind(exc: VenueError) -> A.ErrorKind:
-    if isinstance(exc, AmbiguousOutcome):
-        return A.ErrorKind.AMBIGUOUS
-    if isinstance(exc, AuthError):
-        return A.ErrorKind.AUTH
-    if isinstance(exc, RateLimited):
-        return A.ErrorKind.RATE_LIMITED
-    if isinstance(exc, NonceError):
-        return A.ErrorKind.NONCE
-    if isinstance(exc, TransportError):
-        return A.ErrorKind.TRANSPORT
-    if isinstance(exc, OrderRejected):
-        return A.ErrorKind.REJECTED
-    return A.ErrorKind.SIGNING  # any other typed adapter error: signing, encoding, unexpected reply
-
+from hedged.strategy.fillclock import FillClock
+from hedged.strategy.hedgecalls import ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
+from hedged.strategy.ports import Alert, LedgerPort
+from hedged.strategy.pricing import NoPrice, draw_offset_bps
+from hedged.venues.base import MarketRules, VenueClient
 
 def _first(exc: BaseException) -> Halted:
     while isinstance(exc, BaseExceptionGroup):
@@ -67,16 +47,7 @@ class ExecutorStats:
     last_latency_s: float | None  # first send to settled, of the last busy period that ended flat
 
 
-@dataclass(slots=True)
-class _Live:
-    cid: str
-    side: Side
-    offset: Decimal
-    sent_at: float
-    seen: tuple = ()
-
-
-class HedgeExecutor:
+class HedgeExecutor(HedgeCalls):
     def __init__(
         self,
         *,
@@ -112,18 +83,18 @@ class HedgeExecutor:
         self._live: dict[int, _Live] = {}
         self._answers: deque[Callable[[], list[A.Action]]] = deque()  # call results, fed in order
         self._answered = AsyncValue(0)
-        # Maker fills not yet covered by a hedge order: [arrival time, unsent qty], oldest first.
-        self._unhedged: deque[list] = deque()
+        self._unhedged = FillClock(maker.venue, lambda: self.rules().min_size,
+                                   lambda seconds: self.on_latency("fill_to_sent", seconds))
         self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
         if hasattr(ledger, "on_fill"):
-            ledger.on_fill = self._note_fill
+            ledger.on_fill = self._unhedged.note
 
     def _new_machine(self) -> A.HedgeAttempts:
         c = self.cfg
         reprice = c.reprice_after_s if c.time_in_force == "gtt" else 0.0  # an IOC never rests
         return A.HedgeAttempts(max_attempts=c.max_attempts, backoff_initial_s=c.backoff_initial_s,
                                backoff_max_s=c.backoff_max_s, timeout_s=c.timeout_s, reprice_after_s=reprice,
-                               establish_s=_ESTABLISH_S)
+                               establish_s=ESTABLISH_S)
 
     def statistics(self) -> ExecutorStats:
         return ExecutorStats(self._episodes, self._orders, self._filled, self._failures, self._latency)
@@ -144,13 +115,7 @@ class HedgeExecutor:
 
     def oldest_unhedged_age(self) -> float:
         """Seconds since the oldest maker fill no hedge order covers yet arrived (0 if none)."""
-        if not self._unhedged:
-            return 0.0
-        try:
-            now = trio.current_time()
-        except RuntimeError:  # read outside the Trio run (a scrape after the daemon stopped)
-            return 0.0
-        return max(0.0, now - self._unhedged[0][0])
+        return self._unhedged.oldest_age()
 
     def rules(self) -> MarketRules:
         """The hedge venue's rules with its minimum order value folded into min_size at the
@@ -352,79 +317,8 @@ class HedgeExecutor:
         self._orders += 1
         logger.info("hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} residual={}",
                     self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
-        self._cover_fills(a.qty, sent_at)
+        self._unhedged.cover(a.qty, sent_at)
         calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at)
-
-    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float) -> None:
-        m = self._machine
-        try:
-            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force))
-        except VenueError as exc:
-            kind = error_kind(exc)
-            logger.warning("hedge_send_failed client_id={} kind={} error={}", cid, kind, exc)
-            retry_after = (exc.retry_after_s or 0.0) if isinstance(exc, RateLimited) else 0.0
-            self._answer(partial(m.send_failed, key, kind, trio.current_time(), str(exc), retry_after))
-            return
-        self.on_latency("sent_to_ack", trio.current_time() - sent_at)
-        self._answer(partial(m.placed, key, trio.current_time()))
-
-    async def _modify(self, a: A.Modify) -> None:
-        m, live = self._machine, self._live[a.key]
-        rec = self.ledger.order(self.hedge.venue, live.cid)
-        ok = False
-        if rec is not None and rec.order_id is not None:
-            try:
-                price = self._price(live.side, live.offset, a.level)
-                logger.info("hedge_modify client_id={} price={} level={} remaining={} reduce={}",
-                            live.cid, price, a.level, a.remaining, a.reduce)
-                # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
-                # implements it): passing the original size would re-add what already filled.
-                with trio.fail_after(_CALL_S):
-                    await self.hedge.modify(rec.order_id, price=price, qty=a.remaining)
-                ok = True
-            except (VenueError, NoPrice, trio.TooSlowError) as exc:
-                logger.warning("hedge_modify_failed client_id={} error={}", live.cid, exc)
-        self._answer(partial(m.modified, a.key, ok, trio.current_time()))
-
-    async def _cancel(self, key: int) -> None:
-        m, live = self._machine, self._live[key]
-        rec = self.ledger.order(self.hedge.venue, live.cid)
-        try:
-            with trio.fail_after(_CALL_S):
-                await self.hedge.cancel(client_id=live.cid, order_id=rec.order_id if rec else None)
-        except (VenueError, trio.TooSlowError) as exc:
-            # "not found" / "already filled" land here too; the truth comes from establishing.
-            logger.info("hedge_cancel_answer client_id={} error={}", live.cid, exc)
-        self._answer(partial(m.cancel_answered, key, trio.current_time()))
-
-    async def _lookup(self, key: int) -> None:
-        """REST: the venue's word only, never the deadline's. A settled answer goes to the ledger
-        (and reaches the machine as an observation); anything else is reported as is."""
-        m, cid = self._machine, self._live[key].cid
-        try:
-            with trio.fail_after(_CALL_S):
-                status = await self.hedge.order_status(cid)
-        except (VenueError, trio.TooSlowError) as exc:
-            logger.warning("hedge_status_failed client_id={} error={}", cid, exc)
-            self._answer(partial(m.looked_up, key, A.LookupResult.ERROR, trio.current_time()))
-            return
-        if status is None:
-            logger.warning("hedge_unknown_at_venue client_id={}", cid)
-            self._answer(partial(m.looked_up, key, A.LookupResult.UNKNOWN, trio.current_time()))
-            return
-        self.ledger.apply(status)
-        rec = self.ledger.order(self.hedge.venue, cid)
-        if rec is None or not is_settled(rec):
-            self._answer(partial(m.looked_up, key, A.LookupResult.LIVE, trio.current_time()))
-        else:
-            self._answered.value += 1  # the observation carries it
-
-    def _answer(self, feed: partial) -> None:
-        """Queue a call's answer for the loop. An answer for a machine that was replaced (the
-        failure path ran meanwhile) is dropped: its orders were cancelled with everything else."""
-        if feed.func.__self__ is self._machine:
-            self._answers.append(feed)
-        self._answered.value += 1
 
     def _settled(self, a: A.Settled) -> None:
         live = self._live.pop(a.key, None)
@@ -448,76 +342,7 @@ class HedgeExecutor:
         self._machine.recovered(self.ledger.open_hedge_delta.value)
         logger.warning("hedge_left_open open_delta={} until=exposure_changes", self._machine.stuck)
 
-    # ---- maker fills: the clock of fill_to_sent -----------------------------------------------
-
-    def _note_fill(self, event, delta: Decimal) -> None:
-        """Ledger hook: a venue event moved a position. Maker fills start the hedge clock."""
-        if event.venue != self.maker.venue or not isinstance(event, OrderUpdate | Trade):
-            return
-        at = event.received_at if event.received_at is not None else trio.current_time()
-        # A fill on the other side of what is waiting nets against the newest waiting fills.
-        while self._unhedged and delta and (self._unhedged[-1][1] > 0) != (delta > 0):
-            last = self._unhedged[-1]
-            take = min(abs(last[1]), abs(delta))
-            last[1] -= take * (1 if last[1] > 0 else -1)
-            delta -= take * (1 if delta > 0 else -1)
-            if not last[1]:
-                self._unhedged.pop()
-        if delta:
-            self._unhedged.append([at, delta])
-
-    def _cover_fills(self, qty: Decimal, sent_at: float) -> None:
-        """A hedge of `qty` was sent: each fill it covers (oldest first) gets its fill_to_sent sample."""
-        while self._unhedged and qty > 0:
-            entry = self._unhedged[0]
-            take = min(qty, abs(entry[1]))
-            qty -= take
-            entry[1] -= take * (1 if entry[1] > 0 else -1)
-            if abs(entry[1]) < self.rules().min_size:
-                self._unhedged.popleft()
-                self.on_latency("fill_to_sent", max(0.0, sent_at - entry[0]))
-
     # ---- cleanup and failure --------------------------------------------------------------
-
-    async def _cancel_on_exit(self) -> None:
-        """We are being cancelled with hedges possibly live (even mid-send): leave none resting."""
-        live = list(self._live.values())
-        if not live:
-            return
-        with trio.CancelScope(shield=True), trio.move_on_after(_CALL_S):
-            async with trio.open_nursery() as n:
-                for item in live:
-                    n.start_soon(self._cancel_one_on_exit, item.cid)
-
-    async def _cancel_one_on_exit(self, cid: str) -> None:
-        venue = self.hedge.venue
-        rec = self.ledger.order(venue, cid)
-        if rec is None or is_settled(rec):
-            return
-        logger.warning("hedge_cancel_on_exit client_id={}", cid)
-        self.ledger.note_cancel_requested(venue, cid)
-        for _ in range(2):
-            try:
-                await self.hedge.cancel(client_id=cid, order_id=rec.order_id)
-                # Sent is not done (Lighter applies a cancel after its delay): wait for the venue's word.
-                with trio.move_on_after(_ESTABLISH_S):
-                    await wait_order(self.ledger, venue, cid, is_settled)
-                return
-            except Exception as exc:  # noqa: BLE001 (cleanup: a closing client must not hide the stop)
-                # Sent but not on the book yet (a send cut short by the stop): wait for the stream
-                # to see it, then cancel by its id.
-                logger.warning("hedge_cancel_on_exit_failed client_id={} error={}", cid, exc)
-                with trio.move_on_after(_ESTABLISH_S):
-                    rec = await wait_order(self.ledger, venue, cid, lambda r: r.order_id is not None or is_settled(r))
-                if rec is None or is_settled(rec):
-                    return
-        return
-
-    def _price(self, side: Side, offset: Decimal, level: int) -> Decimal:
-        top = self.hedge.top_of_book.value
-        if top is None:
-            raise NoPrice(f"{self.hedge.venue} has no book yet")
-        return hedge_price(side, top, offset, level, self.cfg.reprice_step_bps, self.hedge.rules)
 
     def _worst_bps(self) -> Decimal:
         return self.cfg.reprice_step_bps * self.cfg.max_attempts + max(self.cfg.buy_offset_bps_max,

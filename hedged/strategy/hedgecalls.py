@@ -1,0 +1,162 @@
+"""The hedge executor's venue calls: one task each, so a slow call (a resting hedge's cancel, a
+lookup) never holds back the next hedge. A call only performs what the machine asked for and
+reports the answer back (`_answer`); it decides nothing. Mixed into `HedgeExecutor`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+import trio
+from loguru import logger
+
+from hedged.strategy import attempt as A
+from hedged.strategy.ports import is_settled, wait_order
+from hedged.strategy.pricing import NoPrice, hedge_price
+from hedged.venues.base import (AmbiguousOutcome, AuthError, NonceError, OrderRejected, RateLimited, Side, TimeInForce,
+                                TransportError, VenueError)
+
+ESTABLISH_S = 2.0  # how long the stream gets to report a final state before REST is asked
+CALL_S = 5.0  # bound on one venue call made during cleanup
+
+
+def error_kind(exc: VenueError) -> A.ErrorKind:
+    if isinstance(exc, AmbiguousOutcome):
+        return A.ErrorKind.AMBIGUOUS
+    if isinstance(exc, AuthError):
+        return A.ErrorKind.AUTH
+    if isinstance(exc, RateLimited):
+        return A.ErrorKind.RATE_LIMITED
+    if isinstance(exc, NonceError):
+        return A.ErrorKind.NONCE
+    if isinstance(exc, TransportError):
+        return A.ErrorKind.TRANSPORT
+    if isinstance(exc, OrderRejected):
+        return A.ErrorKind.REJECTED
+    return A.ErrorKind.SIGNING  # any other typed adapter error: signing, encoding, unexpected reply
+
+
+@dataclass(slots=True)
+class _Live:
+    cid: str
+    side: Side
+    offset: Decimal
+    sent_at: float
+    seen: tuple = ()
+
+
+class HedgeCalls:
+    """Needs from the executor: ledger, hedge, cfg, on_latency, _machine, _live, _answers, _answered."""
+
+    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float) -> None:
+        m = self._machine
+        try:
+            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force))
+        except VenueError as exc:
+            kind = error_kind(exc)
+            logger.warning("hedge_send_failed client_id={} kind={} error={}", cid, kind, exc)
+            retry_after = (exc.retry_after_s or 0.0) if isinstance(exc, RateLimited) else 0.0
+            self._answer(partial(m.send_failed, key, kind, trio.current_time(), str(exc), retry_after))
+            return
+        self.on_latency("sent_to_ack", trio.current_time() - sent_at)
+        self._answer(partial(m.placed, key, trio.current_time()))
+
+    async def _modify(self, a: A.Modify) -> None:
+        m, live = self._machine, self._live[a.key]
+        rec = self.ledger.order(self.hedge.venue, live.cid)
+        ok = False
+        if rec is not None and rec.order_id is not None:
+            try:
+                price = self._price(live.side, live.offset, a.level)
+                logger.info("hedge_modify client_id={} price={} level={} remaining={} reduce={}",
+                            live.cid, price, a.level, a.remaining, a.reduce)
+                # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
+                # implements it): passing the original size would re-add what already filled.
+                with trio.fail_after(CALL_S):
+                    await self.hedge.modify(rec.order_id, price=price, qty=a.remaining)
+                ok = True
+            except (VenueError, NoPrice, trio.TooSlowError) as exc:
+                logger.warning("hedge_modify_failed client_id={} error={}", live.cid, exc)
+        self._answer(partial(m.modified, a.key, ok, trio.current_time()))
+
+    async def _cancel(self, key: int) -> None:
+        m, live = self._machine, self._live[key]
+        rec = self.ledger.order(self.hedge.venue, live.cid)
+        try:
+            with trio.fail_after(CALL_S):
+                await self.hedge.cancel(client_id=live.cid, order_id=rec.order_id if rec else None)
+        except (VenueError, trio.TooSlowError) as exc:
+            # "not found" / "already filled" land here too; the truth comes from establishing.
+            logger.info("hedge_cancel_answer client_id={} error={}", live.cid, exc)
+        self._answer(partial(m.cancel_answered, key, trio.current_time()))
+
+    async def _lookup(self, key: int) -> None:
+        """REST: the venue's word only, never the deadline's. A settled answer goes to the ledger
+        (and reaches the machine as an observation); anything else is reported as is."""
+        m, cid = self._machine, self._live[key].cid
+        try:
+            with trio.fail_after(CALL_S):
+                status = await self.hedge.order_status(cid)
+        except (VenueError, trio.TooSlowError) as exc:
+            logger.warning("hedge_status_failed client_id={} error={}", cid, exc)
+            self._answer(partial(m.looked_up, key, A.LookupResult.ERROR, trio.current_time()))
+            return
+        if status is None:
+            logger.warning("hedge_unknown_at_venue client_id={}", cid)
+            self._answer(partial(m.looked_up, key, A.LookupResult.UNKNOWN, trio.current_time()))
+            return
+        self.ledger.apply(status)
+        rec = self.ledger.order(self.hedge.venue, cid)
+        if rec is None or not is_settled(rec):
+            self._answer(partial(m.looked_up, key, A.LookupResult.LIVE, trio.current_time()))
+        else:
+            self._answered.value += 1  # the observation carries it
+
+    def _answer(self, feed: partial) -> None:
+        """Queue a call's answer for the loop. An answer for a machine that was replaced (the
+        failure path ran meanwhile) is dropped: its orders were cancelled with everything else."""
+        if feed.func.__self__ is self._machine:
+            self._answers.append(feed)
+        self._answered.value += 1
+
+    async def _cancel_on_exit(self) -> None:
+        """We are being cancelled with hedges possibly live (even mid-send): leave none resting."""
+        live = list(self._live.values())
+        if not live:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(CALL_S):
+            async with trio.open_nursery() as n:
+                for item in live:
+                    n.start_soon(self._cancel_one_on_exit, item.cid)
+
+    async def _cancel_one_on_exit(self, cid: str) -> None:
+        venue = self.hedge.venue
+        rec = self.ledger.order(venue, cid)
+        if rec is None or is_settled(rec):
+            return
+        logger.warning("hedge_cancel_on_exit client_id={}", cid)
+        self.ledger.note_cancel_requested(venue, cid)
+        for _ in range(2):
+            try:
+                await self.hedge.cancel(client_id=cid, order_id=rec.order_id)
+                # Sent is not done (Lighter applies a cancel after its delay): wait for the venue's word.
+                with trio.move_on_after(ESTABLISH_S):
+                    await wait_order(self.ledger, venue, cid, is_settled)
+                return
+            except Exception as exc:  # noqa: BLE001 (cleanup: a closing client must not hide the stop)
+                # Sent but not on the book yet (a send cut short by the stop): wait for the stream
+                # to see it, then cancel by its id.
+                logger.warning("hedge_cancel_on_exit_failed client_id={} error={}", cid, exc)
+                with trio.move_on_after(ESTABLISH_S):
+                    rec = await wait_order(self.ledger, venue, cid, lambda r: r.order_id is not None or is_settled(r))
+                if rec is None or is_settled(rec):
+                    return
+        return
+
+    def _price(self, side: Side, offset: Decimal, level: int) -> Decimal:
+        top = self.hedge.top_of_book.value
+        if top is None:
+            raise NoPrice(f"{self.hedge.venue} has no book yet")
+        return hedge_price(side, top, offset, level, self.cfg.reprice_step_bps, self.hedge.rules)
