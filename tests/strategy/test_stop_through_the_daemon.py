@@ -25,7 +25,7 @@ def stop_config(tmp_path, *, on_stop: str = "keep") -> Config:
     base = Config()
     return dataclasses.replace(
         base,
-        daemon=dataclasses.replace(base.daemon, state_dir=tmp_path / "state", graceful_stop_s=6.0, on_stop=on_stop),
+        daemon=dataclasses.replace(base.daemon, state_dir=tmp_path / "state", graceful_stop_s=8.0, on_stop=on_stop),
         cycle=CycleConfig(direction="buy", size_min=SIZE, size_max=SIZE, size_step=D("0.1"), delay_min_s=0,
                           delay_max_s=0, hold_min_s=60, hold_max_s=60),
         hedge=dataclasses.replace(HedgeConfig(), timeout_s=60.0),  # a resting hedge is still resting at the stop
