@@ -276,13 +276,13 @@ class HedgeExecutor(HedgeCalls):
             if isinstance(a, A.Send):
                 self._send(a, calls)
             elif isinstance(a, A.Modify):
-                calls.start_soon(self._modify, a)
+                calls.start_soon(self._modify, a, self._live[a.key])
             elif isinstance(a, A.Cancel):
                 live = self._live[a.key]
                 self.ledger.note_cancel_requested(self.hedge.venue, live.cid)
-                calls.start_soon(self._cancel, a.key)
+                calls.start_soon(self._cancel, a.key, live)
             elif isinstance(a, A.Lookup):
-                calls.start_soon(self._lookup, a.key)
+                calls.start_soon(self._lookup, a.key, self._live[a.key])
             elif isinstance(a, A.Forget):
                 live = self._live.pop(a.key)
                 if live.cid:

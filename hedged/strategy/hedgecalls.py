@@ -63,8 +63,11 @@ class HedgeCalls:
         self.on_latency("sent_to_ack", trio.current_time() - sent_at)
         self._answer(partial(m.placed, key, trio.current_time()))
 
-    async def _modify(self, a: A.Modify) -> None:
-        m, live = self._machine, self._live[a.key]
+    # Each call gets the order's `_Live` when it is spawned: by the time it runs, the order may
+    # have settled and left `_live` (its answer is then a late echo the machine ignores).
+
+    async def _modify(self, a: A.Modify, live: _Live) -> None:
+        m = self._machine
         rec = self.ledger.order(self.hedge.venue, live.cid)
         ok = False
         if rec is not None and rec.order_id is not None:
@@ -81,8 +84,8 @@ class HedgeCalls:
                 logger.warning("hedge_modify_failed client_id={} error={}", live.cid, exc)
         self._answer(partial(m.modified, a.key, ok, trio.current_time()))
 
-    async def _cancel(self, key: int) -> None:
-        m, live = self._machine, self._live[key]
+    async def _cancel(self, key: int, live: _Live) -> None:
+        m = self._machine
         rec = self.ledger.order(self.hedge.venue, live.cid)
         try:
             with trio.fail_after(CALL_S):
@@ -92,10 +95,10 @@ class HedgeCalls:
             logger.info("hedge_cancel_answer client_id={} error={}", live.cid, exc)
         self._answer(partial(m.cancel_answered, key, trio.current_time()))
 
-    async def _lookup(self, key: int) -> None:
+    async def _lookup(self, key: int, live: _Live) -> None:
         """REST: the venue's word only, never the deadline's. A settled answer goes to the ledger
         (and reaches the machine as an observation); anything else is reported as is."""
-        m, cid = self._machine, self._live[key].cid
+        m, cid = self._machine, live.cid
         try:
             with trio.fail_after(CALL_S):
                 status = await self.hedge.order_status(cid)
