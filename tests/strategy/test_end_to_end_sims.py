@@ -16,12 +16,26 @@ from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.sweep import Sweeper
 from hedged.strategy.tolerance import tolerance
 
+from hedged.venues.lighter.sim import Latency
+
 from .sims import LIGHTER_ACCOUNT, sim_world
 
 CYCLES = 50
 
 
 async def test_fifty_cycles_on_the_simulators_stay_within_tolerance_and_match_the_venues(autojump_clock, tmp_path):
+    await _cycles(tmp_path, CYCLES)
+
+
+async def test_cycles_with_lighters_300_ms_taker_hold_hedge_concurrently_and_match_the_venues(autojump_clock, tmp_path):
+    """Fills arrive while earlier hedges are held by Lighter's sequencer: concurrent hedge orders
+    and netting through the real adapters, and still exact."""
+    assert await _cycles(tmp_path, 12, lighter_latency=Latency.standard()) >= 2
+
+
+async def _cycles(tmp_path, cycles: int, **world) -> int:
+    """Returns the most hedge orders that were live at once."""
+    CYCLES = cycles  # noqa: N806 (the loop below reads it)
     cycle_cfg = CycleConfig(direction="random", size_min=D("0.5"), size_max=D("1.5"), size_step=D("0.1"),
                             delay_min_s=0.5, delay_max_s=1.0, hold_min_s=1.0, hold_max_s=2.0, iterations=0,
                             maker_timeout_s=120.0)
@@ -33,11 +47,18 @@ async def test_fifty_cycles_on_the_simulators_stay_within_tolerance_and_match_th
         await trio.lowlevel.checkpoint()
         alerts.append((event, severity, details))
 
-    async with sim_world(tmp_path) as w:
+    async with sim_world(tmp_path, **world) as w:
         tol = lambda: tolerance(cycle_cfg.size_max, None, risk.tolerance_pct, risk.tolerance_floor)  # noqa: E731
         ex = HedgeExecutor(ledger=w.ledger, maker=w.ext, hedge=w.lig, cfg=hedge_cfg, tolerance=tol,
                            rng=random.Random(1), alert=alert, new_client_id=w.new_client_id)
         await w.nursery.start(ex.run)
+        most = [0]
+
+        def count(_):
+            most[0] = max(most[0], len(ex._live))
+            return False
+
+        w.nursery.start_soon(lambda: w.ledger.version.wait_value(count))
         sweeper = Sweeper(ledger=w.ledger, maker=w.ext, hedge=w.lig, risk=risk, tolerance=tol, alert=alert,
                           new_client_id=w.new_client_id, aggress_bps=D(50), hedge_idle=ex.wait_flat)
         cycle = CycleRunner(ledger=w.ledger, maker=w.ext, executor=ex, sweeper=sweeper, cycle_cfg=cycle_cfg,
@@ -58,3 +79,4 @@ async def test_fifty_cycles_on_the_simulators_stay_within_tolerance_and_match_th
         # so a failure path may run; it must always end back within tolerance.
         assert not [a for a in alerts if a[0] == "exposure_unrecovered"]
         assert w.ext_sim.open_orders() == [] and w.lig_sim.open_orders(LIGHTER_ACCOUNT) == []
+    return most[0]
