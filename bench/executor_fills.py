@@ -50,7 +50,10 @@ async def run(fills: int, seed: int) -> tuple[list[float], list[float], int]:
         await trio.lowlevel.checkpoint()
 
     with tempfile.TemporaryDirectory() as tmp:
-        async with sim_world(Path(tmp), seed=seed, live_market=False, lighter_latency=Latency.standard()) as w:
+        # Lighter signs on a worker thread, as the adapter does in production (the tests keep it on the
+        # Trio thread for the autojump clock).
+        async with sim_world(Path(tmp), seed=seed, live_market=False, lighter_latency=Latency.standard(),
+                             sign_in_thread=True) as w:
             ex: HedgeExecutor
 
             def on_latency(phase: str, seconds: float) -> None:

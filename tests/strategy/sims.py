@@ -67,7 +67,8 @@ class SimWorld:
 
 @asynccontextmanager
 async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True, lighter_latency: Latency | None = None,
-                    tx_over_ws: bool = True, lighter_flow_rate: float = 1.0):
+                    tx_over_ws: bool = True, lighter_flow_rate: float = 1.0,
+                    sign_in_thread: bool = False):
     keys = generate_api_key()
     ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM"))
     wall = trio_wall_clock()
@@ -90,7 +91,7 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True,
             LighterSettings(rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL",
                             account_index=LIGHTER_ACCOUNT, api_key_index=LIGHTER_KEY,
                             api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium", tx_over_ws=tx_over_ws,
-                            sign_in_thread=False),  # autojump clock: no worker threads (docs/design.md)
+                            sign_in_thread=sign_in_thread),  # autojump clock: no worker threads (docs/design.md)
             rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
             wall_clock=wall)
         await n.start(ext.run, send.clone())
