@@ -31,6 +31,7 @@ from hedged.strategy.ports import Alert, LedgerPort
 from hedged.strategy.pricing import NoPrice, draw_offset_bps
 from hedged.venues.base import MarketRules, VenueClient
 
+
 def _first(exc: BaseException) -> Halted:
     while isinstance(exc, BaseExceptionGroup):
         exc = exc.exceptions[0]
