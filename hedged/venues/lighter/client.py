@@ -17,6 +17,9 @@ from `account_orders`.
 | `canceled-*` with a partial fill | `OrderStatus.CANCELLED` with `filled_qty` > 0 and the venue status as `reason` |
 | late / reordered order frame | never moves an order back (fills are cumulative; terminal stays terminal) |
 | token refused or about to expire | new token minted, private channels re-subscribed |
+| token, API key (21108) or signature refused | reported to `credentials` (the engine alerts once, halts at a bound) |
+| service restarted by the supervisor | `run()` opens a fresh HTTP pool, signer, token and stream; budgets persist |
+| sendTx budget spent | waits *before* the nonce lock; hedge-path txs have a reserved share (rest.py) |
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -55,7 +58,8 @@ from hedged.venues.base import (
 from hedged.venues.lighter import history, markets, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
-from hedged.venues.lighter.rest import TIERS, LighterRest
+from hedged.venues.credentials import CredentialRefusals
+from hedged.venues.lighter.rest import TIERS, Budgets, LighterRest
 from hedged.venues.lighter.handler import EventsClosed, StreamEvents
 from hedged.venues.lighter.settings import NETWORKS, LighterSettings
 from hedged.venues.lighter.streams import LighterStream, StreamConfig, WsConnect, default_connect
@@ -86,14 +90,19 @@ class LighterClient(StreamEvents):
         self._wall = wall_clock
         self.settings = settings
         s = settings
+        self.credentials = CredentialRefusals(V)
+        # The budgets belong to the client, not to one run: the venue's minute goes on across a restart.
+        self._budgets = Budgets.for_tier(TIERS[s.tier], on_rate_limit_wait)
+        # Opened (a fresh connection pool) by every run(), closed when it ends.
         self._rest = LighterRest(s.rest_url, tier=TIERS[s.tier], timeout_s=s.http_timeout_s,
                                  connect_timeout_s=s.connect_timeout_s, transport=http_transport,
-                                 on_rate_limit_wait=on_rate_limit_wait)  # fmt: skip
+                                 budgets=self._budgets)  # fmt: skip
         self._ws_connect = ws_connect or default_connect
         self._rng = rng
         self._nonces = NonceManager(lambda key: self._rest.next_nonce(s.account_index, key))
         self.tokens = AuthTokens(self._mint_token, wall_clock, lifetime_s=s.token_lifetime_s,
-                                 refresh_margin_s=s.token_refresh_margin_s)  # fmt: skip
+                                 refresh_margin_s=s.token_refresh_margin_s,
+                                 on_refused=lambda why: self.credentials.refused("auth token", why))  # fmt: skip
         self.registry = OrderRegistry(ClientOrderIndexAllocator(s.state_dir, rng), s.state_dir)
         self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
         self.spec: markets.MarketSpec | None = None
@@ -114,14 +123,21 @@ class LighterClient(StreamEvents):
         return self._rules
 
     @property
+    def budgets(self) -> Budgets:
+        """The venue's rate-limit budgets as this client spends them (read-only for callers)."""
+        return self._budgets
+
+    @property
     def min_notional(self) -> Decimal:
         """The market's `min_quote_amount` (USDC): smaller orders are refused locally (carry them as residual)."""
         return self._spec().min_quote
 
     async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """One life of the venue service. Everything that can be closed is opened here, so the
+        supervisor can run it again after a failure (never a client closed by the previous run)."""
         s = self.settings
         self._events = events
-        try:
+        async with self._rest:
             infos = await self._rest.order_books()
             info = next((i for i in infos if i.symbol == s.market), None)
             if info is None:
@@ -139,7 +155,7 @@ class LighterClient(StreamEvents):
                              idle_timeout_s=s.ws_idle_timeout_s, backoff_initial_s=s.backoff_initial_s,
                              backoff_max_s=s.backoff_max_s, tx_reply_timeout_s=s.tx_reply_timeout_s),
                 handler=self, tokens=self.tokens, connect=self._ws_connect, rng=self._rng,
-                sendtx_limiter=self._rest.sendtx_limiter,
+                sendtx_limiter=None,  # the budget is taken in _submit, before the nonce lock
             )  # fmt: skip
             logger.info("lighter_starting market={} market_id={} account={} key={}", s.market,
                         self.spec.market_id, s.account_index, s.api_key_index)  # fmt: skip
@@ -147,9 +163,6 @@ class LighterClient(StreamEvents):
                 await nursery.start(self.tokens.run)
                 await nursery.start(self._stream.run)
                 task_status.started()
-        finally:
-            with trio.CancelScope(shield=True):
-                await self._rest.aclose()
 
     async def _sign_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Every call into the Go signer: off the Trio thread unless the settings say otherwise."""
@@ -165,6 +178,7 @@ class LighterClient(StreamEvents):
                                             chain_id=s.chain_id, api_key_index=s.api_key_index,
                                             account_index=s.account_index)  # fmt: skip
         except signing.SignerError as exc:
+            self.credentials.refused("signer", exc)
             raise AuthError(V, f"signer refused the API key: {exc}") from None
 
     async def _mint_token(self, deadline: int) -> str:
@@ -189,41 +203,55 @@ class LighterClient(StreamEvents):
         stream = self._stream
         if stream is None:
             raise TransportError(V, "client not started")
+        if stream.ready.value:
+            return stream  # the usual case: no scheduler pass
         with trio.move_on_after(self.settings.ready_wait_s):
             await stream.ready.wait_value(True)
             return stream
         raise TransportError(V, "stream not subscribed and re-synced; nothing sent")
 
-    async def _submit(self, what: str, sign: Callable[[int], signing.SignedTx]) -> str:
-        """Sign with the next nonce and send, under the per-key lock. Returns the tx hash."""
+    async def _submit(self, what: str, sign: Callable[[int], signing.SignedTx], *, priority: bool) -> str:
+        """Take the budget, then sign with the next nonce and send under the per-key lock. Returns the tx hash.
+
+        The budget is taken before the lock: a tx waiting for the venue's minute never holds the
+        nonce sequence, so it cannot hold up a hedge (`priority`) that the budget would let through.
+        """
+        await self._budgets.acquire_tx(priority=priority)
         await self._wait_ready()
         key = self.settings.api_key_index
         for attempt in (1, 2):
             try:
                 async with self._nonces.hold(key) as nonce:
-                    # Checked again under the lock: nothing goes out on a session not yet re-synced.
+                    # Checked again under the lock (no pass if still ready): nothing goes out on a
+                    # session not yet re-synced.
                     stream = await self._wait_ready()
                     try:
                         signed = await self._sign_call(sign, nonce)
                     except (signing.SignerError, ValueError) as exc:
                         raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
-                    tx_hash = await self._send(stream, signed)
+                    tx_hash = await self._send(stream, signed, priority)
                     logger.debug("lighter_tx_sent what={} nonce={} tx_hash={} attempt={}", what, nonce, tx_hash, attempt)
                     return tx_hash
             except NonceError as exc:
                 if attempt == 2:
                     raise
                 logger.warning("lighter_nonce_refetch what={} error={}", what, exc)
+                # The resend is a second sendTx at the venue: it takes its own share of the budget.
+                await self._budgets.acquire_tx(priority=priority)
+            except AuthError as exc:
+                self.credentials.refused(f"sendTx ({what.split(' ')[0]})", exc)
+                raise
         raise AssertionError("unreachable")
 
-    async def _send(self, stream: LighterStream, signed: signing.SignedTx) -> str:
+    async def _send(self, stream: LighterStream, signed: signing.SignedTx, priority: bool) -> str:
         if self.settings.tx_over_ws:
             try:
                 reply = await stream.send_tx(signed.tx_type, signed.tx_info)
                 return reply.tx_hash or signed.tx_hash
             except TransportError as exc:
+                # Certainly not sent on the socket: the same tx (and its budget share) goes over REST.
                 logger.info("lighter_tx_rest_fallback reason={}", exc)
-        resp = await self._rest.send_tx(signed.tx_type, signed.tx_info)
+        resp = await self._rest.send_tx(signed.tx_type, signed.tx_info, budgeted=True, priority=priority)
         return resp.tx_hash or signed.tx_hash
 
     # ---- VenueClient: orders ----------------------------------------------
@@ -235,12 +263,13 @@ class LighterClient(StreamEvents):
     async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
                           tif: TimeInForce = TimeInForce.IOC) -> OrderAck:  # fmt: skip
         signer_tif = signing.TIF_IOC if tif is TimeInForce.IOC else signing.TIF_GTT
-        return await self._place(side, qty, price, client_id, signer_tif)
+        return await self._place(side, qty, price, client_id, signer_tif, priority=True)  # hedges and flattens
 
     async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck:
-        return await self._place(side, qty, price, client_id, signing.TIF_POST_ONLY)
+        return await self._place(side, qty, price, client_id, signing.TIF_POST_ONLY, priority=False)
 
-    async def _place(self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: int) -> OrderAck:
+    async def _place(self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: int, *,
+                     priority: bool) -> OrderAck:
         spec = self._spec()
         if qty < spec.min_base or qty * price < spec.min_quote:
             raise OrderRejected(V, f"order {qty} @ {price} below the market minimum")
@@ -263,7 +292,7 @@ class LighterClient(StreamEvents):
                 order_expiry=expiry, nonce=nonce)  # fmt: skip
 
         try:
-            await self._submit(f"place coi={coi}", sign)
+            await self._submit(f"place coi={coi}", sign, priority=priority)
         except OrderRejected as exc:
             if exc.code == "21728":
                 raise AmbiguousOutcome(V, f"client order index {coi} already exists: look it up") from None
@@ -296,12 +325,14 @@ class LighterClient(StreamEvents):
     async def cancel(self, *, order_id: str | None = None, client_id: str | None = None) -> None:
         index = await self._order_index(order_id, client_id)
         market = self._spec().market_id
+        # Cancels and modifies manage (hedge) risk: they share the hedges' priority.
         await self._submit(f"cancel index={index}", lambda nonce: self._signer_or_raise().sign_cancel_order(
-            market_index=market, order_index=index, nonce=nonce))  # fmt: skip
+            market_index=market, order_index=index, nonce=nonce), priority=True)  # fmt: skip
 
     async def cancel_all(self) -> None:
         # Treated as account-wide: whether the venue honours a per-market cancel-all is unconfirmed.
-        await self._submit("cancel_all", lambda nonce: self._signer_or_raise().sign_cancel_all(nonce=nonce))
+        await self._submit("cancel_all", lambda nonce: self._signer_or_raise().sign_cancel_all(nonce=nonce),
+                           priority=True)
 
     async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
         spec = self._spec()
@@ -311,7 +342,8 @@ class LighterClient(StreamEvents):
             raise OrderRejected(V, str(exc)) from None
         index = int(order_id)
         await self._submit(f"modify index={index}", lambda nonce: self._signer_or_raise().sign_modify_order(
-            market_index=spec.market_id, order_index=index, base_amount=base, price=px, nonce=nonce))  # fmt: skip
+            market_index=spec.market_id, order_index=index, base_amount=base, price=px, nonce=nonce),
+            priority=True)  # fmt: skip
 
     # ---- VenueClient: queries ---------------------------------------------
 
@@ -366,11 +398,14 @@ class LighterClient(StreamEvents):
     def statistics(self) -> dict[str, float]:
         """Counters for metrics: rate-limit waits, decode failures, nonce refetches, reconnects."""
         st = self._stream
+        b = self._budgets
         n = self._nonces.stats(self.settings.api_key_index)
         return {
-            "rest_limit_waits": self._rest.rest_limiter.waits,
-            "sendtx_limit_waits": self._rest.sendtx_limiter.waits,
-            "limit_waited_s": self._rest.rest_limiter.waited_s + self._rest.sendtx_limiter.waited_s,
+            "rest_limit_waits": b.rest.waits,
+            "sendtx_limit_waits": b.sendtx.waits if b.sendtx is not b.rest else 0,
+            "limit_waited_s": b.rest.waited_s + (b.sendtx.waited_s if b.sendtx is not b.rest else 0.0),
+            "hedge_limit_waits": b.rest.priority_waits + (b.sendtx.priority_waits if b.sendtx is not b.rest else 0),
+            "credential_refusals": self.credentials.count.value,
             "ws_malformed": st.decoder.malformed if st else 0,
             "ws_unknown": st.decoder.unknown if st else 0,
             "book_gaps": st.book.gaps if st else 0,

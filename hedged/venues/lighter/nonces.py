@@ -91,7 +91,13 @@ class NonceManager:
     @asynccontextmanager
     async def hold(self, key: int) -> AsyncIterator[int]:
         core = self._core(key)
-        async with self._locks[key]:
+        lock = self._locks[key]
+        try:
+            # Uncontended (the usual case on the hedge path): no scheduler pass before signing.
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
+        try:
             if core.needs_fetch:
                 core.fetched(await self._fetch(key))
             nonce = core.take()
@@ -108,6 +114,8 @@ class NonceManager:
                 # Unknown outcome (lost reply, cancellation mid-send): only the venue knows.
                 core.invalidate()
                 raise
+        finally:
+            lock.release()
 
     def stats(self, key: int) -> NonceStats:
         core = self._core(key)
@@ -129,6 +137,7 @@ class AuthTokens:
         lifetime_s: float = 6 * 3600,
         refresh_margin_s: float = 3600,
         retry_s: float = 5.0,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         if refresh_margin_s >= lifetime_s:
             raise ValueError("refresh_margin_s must be shorter than lifetime_s")
@@ -140,6 +149,9 @@ class AuthTokens:
         self.token: AsyncValue[str | None] = AsyncValue(None)
         self.expires_at: float = -math.inf  # trio time
         self.mints = 0
+        self.refusals = 0  # distinct tokens the venue refused
+        self._on_refused = on_refused
+        self._refused: str | None = None
         self._refresh_now = trio.Event()
 
     def current(self) -> str:
@@ -151,12 +163,22 @@ class AuthTokens:
     async def valid(self) -> str:
         """The current token, waiting for a refresh if it has expired (or was refused)."""
         if self.token.value is None or trio.current_time() >= self.expires_at:
-            self.refresh_soon()
+            self._refresh_now.set()  # expired, not refused
         await self.token.wait_value(lambda t: t is not None and trio.current_time() < self.expires_at)
         return self.current()
 
     def refresh_soon(self) -> None:
-        """The venue refused the token: mint a new one now rather than at the scheduled time."""
+        """The venue refused the token: mint a new one now rather than at the scheduled time.
+
+        Each refused token counts once as a credential refusal (`on_refused`), however many
+        channels or requests refused it: one stale token must not look like several.
+        """
+        token = self.token.value
+        if token is not None and token != self._refused:
+            self._refused = token
+            self.refusals += 1
+            if self._on_refused is not None:
+                self._on_refused(f"auth token refused ({self.refusals} so far)")
         self._refresh_now.set()
 
     async def mint_now(self) -> str:

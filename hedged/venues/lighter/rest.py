@@ -1,4 +1,4 @@
-"""Lighter REST: one keep-alive httpx client, typed errors, client-side rate limits per tier.
+"""Lighter REST: one keep-alive httpx client per run, typed errors, client-side rate limits per tier.
 
 Failure mapping (the strategy branches on these):
 
@@ -8,7 +8,7 @@ Failure mapping (the strategy branches on these):
 | read-only request: read timeout, 5xx, broken reply | `TransportError` (safe to retry) |
 | `sendTx`: read timeout, our deadline, 5xx, broken reply | `AmbiguousOutcome` (look it up; never resend blindly) |
 | HTTP 429 / 405 (edge firewall) | `RateLimited` |
-| HTTP 401/403, code 21504/21108, "auth"/"token" text | `AuthError` |
+| HTTP 401/403, code 21504/21108, "auth"/"token"/"signature" text | `AuthError` (credentials refused) |
 | code 21104 or "invalid nonce" text | `NonceError` |
 | any other `code != 200` (HTTP 400 or 200) | `OrderRejected` (with the venue code) |
 """
@@ -42,80 +42,149 @@ API = "/api/v1"
 
 
 # ---- rate limits -------------------------------------------------------------
+#
+# Source: Lighter's "Rate Limits" page (apidocs.lighter.xyz/docs/rate-limits, read 2026-12) and
+# "Account Types" / "Volume Quota" pages; shared/venues/lighter.md §7.
+# * Limits are counted per IP *and* per L1 address, over a rolling minute.
+# * Standard: 60 requests per rolling minute, unweighted, and sendTx/sendTxBatch are NOT a separate
+#   bucket on this tier (the page says the separate sendTx bucket exists "for non-standard account
+#   types" only): hedges, nextNonce and REST reads share the 60. The page also caps every tier at
+#   premium_weight_budget / weight (24,000 / weight) per minute, e.g. `trades` (600) at 40: a Standard
+#   request therefore costs max(400, weight) out of 24,000.
+# * Premium: 24,000 weighted REST per rolling minute (sendTx excluded); sendTx/sendTxBatch in their
+#   own bucket "linked to account type and staked tokens": 4,000/min at 0 staked LIT up to 40,000
+#   (lighter.md §7; the exact per-stake table is UNCONFIRMED, so the 0-LIT floor is used). Plus:
+#   120,000 weighted REST, 8,000 sendTx. Premium also spends a volume quota on creates/modifies
+#   (not modelled here: the ack's volume_quota_remaining is logged).
+# * Txs sent over the WebSocket (jsonapi/sendtx) share the same limits as REST sendTx.
+# Hedge-path transactions (place_taker, modify, cancel, cancel_all, nextNonce) have `priority`: they
+# may use the whole budget, everything else only `capacity - reserved`, so a hedge never waits
+# behind reads or non-hedge traffic; it waits only once hedges themselves used the budget up.
 
 
 @dataclass(frozen=True, slots=True)
 class Tier:
-    """Budgets per rolling minute. `weighted=False` counts every request as 1 (Standard)."""
+    """One account tier's budgets per rolling minute.
 
-    rest_per_min: int
-    sendtx_per_min: int
-    weighted: bool
+    `rest_capacity` is in weight units; a request costs `max(min_cost, weight)` when `weighted`, else
+    `min_cost`. `sendtx_capacity=None` means sendTx draws from the REST bucket (Standard); otherwise it
+    is its own bucket counted per transaction. `reserved` is the share kept for priority requests.
+    """
+
+    rest_capacity: int
+    sendtx_capacity: int | None
+    min_cost: int
+    reserved: int
 
 
 TIERS: dict[str, Tier] = {
-    "standard": Tier(rest_per_min=60, sendtx_per_min=60, weighted=False),  # sendTx bucket UNCONFIRMED
-    "premium": Tier(rest_per_min=24_000, sendtx_per_min=4_000, weighted=True),
-    "plus": Tier(rest_per_min=120_000, sendtx_per_min=8_000, weighted=True),
+    # 60 requests = 60 x 400 of 24,000; 20 of the 60 are kept for hedges.
+    "standard": Tier(rest_capacity=24_000, sendtx_capacity=None, min_cost=400, reserved=20 * 400),
+    "premium": Tier(rest_capacity=24_000, sendtx_capacity=4_000, min_cost=1, reserved=1_000),
+    "plus": Tier(rest_capacity=120_000, sendtx_capacity=8_000, min_cost=1, reserved=2_000),
 }
 
 WEIGHTS = {"sendTx": 6, "sendTxBatch": 6, "nextNonce": 6, "accountInactiveOrders": 100, "trades": 600}
 DEFAULT_WEIGHT = 300
 
 
-class RollingWindow:
-    """Pure rolling-window budget: `reserve(now, w)` returns when a request of weight w may go.
+class RollingBudget:
+    """Pure rolling-window budget with a share reserved for priority requests.
 
-    Reserving records the slot immediately, so concurrent callers never share one.
+    `take(now, cost, priority)` records the request and returns None if it may go now, else the
+    earliest time at which enough earlier requests will have aged out (the caller retries then).
     """
 
-    def __init__(self, capacity: int, window_s: float = 60.0) -> None:
+    def __init__(self, capacity: int, *, reserved: int = 0, window_s: float = 60.0) -> None:
+        if not 0 <= reserved < capacity:
+            raise ValueError("need 0 <= reserved < capacity")
         self.capacity = capacity
+        self.reserved = reserved
         self.window_s = window_s
         self._slots: deque[tuple[float, int]] = deque()
-        self._used = 0
+        self.used = 0
 
-    def reserve(self, now: float, weight: int = 1) -> float:
-        weight = min(weight, self.capacity)
+    def take(self, now: float, cost: int, *, priority: bool = False) -> float | None:
         while self._slots and self._slots[0][0] <= now - self.window_s:
-            self._used -= self._slots.popleft()[1]
-        at = now
-        used = self._used
-        for t, w in self._slots:
-            if used + weight <= self.capacity:
-                break
-            used -= w
-            at = t + self.window_s
-        self._slots.append((max(at, self._slots[-1][0]) if self._slots else at, weight))
-        self._used += weight
-        return max(at, now)
+            self.used -= self._slots.popleft()[1]
+        limit = self.capacity if priority else self.capacity - self.reserved
+        cost = min(cost, limit)
+        if self.used + cost <= limit:
+            self._slots.append((now, cost))
+            self.used += cost
+            return None
+        need, freed = self.used + cost - limit, 0
+        for t, c in self._slots:
+            freed += c
+            if freed >= need:
+                return t + self.window_s
+        raise AssertionError("unreachable: cost <= limit")
 
 
 class Limiter:
-    """A `RollingWindow` on the Trio clock that counts how often and how long it made a request wait."""
+    """A `RollingBudget` on the Trio clock; counts how often and how long it made requests wait.
 
-    def __init__(
-        self, name: str, capacity: int, *, window_s: float = 61.0, on_wait: Callable[[float], None] | None = None
-    ) -> None:
+    Granted at once means no checkpoint at all: on the hedge path every scheduler pass before
+    signing is latency.
+    """
+
+    def __init__(self, name: str, capacity: int, *, reserved: int = 0, window_s: float = 61.0,
+                 on_wait: Callable[[float], None] | None = None) -> None:
         # One second more than the venue's minute: our slot time precedes the request's arrival there.
         self.name = name
         self._on_wait = on_wait
-        self._window = RollingWindow(capacity, window_s)
+        self.budget = RollingBudget(capacity, reserved=reserved, window_s=window_s)
         self.waits = 0
         self.waited_s = 0.0
+        self.priority_waits = 0
+        self.priority_waited_s = 0.0
 
-    async def acquire(self, weight: int = 1) -> None:
-        now = trio.current_time()
-        at = self._window.reserve(now, weight)
-        if at > now:
-            self.waits += 1
-            self.waited_s += at - now
-            logger.info("lighter_rate_limit_wait bucket={} wait_s={:.3f} waits={}", self.name, at - now, self.waits)
-            if self._on_wait is not None:
-                self._on_wait(at - now)
+    async def acquire(self, cost: int = 1, *, priority: bool = False) -> None:
+        started = trio.current_time()
+        at = self.budget.take(started, cost, priority=priority)
+        if at is None:
+            return
+        while at is not None:
             await trio.sleep_until(at)
+            at = self.budget.take(trio.current_time(), cost, priority=priority)
+        waited = trio.current_time() - started
+        self.waits += 1
+        self.waited_s += waited
+        if priority:
+            # A hedge held back by the venue's budget is never silent: hedges alone used it up.
+            self.priority_waits += 1
+            self.priority_waited_s += waited
+            logger.warning("lighter_rate_limit_wait bucket={} priority=hedge wait_s={:.3f} waits={}",
+                           self.name, waited, self.priority_waits)
         else:
-            await trio.lowlevel.checkpoint()
+            logger.info("lighter_rate_limit_wait bucket={} wait_s={:.3f} waits={}", self.name, waited, self.waits)
+        if self._on_wait is not None:
+            self._on_wait(waited)
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """The limiters of one account, owned by the client so they outlive a restart of the service."""
+
+    tier: Tier
+    rest: Limiter
+    sendtx: Limiter  # the same object as `rest` on Standard
+
+    @classmethod
+    def for_tier(cls, tier: Tier, on_wait: Callable[[float], None] | None = None) -> Budgets:
+        rest = Limiter("rest", tier.rest_capacity, reserved=tier.reserved, on_wait=on_wait)
+        if tier.sendtx_capacity is None:
+            return cls(tier, rest, rest)
+        return cls(tier, rest, Limiter("sendtx", tier.sendtx_capacity, reserved=tier.reserved, on_wait=on_wait))
+
+    def cost(self, endpoint: str) -> int:
+        """What one request costs in its bucket (sendTx in a bucket of its own counts 1 per tx)."""
+        if endpoint in ("sendTx", "sendTxBatch") and self.tier.sendtx_capacity is not None:
+            return 1
+        return max(self.tier.min_cost, WEIGHTS.get(endpoint, DEFAULT_WEIGHT))
+
+    async def acquire_tx(self, *, priority: bool) -> None:
+        await self.sendtx.acquire(self.cost("sendTx"), priority=priority)
 
 
 # ---- errors ------------------------------------------------------------------
@@ -128,7 +197,8 @@ def classify(code: int | None, message: str | None, *, http_status: int) -> Venu
         return RateLimited(V, f"rate limited (HTTP {http_status})", code=c)
     if code == 21104 or "invalid nonce" in text:
         return NonceError(V, "invalid nonce", code=c)
-    if http_status in (401, 403) or code in (21504, 21108) or "auth" in text or "token" in text:
+    # A refused signature means the API private key is not the one registered: a credential problem.
+    if http_status in (401, 403) or code in (21504, 21108) or any(w in text for w in ("auth", "token", "signature")):
         return AuthError(V, _short(message) or "auth refused", code=c)
     return OrderRejected(V, _short(message) or "rejected", code=c)
 
@@ -141,6 +211,12 @@ def _short(message: str | None) -> str | None:
 
 
 class LighterRest:
+    """`async with LighterRest(...) as rest:` opens the keep-alive HTTP client; leaving closes it.
+
+    It can be entered again after leaving (a restarted venue service gets a fresh connection pool);
+    the budgets are passed in so that they outlive it: the venue's minute does not restart with us.
+    """
+
     def __init__(
         self,
         base_url: str,
@@ -151,18 +227,17 @@ class LighterRest:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "hedged/0.1",
         on_rate_limit_wait: Callable[[float], None] | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
-        self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            transport=transport,
-            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
-            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60),
-            headers={"user-agent": user_agent},
-        )
-        self._tier = tier
+        self._base_url = base_url.rstrip("/")
+        self._transport = transport
+        self._user_agent = user_agent
+        self._connect_timeout_s = connect_timeout_s
+        self._http: httpx.AsyncClient | None = None
+        self.budgets = budgets or Budgets.for_tier(tier, on_rate_limit_wait)
         self._timeout_s = timeout_s
-        self.rest_limiter = Limiter("rest", tier.rest_per_min, on_wait=on_rate_limit_wait)
-        self.sendtx_limiter = Limiter("sendtx", tier.sendtx_per_min, on_wait=on_rate_limit_wait)
+        self.rest_limiter = self.budgets.rest
+        self.sendtx_limiter = self.budgets.sendtx
         self._dec_books = msgspec.json.Decoder(wire.OrderBooksResp)
         self._dec_nonce = msgspec.json.Decoder(wire.NextNonceResp)
         self._dec_send = msgspec.json.Decoder(wire.SendTxResp)
@@ -171,17 +246,30 @@ class LighterRest:
         self._dec_trades = msgspec.json.Decoder(wire.TradesResp)
         self._dec_env = msgspec.json.Decoder(wire.Envelope)
 
+    def _open(self) -> httpx.AsyncClient:
+        if self._http is not None:
+            raise RuntimeError("LighterRest is already open")
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            transport=self._transport,
+            timeout=httpx.Timeout(self._timeout_s, connect=self._connect_timeout_s),
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=60),
+            headers={"user-agent": self._user_agent},
+        )
+        return self._http
+
     async def aclose(self) -> None:
-        await self._http.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.aclose()
 
     async def __aenter__(self) -> LighterRest:
+        self._open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    def _weight(self, endpoint: str) -> int:
-        return WEIGHTS.get(endpoint, DEFAULT_WEIGHT) if self._tier.weighted else 1
+        with trio.CancelScope(shield=True):
+            await self.aclose()
 
     async def _request(
         self,
@@ -193,15 +281,21 @@ class LighterRest:
         data: dict[str, str] | None = None,
         token: str | None = None,
         is_tx: bool = False,
+        budgeted: bool = False,
+        priority: bool = False,
     ):
-        limiter = self.sendtx_limiter if is_tx else self.rest_limiter
-        await limiter.acquire(self._weight(endpoint))
+        http = self._http
+        if http is None:
+            raise TransportError(V, f"{endpoint}: client not running")
+        if not budgeted:
+            limiter = self.sendtx_limiter if is_tx else self.rest_limiter
+            await limiter.acquire(self.budgets.cost(endpoint), priority=priority)
         unsure = AmbiguousOutcome if is_tx else TransportError
         headers = {"authorization": token} if token else None
         try:
             # httpx timeouts are not applied by in-memory transports; the Trio deadline always is.
             with trio.fail_after(self._timeout_s + 1.0):
-                resp = await self._http.request(method, API + "/" + endpoint, params=params, data=data, headers=headers)
+                resp = await http.request(method, API + "/" + endpoint, params=params, data=data, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(V, f"{endpoint}: {type(exc).__name__}") from None
         except (httpx.TransportError, trio.TooSlowError) as exc:
@@ -229,15 +323,19 @@ class LighterRest:
 
     async def next_nonce(self, account_index: int, api_key_index: int) -> int:
         params = {"account_index": account_index, "api_key_index": api_key_index}
-        nonce = (await self._request("GET", "nextNonce", self._dec_nonce, params=params)).nonce
+        # Priority: a refetch happens under the nonce lock, with a hedge waiting for it.
+        nonce = (await self._request("GET", "nextNonce", self._dec_nonce, params=params, priority=True)).nonce
         if nonce < 0:
             # Never pass a negative nonce on: the signer would then fetch one itself, inside C.
             raise TransportError(V, "nextNonce reply without a nonce")
         return nonce
 
-    async def send_tx(self, tx_type: int, tx_info: str) -> wire.SendTxResp:
+    async def send_tx(self, tx_type: int, tx_info: str, *, budgeted: bool = False,
+                      priority: bool = False) -> wire.SendTxResp:
+        """`budgeted=True`: the caller already took this tx's share of the budget (before the nonce lock)."""
         data = {"tx_type": str(tx_type), "tx_info": tx_info}
-        return await self._request("POST", "sendTx", self._dec_send, data=data, is_tx=True)
+        return await self._request("POST", "sendTx", self._dec_send, data=data, is_tx=True, budgeted=budgeted,
+                                   priority=priority)
 
     async def account(self, account_index: int) -> wire.DetailedAccount:
         params = {"by": "index", "value": str(account_index)}

@@ -1,0 +1,67 @@
+"""Credential refusals: the venue says our API key, auth token or order signature is not valid.
+
+A wrong Stark key, an unregistered or replaced Lighter API key, or tokens the venue keeps refusing
+never fix themselves by retrying: every order is refused, or the service restarts forever. So each
+adapter reports every such refusal here (`refused`), and the engine's credentials watch (`watch`)
+counts them in the metric, alerts once per venue, and halts trading once `bound` refusals fall
+within `window_s`: a one-line reason, exit code 3, which systemd does not restart
+(RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+from loguru import logger
+from trio_util import AsyncValue
+
+from hedged.errors import Halted
+from hedged.venues.base import Venue
+
+REFUSAL_BOUND = 3  # refusals within the window that halt trading
+REFUSAL_WINDOW_S = 600.0
+
+
+class CredentialRefusals:
+    """What one adapter saw. The adapter only reports; the policy lives in `watch`."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.count: AsyncValue[int] = AsyncValue(0)
+        self.last_reason = ""
+
+    def refused(self, what: str, reason: object) -> None:
+        # `reason` is the venue's (short) error text; secrets never appear in it.
+        self.last_reason = f"{what}: {reason}"[:200]
+        self.count.value += 1
+        logger.error("credentials_refused venue={} what={} count={} error={}", self.venue, what,
+                     self.count.value, str(reason)[:200])
+
+
+async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[Any]],
+                on_refused: Callable[[Venue], None] | None = None, bound: int = REFUSAL_BOUND,
+                window_s: float = REFUSAL_WINDOW_S) -> None:
+    """Count, alert once, and raise `Halted` at the bound. Runs until then."""
+    seen = refusals.count.value
+    recent: deque[float] = deque()
+    alerted = False
+    while True:
+        await refusals.count.wait_value(lambda c: c > seen)
+        now = trio.current_time()
+        new, seen = refusals.count.value - seen, refusals.count.value
+        for _ in range(new):
+            recent.append(now)
+            if on_refused is not None:
+                on_refused(refusals.venue)
+        while recent and recent[0] <= now - window_s:
+            recent.popleft()
+        if not alerted:
+            alerted = True
+            await alert("credentials_refused", "critical", venue=str(refusals.venue), reason=refusals.last_reason,
+                        halts_after=bound)
+        if len(recent) >= bound:
+            raise Halted(f"{refusals.venue} refused our credentials {len(recent)} times: {refusals.last_reason}",
+                         venue=str(refusals.venue))
