@@ -3,6 +3,11 @@
 
 "Unexplained" is the ledger's open hedge delta (net exposure minus hedges in flight) while the
 executor is not working on it: the executor has its own deadline and failure path.
+
+After flattening, the guard re-reads both venues into the ledger (`reconcile`). A venue error or
+timeout there is retried with exponential backoff until `reconcile_budget_s` has passed (on the
+Trio clock); only then does it escalate, by the one documented path: alert
+`guard_reconcile_failed` (an incident) and `Halted` (exit 3). It never crashes the service.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from hedged.strategy.exposure import GuardCore, Verdict
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.ports import Alert, LedgerPort
 from hedged.strategy.waiting import wait_changed
-from hedged.venues.base import VenueClient
+from hedged.venues.base import VenueClient, VenueError
+
+RECONCILE_BUDGET_S = 60.0  # how long the post-flatten re-read may keep failing before halting
+RECONCILE_BACKOFF_S = (0.5, 8.0)  # first pause, longest pause (doubling)
 
 
 class ExposureGuard:
@@ -26,7 +34,8 @@ class ExposureGuard:
                  tolerance: Callable[[], Decimal], grace_s: float, alert: Alert,
                  new_client_id: Callable[[object], str], aggress_bps: Decimal,
                  reconcile: Callable[[], Awaitable[object]] | None = None,
-                 max_position: Decimal | None = None) -> None:
+                 max_position: Decimal | None = None,
+                 reconcile_budget_s: float = RECONCILE_BUDGET_S) -> None:
         self.max_position = max_position  # risk.max_position: a leg beyond it is a guard event
         self._over: frozenset = frozenset()  # legs already reported over it
         self.ledger = ledger
@@ -39,6 +48,8 @@ class ExposureGuard:
         self.new_client_id = new_client_id
         self.aggress_bps = aggress_bps
         self.reconcile = reconcile  # e.g. Sweeper.reconcile_periodic: the ledger learns what the venues hold
+        self.reconcile_budget_s = reconcile_budget_s
+        self.reconcile_retries = 0
         self.actions = 0  # breaches acted on
         self.recoveries = 0  # of which flattening brought exposure back within tolerance
 
@@ -81,7 +92,30 @@ class ExposureGuard:
         self.core.reset()
         self.recoveries += int(result.recovered)
         if self.reconcile is not None:
-            await self.reconcile()
+            await self._reconcile(self.reconcile)
         if not result.recovered:
             raise Halted("exposure guard: exposure not within tolerance after flattening",
                          net_after=result.net_after, tolerance=tol)
+
+    async def _reconcile(self, reconcile: Callable[[], Awaitable[object]]) -> None:
+        """Re-read the venues, retrying venue errors and timeouts within the budget; else halt."""
+        deadline = trio.current_time() + self.reconcile_budget_s
+        pause, longest = RECONCILE_BACKOFF_S
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await reconcile()
+                return
+            except (VenueError, trio.TooSlowError) as exc:
+                error = f"{type(exc).__name__}: {exc}"[:200]
+            if trio.current_time() + pause > deadline:
+                logger.error("guard_reconcile_failed attempts={} budget_s={} error={}", attempt,
+                             self.reconcile_budget_s, error)
+                await self.alert("guard_reconcile_failed", "critical", attempts=attempt, error=error)
+                raise Halted("exposure guard: the venues could not be re-read after flattening",
+                             attempts=attempt, error=error)
+            self.reconcile_retries += 1
+            logger.warning("guard_reconcile_retry attempt={} wait_s={:.1f} error={}", attempt, pause, error)
+            await trio.sleep(pause)
+            pause = min(pause * 2, longest)
