@@ -96,3 +96,36 @@ async def test_a_hedge_waits_only_when_hedges_spent_the_whole_budget_and_says_so
     assert trio.current_time() - t0 == pytest.approx(60.0)
     assert lim.priority_waits == 1 and lim.priority_waited_s == pytest.approx(59.0)
     assert any("priority=hedge" in m and "WARNING" in m for m in log_lines)
+
+
+async def test_a_hedge_reaches_the_signer_without_a_scheduler_pass_of_its_own(tmp_path, autojump_clock):
+    """Budget, readiness and nonce lock are taken without yielding when free; the only pass left
+    before signing is the signer hop itself (a worker thread in production, a checkpoint here)."""
+    async with running(tmp_path) as h:
+        me = trio.lowlevel.current_task()
+        steps: list[int] = []
+
+        class CountSteps(trio.abc.Instrument):
+            n = 0
+
+            def before_task_step(self, task) -> None:
+                if task is me:
+                    CountSteps.n += 1
+
+        real = h.client._sign_call
+
+        async def spy(fn, *args, **kw):
+            steps.append(CountSteps.n)  # how often this task was rescheduled before the signer hop
+            return await real(fn, *args, **kw)
+
+        h.client._sign_call = spy
+        cid = h.client.new_client_id()
+        price = through(h, Side.BUY)
+        inst = CountSteps()
+        trio.lowlevel.add_instrument(inst)
+        try:
+            await h.client.place_taker(Side.BUY, Decimal("0.100"), price, cid)
+        finally:
+            trio.lowlevel.remove_instrument(inst)
+        assert steps == [0]
+        await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
