@@ -180,13 +180,17 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
             await rt.supervisor.run(build_services(rt))
             outer.cancel_scope.cancel()
     except* Halted as group:
-        halted = group.exceptions[0]
-        logger.error("daemon_halted reason={}", halted)
-        code = EXIT_HALTED
+        halted = _first(group, Halted)
+        logger.error("daemon_halted reason={}", halted.reason)
+        code, failure = EXIT_HALTED, f"halted: {SECRETS.redact(halted.reason)}"
     except* ServiceFailed as group:
         failed = _first(group, ServiceFailed)
-        code, failure = _failure_line(failed)
-        logger.error("daemon_failed exit_code={} error={}", code, failure)
+        failure_code, failure_text = _failure_line(failed)
+        logger.error("daemon_failed exit_code={} error={}", failure_code, failure_text)
+        if code != EXIT_HALTED:
+            code, failure = failure_code, failure_text
+        # else: a service failed while the tree was torn down for a halt; the halt decides (exit 3
+        # keeps systemd from restarting a daemon that stopped for safety).
     finally:
         with trio.CancelScope(shield=True):
             await notifier.stopping()

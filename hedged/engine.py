@@ -29,6 +29,7 @@ from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
 from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
 from hedged.venues.assembly import SimPair, Venues, build_venues
+from hedged.venues import credentials
 from hedged.venues.base import Venue, VenueEvent
 
 Alert = Callable[..., Awaitable[Any]]
@@ -62,6 +63,8 @@ class Engine:
             out.append(Service("simulators", self._run_sims, CRITICAL, stop_order=800))
         out += [
             Service("ledger", self._run_ledger, CRITICAL, stop_order=700),
+            # Before the venues: it must already watch while a venue service is still starting.
+            Service("credentials", self._run_credentials, CRITICAL, stop_order=650),
             Service("venue:extended", self._venue_runner("extended"), NETWORK, stop_order=600),
             Service("venue:lighter", self._venue_runner("lighter"), NETWORK, stop_order=600),
             Service("reconciler", self._run_reconciler, NETWORK, stop_order=500),
@@ -111,6 +114,20 @@ class Engine:
             return on_wait
 
         return {"extended": {"on_rate_limit_wait": hook("extended")}, "lighter": {"on_rate_limit_wait": hook("lighter")}}
+
+    async def _run_credentials(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Refused credentials on either venue: counted, alerted once, `Halted` at the bound (exit 3)."""
+        assert self.venues is not None
+
+        def count(venue: Venue) -> None:
+            if self.metrics is not None:
+                self.metrics.credential_refusals.labels(str(venue)).inc()
+
+        async with trio.open_nursery() as n:
+            for client in (self.venues.extended, self.venues.lighter):
+                n.start_soon(lambda r=client.credentials: self._halts(
+                    credentials.watch(r, alert=self.alert, on_refused=count)))
+            task_status.started()
 
     def _venue_runner(self, name: str):
         async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -150,6 +150,9 @@ class Metrics:
         self.rate_limit_wait_seconds = Counter(
             "hedged_rate_limit_wait_seconds", "Time spent waiting on rate limits.", ["venue"], registry=r
         )
+        self.credential_refusals = Counter(
+            "hedged_credential_refusals", "Auth, token or signature refusals by the venue.", ["venue"], registry=r
+        )
 
         # Alerts, journal, readiness.
         self.alerts_sent = Counter("hedged_alerts_sent", "Alert deliveries that succeeded.", ["sink"], registry=r)
@@ -176,6 +179,7 @@ class Metrics:
             self.reconciliation_adjustments.labels(venue=venue)
             self.rate_limit_waits.labels(venue=venue)
             self.rate_limit_wait_seconds.labels(venue=venue)
+            self.credential_refusals.labels(venue=venue)
             for stream in FEED_STREAMS.get(venue, ()):
                 for family in (
                     self.stream_up,

@@ -10,19 +10,23 @@
 | place while the account stream is down/resyncing| waits up to `ready_timeout_s`, then TransportError (nothing sent) |
 | cancel / cancel_all                             | retried (idempotent) until `cancel_timeout_s`; a refused cancel of a finished order returns quietly. Not gated on the account stream: a cancel only ever reduces risk |
 | modify                                          | NotSupported (Extended replaces via cancelId; not used)  |
+| 401/403 (REST or the account WS upgrade), 1100/1101/1102 | reported to `credentials` (the engine alerts once, halts at a bound) |
+| service restarted by the supervisor             | `run()` opens a fresh HTTP client and streams; market config reloaded |
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import trio
+import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
@@ -46,6 +50,7 @@ from hedged.venues.base import (
     VenueEvent,
     VenueHealth,
 )
+from hedged.venues.credentials import CredentialRefusals
 from hedged.venues.extended import history, wire
 from hedged.venues.extended.book import BookFeed
 from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, NotFound, RateLimiter, open_http_client
@@ -96,6 +101,7 @@ class ExtendedClient:
         on_rate_limit_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.credentials = CredentialRefusals(VENUE)
         self._market_loaded_at_start = False
         self._transport = http_transport
         self._ws_connect = ws_connect or default_ws_connect
@@ -136,7 +142,8 @@ class ExtendedClient:
         s = self.settings
         timeout = httpx.Timeout(s.request_timeout_s, connect=s.connect_timeout_s)
         async with open_http_client(rest_url=s.rest_url, timeout=timeout, transport=self._transport) as http:
-            self._rest = ExtendedRest(http, s.api_key, self._limiter, deadline_s=s.request_timeout_s)
+            self._rest = ExtendedRest(http, s.api_key, self._limiter, deadline_s=s.request_timeout_s,
+                                      on_refused=self.credentials.refused)
             self._events = events
             try:
                 await self._load_market()
@@ -146,7 +153,7 @@ class ExtendedClient:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(lambda: run_account_stream(
                         url=f"{ws}/account", headers=[(b"User-Agent", ua), (b"X-Api-Key", s.api_key.encode())],
-                        connect=self._ws_connect, core=self._core, state=self._account,
+                        connect=self._account_connect, core=self._core, state=self._account,
                         backoff=self._backoff(), resync=self._resync, ready=self._ready, emit=self._emit,
                         ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s, rng=self._rng))
                     nursery.start_soon(lambda: run_book_stream(
@@ -158,8 +165,22 @@ class ExtendedClient:
                     logger.info("venue_ready venue=extended market={}", s.market)
                     task_status.started()
             finally:
+                # Until the next run (a supervisor restart) nothing may use what this one knew.
                 self._rest = None
                 self._ready.value = False
+                self.top_of_book.value = None
+
+    @asynccontextmanager
+    async def _account_connect(self, url: str, headers: list[tuple[bytes, bytes]]) -> AsyncIterator[Any]:
+        """The account stream's connect: an upgrade refused for the API key is a credential refusal
+        (the stream itself just reconnects, as it does for any failed connect)."""
+        try:
+            async with self._ws_connect(url, headers) as ws:
+                yield ws
+        except trio_websocket.ConnectionRejected as exc:
+            if exc.status_code in (401, 403):
+                self.credentials.refused("account stream upgrade", f"HTTP {exc.status_code}")
+            raise
 
     def health(self) -> VenueHealth:
         now = trio.current_time()

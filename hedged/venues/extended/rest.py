@@ -9,7 +9,8 @@ Error mapping (what the caller can rely on):
 | 5xx on a write (POST/DELETE)                          | AmbiguousOutcome  |
 | 5xx on a read                                         | TransportError    |
 | undecodable 2xx reply to a write                      | AmbiguousOutcome  |
-| 401 / 403                                             | AuthError         |
+| 401 / 403                                             | AuthError (reported to `on_refused`) |
+| 1100 / 1101 / 1102 (Stark key, signature, vault)      | OrderRejected (reported to `on_refused`: a credential, not an order, is wrong) |
 | 429                                                   | RateLimited       |
 | 404                                                   | NotFound          |
 | other non-2xx, or 2xx with status != OK, on a write   | OrderRejected     |
@@ -41,6 +42,11 @@ from hedged.venues.extended import wire
 
 VENUE = Venue.EXTENDED
 USER_AGENT = "hedged/0.1 (+x10-python-trading-starknet 2.6.0 compatible)"
+
+
+# InvalidStarknetPublicKey / InvalidStarknetSignature / InvalidStarknetVault (extended.md §7): every
+# order will be refused the same way until the configuration is fixed.
+CREDENTIAL_CODES = frozenset({"1100", "1101", "1102"})
 
 
 class NotFound(VenueError):
@@ -121,8 +127,10 @@ def open_http_client(
 
 
 class ExtendedRest:
-    def __init__(self, http: httpx.AsyncClient, api_key: str, limiter: RateLimiter, *, deadline_s: float = 10.0) -> None:
+    def __init__(self, http: httpx.AsyncClient, api_key: str, limiter: RateLimiter, *, deadline_s: float = 10.0,
+                 on_refused: Callable[[str, VenueError], None] | None = None) -> None:
         self._http = http
+        self._on_refused = on_refused  # the venue refused our credentials (API key, Stark key, signature)
         self._auth = {"X-Api-Key": api_key}
         self.limiter = limiter
         # A Trio deadline on top of httpx's own timeouts: custom transports (the
@@ -140,6 +148,10 @@ class ExtendedRest:
         self.requests += 1
         headers = self._auth if path.startswith("/user") else None
         what = f"{method} {path.split('?')[0]}"
+        if self._http.is_closed:
+            # The venue service's run() ended (stop, failure, restart): typed, so callers treat it as
+            # "not sent" instead of crashing on httpx's RuntimeError.
+            raise TransportError(VENUE, f"{what}: not sent (client closed; the venue service is not running)")
         resp = None
         try:
             with trio.move_on_after(self.deadline_s):
@@ -154,7 +166,19 @@ class ExtendedRest:
             if write:
                 raise AmbiguousOutcome(VENUE, f"{what}: no reply within {self.deadline_s:g} s")
             raise TransportError(VENUE, f"{what}: no reply within {self.deadline_s:g} s")
-        return self._interpret(resp, what, write)
+        try:
+            return self._interpret(resp, what, write)
+        except AuthError as exc:
+            self._refused(what, exc)
+            raise
+        except OrderRejected as exc:
+            if exc.code in CREDENTIAL_CODES:
+                self._refused(what, exc)
+            raise
+
+    def _refused(self, what: str, exc: VenueError) -> None:
+        if self._on_refused is not None:
+            self._on_refused(what, exc)
 
     @staticmethod
     def _interpret(resp: httpx.Response, what: str, write: bool) -> wire.Envelope:

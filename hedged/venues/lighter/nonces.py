@@ -178,7 +178,7 @@ class AuthTokens:
             self._refused = token
             self.refusals += 1
             if self._on_refused is not None:
-                self._on_refused(f"auth token refused ({self.refusals} so far)")
+                self._on_refused(f"refused by the venue (token {self.refusals})")
         self._refresh_now.set()
 
     async def mint_now(self) -> str:

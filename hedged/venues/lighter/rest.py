@@ -285,8 +285,8 @@ class LighterRest:
         priority: bool = False,
     ):
         http = self._http
-        if http is None:
-            raise TransportError(V, f"{endpoint}: client not running")
+        if http is None or http.is_closed:
+            raise TransportError(V, f"{endpoint}: not sent (client not running)")
         if not budgeted:
             limiter = self.sendtx_limiter if is_tx else self.rest_limiter
             await limiter.acquire(self.budgets.cost(endpoint), priority=priority)
