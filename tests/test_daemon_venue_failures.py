@@ -10,22 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import fast_stark_crypto  # noqa: F401  (the sim's signature check; imported here so a missing wheel fails loudly)
 import trio
 
 from hedged import daemon
 from hedged.alerts import IncidentStore
 from hedged.config import Config, CycleConfig, ExtendedVenueConfig, LighterVenueConfig, MetricsConfig, SimConfig, VenuesConfig
 from hedged.errors import EXIT_HALTED
-from hedged.nursery import Notifier
 from hedged.venues.assembly import SimPair
 from hedged.venues.credentials import REFUSAL_BOUND
 from hedged.venues.sim.faults import Fault, FaultKind
-from tests.daemon_harness import run_daemon
+from tests.daemon_harness import hedged_process, run_daemon
 
 
 def _config(tmp_path: Path, pair: SimPair, *, lighter_key_index: int | None = None) -> Config:
@@ -56,39 +54,6 @@ def _secrets(pair: SimPair, monkeypatch, **override: str) -> None:
         monkeypatch.setenv(name, override.get(name, value))
 
 
-async def _run_until_it_stops_by_itself(cfg: Config, after_ready: Callable[[daemon.Runtime], Awaitable[None]] | None = None
-                                        ) -> tuple[daemon.Runtime, int]:
-    """`daemon.main(cfg)` with no signal sent: it must end on its own (a halt). `after_ready` runs once ready."""
-    runtime: list[daemon.Runtime] = []
-    codes: list[int] = []
-    ready = trio.Event()
-
-    class ReadyNotifier(Notifier):
-        async def ready(self) -> None:
-            ready.set()
-
-    async with trio.open_nursery() as n:
-        async def run() -> None:
-            codes.append(await daemon.main(cfg, notifier=ReadyNotifier(environ={}), on_runtime=runtime.append))
-            n.cancel_scope.cancel()
-
-        n.start_soon(run)
-        if after_ready is not None:
-            await ready.wait()
-            await after_ready(runtime[0])
-        await trio.sleep_forever()
-    return runtime[0], codes[0]
-
-
-def _incidents(cfg: Config, event: str) -> list:
-    with IncidentStore(Path(cfg.daemon.state_dir) / "incidents.sqlite3", readonly=True) as store:
-        return [r.incident for r in store.list() if r.incident.event == event]
-
-
-def _refusals(rt: daemon.Runtime, venue: str) -> float:
-    return rt.metrics.credential_refusals.labels(venue)._value.get()
-
-
 async def _cycles_completed(rt: daemon.Runtime, n: int) -> None:
     cycle = rt.engine.cycle
     await rt.engine.ledger.version.wait_value(lambda _: cycle.summary.completed >= n)
@@ -117,10 +82,44 @@ async def test_each_venue_service_is_restarted_by_the_supervisor_and_trading_goe
     assert s.completed >= 2 and s.maker_volume > 0 and s.hedge_volume > 0
     ext, lig = pair.extended.position(), pair.lighter.position(pair.lighter_account)
     assert abs(ext + lig) <= rt.engine.cycle.tolerance()
-    assert _incidents(cfg, "credentials_refused") == []
+    assert _incidents(Path(cfg.daemon.state_dir), "credentials_refused") == []
 
 
 # ---- point 9: credentials the venue refuses stop trading, loudly ----------------------------------
+#
+# Through the `hedged` process: the exit code is what systemd sees (3 is in RestartPreventExitStatus)
+# and the last stderr line is what the operator reads. The simulators stay in this test.
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _toml(tmp_path: Path, pair: SimPair, *, lighter_key_index: int | None = None) -> Path:
+    text = pair.venue_toml()
+    if lighter_key_index is not None:
+        text = text.replace(f"api_key_index = {pair.lighter_key_index}", f"api_key_index = {lighter_key_index}")
+    text += "\n[cycle]\nsize_min = 0.5\nsize_max = 1\nsize_step = 0.1\ndelay_min_s = 0\ndelay_max_s = 0.1\n" \
+            "hold_min_s = 0.2\nhold_max_s = 0.4\n"
+    path = tmp_path / "hedged.toml"
+    path.write_text(text)
+    return path
+
+
+async def _hedged_until_exit(tmp_path: Path, config: Path, on_line: Callable[[bytes], None] | None = None
+                             ) -> tuple[int, str]:
+    buf = bytearray()
+    async with hedged_process("--config", str(config), "--metrics-port", "0", "--state-dir",
+                              str(tmp_path / "state"), cwd=tmp_path) as proc:
+        while chunk := await proc.stderr.receive_some(65536):
+            buf.extend(chunk)
+            if on_line is not None:
+                on_line(bytes(buf))
+        code = await proc.wait()
+    return code, buf.decode(errors="replace")
+
+
+def _incidents(state: Path, event: str) -> list:
+    with IncidentStore(state / "incidents.sqlite3", readonly=True) as store:
+        return [r.incident for r in store.list() if r.incident.event == event]
 
 
 async def test_a_wrong_stark_key_halts_with_exit_3_after_a_few_refused_orders_and_one_alert(tmp_path, monkeypatch,
@@ -131,35 +130,38 @@ async def test_a_wrong_stark_key_halts_with_exit_3_after_a_few_refused_orders_an
     with trio.fail_after(60):
         async with trio.open_nursery() as sims:
             await sims.start(pair.serve)
-            cfg = _config(tmp_path, pair)
-            rt, code = await _run_until_it_stops_by_itself(cfg)
+            code, err = await _hedged_until_exit(tmp_path, _toml(tmp_path, pair))
             sims.cancel_scope.cancel()
-    assert code == EXIT_HALTED
-    assert rt.engine.halted is not None and rt.engine.halted.startswith("extended refused our credentials")
-    assert "\n" not in rt.engine.halted and wrong not in rt.engine.halted
-    assert _refusals(rt, "extended") == REFUSAL_BOUND
-    assert len(_incidents(cfg, "credentials_refused")) == 1
+    assert code == EXIT_HALTED, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hedged: halted: extended refused our credentials 3 times: POST /user/order"), last
+    assert "1101" in last and wrong not in err
+    assert err.count("credentials_refused venue=extended") == REFUSAL_BOUND  # counted, not 211 at INFO
+    assert len(_incidents(tmp_path / "state", "credentials_refused")) == 1
     assert pair.extended.open_orders() == [] and pair.extended.position() == 0
 
 
 async def test_revoked_lighter_tokens_halt_with_exit_3_and_one_alert(tmp_path, monkeypatch, sim_config):
     pair = SimPair.build(sim_config, extended_chain_id="SN_SEPOLIA")
     _secrets(pair, monkeypatch)
-    async def trade_then_revoke(rt: daemon.Runtime) -> None:
-        await _cycles_completed(rt, 1)
-        pair.lighter.revoke_tokens()  # every token the daemon can mint for the next hours is refused
+    revoked = []
+
+    def revoke_after_the_first_cycle(log: bytes) -> None:
+        if not revoked and b"cycle n=1 " in log:
+            revoked.append(True)
+            pair.lighter.revoke_tokens()  # every token the daemon can mint for the next hours is refused
 
     with trio.fail_after(90):
         async with trio.open_nursery() as sims:
             await sims.start(pair.serve)
-            cfg = _config(tmp_path, pair)
-            rt, code = await _run_until_it_stops_by_itself(cfg, trade_then_revoke)
+            code, err = await _hedged_until_exit(tmp_path, _toml(tmp_path, pair), revoke_after_the_first_cycle)
             sims.cancel_scope.cancel()
-    assert code == EXIT_HALTED
-    assert rt.engine.halted is not None and rt.engine.halted.startswith("lighter refused our credentials")
-    assert _refusals(rt, "lighter") >= REFUSAL_BOUND
-    assert len(_incidents(cfg, "credentials_refused")) == 1
-    assert pair.extended.open_orders() == []
+    assert revoked
+    assert code == EXIT_HALTED, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hedged: halted: lighter refused our credentials 3 times: auth token"), last
+    assert len(_incidents(tmp_path / "state", "credentials_refused")) == 1
+    assert abs(pair.extended.position() + pair.lighter.position(pair.lighter_account)) <= Decimal("0.1")
 
 
 async def test_an_unregistered_lighter_api_key_halts_with_exit_3_instead_of_restarting(tmp_path, monkeypatch,
@@ -169,10 +171,11 @@ async def test_an_unregistered_lighter_api_key_halts_with_exit_3_instead_of_rest
     with trio.fail_after(90):
         async with trio.open_nursery() as sims:
             await sims.start(pair.serve)
-            cfg = _config(tmp_path, pair, lighter_key_index=pair.lighter_key_index + 1)  # no key registered there
-            rt, code = await _run_until_it_stops_by_itself(cfg)
+            config = _toml(tmp_path, pair, lighter_key_index=pair.lighter_key_index + 1)  # no key registered there
+            code, err = await _hedged_until_exit(tmp_path, config)
             sims.cancel_scope.cancel()
-    assert code == EXIT_HALTED
-    assert rt.engine.halted is not None and rt.engine.halted.startswith("lighter refused our credentials")
-    assert len(_incidents(cfg, "credentials_refused")) == 1
+    assert code == EXIT_HALTED, err
+    assert err.strip().splitlines()[-1].startswith("hedged: halted: lighter refused our credentials 3 times"), err
+    assert "service_restarting name=venue:lighter" not in err
+    assert len(_incidents(tmp_path / "state", "credentials_refused")) == 1
     assert pair.extended.open_orders() == [] and pair.extended.position() == 0
