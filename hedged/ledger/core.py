@@ -27,6 +27,9 @@ __all__ = ["LedgerCore", "LedgerStats", "Roles"]  # Roles lives in orders.py, ne
 # Events worth a counter but not a warning: they are normal venue behaviour.
 _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
                      "orders_merged", "fill_after_reconcile_close"})
+# Read as "the venue id of a finished order came back on another order" (a venue restarted and
+# reused its ids): never merged into the old record; a new record is opened for it.
+_REUSED = "order_id_reused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,11 @@ class LedgerCore:
         self._next_order = 1
         self._legs: dict[Leg, Leg] = {roles.maker: roles.maker, roles.hedge: roles.hedge}
         self._next_adj = 1
+        # Per venue: bumped by every event that changes what the ledger knows about that venue's
+        # orders or fills. The reconciler's fence: a snapshot taken while it moved is not applied.
+        self.marks: Counter[Venue] = Counter()
+        # Per venue: the newest venue timestamp seen on an order or fill (the back-fill watermark).
+        self.venue_ts: dict[Venue, int] = {}
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -113,7 +121,8 @@ class LedgerCore:
     def apply_update(self, u: OrderUpdate) -> Decimal:
         # Fast path: found by venue id and nothing to learn or merge from the client id.
         rec = self._by_oid.get((u.venue, u.order_id)) if u.order_id is not None else None
-        if rec is None or (u.client_id is not None and rec.client_id != u.client_id):
+        if (rec is None or (u.client_id is not None and rec.client_id != u.client_id) or u.side is not rec.side
+                or (u.qty != rec.qty and rec.status.is_terminal)):
             rec = self._lookup(u.venue, u.market, u.order_id, u.client_id, u.side, u.qty, u.ts_ms)
             if rec is None:
                 return ZERO
@@ -136,7 +145,10 @@ class LedgerCore:
                 changed = True
         if u.ts_ms > rec.ts_ms:
             rec.ts_ms = u.ts_ms
+            self._seen_ts(u.venue, u.ts_ms)
         cum = u.filled_qty
+        if changed or cum != rec.cum:
+            self.marks[u.venue] += 1
         delta = ZERO
         if cum > rec.cum:
             self._fill_context(rec, was_terminal)
@@ -161,13 +173,15 @@ class LedgerCore:
             self.counters["duplicate_trade"] += 1
             return ZERO
         # A trade for an order we never saw: its size is at least this trade.
-        rec = self._lookup(t.venue, t.market, t.order_id, t.client_id, t.side, t.qty, t.ts_ms)
+        rec = self._lookup(t.venue, t.market, t.order_id, t.client_id, t.side, t.qty, t.ts_ms, sized=False)
         if rec is None:
             return ZERO
         if t.side is not rec.side:
             self._note("side_mismatch", rec, f"trade={t.trade_id} observed={t.side}")
             return ZERO
         before = rec.in_flight if rec.is_hedge else ZERO
+        self.marks[t.venue] += 1
+        self._seen_ts(t.venue, t.ts_ms)
         self._fill_context(rec, rec.status.is_terminal)
         self._trades[tkey] = rec.key
         rec.trade_ids.add(t.trade_id)
@@ -266,10 +280,13 @@ class LedgerCore:
         before = rec.in_flight
         rec.status = OrderStatus.CANCELLED
         rec.closed_by_reconcile = True
+        self.marks[rec.leg.venue] += 1
         self.counters["closed_by_reconcile"] += 1
         logger.warning("ledger_order_closed key={} order_id={} client_id={} reason={}", rec.key, rec.order_id,
                        rec.client_id, reason)
         self._after(rec, before)
+        # Journaled, so a restart neither closes it again nor forgets to guard against its late fills.
+        self.outbox.append(R.row_order(rec))
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -288,9 +305,17 @@ class LedgerCore:
         return rec
 
     def _lookup(self, venue: Venue, market: str, oid: str | None, cid: str | None, side: Side, qty: Decimal,
-                ts_ms: int) -> OrderRecord | None:
+                ts_ms: int, *, sized: bool = True) -> OrderRecord | None:
+        # `sized`: `qty` is the order's size (an update), not one trade's.
         a = self._by_oid.get((venue, oid)) if oid is not None else None
         b = self._by_cid.get((venue, cid)) if cid is not None else None
+        if a is not None and a is not b and self._reused(a, cid, side if sized else None, qty if sized else None):
+            self._note(_REUSED, a, f"order_id={oid} client_id={cid} side={side} qty={qty}")
+            self.reconcile_requested = True
+            del self._by_oid[(venue, oid)]  # the id now names the new order
+            a = None
+            if b is not None and b.order_id is not None and b.order_id != oid:
+                b = None  # our client id on yet another venue id: not ours to merge either
         if a is not None and b is not None and a is not b:
             return self._merge(a, b)
         rec = a or b
@@ -300,6 +325,7 @@ class LedgerCore:
                 logger.warning("ledger_event_without_ids venue={} market={}", venue, market)
                 return None
             self.counters["unknown_order"] += 1
+            self.marks[venue] += 1
             logger.info("ledger_unknown_order venue={} order_id={} client_id={}", venue, oid, cid)
             rec = self._new(Leg(venue, market), side, oid, cid, qty, OrderStatus.PENDING, ts_ms)
             if rec.is_hedge:
@@ -318,6 +344,23 @@ class LedgerCore:
         if learned:
             self.outbox.append(R.row_order(rec))
         return rec
+
+    @staticmethod
+    def _reused(rec: OrderRecord, cid: str | None, side: Side | None, qty: Decimal | None) -> bool:
+        """An event carrying `rec`'s venue id but describing another order: a different client id
+        or side, or (once `rec` is over) a different size. Real venues never reuse ids; a venue
+        (or simulator) that restarted does, and merging would corrupt both orders' fills.
+        A trade (no side or size given: one fill of an order) only by its client id; a trade of
+        the other side without one stays a `side_mismatch`."""
+        if cid is not None and rec.client_id is not None and cid != rec.client_id:
+            return True
+        if side is not None and side is not rec.side:
+            return True
+        return qty is not None and rec.status.is_terminal and qty > 0 and rec.qty > 0 and qty != rec.qty
+
+    def _seen_ts(self, venue: Venue, ts_ms: int) -> None:
+        if ts_ms > self.venue_ts.get(venue, 0):
+            self.venue_ts[venue] = ts_ms
 
     def _merge(self, a: OrderRecord, b: OrderRecord) -> OrderRecord:
         """Two records turned out to be one order (first seen by venue id, then by client id).

@@ -29,6 +29,7 @@ def restore(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: li
                           merged_into, bool(closed), ts_ms)
         core.orders[key] = rec
         core.positions.setdefault(leg, ZERO)
+        core._seen_ts(leg.venue, ts_ms)
         top = max(top, int(key[1:]))
     core._next_order = top + 1
     for rec in core.orders.values():

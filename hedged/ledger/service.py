@@ -32,7 +32,7 @@ from hedged.ledger.hedging import HedgePlan
 from hedged.ledger.journal import Journal, ReplayInfo
 from hedged.ledger.orders import Leg, OrderRecord
 from hedged.ledger.reconcile import ReconcileKind, ReconcilePlan, apply_reconciliation, plan_reconciliation
-from hedged.venues.base import MarketRules, OrderUpdate, PositionSnapshot, Side, Venue, VenueEvent
+from hedged.venues.base import MarketRules, OrderUpdate, PositionSnapshot, Side, Trade, Venue, VenueEvent
 
 
 class Ledger:
@@ -129,16 +129,43 @@ class Ledger:
         self._publish(False)
 
     def reconcile(self, positions: Iterable[PositionSnapshot], open_orders: Iterable[OrderUpdate], *,
-                  kind: ReconcileKind, ts_ms: int = 0) -> ReconcilePlan:
-        plan = plan_reconciliation(self.core, positions, open_orders, kind=kind)
+                  kind: ReconcileKind, statuses: Mapping[str, OrderUpdate | None] | None = None,
+                  adjust: Iterable[Leg] | None = None, ts_ms: int = 0) -> ReconcilePlan:
+        """Plan and apply in one step (atomic under Trio). See `plan_reconciliation` for
+        `statuses` (answers of per-order queries) and `adjust` (legs whose fence held)."""
+        plan = plan_reconciliation(self.core, positions, open_orders, kind=kind, statuses=statuses, adjust=adjust)
         apply_reconciliation(self.core, plan, ts_ms=ts_ms)
         # Routine when nothing changed (every reconcile_interval_s); worth a line when it corrected something.
-        changed = plan.adjustments or plan.adopt or plan.close
+        changed = plan.adjustments or plan.adopt or plan.close or plan.held
         logger.log("INFO" if changed else "DEBUG",
-                   "ledger_reconciled kind={} adjustments={} adopted={} closed={} net_exposure={}", kind,
-                    len(plan.adjustments), len(plan.adopt), len(plan.close), plan.net_exposure)
+                   "ledger_reconciled kind={} adjustments={} adopted={} closed={} held={} net_exposure={}", kind,
+                   len(plan.adjustments), len(plan.adopt), len(plan.close), ",".join(map(str, plan.held)) or "-",
+                   plan.net_exposure)
         self._publish(True)
         return plan
+
+    def backfill(self, trades: Iterable[Trade]) -> int:
+        """Apply fills from a venue's trade history; trade ids the journal holds are skipped
+        by the exactly-once path. Returns how many trades were new."""
+        n = 0
+        for t in trades:
+            before = self.core.counters["duplicate_trade"]
+            self.core.apply_trade(t)
+            n += self.core.counters["duplicate_trade"] == before
+        self._publish(True)
+        return n
+
+    def mark(self, venue: Venue) -> int:
+        """Changes applied so far to `venue`'s orders and fills (the reconciler's fence)."""
+        return self.core.marks[venue]
+
+    def legs(self) -> tuple[Leg, Leg]:
+        return self.core.roles.maker, self.core.roles.hedge
+
+    def live_orders(self, venue: Venue) -> list[OrderRecord]:
+        """Records of `venue` the ledger still considers working (not terminal, not merged)."""
+        return [r for r in self.core.orders.values()
+                if r.leg.venue is venue and r.merged_into is None and not r.status.is_terminal]
 
     # ---- reads ----------------------------------------------------------------------------
 

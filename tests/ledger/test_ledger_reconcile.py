@@ -30,6 +30,11 @@ class Case:
     closed: int = 0
     after: dict = field(default_factory=dict)  # leg -> position after applying
     in_flight: str = "0"
+    # client id -> the venue's answer to a targeted status query (None: unknown at the venue);
+    # a live order the venue does not list and that is missing here had its query fail.
+    statuses: dict = field(default_factory=dict)
+    adjust: tuple | None = None  # legs whose fence held (None: all)
+    held: tuple = ()
 
 
 def _hedge(cid, side, qty):
@@ -52,14 +57,27 @@ CASES = [
          [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.5"))],
          [snap(MAKER, "0.8")], [upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.8")], [],
          after={MAKER: "0.8", HEDGE: "0"}),
-    Case("warm start, a hedge in flight is gone and the venue shows it filled", WARM,
+    Case("warm start, a hedge in flight is gone: its own status says filled, counted as a fill", WARM,
+         [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4")), _hedge("h1", SELL, "0.4"),
+          lambda c: c.apply(upd(HEDGE, "L1", "h1", SELL, S.OPEN, "0.4", "0"))],
+         [snap(MAKER, "0.4"), snap(HEDGE, "-0.4")], [], [],
+         after={MAKER: "0.4", HEDGE: "-0.4"}, statuses={"h1": upd(HEDGE, "L1", "h1", SELL, S.FILLED, "0.4", "0.4")}),
+    Case("warm start, a hedge in flight the venue does not know is closed; its fill an adjustment", WARM,
          [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4")), _hedge("h1", SELL, "0.4"),
           lambda c: c.apply(upd(HEDGE, "L1", "h1", SELL, S.OPEN, "0.4", "0"))],
          [snap(MAKER, "0.4"), snap(HEDGE, "-0.4")], [], [(HEDGE, "-0.4", "warm_restart_drift")], closed=1,
-         after={MAKER: "0.4", HEDGE: "-0.4"}),
+         after={MAKER: "0.4", HEDGE: "-0.4"}, statuses={"h1": None}),
+    Case("warm start, a hedge whose status query failed is neither closed nor its leg adjusted", WARM,
+         [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4")), _hedge("h1", SELL, "0.4"),
+          lambda c: c.apply(upd(HEDGE, "L1", "h1", SELL, S.OPEN, "0.4", "0"))],
+         [snap(MAKER, "0.4"), snap(HEDGE, "-0.4")], [], [],
+         after={MAKER: "0.4", HEDGE: "0"}, in_flight="-0.4", held=(HEDGE,)),
+    Case("periodic, a leg whose stream moved during the snapshot is not adjusted", PERIODIC,
+         [lambda c: c.apply(trade(MAKER, "t1", "1", BUY, "1.0"))],
+         [snap(MAKER, "0.9")], [], [], after={MAKER: "1.0", HEDGE: "0"}, adjust=(HEDGE,), held=(MAKER,)),
     Case("warm start, a hedge registered but never acknowledged is not at the venue", WARM,
          [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4")), _hedge("h1", SELL, "0.4")],
-         [snap(MAKER, "0.4")], [], [], closed=1, after={MAKER: "0.4", HEDGE: "0"}),
+         [snap(MAKER, "0.4")], [], [], closed=1, after={MAKER: "0.4", HEDGE: "0"}, statuses={"h1": None}),
     Case("periodic, a hedge just sent is not listed yet: kept in flight", PERIODIC,
          [lambda c: c.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4")), _hedge("h1", SELL, "0.4")],
          [snap(MAKER, "0.4")], [], [], after={MAKER: "0.4", HEDGE: "0"}, in_flight="-0.4"),
@@ -84,16 +102,20 @@ def test_reconciliation_scenario(case: Case):
     core = LedgerCore(ROLES)
     for step in case.before:
         step(core)
-    plan = plan_reconciliation(core, case.positions, case.open_orders, kind=case.kind)
+    statuses = {core.find(u.venue if u else HEDGE.venue, client_id=cid).key: u for cid, u in case.statuses.items()}
+    plan = plan_reconciliation(core, case.positions, case.open_orders, kind=case.kind, statuses=statuses,
+                               adjust=case.adjust)
     assert plan.adjustments == tuple(Adjustment(leg, D(d), r) for leg, d, r in case.adjustments)
     assert (len(plan.adopt), len(plan.close)) == (case.adopted, case.closed)
+    assert plan.held == case.held
     apply_reconciliation(core, plan)
     for leg, pos in case.after.items():
         assert core.positions[leg] == D(pos), leg
     assert core.hedge_in_flight == D(case.in_flight)
     check_invariants(core)
     # The venues are now the truth: a second pass finds nothing to do.
-    again = plan_reconciliation(core, case.positions, case.open_orders, kind=case.kind)
+    again = plan_reconciliation(core, case.positions, case.open_orders, kind=case.kind, statuses=statuses,
+                                adjust=case.adjust)
     assert again.adjustments == () and again.adopt == () and again.close == ()
 
 
@@ -125,3 +147,58 @@ def test_reconciliation_clears_the_request_raised_by_an_anomaly():
         core, [snap(MAKER, "0.6")], [upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.6")], kind=PERIODIC))
     assert not core.reconcile_requested
     assert core.positions[MAKER] == Decimal("0.6")
+
+
+def test_a_closed_order_is_journaled_and_its_late_fill_guard_survives_a_restart(tmp_path):
+    from hedged.ledger import Ledger
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger.open(ROLES, path)
+    ledger.apply(upd(MAKER, "1", "m1", BUY, S.FILLED, "0.4", "0.4"))
+    ledger.register_hedge("h1", SELL, D("0.4"))
+    ledger.apply(upd(HEDGE, "L1", "h1", SELL, S.OPEN, "0.4", "0"))
+    key = ledger.order(HEDGE.venue, "h1").key
+    # The venue does not know h1 any more, and its position shows it filled.
+    plan = ledger.reconcile([snap(MAKER, "0.4"), snap(HEDGE, "-0.4")], [], kind=WARM, statuses={key: None})
+    assert plan.close == (key,)
+    ledger.close()
+
+    again = Ledger.open(ROLES, path)
+    rec = again.order(HEDGE.venue, "h1")
+    assert rec.status is S.CANCELLED and rec.closed_by_reconcile  # not live again after the restart
+    assert again.position(HEDGE.venue) == D("-0.4") and again.hedge_in_flight() == 0
+    # A second restart's reconciliation has nothing to close.
+    plan = again.reconcile([snap(MAKER, "0.4"), snap(HEDGE, "-0.4")], [], kind=WARM, statuses={})
+    assert plan.close == () and plan.adjustments == ()
+    # The late fill the venue reports for it is already in the adjusted position: not counted twice.
+    again.apply(upd(HEDGE, "L1", "h1", SELL, S.FILLED, "0.4", "0.4"))
+    assert again.position(HEDGE.venue) == D("-0.4")
+    assert again.statistics().counters["fill_after_reconcile_close"] == 1
+    again.close()
+
+
+def test_an_order_id_seen_again_with_another_client_id_is_a_new_order_not_a_merge():
+    core = LedgerCore(ROLES)
+    core.register_order(MAKER, "m1", BUY, D("1"))
+    core.apply(upd(MAKER, "7", "m1", BUY, S.FILLED, "1", "1"))
+    core.register_order(MAKER, "m2", BUY, D("0.6"))
+    # A venue that restarted hands out id 7 again, to our new order m2.
+    core.apply(upd(MAKER, "7", "m2", BUY, S.PARTIALLY_FILLED, "0.6", "0.2"))
+    old, new = core.find(MAKER.venue, client_id="m1"), core.find(MAKER.venue, client_id="m2")
+    assert old is not new and old.counted == D("1") and new.counted == D("0.2")
+    assert core.find(MAKER.venue, order_id="7") is new
+    assert core.positions[MAKER] == D("1.2")
+    assert core.counters["order_id_reused"] == 1 and core.counters["cumulative_regressed"] == 0
+    assert core.reconcile_requested
+    check_invariants(core)
+
+
+@pytest.mark.parametrize("side, qty", [(SELL, "1"), (BUY, "0.6")], ids=["other side", "other size"])
+def test_an_order_id_of_a_finished_order_with_another_side_or_size_is_a_new_order(side, qty):
+    core = LedgerCore(ROLES)
+    core.apply(upd(MAKER, "7", None, BUY, S.FILLED, "1", "1"))
+    core.apply(upd(MAKER, "7", None, side, S.PARTIALLY_FILLED, qty, "0.2"))
+    assert core.positions[MAKER] == D("1") + D("0.2") * side.sign
+    assert core.counters["order_id_reused"] == 1 and core.counters["cumulative_regressed"] == 0
+    assert len(core.orders) == 2
+    check_invariants(core)
