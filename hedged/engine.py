@@ -28,6 +28,7 @@ from hedged.metrics import Metrics, Readiness
 from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
 from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
+from hedged.strategy.reconciler import Reconciler
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
 from hedged.venues.base import Venue, VenueEvent
@@ -48,6 +49,7 @@ class Engine:
     venues: Venues | None = None
     executor: HedgeExecutor | None = None
     sweeper: Sweeper | None = None
+    reconciler: Reconciler | None = None
     cycle: CycleRunner | None = None
     guard: ExposureGuard | None = None
     reconciled: bool = False
@@ -146,9 +148,13 @@ class Engine:
                                       tolerance=lambda: self.cycle.tolerance(), rng=random.Random(self.rng.random()),
                                       alert=self.alert, new_client_id=ids, on_latency=self._observe_latency,
                                       on_failure=self._count_failure)
+        self.reconciler = Reconciler(ledger=ledger, maker=v.extended, hedge=v.lighter,
+                                     interval_s=cfg.risk.reconcile_interval_s, hedge_busy=self.executor.busy,
+                                     resynced=[_synced(v.extended), _synced(v.lighter)], alert=self.alert,
+                                     orphan_policy=cfg.risk.orphan_orders)
         self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
                                tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
-                               aggress_bps=aggress, hedge_idle=self.executor.wait_flat, hedge_busy=self.executor.busy)
+                               aggress_bps=aggress, hedge_idle=self.executor.wait_flat, reconciler=self.reconciler)
         self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
                                  cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
                                  new_client_id=ids, alert=self.alert,
@@ -177,13 +183,14 @@ class Engine:
                 logger.warning("tolerance_below_hedge_minimum tolerance={} hedge_min_size={} (risk.tolerance_pct or "
                                "risk.tolerance_floor is below what {} can trade; the hedge minimum is used)",
                                self.cycle.tolerance(), smallest, self.cfg.market.lighter)
-        assert self.sweeper is not None and self.ledger is not None
+        assert self.reconciler is not None and self.ledger is not None
         if not self.reconciled:
+            # Before the executor, guard and cycle start (the supervisor starts in order): orphans are
+            # confirmed gone and the ledger reconciled before any hedge or flatten decision.
             kind = ReconcileKind.COLD if self.ledger.replay.fresh else ReconcileKind.WARM
-            await self.sweeper.startup(kind)
+            await self.reconciler.startup(kind)
             self.reconciled = True
-            logger.debug("startup_reconciled kind={}", kind)
-        await self.sweeper.run_periodic(self.cfg.risk.reconcile_interval_s, task_status=task_status)
+        await self.reconciler.run(task_status=task_status)
 
     async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         assert self.executor is not None and self.cycle is not None
@@ -251,6 +258,12 @@ class Engine:
         if self.ledger is None:
             return {}
         return {str(leg.venue): v for leg, v in self.ledger.positions.value.items()}
+
+
+def _synced(client: Any) -> Any:
+    """The adapter's "streams up and re-synced" flag (its False -> True edge is a re-sync)."""
+    flag = getattr(client, "synced", None)
+    return client.ready if flag is None else flag
 
 
 def summary_fields(s: Any) -> dict[str, Any]:

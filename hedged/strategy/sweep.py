@@ -1,6 +1,8 @@
-"""Reconciliation with both venues, orphan orders, and the sweep of out-of-tolerance exposure.
+"""The sweep of out-of-tolerance exposure before and after each cycle.
 
-Used at startup (before reporting ready), before each cycle, and periodically.
+Reconciliation itself (passes, the snapshot fence, orphans at startup, back-fill) is the
+`Reconciler`'s (reconciler.py); the sweep asks it for a pass and decides what to do with
+exposure the executor cannot hedge.
 """
 
 from __future__ import annotations
@@ -15,10 +17,9 @@ from loguru import logger
 from hedged.ledger import ReconcileKind
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.ports import Alert
+from hedged.strategy.reconciler import Reconciler
 from hedged.strategy.tolerance import within
 from hedged.venues.base import VenueClient, VenueError
-
-_CALL_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Sweeper:
     def __init__(self, *, ledger, maker: VenueClient, hedge: VenueClient, risk, tolerance: Callable[[], Decimal],
                  alert: Alert, new_client_id: Callable[[object], str], aggress_bps: Decimal,
                  hedge_idle: Callable[[], Awaitable[None]] | None = None, settle_s: float = 30.0,
-                 hedge_busy=None) -> None:
+                 reconciler: Reconciler | None = None) -> None:
         self.ledger = ledger  # hedged.ledger.Ledger (needs reconcile())
         self.maker = maker
         self.hedge = hedge
@@ -43,54 +44,26 @@ class Sweeper:
         self.alert = alert
         self.new_client_id = new_client_id
         self.aggress_bps = aggress_bps
-        # The executor hedges whatever the reconciliation reveals; the sweep flattens only what it
-        # cannot (e.g. less than the hedge venue's minimum), so the two never trade the same exposure.
+        # The executor owns exposure that reconciliation reveals (at startup too): the sweep waits for
+        # it and flattens only what is still open once the executor is idle (e.g. less than the hedge
+        # venue's minimum), never while the executor is still working on it: one owner, no double trade.
         self.hedge_idle = hedge_idle
         self.settle_s = settle_s
-        self.hedge_busy = hedge_busy  # executor.busy (AsyncValue[bool]), for `run_periodic`
+        # One owner of passes against the venues; the sweep asks it, it never reads snapshots itself.
+        self.reconciler = reconciler or Reconciler(ledger=ledger, maker=maker, hedge=hedge, alert=alert,
+                                                   orphan_policy=risk.orphan_orders,
+                                                   interval_s=risk.reconcile_interval_s)
 
     async def reconcile(self, kind: ReconcileKind) -> Decimal:
-        """Bring the ledger in line with both venues (the venues are the truth); returns the net exposure."""
-        with trio.fail_after(_CALL_S):
-            positions = [*await self.maker.positions(), *await self.hedge.positions()]
-            orders = [*await self.maker.open_orders(), *await self.hedge.open_orders()]
-        plan = self.ledger.reconcile(positions, orders, kind=kind)
-        if not plan.clean:
-            logger.warning("reconcile_adjusted kind={} adjustments={} adopted={} closed={}", kind,
-                           len(plan.adjustments), len(plan.adopt), len(plan.close))
-        return plan.net_exposure
+        """One fenced reconciliation pass (the venues are the truth); returns the venues' net exposure."""
+        return (await self.reconciler.reconcile(kind)).net_exposure
 
     async def reconcile_periodic(self) -> Decimal:
         return await self.reconcile(ReconcileKind.PERIODIC)
 
-    async def run_periodic(self, interval_s: float, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Reconcile every `interval_s`, at quiet moments only (no hedge episode running), because a
-        venue snapshot taken while fills are still on the stream would be mistaken for drift."""
-        task_status.started()
-        while True:
-            await trio.sleep(interval_s)
-            if self.hedge_busy is not None:
-                await self.hedge_busy.wait_value(False)
-            try:
-                await self.reconcile(ReconcileKind.PERIODIC)
-            except (VenueError, trio.TooSlowError) as exc:
-                logger.warning("periodic_reconcile_failed error={!r}", exc)
-
     async def startup(self, kind: ReconcileKind) -> Decimal:
-        """Before reporting ready: orphans are cancelled (or adopted, by config), then reconcile."""
-        orphans = [*await self.maker.open_orders(), *await self.hedge.open_orders()]
-        if orphans and self.risk.orphan_orders == "cancel":
-            logger.warning("orphan_orders_cancelled count={}", len(orphans))
-            for client in (self.maker, self.hedge):
-                with trio.fail_after(_CALL_S):
-                    await client.cancel_all()
-            await self.alert("orphan_orders", "warning", count=len(orphans), action="cancelled")
-        elif orphans:
-            logger.warning("orphan_orders_adopted count={}", len(orphans))
-        net = await self.reconcile(kind)
-        logger.info("startup_reconciled kind={} net_exposure={} maker={} hedge={}", kind, net,
-                    self.ledger.position(self.maker.venue), self.ledger.position(self.hedge.venue))
-        return net
+        """Before reporting ready: orphans cancelled and confirmed gone (or adopted), back-fill, reconcile."""
+        return (await self.reconciler.startup(ReconcileKind(kind))).net_exposure
 
     async def sweep(self, reason: str) -> SweepResult:
         """Reconcile; if the net exposure is beyond tolerance, warn, flatten it and re-check."""
@@ -108,13 +81,19 @@ class Sweeper:
         await self.alert("sweep_exposure", "warning", reason=reason, net=str(net), tolerance=str(tol),
                          maker=str(m), hedge=str(h))
         if self.hedge_idle is not None:
-            with trio.move_on_after(self.settle_s):
+            with trio.move_on_after(self.settle_s) as settle:
                 await self.hedge_idle()
             net = self.ledger.net_exposure.value
             if within(net, tol):
                 logger.info("sweep_hedged reason={} net={}", reason, net)
                 return SweepResult(self.ledger.position(self.maker.venue), self.ledger.position(self.hedge.venue),
                                    net, False, True)
+            if settle.cancelled_caught:
+                # The executor is still on it (resting hedge, backoff): it owns this exposure and has its
+                # own deadline and failure path. Flattening now would trade the same exposure twice.
+                logger.warning("sweep_left_to_executor reason={} net={} settle_s={}", reason, net, self.settle_s)
+                return SweepResult(self.ledger.position(self.maker.venue), self.ledger.position(self.hedge.venue),
+                                   net, False, False)
         result = await flatten_and_verify(reason=f"sweep: {reason}", ledger=self.ledger, maker=self.maker,
                                           hedge=self.hedge, tol=tol, alert=self.alert,
                                           new_client_id=self.new_client_id, aggress_bps=self.aggress_bps)

@@ -141,17 +141,21 @@ async def test_the_sweep_lets_the_executor_hedge_exposure_it_reveals(autojump_cl
         assert ("sweep_exposure", "warning") in r.alerts.events()
 
 
-async def test_the_sweep_flattens_exposure_the_executor_cannot_hedge(autojump_clock):
+async def test_the_sweep_never_flattens_exposure_the_executor_is_still_working_on(autojump_clock):
     async with rig() as r:
         r.maker.position = D("0.5")
         r.hedge.fail_taker = [OrderRejected(Venue.LIGHTER, "no")] * 10  # the hedge venue refuses everything
         ex = r.executor(cfg=hedge_config(max_attempts=10, backoff_max_s=5.0))
         await r.nursery.start(ex.run)
-        # the executor is still retrying when the sweep's settle time ends
+        # the executor is still retrying when the sweep's settle time ends: the exposure stays its own
         result = await r.sweeper(ex, settle_s=3.0).sweep("test")
-        assert result.flattened and result.recovered
-        assert r.maker.position == 0 and r.venue_net() == 0
-        assert r.alerts.events() == [("sweep_exposure", "warning"), ("exposure_flattened", "warning")]
+        assert not result.flattened and not result.recovered
+        assert r.maker.position == D("0.5") and not [c for c in r.maker.calls if c[0] == "place_taker"]
+        # its failure path flattens it once, after its last attempt: one owner, one flatten
+        await r.until(lambda: r.venue_net() == 0 and not ex.busy.value, ex.busy)
+        assert len([c for c in r.maker.calls if c[0] == "place_taker"]) == 1
+        assert r.alerts.events() == [("sweep_exposure", "warning"), ("hedge_failed", "critical"),
+                                     ("exposure_flattened", "warning")]
 
 
 async def test_orphan_orders_are_cancelled_at_startup(autojump_clock):

@@ -132,17 +132,3 @@ async def test_graceful_stop_waits_for_the_makers_to_stop_before_declaring_flat(
         await done.wait()
         assert r.hedge.position == D("-0.5")
 
-
-async def test_periodic_reconciliation_waits_for_a_quiet_moment_then_learns_the_venues_truth(autojump_clock):
-    async with rig() as r:
-        ex = r.executor()
-        sweeper = r.sweeper(ex)
-        sweeper.hedge_busy = ex.busy
-        ex.busy.value = True  # an episode is running: no snapshot may be taken now
-        await r.nursery.start(sweeper.run_periodic, 30.0)
-        r.maker.position, r.hedge.position = D("0.4"), D("-0.4")  # fills the stream never reported
-        await trio.sleep(45)
-        assert r.ledger.position(Venue.EXTENDED) == 0
-        ex.busy.value = False
-        await r.until(lambda: r.ledger_matches_venues())
-        assert trio.current_time() < 60
