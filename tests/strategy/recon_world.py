@@ -26,7 +26,7 @@ from hedged.venues.extended.sim import ExtendedSim
 from hedged.venues.extended.sim_config import ExtendedSimSettings
 from hedged.venues.lighter.client import LighterClient, LighterSettings
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
+from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings, trio_wall_clock
 
 LIGHTER_ACCOUNT, LIGHTER_KEY = 604118, 5
 
@@ -37,24 +37,38 @@ class Hook(httpx.AsyncBaseTransport):
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
-        self.triggers: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self.triggers: list[list] = []  # [endpoint, skip, after, action]
         self.seen: list[str] = []
         self.delay: dict[str, float] = {}  # "METHOD path" -> seconds every such request takes
 
-    def once(self, endpoint: str, action: Callable[[], Awaitable[None]]) -> None:
-        self.triggers.append((endpoint, action))
+    def once(self, endpoint: str, action: Callable[[], Awaitable[None]], *, skip: int = 0,
+             after: bool = False) -> None:
+        """Run `action` once, at the (skip+1)-th request to `endpoint`: before the venue answers it,
+        or (`after`) once the venue has answered but before the answer reaches the client."""
+        self.triggers.append([endpoint, skip, after, action])
+
+    def _due(self, endpoint: str) -> list:
+        for t in self.triggers:
+            if t[0] == endpoint:
+                if t[1] == 0:
+                    self.triggers.remove(t)
+                    return t
+                t[1] -= 1
+                return []
+        return []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         endpoint = f"{request.method} {request.url.path}"
         self.seen.append(endpoint)
-        for i, (want, action) in enumerate(self.triggers):
-            if endpoint == want:
-                del self.triggers[i]
-                await action()
-                break
+        due = self._due(endpoint)
+        if due and not due[2]:
+            await due[3]()
         if endpoint in self.delay:
             await trio.sleep(self.delay[endpoint])
-        return await self.inner.handle_async_request(request)
+        response = await self.inner.handle_async_request(request)
+        if due and due[2]:
+            await due[3]()
+        return response
 
 
 @dataclass
@@ -89,9 +103,9 @@ class Proc:
 
 
 @asynccontextmanager
-async def sims(tmp_path: Path, *, seed: int = 7):
+async def sims(tmp_path: Path, *, seed: int = 7, lighter_latency: Latency | None = None):
     ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=False, domain_chain_id="SN_SIM"))
-    lig_sim = LighterSim(LighterSimSettings(seed=seed), wall_clock=trio_wall_clock())
+    lig_sim = LighterSim(LighterSimSettings(seed=seed, latency=lighter_latency or Latency()), wall_clock=trio_wall_clock())
     keys = generate_api_key()
     lig_sim.add_account(LIGHTER_ACCOUNT, collateral=Decimal(1_000_000))
     lig_sim.register_api_key(LIGHTER_ACCOUNT, LIGHTER_KEY, keys.public_key)

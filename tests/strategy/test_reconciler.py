@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal as D
+import pytest
 import trio
 
 from hedged.config import RiskConfig
@@ -17,6 +18,8 @@ from hedged.strategy.reconciler import Reconciler
 from hedged.venues.base import Liquidity, OrderStatus, Side, Trade, Venue
 from hedged.venues.extended.client import ExtendedClient
 from hedged.venues.sim.faults import Fault, FaultKind
+
+from hedged.venues.lighter.sim import Latency
 
 from .recon_world import process, sims
 from .rig import Alerts, hedge_config
@@ -108,6 +111,32 @@ async def test_a_fill_during_the_rest_round_trip_is_not_subtracted_as_drift(auto
         assert s.ext.position() + s.lig_position() == 0
         assert p.ledger.position(Venue.EXTENDED) == s.ext.position()
         assert p.ledger.position(Venue.LIGHTER) == s.lig_position()
+
+
+# A startup pass (WARM) has no second-pass confirmation: the fence alone must hold.
+@pytest.mark.parametrize("kind", [PERIODIC, ReconcileKind.WARM])
+async def test_a_fill_streamed_while_the_positions_answer_is_on_its_way_is_not_subtracted(autojump_clock, tmp_path,
+                                                                                          kind):
+    async with sims(tmp_path) as s, process(s) as p:
+        ex = executor(p)
+        await p.nursery.start(ex.run)
+        cid = await rest_maker(p, Side.BUY, D("0.5"))
+
+        async def fill_and_stream_it() -> None:
+            # The venue has answered the last positions call (0); before that answer arrives, the
+            # order fills and the stream delivers the fill. Both position reads agree, on a past instant.
+            s.ext.force_fill(cid, D("0.5"))
+            await until(p, lambda: p.ledger.order(Venue.EXTENDED, cid).counted == D("0.5"))
+
+        p.ext_hook.once(POSITIONS, fill_and_stream_it, skip=1, after=True)
+        rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
+        plan = await rec.reconcile(kind)
+        assert plan.adjustments == () and drift(p) == []
+        assert p.ledger.position(Venue.EXTENDED) == D("0.5")
+        await settle()
+        assert len(ex.hedge_orders) == 1 and len(s.lig_trades()) == 1
+        assert s.ext.position() + s.lig_position() == 0
+        assert p.ledger.position(Venue.EXTENDED) == s.ext.position()
 
 
 async def test_a_failed_status_query_is_never_read_as_flat(autojump_clock, tmp_path):
@@ -248,7 +277,8 @@ def _journal_trade_ids(path) -> set[str]:
 async def test_restart_with_a_resting_orphan_hedge_closes_the_exposure_with_exactly_one_trade(autojump_clock,
                                                                                               tmp_path):
     journal = tmp_path / "ledger.sqlite3"
-    async with sims(tmp_path) as s:
+    # Lighter's standard latency: a cancel takes effect 0.2 s after it is acknowledged.
+    async with sims(tmp_path, lighter_latency=Latency.standard()) as s:
         # Run 1: a maker fill, its hedge resting on Lighter (far from the book) when the process dies.
         async with process(s, journal=journal) as p:
             cid = await rest_maker(p, Side.BUY, D("0.78"))
