@@ -18,7 +18,7 @@ from loguru import logger
 
 from hedged.ledger import records as R
 from hedged.ledger.hedging import Coverage, HedgePlan, plan_hedge
-from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, next_status
+from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, describes_another_order, next_status
 from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
                                 VenueEvent)
 
@@ -309,7 +309,7 @@ class LedgerCore:
         # `sized`: `qty` is the order's size (an update), not one trade's.
         a = self._by_oid.get((venue, oid)) if oid is not None else None
         b = self._by_cid.get((venue, cid)) if cid is not None else None
-        if a is not None and a is not b and self._reused(a, cid, side if sized else None, qty if sized else None):
+        if a is not None and a is not b and describes_another_order(a, cid, side if sized else None, qty if sized else None):
             self._note(_REUSED, a, f"order_id={oid} client_id={cid} side={side} qty={qty}")
             self.reconcile_requested = True
             del self._by_oid[(venue, oid)]  # the id now names the new order
@@ -344,19 +344,6 @@ class LedgerCore:
         if learned:
             self.outbox.append(R.row_order(rec))
         return rec
-
-    @staticmethod
-    def _reused(rec: OrderRecord, cid: str | None, side: Side | None, qty: Decimal | None) -> bool:
-        """An event carrying `rec`'s venue id but describing another order: a different client id
-        or side, or (once `rec` is over) a different size. Real venues never reuse ids; a venue
-        (or simulator) that restarted does, and merging would corrupt both orders' fills.
-        A trade (no side or size given: one fill of an order) only by its client id; a trade of
-        the other side without one stays a `side_mismatch`."""
-        if cid is not None and rec.client_id is not None and cid != rec.client_id:
-            return True
-        if side is not None and side is not rec.side:
-            return True
-        return qty is not None and rec.status.is_terminal and qty > 0 and rec.qty > 0 and qty != rec.qty
 
     def _seen_ts(self, venue: Venue, ts_ms: int) -> None:
         if ts_ms > self.venue_ts.get(venue, 0):

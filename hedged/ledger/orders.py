@@ -120,3 +120,16 @@ def absorb(keep: OrderRecord, gone: OrderRecord) -> None:
     keep.client_id = keep.client_id or gone.client_id
     keep.counted = max(keep.cum, keep.trade_qty)
     gone.merged_into = keep.key
+
+
+def describes_another_order(rec: OrderRecord, cid: str | None, side: Side | None, qty: Decimal | None) -> bool:
+    """An event carrying `rec`'s venue id but describing another order: a different client id
+    or side, or (once `rec` is over) a different size. Real venues never reuse ids; a venue
+    (or simulator) that restarted does, and merging would corrupt both orders' fills.
+    A trade (no side or size given: one fill of an order) only by its client id; a trade of
+    the other side without one stays a `side_mismatch`."""
+    if cid is not None and rec.client_id is not None and cid != rec.client_id:
+        return True
+    if side is not None and side is not rec.side:
+        return True
+    return qty is not None and rec.status.is_terminal and qty > 0 and rec.qty > 0 and qty != rec.qty
