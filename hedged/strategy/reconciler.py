@@ -68,7 +68,7 @@ class Reconciler:
     def __init__(self, *, ledger, maker: VenueClient, hedge: VenueClient, interval_s: float = 30.0,
                  hedge_busy: AsyncValue[bool] | None = None, resynced: Sequence[AsyncValue[bool]] = (),
                  confirm_s: float = 2.0, retries: int = 3, call_s: float = _CALL_S, orphan_confirm_s: float = 10.0,
-                 alert: Alert | None = None, orphan_policy: str = "cancel") -> None:
+                 alert: Alert | None = None, orphan_policy: str = "cancel", min_gap_s: float = 1.0) -> None:
         self.ledger = ledger  # hedged.ledger.Ledger
         self.clients = (maker, hedge)
         self.interval_s = interval_s
@@ -80,6 +80,7 @@ class Reconciler:
         self.orphan_confirm_s = orphan_confirm_s
         self.alert = alert
         self.orphan_policy = orphan_policy  # RiskConfig.orphan_orders: "cancel" | "adopt"
+        self.min_gap_s = min_gap_s  # between two passes of the service
         self.passes: AsyncValue[int] = AsyncValue(0)  # completed passes
         self.last_plan: ReconcilePlan | None = None
         self._lock = trio.Lock()
@@ -274,26 +275,31 @@ class Reconciler:
             next_at = trio.current_time() + self.interval_s
             while True:
                 timer = False
-                with trio.move_on_at(next_at if not self._suspect else
-                                     min(next_at, trio.current_time() + self.confirm_s)) as scope:
+                wake_at = next_at if not self._suspect else min(next_at, trio.current_time() + self.confirm_s)
+                with trio.move_on_at(wake_at) as scope:
                     await wait_any(partial(self.ledger.reconcile_requested.wait_value, True),
                                    partial(self._resync_due.wait_value, lambda v: v > 0))
                 if scope.cancelled_caught:
                     timer = True
                     if self.hedge_busy is not None and not self._suspect:
-                        await self.hedge_busy.wait_value(False)
+                        # A quiet moment holds fewer legs; bounded, so a stuck episode cannot starve it.
+                        with trio.move_on_after(self.interval_s):
+                            await self.hedge_busy.wait_value(False)
                 resync = self._resync_due.value > 0
                 self._resync_due.value = 0
                 why = "resync" if resync else "timer" if timer else "requested"
+                began = trio.current_time()
                 try:
                     if resync:
                         await self.backfill()
                     await self.reconcile(ReconcileKind.PERIODIC)
                 except (VenueError, trio.TooSlowError) as exc:
                     logger.warning("periodic_reconcile_failed why={} error={!r}", why, exc)
-                    await trio.sleep(1.0)  # the venue is failing: do not hammer it
                 if timer:
                     next_at = trio.current_time() + self.interval_s
+                # Pacing, not polling: an anomaly raised on every frame must not turn into a pass per
+                # frame against the venues' rate limits.
+                await trio.sleep_until(began + self.min_gap_s)
 
     async def _watch_resync(self, flag: AsyncValue[bool]) -> None:
         while True:
