@@ -115,7 +115,9 @@ def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot],
             continue
         pending_periodic = kind is ReconcileKind.PERIODIC and rec.status is OrderStatus.PENDING
         if rec.key not in statuses:
-            if not pending_periodic:
+            # Without a client id nobody can ask for its status: left as it is, and not allowed to
+            # hold its leg for ever (its fills, if any, are in the venue position).
+            if not pending_periodic and rec.client_id is not None:
                 unanswered.append(rec.key)
                 held.add(rec.leg)
             continue

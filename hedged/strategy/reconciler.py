@@ -35,7 +35,7 @@ import trio
 from loguru import logger
 from trio_util import AsyncValue, wait_any
 
-from hedged.ledger import Leg, ReconcileKind, ReconcilePlan
+from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
 from hedged.strategy.ports import Alert
 from hedged.venues.base import OrderUpdate, PositionSnapshot, VenueClient, VenueError
@@ -138,8 +138,6 @@ class Reconciler:
 
     def _confirmed(self, adjust: list[Leg], positions, orders, statuses) -> list[Leg]:
         """Legs whose drift the previous pass saw too (same amount); the others wait one more pass."""
-        from hedged.ledger import plan_reconciliation
-
         dry = plan_reconciliation(self.ledger.core, positions, orders, kind=ReconcileKind.PERIODIC,
                                   statuses=statuses, adjust=adjust)
         drift = {a.leg: a.delta for a in dry.adjustments}
