@@ -15,7 +15,7 @@ from hedged.config import RiskConfig
 from hedged.ledger import ReconcileKind
 from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.reconciler import Reconciler
-from hedged.venues.base import Liquidity, OrderStatus, Side, Trade, Venue
+from hedged.venues.base import Liquidity, OrderStatus, Side, TimeInForce, Trade, Venue
 from hedged.venues.extended.client import ExtendedClient
 from hedged.venues.sim.faults import Fault, FaultKind
 
@@ -287,7 +287,6 @@ async def test_restart_with_a_resting_orphan_hedge_closes_the_exposure_with_exac
             hid = p.lig.new_client_id()
             p.ledger.register_hedge(hid, Side.SELL, D("0.78"))
             ask = p.lig.top_of_book.value.ask
-            from hedged.venues.base import TimeInForce
             await p.lig.place_taker(Side.SELL, D("0.78"), p.lig.rules.round_price(ask * 2, up=True), hid,
                                     TimeInForce.GTT)
             await until(p, lambda: p.ledger.order(Venue.LIGHTER, hid).status is OrderStatus.OPEN)
@@ -319,3 +318,25 @@ async def test_restart_with_a_resting_orphan_hedge_closes_the_exposure_with_exac
             assert p.ledger.position(Venue.LIGHTER) == s.lig_position()
             assert not [e for e, _ in alerts.events() if e in ("exposure_unrecovered", "hedge_failed")]
             assert ("orphan_orders", "warning") in alerts.events()
+
+
+async def test_orphans_that_cannot_be_confirmed_cancelled_stop_the_startup(autojump_clock):
+    from hedged.strategy.reconciler import OrphansNotCancelled
+    from hedged.venues.base import OrderRejected
+
+    from .rig import rig
+
+    async with rig() as r:
+        await r.hedge.place_taker(Side.SELL, D(1), D(200), "old-run-hedge", TimeInForce.GTT)  # rests
+
+        async def acknowledged_not_done() -> None:  # the venue says yes to the mass cancel, does nothing
+            await trio.lowlevel.checkpoint()
+
+        r.hedge.cancel_all = acknowledged_not_done
+        r.hedge.fail_cancel = [OrderRejected(Venue.LIGHTER, "busy")] * 100
+        rec = Reconciler(ledger=r.ledger, maker=r.maker, hedge=r.hedge, alert=r.alerts, orphan_confirm_s=5.0)
+        with pytest.raises(OrphansNotCancelled, match="old-run-hedge"):
+            await rec.startup(ReconcileKind.WARM)
+        assert trio.current_time() < 10
+        assert ("orphan_orders", "critical") in r.alerts.events()
+        assert rec.passes.value == 0  # no reconciliation (and so no hedge decision) on that picture
