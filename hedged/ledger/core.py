@@ -145,7 +145,7 @@ class LedgerCore:
                 changed = True
         if u.ts_ms > rec.ts_ms:
             rec.ts_ms = u.ts_ms
-            self._seen_ts(u.venue, u.ts_ms)
+        self._seen_ts(u.venue, u.ts_ms)
         cum = u.filled_qty
         if changed or cum != rec.cum:
             self.marks[u.venue] += 1

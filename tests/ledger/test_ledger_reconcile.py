@@ -202,3 +202,22 @@ def test_an_order_id_of_a_finished_order_with_another_side_or_size_is_a_new_orde
     assert core.counters["order_id_reused"] == 1 and core.counters["cumulative_regressed"] == 0
     assert len(core.orders) == 2
     check_invariants(core)
+
+
+def test_the_back_fill_watermark_is_the_newest_venue_time_seen_and_survives_a_restart(tmp_path):
+    from hedged.ledger import Ledger
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger.open(ROLES, path)
+    ledger.apply(upd(MAKER, "1", "m1", BUY, S.OPEN, "1", "0", ts_ms=1_000))  # first sight of the order
+    ledger.apply(upd(MAKER, "1", "m1", BUY, S.PARTIALLY_FILLED, "1", "0.2", ts_ms=5_000))
+    ledger.apply(upd(HEDGE, "L1", "h1", SELL, S.FILLED, "0.2", "0.2", ts_ms=4_000))
+    assert ledger.core.venue_ts == {MAKER.venue: 5_000, HEDGE.venue: 4_000}
+    ledger.close()
+    again = Ledger.open(ROLES, path)
+    assert again.core.venue_ts == {MAKER.venue: 5_000, HEDGE.venue: 4_000}
+    # A back-filled trade the journal already holds is not counted again.
+    again.apply(trade(MAKER, "t9", "1", BUY, "0.3"))
+    assert again.backfill([trade(MAKER, "t9", "1", BUY, "0.3"), trade(MAKER, "t10", "1", BUY, "0.1")]) == 1
+    assert again.position(MAKER.venue) == D("0.4")
+    again.close()
