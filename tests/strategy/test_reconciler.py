@@ -17,6 +17,7 @@ from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.base import Liquidity, OrderStatus, Side, TimeInForce, Trade, Venue
 from hedged.venues.extended.client import ExtendedClient
+from hedged.venues.lighter.client import LighterClient
 from hedged.venues.sim.faults import Fault, FaultKind
 
 from hedged.venues.lighter.sim import Latency
@@ -340,3 +341,37 @@ async def test_orphans_that_cannot_be_confirmed_cancelled_stop_the_startup(autoj
         assert trio.current_time() < 10
         assert ("orphan_orders", "critical") in r.alerts.events()
         assert rec.passes.value == 0  # no reconciliation (and so no hedge decision) on that picture
+
+
+@pytest.mark.skipif(not hasattr(LighterClient, "trades"),
+                    reason="issue 11: LighterClient.trades() comes with the adapters' part of the issue")
+async def test_a_hedge_that_filled_while_down_is_back_filled_from_lighters_trade_history(autojump_clock, tmp_path):
+    journal = tmp_path / "ledger.sqlite3"
+    async with sims(tmp_path) as s:
+        async with process(s, journal=journal) as p:
+            cid = await rest_maker(p, Side.BUY, D("0.5"))
+            s.ext.force_fill(cid, D("0.5"))
+            await until(p, lambda: p.ledger.position(Venue.EXTENDED) == D("0.5"))
+            hid = p.lig.new_client_id()
+            p.ledger.register_hedge(hid, Side.SELL, D("0.5"))
+            ask = p.lig.top_of_book.value.ask
+            await p.lig.place_taker(Side.SELL, D("0.5"), p.lig.rules.round_price(ask * 2, up=True), hid,
+                                    TimeInForce.GTT)
+            await until(p, lambda: p.ledger.order(Venue.LIGHTER, hid).status is OrderStatus.OPEN)
+            index = int(p.ledger.order(Venue.LIGHTER, hid).order_id)
+            await p.ledger.wait_journaled()
+        # Down: the resting hedge fills in two trades.
+        s.lig.force_fill(index, D("0.2"))
+        s.lig.force_fill(index, D("0.3"))
+        venue_trades = {str(t.trade_id) for t in s.lig_trades()}
+        assert len(venue_trades) == 2
+        async with process(s, journal=journal) as p:
+            rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
+            plan = await rec.startup(ReconcileKind.WARM)
+            assert plan.adjustments == ()
+            hedge = p.ledger.order(Venue.LIGHTER, hid)
+            assert hedge.trade_ids == venue_trades and hedge.counted == D("0.5") and hedge.status.is_terminal
+            assert p.ledger.position(Venue.LIGHTER) == s.lig_position() == D("-0.5")
+            assert p.ledger.open_hedge_delta.value == 0
+            await p.ledger.wait_journaled()
+        assert venue_trades <= _journal_trade_ids(journal)
