@@ -271,6 +271,7 @@ class Reconciler:
                 n.start_soon(self._watch_resync, flag)
             task_status.started()
             next_at = trio.current_time() + self.interval_s
+            failures = 0
             while True:
                 timer = False
                 wake_at = next_at if not self._suspect else min(next_at, trio.current_time() + self.confirm_s)
@@ -287,17 +288,21 @@ class Reconciler:
                 self._resync_due.value = 0
                 why = "resync" if resync else "timer" if timer else "requested"
                 began = trio.current_time()
+                gap = self.min_gap_s
                 try:
                     if resync:
                         await self.backfill()
                     await self.reconcile(ReconcileKind.PERIODIC)
+                    failures = 0
                 except (VenueError, trio.TooSlowError) as exc:
-                    logger.warning("periodic_reconcile_failed why={} error={!r}", why, exc)
+                    failures += 1
+                    gap = min(self.interval_s, self.min_gap_s * 2 ** failures)  # a failing venue: back off
+                    logger.warning("periodic_reconcile_failed why={} error={!r} retry_in_s={}", why, exc, gap)
                 if timer:
                     next_at = trio.current_time() + self.interval_s
                 # Pacing, not polling: an anomaly raised on every frame must not turn into a pass per
                 # frame against the venues' rate limits.
-                await trio.sleep_until(began + self.min_gap_s)
+                await trio.sleep_until(began + gap)
 
     async def _watch_resync(self, flag: AsyncValue[bool]) -> None:
         while True:
