@@ -82,6 +82,7 @@ class Reconciler:
         self.orphan_policy = orphan_policy  # RiskConfig.orphan_orders: "cancel" | "adopt"
         self.min_gap_s = min_gap_s  # between two passes of the service
         self.passes: AsyncValue[int] = AsyncValue(0)  # completed passes
+        self.failed = 0  # passes of the service that a venue error or timeout ended
         self.last_plan: ReconcilePlan | None = None
         self._lock = trio.Lock()
         self._suspect: dict[Leg, Decimal] = {}  # drift seen by the last periodic pass, awaiting confirmation
@@ -296,6 +297,7 @@ class Reconciler:
                     failures = 0
                 except (VenueError, trio.TooSlowError) as exc:
                     failures += 1
+                    self.failed += 1
                     gap = min(self.interval_s, self.min_gap_s * 2 ** failures)  # a failing venue: back off
                     logger.warning("periodic_reconcile_failed why={} error={!r} retry_in_s={}", why, exc, gap)
                 if timer:

@@ -384,3 +384,21 @@ async def test_a_hedge_that_filled_while_down_is_back_filled_from_lighters_trade
             assert p.ledger.open_hedge_delta.value == 0
             await p.ledger.wait_journaled()
         assert venue_trades <= _journal_trade_ids(journal)
+
+
+async def test_a_failing_venue_is_retried_with_a_growing_gap_not_hammered(autojump_clock, tmp_path):
+    async with sims(tmp_path) as s, process(s) as p:
+        s.ext.faults.add(Fault(FaultKind.HTTP_ERROR, target="GET /user/positions", status=400, count=0))
+        rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig, interval_s=600.0, retries=0)
+        p.ledger.core.reconcile_requested = True  # an anomaly asked for a pass...
+        p.ledger.record_cycle("test", "anomaly")  # ...published
+        await p.nursery.start(rec.run)
+        await trio.sleep(60.0)
+        # Paced at its 1 s minimum it would have tried dozens of times; backing off 2, 4, 8, 16, 32 s
+        # (plus the adapter's own retries inside each attempt): a handful.
+        assert 3 <= rec.failed <= 6, rec.failed
+        assert rec.passes.value == 0 and p.ledger.reconcile_requested.value  # never read as done
+        s.ext.faults.clear()
+        with trio.fail_after(60):
+            await rec.passes.wait_value(lambda n: n >= 1)
+        assert not p.ledger.reconcile_requested.value
