@@ -97,7 +97,7 @@ class Reconciler:
             for _ in range(self.retries):
                 if not plan.held:
                     break
-                logger.info("reconcile_held kind={} legs={} retrying", kind, ",".join(map(str, plan.held)))
+                logger.debug("reconcile_held kind={} legs={} retrying", kind, ",".join(map(str, plan.held)))
                 await trio.sleep(self.confirm_s if self._suspect else 0.05)
                 plan = await self._pass(kind)
             self.last_plan = plan
@@ -126,7 +126,7 @@ class Reconciler:
             moved = self.ledger.mark(r.client.venue) != r.mark
             traded = _size(r.first, leg.market) != _size(r.last, leg.market)
             if moved or traded:
-                logger.info("reconcile_fence venue={} stream_moved={} venue_traded={}", r.client.venue, moved, traded)
+                logger.debug("reconcile_fence venue={} stream_moved={} venue_traded={}", r.client.venue, moved, traded)
             else:
                 adjust.append(leg)
         if kind is ReconcileKind.PERIODIC:
