@@ -38,7 +38,7 @@ from trio_util import AsyncValue, wait_any
 from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
 from hedged.strategy.ports import Alert
-from hedged.venues.base import OrderUpdate, PositionSnapshot, VenueClient, VenueError
+from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, VenueClient, VenueError
 
 _CALL_S = 10.0  # bound on one pass's REST calls to one venue
 _BACKFILL_MARGIN_MS = 60_000  # trade history is read from a minute before the newest fill the ledger has
@@ -110,7 +110,7 @@ class Reconciler:
             with trio.fail_after(self.call_s):
                 async with trio.open_nursery() as n:  # both venues at once: a pass costs one round trip each
                     for client in self.clients:
-                        n.start_soon(self._read, client, reads)
+                        n.start_soon(self._read, client, reads, kind)
         except* (VenueError, trio.TooSlowError) as group:
             raise group.exceptions[0] from None
         # From here to the ledger call there is no checkpoint: the fence is checked at the instant of use.
@@ -148,7 +148,7 @@ class Reconciler:
             logger.info("reconcile_drift_unconfirmed leg={} delta={} confirm_s={}", leg, d, self.confirm_s)
         return confirmed
 
-    async def _read(self, client: VenueClient, out: list[_Read]) -> None:
+    async def _read(self, client: VenueClient, out: list[_Read], kind: ReconcileKind) -> None:
         venue = client.venue
         mark = self.ledger.mark(venue)
         live = self.ledger.live_orders(venue)
@@ -159,6 +159,8 @@ class Reconciler:
         for rec in live:
             if rec.order_id in listed_ids or ("c", rec.client_id) in listed_ids or rec.client_id is None:
                 continue
+            if kind is ReconcileKind.PERIODIC and rec.status is OrderStatus.PENDING:
+                continue  # sent, maybe not at the venue yet: a periodic pass leaves it whatever the answer
             try:
                 statuses[rec.key] = await client.order_status(rec.client_id)
             except VenueError as exc:  # a failed query is never "flat": the order stays as it is
