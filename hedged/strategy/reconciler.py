@@ -178,13 +178,9 @@ class Reconciler:
             since = self.ledger.core.venue_ts.get(client.venue)
             if since is None:
                 continue  # nothing of ours on this venue yet: the reconciliation's baseline covers it
-            trades = getattr(client, "trades", None)
-            if trades is None:
-                logger.warning("backfill_unsupported venue={}", client.venue)
-                continue
             try:
                 with trio.fail_after(self.call_s):
-                    got = await trades(since_ms=max(0, since - _BACKFILL_MARGIN_MS))
+                    got = await client.trades(since_ms=max(0, since - _BACKFILL_MARGIN_MS))
             except (VenueError, trio.TooSlowError) as exc:
                 logger.warning("backfill_failed venue={} error={!r}", client.venue, exc)
                 continue

@@ -15,9 +15,7 @@ from hedged.config import RiskConfig
 from hedged.ledger import ReconcileKind
 from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.reconciler import Reconciler
-from hedged.venues.base import Liquidity, OrderStatus, Side, TimeInForce, Trade, Venue
-from hedged.venues.extended.client import ExtendedClient
-from hedged.venues.lighter.client import LighterClient
+from hedged.venues.base import OrderStatus, Side, TimeInForce, Venue
 from hedged.venues.sim.faults import Fault, FaultKind
 
 from hedged.venues.lighter.sim import Latency
@@ -234,20 +232,6 @@ async def test_periodic_drift_is_corrected_only_once_a_second_pass_confirms_it(a
         assert p.ledger.position(Venue.EXTENDED) == s.ext.position()
 
 
-def _trades_standin(sim):
-    """Until the adapters' `trades()` is on main: the Extended simulator's own trade history,
-    shaped as the adapter reports it (same trade ids as its stream)."""
-
-    async def trades(*, since_ms: int = 0) -> list[Trade]:
-        await trio.lowlevel.checkpoint()
-        return [Trade(Venue.EXTENDED, t["market"], str(t["id"]), str(t["orderId"]), t["externalOrderId"],
-                      Side.BUY if t["side"] == "BUY" else Side.SELL, D(t["qty"]), D(t["price"]), D(t["fee"]),
-                      Liquidity.TAKER if t["isTaker"] else Liquidity.MAKER, t["createdTime"])
-                for t in sim.fills() if t["createdTime"] >= since_ms]
-
-    return trades
-
-
 async def test_fills_made_while_down_are_back_filled_as_fills_not_adjustments(autojump_clock, tmp_path):
     journal = tmp_path / "ledger.sqlite3"
     async with sims(tmp_path) as s:
@@ -259,8 +243,6 @@ async def test_fills_made_while_down_are_back_filled_as_fills_not_adjustments(au
         s.ext.force_fill(cid, D("0.3"))
         venue_trades = {str(t["id"]) for t in s.ext.fills()}
         async with process(s, journal=journal) as p:
-            if not hasattr(ExtendedClient, "trades"):
-                p.ext.trades = _trades_standin(s.ext)
             rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
             plan = await rec.startup(ReconcileKind.WARM)
             assert plan.adjustments == ()  # the trade history explained everything
@@ -352,8 +334,6 @@ async def test_orphans_that_cannot_be_confirmed_cancelled_stop_the_startup(autoj
         assert rec.passes.value == 0  # no reconciliation (and so no hedge decision) on that picture
 
 
-@pytest.mark.skipif(not hasattr(LighterClient, "trades"),
-                    reason="issue 11: LighterClient.trades() comes with the adapters' part of the issue")
 async def test_a_hedge_that_filled_while_down_is_back_filled_from_lighters_trade_history(autojump_clock, tmp_path):
     journal = tmp_path / "ledger.sqlite3"
     async with sims(tmp_path) as s:
