@@ -150,9 +150,8 @@ class Ledger:
         n = 0
         for t in trades:
             before = self.core.counters["duplicate_trade"]
-            self.core.apply_trade(t)
+            self.apply(t)  # the same path as a streamed trade (and its hooks)
             n += self.core.counters["duplicate_trade"] == before
-        self._publish(True)
         return n
 
     def mark(self, venue: Venue) -> int:
