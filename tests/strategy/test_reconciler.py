@@ -382,3 +382,19 @@ async def test_a_failing_venue_is_retried_with_a_growing_gap_not_hammered(autoju
         with trio.fail_after(60):
             await rec.passes.wait_value(lambda n: n >= 1)
         assert not p.ledger.reconcile_requested.value
+
+
+async def test_periodic_reconciliation_waits_for_a_quiet_moment_then_learns_the_venues_truth(autojump_clock):
+    from .rig import rig
+
+    async with rig() as r:
+        ex = r.executor()
+        ex.busy.value = True  # an episode is running: the timer pass waits for it to end
+        rec = Reconciler(ledger=r.ledger, maker=r.maker, hedge=r.hedge, interval_s=30.0, hedge_busy=ex.busy)
+        await r.nursery.start(rec.run)
+        r.maker.position, r.hedge.position = D("0.4"), D("-0.4")  # fills the stream never reported
+        await trio.sleep(45)
+        assert r.ledger.position(Venue.EXTENDED) == 0 and rec.passes.value == 0
+        ex.busy.value = False
+        await r.until(lambda: r.ledger_matches_venues())
+        assert trio.current_time() < 60  # the drift confirmed by a second pass a few seconds later
