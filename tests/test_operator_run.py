@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 90
 TTY_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(\S+)")
 # What the screen may show once the daemon is ready: one line per cycle, the hedges, the stop.
-STEADY_EVENTS = {"cycle", "hedge_sent", "cycles_summary", "stop_requested", "status", "daemon_stopped"}
+STEADY_EVENTS = {"cycle", "hedge_sent", "hedge_modify", "cycles_summary", "legs_open", "stop_requested", "status",
+                 "daemon_stopped"}
 STARTUP_LINES_MAX = 14
 WIDTH_MAX = 150
 

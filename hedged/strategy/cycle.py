@@ -170,13 +170,12 @@ class CycleRunner:
     def _log_summary(self) -> None:
         s = self.summary
         maker, hedge = self.ledger.position(self.maker.venue), self.ledger.position(self.executor.hedge.venue)
-        if maker == 0 and hedge == 0:
-            legs = "flat"
-        elif self.on_stop == "flatten":
-            legs = f"open maker={maker} hedge={hedge}, being closed (daemon.on_stop=flatten)"
-        else:
-            legs = (f"open maker={maker} hedge={hedge}, kept (daemon.on_stop=keep); "
-                    f"close them with `hedged flatten`")
+        legs = "flat" if maker == 0 and hedge == 0 else ("closing" if self.on_stop == "flatten" else "kept")
         logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={} "
                     "legs={}", s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps,
                     self.ledger.net_exposure.value, legs)
+        # A second line, so each stays readable on a terminal: what is open and what to do about it.
+        if legs == "kept":
+            logger.info('legs_open maker={} hedge={} daemon.on_stop=keep next="hedged flatten"', maker, hedge)
+        elif legs == "closing":
+            logger.info("legs_open maker={} hedge={} daemon.on_stop=flatten (being closed)", maker, hedge)
