@@ -195,6 +195,8 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
         with trio.CancelScope(shield=True):
             await notifier.stopping()
         notifier.close()
+    if rt.engine.cycle is not None:
+        rt.engine.cycle.log_summary()
     logger.info("daemon_stopped exit_code={}", code)
     if failure is not None:
         print(f"hedged: {failure}", file=sys.stderr)

@@ -90,7 +90,6 @@ class CycleRunner:
                 await self.run_cycle(n, stopping)
         finally:
             self.stopped.set()
-            self._log_summary()
 
     async def run_cycle(self, n: int, stopping: trio.Event) -> CycleReport | None:
         venue = self.maker.venue
@@ -167,15 +166,17 @@ class CycleRunner:
     def _side_to_flat(self, position: Decimal) -> Side:
         return Side.SELL if position > 0 else Side.BUY
 
-    def _log_summary(self) -> None:
+    def log_summary(self) -> None:
+        """The run's summary, logged once every service has stopped (the daemon calls it), so the legs
+        it reports include the last hedges the executor finished after the cycle stopped."""
         s = self.summary
         maker, hedge = self.ledger.position(self.maker.venue), self.ledger.position(self.executor.hedge.venue)
-        legs = "flat" if maker == 0 and hedge == 0 else ("closing" if self.on_stop == "flatten" else "kept")
+        legs = "flat" if maker == 0 and hedge == 0 else ("open" if self.on_stop == "flatten" else "kept")
         logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={} "
                     "legs={}", s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps,
                     self.ledger.net_exposure.value, legs)
         # A second line, so each stays readable on a terminal: what is open and what to do about it.
         if legs == "kept":
-            logger.info('legs_open maker={} hedge={} daemon.on_stop=keep next="hedged flatten"', maker, hedge)
-        elif legs == "closing":
-            logger.info("legs_open maker={} hedge={} daemon.on_stop=flatten (being closed)", maker, hedge)
+            logger.info("legs_open maker={} hedge={} on_stop=keep close_with='hedged flatten'", maker, hedge)
+        elif legs == "open":
+            logger.info("legs_open maker={} hedge={} on_stop=flatten (not closed)", maker, hedge)

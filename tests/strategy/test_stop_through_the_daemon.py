@@ -104,7 +104,7 @@ async def test_on_stop_keep_leaves_the_hedged_legs_and_says_how_to_close_them(tm
     summary = [line for line in lines if "cycles_summary" in line]
     legs = [line for line in lines if "legs_open" in line]
     assert summary and "legs=kept" in summary[-1]
-    assert legs and "daemon.on_stop=keep" in legs[-1] and "hedged flatten" in legs[-1]
+    assert legs and "on_stop=keep" in legs[-1] and "hedged flatten" in legs[-1]
     # What an operator runs next: `hedged status` (a process, reading the state dir) says so too.
     path = tmp_path / "hedged.toml"
     path.write_text(tomli_w.dumps(config_mod.to_dict(rt.cfg)))
