@@ -334,8 +334,10 @@ class HedgeExecutor(HedgeCalls):
             self._filled += 1
 
     async def _give_up(self, reason: str, calls: trio.Nursery) -> None:
-        # The failure path cancels everything on both venues; our own calls end first.
-        # Calls still running belong to the old machine: their answers are dropped (see `_answer`).
+        # Our own live hedges are cancelled first and their end confirmed: a concurrent order still in
+        # Lighter's taker hold is missed by the failure path's cancel-all and by its position read, and
+        # would trade once nobody tracks it. Calls still running get answers the machine then ignores.
+        await self._cancel_on_exit()
         await self._failure(reason, halt=True)
         self._live.clear()
         self._answers.clear()

@@ -125,7 +125,8 @@ class HedgeCalls:
         self._answered.value += 1
 
     async def _cancel_on_exit(self) -> None:
-        """We are being cancelled with hedges possibly live (even mid-send): leave none resting."""
+        """Hedges may be live (even mid-send): leave none resting. Run when the executor is cancelled
+        and before a give-up's failure path (which must read positions no hedge of ours can still move)."""
         live = list(self._live.values())
         if not live:
             return
