@@ -10,7 +10,9 @@ escalate at once. `Halted` is never restarted.
 Stop: `request_stop()` (first signal) sets `stopping`, then stops services in
 `stop_order` within the graceful deadline: a service with `wait_on_stop` is expected to
 watch `supervisor.stopping` and return by itself; the others are cancelled. After the
-deadline everything left is cancelled. A second request cancels at once.
+deadline everything left is cancelled. A second request stops at once: no service is waited
+for, but they are cancelled in `stop_order` (each one's shielded way out, such as the hedge
+executor cancelling its live hedges, runs while the venue clients are still up).
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class Supervisor:
         self._root_scope: trio.CancelScope | None = None
         self._fatal: BaseException | None = None  # the escalated failure, raised once the crash stop is done
         self._crash = trio.Event()
+        self._stop_now = trio.Event()  # a second stop request
 
     def status(self, text: str) -> None:
         # "starting <service>" is start-up detail; "ready" and "stopping" are what a person waits for.
@@ -112,6 +115,7 @@ class Supervisor:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._stop_driver)
                 nursery.start_soon(self._crash_driver)
+                nursery.start_soon(self._stop_now_driver)
                 started: list[Service] = []
                 for svc in services:
                     if self._fatal is not None:
@@ -139,7 +143,7 @@ class Supervisor:
             self._stop_wanted.set()
         elif self._root_scope is not None:
             logger.warning("stop_requested reason={} mode=immediate", reason)
-            self._root_scope.cancel()
+            self._stop_now.set()
 
     async def _stop_driver(self) -> None:
         await self._stop_wanted.wait()
@@ -161,17 +165,28 @@ class Supervisor:
         does on its way out (the cycle cancelling its maker orders) runs while the services it needs
         (the venue clients) are still up. Bounded by the graceful deadline, then everything goes."""
         await self._crash.wait()
-        with trio.move_on_after(self.graceful_stop_s):
-            for svc in sorted(self.services, key=lambda s: s.stop_order):
-                if svc.done.is_set():
-                    continue
-                logger.debug("service_stopping name={} reason=escalation", svc.name)
-                svc.scope.cancel()
-                await svc.done.wait()
+        await self._cancel_in_stop_order("escalation")
         for svc in self.services:
             svc.scope.cancel()
             if not svc.started:
                 svc.done.set()  # never started (the failure came first): nothing to wait for
+
+    async def _stop_now_driver(self) -> None:
+        """A second stop request: cancel every service now, in stop order (a root-scope cancel would
+        close the venue clients while the executor still cancels its hedges: one stayed on Lighter)."""
+        await self._stop_now.wait()
+        await self._cancel_in_stop_order("immediate")
+        assert self._root_scope is not None
+        self._root_scope.cancel()
+
+    async def _cancel_in_stop_order(self, reason: str) -> None:
+        with trio.move_on_after(self.graceful_stop_s):
+            for svc in sorted(self.services, key=lambda s: s.stop_order):
+                if svc.done.is_set() or not svc.started:
+                    continue  # (one never started has nothing to wait for)
+                logger.debug("service_stopping name={} reason={}", svc.name, reason)
+                svc.scope.cancel()
+                await svc.done.wait()
 
     def _escalate(self, exc: BaseException) -> None:
         if self._fatal is None:

@@ -26,9 +26,10 @@ from hedged.strategy import attempt as A
 from hedged.strategy.closing import close_legs
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.fillclock import FillClock
-from hedged.strategy.hedgecalls import ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
+from hedged.strategy.hedgecalls import CALL_S, ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
 from hedged.strategy.ports import Alert, LedgerPort
 from hedged.strategy.pricing import NoPrice, draw_offset_bps
+from hedged.strategy.tolerance import within
 from hedged.venues.base import MarketRules, VenueClient
 
 
@@ -147,17 +148,22 @@ class HedgeExecutor(HedgeCalls):
         task_status.started()
         self._halted: Halted | None = None
         grace = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._loop, nursery.cancel_scope)
-            if stopping is not None:
-                await stopping.wait()
-                with trio.move_on_after(graceful_s) as grace:
-                    if makers_stopped is not None:
-                        await makers_stopped.wait()
-                    await self.wait_flat()
-                if grace.cancelled_caught:
-                    logger.warning("hedge_graceful_deadline open_delta={}", self.ledger.open_hedge_delta.value)
-                nursery.cancel_scope.cancel()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._loop, nursery.cancel_scope)
+                if stopping is not None:
+                    await stopping.wait()
+                    with trio.move_on_after(graceful_s) as grace:
+                        if makers_stopped is not None:
+                            await makers_stopped.wait()
+                        await self.wait_flat()
+                    if grace.cancelled_caught:
+                        logger.warning("hedge_graceful_deadline open_delta={}", self.ledger.open_hedge_delta.value)
+                    nursery.cancel_scope.cancel()
+        except BaseException:
+            if stopping is not None and stopping.is_set() and self._halted is None:
+                await self._left_open_at_stop()  # raises Halted in place of the cancellation
+            raise
         if self._halted is not None:
             raise self._halted  # bare, not in a group: the daemon maps it to exit code 3
         if stopping is None:
@@ -169,6 +175,18 @@ class HedgeExecutor(HedgeCalls):
             elif grace is not None and grace.cancelled_caught:
                 await self._failure("graceful stop deadline passed with a hedge open", halt=True,
                                     event="graceful_stop_flatten", budget_s=flatten_s)
+
+    async def _left_open_at_stop(self) -> None:
+        """Cancelled during a graceful stop (a second signal, the supervisor's deadline): nothing more
+        is traded (the live hedges were cancelled on the way out), but exposure beyond tolerance must
+        not end as a clean exit: alert, and `Halted` (exit 3)."""
+        net, tol = self.ledger.net_exposure.value, self.tolerance()
+        if within(net, tol):
+            return
+        logger.error("stop_cancelled_with_exposure net={} tolerance={}", net, tol)
+        with trio.CancelScope(shield=True), trio.move_on_after(CALL_S):
+            await self.alert("stop_cancelled_with_exposure", "critical", net=str(net), tolerance=str(tol))
+        raise Halted("stopped at once with exposure open (nothing was flattened)", net_after=net, tolerance=tol)
 
     async def _close_legs(self, budget_s: float) -> None:
         result = await close_legs(ledger=self.ledger, maker=self.maker, hedge=self.hedge,
