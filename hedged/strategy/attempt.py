@@ -349,14 +349,19 @@ class HedgeAttempts:
         for o in sorted(live, key=lambda o: -o.key):  # newest first: it covers the newest fills
             if excess <= 0:
                 break
-            if o.phase is not Phase.RESTING or o.reducing is not None or not o.has_id:
+            if o.phase is not Phase.RESTING or not o.has_id:
                 continue  # cannot be touched yet; its reply or settlement re-plans
-            if excess >= o.remaining:
+            # With a downward modify in flight, the order will rest with `reducing` once it lands (the
+            # venue applies modifies in order, the last one wins, and a modify sets the new remaining:
+            # a fill meanwhile is added back on top). Shrink from there now: waiting for it to land
+            # leaves the excess live for the venue's modify delay, and a fill then over-hedges.
+            left = o.remaining if o.reducing is None else o.reducing
+            if excess >= left:
                 o.phase, o.withdrawn, o.deadline_at, o.reprice_at = Phase.CANCELLING, True, math.inf, math.inf
-                excess -= o.remaining
+                excess -= left
                 out.append(Cancel(o.key))
             else:
-                o.reducing = o.remaining - excess
+                o.reducing = left - excess
                 out.append(Modify(o.key, o.level, o.reducing, reduce=True))
                 excess = _ZERO
         return out

@@ -54,3 +54,67 @@ async def test_a_hedge_still_in_lighters_taker_hold_when_the_failure_path_runs_i
         assert w.lig_sim.open_orders(LIGHTER_ACCOUNT) == []
         ext_pos, lig_pos = w.truth()
         assert abs(ext_pos + lig_pos) <= D("0.05"), (ext_pos, lig_pos, alerts)
+
+
+async def _resting_hedge(w, ex, qty: D):
+    """A SELL hedge of `qty` resting on Lighter with its order index known (the book is pulled)."""
+    w.lig_sim.freeze_feed()  # the adapter keeps the last book: the hedge is priced...
+    w.lig_sim.pull_book()  # ...and rests on a book with no liquidity
+    a = await w.rest_maker(Side.BUY, qty)
+    w.ext_sim.force_fill(a, qty)
+    await _until(w, lambda: len(ex.hedge_orders) == 1)
+    cid = ex.hedge_orders[0]
+    await _until(w, lambda: w.ledger.order(w.lig.venue, cid).order_id is not None)
+    return cid
+
+
+async def test_a_hedge_fill_landing_while_its_downward_modify_is_in_flight_never_leads_to_a_reverse_hedge(
+        autojump_clock, tmp_path):
+    # Lighter's ModifyOrder sets the new *remaining* size: a fill that lands between the modify's send
+    # and its execution is added back on top. Netting must stay exact: no BUY is ever sent, and the
+    # venues end flat.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        alerts: list[str] = []
+        ex = _executor(w, alerts, timeout_s=60.0, reprice_after_s=100.0)
+        await w.nursery.start(ex.run)
+        cid = await _resting_hedge(w, ex, D("1.0"))
+        index = int(w.ledger.order(w.lig.venue, cid).order_id)
+        sell = await w.rest_maker(Side.SELL, D("0.4"))
+        executed = w.lig_sim.executed.value
+        w.ext_sim.force_fill(sell, D("0.4"))  # the maker sold 0.4 back: the hedge should shrink to 0.6
+        await _until(w, lambda: w.ledger.position(w.ext.venue) == D("0.6"))
+        await trio.sleep(0.05)  # the modify is on its way (Lighter applies it 200 ms after it arrives)
+        assert w.lig_sim.executed.value == executed
+        w.lig_sim.force_fill(index, D("0.3"))  # another trader takes 0.3 of the hedge meanwhile
+        for _ in range(4):  # whatever the hedge rests with afterwards, other traders take it all
+            await trio.sleep(1.0)
+            if w.lig_sim.open_orders(LIGHTER_ACCOUNT):
+                w.lig_sim.force_fill(index)
+        await trio.sleep(5.0)
+        assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
+        ext_pos, lig_pos = w.truth()
+        assert abs(ext_pos + lig_pos) <= D("0.05"), (ext_pos, lig_pos)
+
+
+async def test_a_second_opposite_fill_while_a_downward_modify_is_in_flight_shrinks_the_hedge_at_once(
+        autojump_clock, tmp_path):
+    # Two maker fills on the other side, 50 ms apart: the second must not wait for the first modify to
+    # land (200 ms on a standard account) before the hedge is shrunk again. If it does, another trader
+    # taking the resting hedge in between over-hedges, and a reverse hedge has to be sent.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        ex = _executor(w, [], timeout_s=60.0, reprice_after_s=100.0)
+        await w.nursery.start(ex.run)
+        cid = await _resting_hedge(w, ex, D("1.0"))
+        index = int(w.ledger.order(w.lig.venue, cid).order_id)
+        first, second = await w.rest_maker(Side.SELL, D("0.3")), await w.rest_maker(Side.SELL, D("0.3"))
+        w.ext_sim.force_fill(first, D("0.3"))
+        await _until(w, lambda: w.ledger.position(w.ext.venue) == D("0.7"))
+        await trio.sleep(0.05)
+        w.ext_sim.force_fill(second, D("0.3"))
+        await _until(w, lambda: w.ledger.position(w.ext.venue) == D("0.4"))
+        await trio.sleep(0.3)  # both modifies had time to land, had they been sent at once
+        w.lig_sim.force_fill(index)  # another trader takes whatever rests
+        await trio.sleep(5.0)
+        assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
+        ext_pos, lig_pos = w.truth()
+        assert (ext_pos, lig_pos) == (D("0.4"), D("-0.4"))
