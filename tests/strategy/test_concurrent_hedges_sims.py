@@ -118,3 +118,37 @@ async def test_a_second_opposite_fill_while_a_downward_modify_is_in_flight_shrin
         assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
         ext_pos, lig_pos = w.truth()
         assert (ext_pos, lig_pos) == (D("0.4"), D("-0.4"))
+
+
+async def test_on_stop_flatten_with_the_hedge_book_pulled_keeps_the_legs_hedged_instead_of_closing_only_one(
+        autojump_clock, tmp_path):
+    # on_stop = "flatten" closes both legs; when one cannot trade (its book pulled), closing the other
+    # alone turns a hedged position into a naked one. The legs stay as they are, and the stop halts.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        alerts: list[str] = []
+        ex = _executor(w, alerts)
+        stopping = trio.Event()
+        a = await w.rest_maker(Side.BUY, D("0.5"))
+        outcome: list[BaseException | None] = []
+        done = trio.Event()
+
+        async def run() -> None:
+            try:
+                await ex.run(stopping=stopping, graceful_s=5.0, flatten_s=10.0, on_stop="flatten")
+                outcome.append(None)
+            except Exception as exc:  # noqa: BLE001 (the test reads what it was)
+                outcome.append(exc)
+            done.set()
+
+        w.nursery.start_soon(run)
+        w.ext_sim.force_fill(a, D("0.5"))
+        await _until(w, lambda: w.ledger.position(w.lig.venue) == D("-0.5"))
+        await ex.wait_flat()
+        w.lig_sim.freeze_feed()
+        w.lig_sim.pull_book()  # the hedge leg cannot be traded away now
+        stopping.set()
+        with trio.fail_after(60):
+            await done.wait()
+        assert type(outcome[0]).__name__ == "Halted"  # the legs could not be closed: that is said
+        ext_pos, lig_pos = w.truth()
+        assert abs(ext_pos + lig_pos) <= D("0.05"), (ext_pos, lig_pos)  # but nothing was left naked
