@@ -14,8 +14,9 @@ Invariants kept here:
 
 * a deadline never counts as a fill: it leads to Cancel, then the order's final state is
   established (stream, else REST `Lookup`);
-* every order that ends with a remainder, and every placement error, uses up one attempt;
-  `max_attempts` in a row without a complete fill -> GiveUp (the failure path);
+* every order that ends with a remainder, and every placement error, uses up one attempt,
+  except one that was already live when the last failure was counted (concurrent orders failing
+  together are one attempt); `max_attempts` in a row without a complete fill -> GiveUp;
 * an ambiguous outcome is looked up, never resent blindly, and "the venue does not know the
   order" is asked again within a bound before it is believed (lookups can lag).
 """
@@ -165,6 +166,8 @@ class HedgeAttempts:
         self.stuck: Decimal | None = None  # an open delta the failure path left (within tolerance)
         self.last_error: str | None = None
         self._keys = itertools.count(1)
+        self._last_key = 0  # the newest order's key
+        self._round_fence = 0  # orders up to this key were live when the last failure was counted
 
     @property
     def busy(self) -> bool:
@@ -206,7 +209,7 @@ class HedgeAttempts:
             self.backoff_until = self._backoff_open = None
         retry = self.failures > 0
         level = 1 + self.failures + self.reprices
-        key = next(self._keys)
+        key = self._last_key = next(self._keys)
         self.orders[key] = Order(key, side, plan.qty, level)
         return [Send(key, side, plan.qty, level, plan.residual, retry)]
 
@@ -236,7 +239,7 @@ class HedgeAttempts:
         if kind in _FATAL:
             self.failed = f"{kind}: {detail}" if detail else str(kind)
             return [*out, GiveUp(self.failed)]
-        return out + self._attempt_used(now, retry_after_s)
+        return out + self._attempt_used(key, now, retry_after_s)
 
     def observed(self, key: int, counted: Decimal, qty: Decimal, terminal: bool, has_id: bool,
                  now: float) -> list[Action]:
@@ -261,7 +264,7 @@ class HedgeAttempts:
             return out
         if o.withdrawn:
             return out  # cancelled to net a fill on the other side: not a failed attempt
-        return out + self._attempt_used(now, 0.0)
+        return out + self._attempt_used(key, now, 0.0)
 
     def modified(self, key: int, ok: bool, now: float) -> list[Action]:
         o = self.orders.get(key)
@@ -294,7 +297,7 @@ class HedgeAttempts:
         if result is LookupResult.UNKNOWN and o.lookups >= self.max_lookups:
             # Asked `max_lookups` times, `establish_s` apart, with the stream silent: it never landed.
             del self.orders[key]
-            return [Forget(key, "unknown at venue"), Settled(key, False), *self._attempt_used(now, 0.0)]
+            return [Forget(key, "unknown at venue"), Settled(key, False), *self._attempt_used(key, now, 0.0)]
         if o.lookups >= self.max_lookups:
             self.failed = f"hedge order {key} could not be confirmed cancelled or filled"
             return [GiveUp(self.failed)]
@@ -366,7 +369,14 @@ class HedgeAttempts:
                 excess = _ZERO
         return out
 
-    def _attempt_used(self, now: float, retry_after_s: float) -> list[Action]:
+    def _attempt_used(self, key: int, now: float, retry_after_s: float) -> list[Action]:
+        if key <= self._round_fence:
+            # Live when an earlier failure was counted: concurrent orders failing under the same
+            # market condition (a pulled book, a margin reject) are one attempt, not one each.
+            if self.backoff_until is not None and retry_after_s:
+                self.backoff_until = max(self.backoff_until, now + retry_after_s)
+            return []
+        self._round_fence = self._last_key
         self.failures += 1
         if self.failures < self.max_attempts:
             pause = backoff_s(self.failures, self.backoff_initial_s, self.backoff_max_s)

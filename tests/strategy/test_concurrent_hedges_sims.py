@@ -152,3 +152,30 @@ async def test_on_stop_flatten_with_the_hedge_book_pulled_keeps_the_legs_hedged_
         assert type(outcome[0]).__name__ == "Halted"  # the legs could not be closed: that is said
         ext_pos, lig_pos = w.truth()
         assert abs(ext_pos + lig_pos) <= D("0.05"), (ext_pos, lig_pos)  # but nothing was left naked
+
+
+async def test_concurrent_hedges_that_time_out_together_use_one_attempt_not_one_each(autojump_clock, tmp_path):
+    # Two maker fills 10 ms apart get two concurrent hedges; the hedge book is empty for a moment, so
+    # both reach their deadline together. That is one failed attempt (one market condition), not two:
+    # with max_attempts = 2 the executor retries once (and the retry fills) instead of giving up at
+    # once and trading the maker leg away.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        alerts: list[str] = []
+        ex = _executor(w, alerts, max_attempts=2, timeout_s=2.0, reprice_after_s=100.0)
+        await w.nursery.start(ex.run)
+        w.lig_sim.freeze_feed()
+        w.lig_sim.pull_book()
+        a, b = await w.rest_maker(Side.BUY, D("0.5")), await w.rest_maker(Side.BUY, D("0.3"))
+        w.ext_sim.force_fill(a, D("0.5"))
+        await _until(w, lambda: len(ex.hedge_orders) == 1)
+        await trio.sleep(0.01)
+        w.ext_sim.force_fill(b, D("0.3"))
+        await _until(w, lambda: len(ex.hedge_orders) == 2)
+        first, second = ex.hedge_orders
+        await _until(w, lambda: all(w.ledger.order(w.lig.venue, c).status.is_terminal for c in (first, second)))
+        w.lig_sim.restore_book()  # the book is back before the retry's backoff is over
+        w.lig_sim.freeze_feed(False)
+        await _until(w, lambda: w.ledger.position(w.lig.venue) == D("-0.8") or "hedge_failed" in alerts)
+        await ex.wait_flat()
+        assert "hedge_failed" not in alerts
+        assert w.truth() == (D("0.8"), D("-0.8"))
