@@ -136,7 +136,10 @@ class Order:
     reprice_at: float = math.inf
     lookup_at: float = math.inf
     lookups: int = 0  # REST lookups that did not settle it
-    reducing: Decimal | None = None  # a downward modify is pending: the remaining it asked for
+    reducing: Decimal | None = None  # a modify is in flight: the remaining it sets once it lands
+    shrinking: bool = False  # ... and it nets a maker fill on the other side (not a reprice)
+    mod_qty: Decimal = _ZERO  # the order's size when that modify was sent (a new size = it landed)
+    mod_until: float = math.inf  # by then it has landed, whatever the stream showed
     withdrawn: bool = False  # cancelled on purpose (netting): its remainder is not a failure
 
     @property
@@ -177,7 +180,7 @@ class HedgeAttempts:
     def next_timer(self) -> float:
         times = [self.backoff_until if self.backoff_until is not None else math.inf]
         for o in self.orders.values():
-            times += [o.deadline_at, o.reprice_at if o.reducing is None else math.inf, o.lookup_at]
+            times += [o.deadline_at, o.reprice_at if o.reducing is None else o.mod_until, o.lookup_at]
         return min(times)
 
     # ---- events ---------------------------------------------------------------------------
@@ -195,7 +198,7 @@ class HedgeAttempts:
         side = plan.side
         assert side is not None
         if any(o.side is not side for o in self.orders.values()):
-            return self._reduce(side.opposite, plan.qty)
+            return self._reduce(side.opposite, plan.qty, now)
         if self.failures >= self.max_attempts:
             self.failed = why = f"{self.failures} attempts left exposure open" + (
                 f" (last error {self.last_error})" if self.last_error else "")
@@ -247,14 +250,13 @@ class HedgeAttempts:
         o = self.orders.get(key)
         if o is None:
             return []  # a late echo of an order already settled; the ledger has counted it
+        filled_now = counted - o.counted
         o.counted = counted
         o.has_id = o.has_id or has_id
         if qty > 0 and qty != o.qty:
             o.qty = qty
-        if o.reducing is not None and o.remaining <= o.reducing:
-            o.reducing = None  # the downward modify landed
         if not terminal and counted < o.qty:
-            return []
+            return self._modify_in_flight(o, filled_now, now)
         del self.orders[key]
         complete = counted >= o.qty
         out: list[Action] = [Settled(key, complete)]
@@ -271,8 +273,8 @@ class HedgeAttempts:
         if o is None or ok:
             return []
         # Refused (often: the order just filled or ended): treat it like a deadline.
-        reduce = o.reducing is not None
-        o.reducing = None
+        reduce = o.shrinking
+        o.reducing, o.shrinking = None, False
         if o.phase is not Phase.RESTING:
             return []
         o.phase = Phase.CANCELLING
@@ -313,6 +315,8 @@ class HedgeAttempts:
         if self.backoff_until is not None and now >= self.backoff_until:
             self.backoff_until = self._backoff_open = None
         for o in list(self.orders.values()):
+            if o.reducing is not None and now >= o.mod_until:
+                o.reducing, o.shrinking, o.mod_until = None, False, math.inf  # landed long ago
             if o.phase is Phase.RESTING and now >= o.deadline_at:
                 o.phase, o.deadline_at, o.reprice_at = Phase.CANCELLING, math.inf, math.inf
                 out += [Failure("deadline"), Cancel(o.key)]
@@ -322,7 +326,7 @@ class HedgeAttempts:
                 nxt = now + self.reprice_after_s
                 o.reprice_at = nxt if nxt < o.deadline_at else math.inf
                 if o.has_id:
-                    out.append(Modify(o.key, o.level, o.remaining, reduce=False))
+                    out.append(self._modify(o, o.remaining, False, now))
             elif o.phase is Phase.ESTABLISHING and now >= o.lookup_at:
                 o.lookup_at = math.inf
                 out.append(Lookup(o.key))
@@ -340,7 +344,7 @@ class HedgeAttempts:
 
     # ---- internals ------------------------------------------------------------------------
 
-    def _reduce(self, live_side: Side, excess: Decimal) -> list[Action]:
+    def _reduce(self, live_side: Side, excess: Decimal, now: float) -> list[Action]:
         """Live hedges on `live_side` are `excess` more than the exposure needs: shrink them."""
         live = [o for o in self.orders.values() if o.side is live_side]
         for o in live:  # what is already on its way out counts
@@ -360,14 +364,40 @@ class HedgeAttempts:
             # leaves the excess live for the venue's modify delay, and a fill then over-hedges.
             left = o.remaining if o.reducing is None else o.reducing
             if excess >= left:
-                o.phase, o.withdrawn, o.deadline_at, o.reprice_at = Phase.CANCELLING, True, math.inf, math.inf
                 excess -= left
-                out.append(Cancel(o.key))
+                out.append(self._withdraw(o))
             else:
-                o.reducing = left - excess
-                out.append(Modify(o.key, o.level, o.reducing, reduce=True))
+                out.append(self._modify(o, left - excess, True, now))
                 excess = _ZERO
         return out
+
+    def _modify(self, o: Order, remaining: Decimal, reduce: bool, now: float) -> Modify:
+        o.reducing, o.mod_qty = remaining, o.qty
+        o.shrinking = o.shrinking or reduce
+        o.mod_until = now + self.establish_s
+        return Modify(o.key, o.level, remaining, reduce=reduce)
+
+    def _withdraw(self, o: Order) -> Cancel:
+        """Cancel on purpose (netting): its remainder is not a failed attempt."""
+        o.phase, o.withdrawn, o.deadline_at, o.reprice_at = Phase.CANCELLING, True, math.inf, math.inf
+        return Cancel(o.key)
+
+    def _modify_in_flight(self, o: Order, filled_now: Decimal, now: float) -> list[Action]:
+        """A live order changed while a modify of it is in flight."""
+        if o.reducing is None:
+            return []
+        if o.qty != o.mod_qty:
+            o.reducing, o.shrinking, o.mod_until = None, False, math.inf  # it landed: its new size shows
+            return []
+        if filled_now <= 0 or o.phase is not Phase.RESTING:
+            return []
+        # Filled while the modify is on its way: the venue sets the new remaining when it lands, so
+        # this fill would be added back on top (an over-hedge for a trader to take). Take it off now;
+        # the venue applies modifies in order and the last one wins.
+        left = o.reducing - filled_now
+        if left <= 0:
+            return [self._withdraw(o)]
+        return [self._modify(o, left, True, now)]
 
     def _attempt_used(self, key: int, now: float, retry_after_s: float) -> list[Action]:
         if key <= self._round_fence:

@@ -179,3 +179,26 @@ async def test_concurrent_hedges_that_time_out_together_use_one_attempt_not_one_
         await ex.wait_flat()
         assert "hedge_failed" not in alerts
         assert w.truth() == (D("0.8"), D("-0.8"))
+
+
+async def test_a_hedge_fill_while_its_reprice_modify_is_in_flight_is_taken_off_at_once_not_over_hedged(
+        autojump_clock, tmp_path):
+    # A reprice modifies the resting hedge in place with its remaining size at that moment; Lighter
+    # applies it 200 ms later, and a fill meanwhile is added back on top (the modify sets the new
+    # remaining). The executor must take that fill off at once, not after the over-size shows.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        ex = _executor(w, [], timeout_s=60.0, reprice_after_s=1.0)
+        await w.nursery.start(ex.run)
+        t_sent = trio.current_time()
+        cid = await _resting_hedge(w, ex, D("1.0"))
+        index = int(w.ledger.order(w.lig.venue, cid).order_id)
+        executed = w.lig_sim.executed.value
+        await trio.sleep_until(t_sent + 1.05)  # the reprice modify is on its way
+        assert w.lig_sim.executed.value == executed
+        w.lig_sim.force_fill(index, D("0.4"))  # another trader takes 0.4 meanwhile
+        await w.lig_sim.executed.wait_value(lambda n: n > executed)  # the reprice lands
+        await trio.sleep(0.1)
+        w.lig_sim.force_fill(index)  # ... and then everything that rests
+        await trio.sleep(5.0)
+        assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
+        assert w.truth() == (D("1.0"), D("-1.0"))
