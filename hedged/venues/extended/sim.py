@@ -44,6 +44,7 @@ from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys, deri
 from hedged.venues.extended.sim_engine import AccountMsg, ExtendedEngine
 from hedged.venues.sim.faults import FaultPlan
 from hedged.venues.sim.market import Flow, Market
+from hedged.venues.sim.stamps import StampLog
 from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, SocketServer, serve_tcp
 
 VENUE = "extended"
@@ -67,6 +68,7 @@ class ExtendedSim:
         self.book_connections = 0
         self.book_frames_sent = 0
         self.crossings = 0  # bumped by cross_book(); book connections compare it
+        self.stamps = StampLog()  # benchmark stamps: fill frames written (GET /_sim/stamps)
         self.stats_requests = 0
         self._book_event = trio.Event()
         self._timers: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []

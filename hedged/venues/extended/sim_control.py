@@ -11,6 +11,7 @@
 | `POST {control}/faults/clear` | drop every fault rule |
 | `POST {control}/book/pull` `{"side"?: "buy"/"sell"}`, `POST {control}/book/restore` | pull / restore liquidity |
 | `POST {control}/book/cross` | one DELTA per book connection with a bid above the best ask (a fresh SNAPSHOT is sound) |
+| `GET  {control}/stamps`, `GET {control}/stamps/counts` | benchmark stamps (CLOCK_MONOTONIC): fill frames written, orders ended with a fill; counts add book frames sent |
 
 Parsing and error replies are shared with the Lighter sim (hedged/venues/sim/control.py).
 """
@@ -44,6 +45,8 @@ def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/book/pull"): lambda a: sim.pull_book(a.side("side", None)),
         ("POST", "/book/restore"): lambda a: sim.restore_book(),
         ("POST", "/book/cross"): lambda a: sim.cross_book(),
+        ("GET", "/stamps"): lambda a: sim.stamps.snapshot(),
+        ("GET", "/stamps/counts"): lambda a: {**sim.stamps.counts(), "book_frames": sim.book_frames_sent},
     }
 
 

@@ -152,3 +152,23 @@ async def _serve_account(sim: ExtendedSim, conn: trio_websocket.WebSocketConnect
 async def _send_account(sim: ExtendedSim, writer: FrameWriter, msg: AccountMsg) -> None:
     ts = sim.now_ms()
     await writer.send(msg.type, lambda seq: wire.stream_frame(msg.type, msg.data, ts, seq))
+    if msg.type in _STAMPED:
+        _stamp(sim, msg)
+
+
+_STAMPED = frozenset({"TRADE", "ORDER"})
+_ENDED = frozenset({"FILLED", "CANCELLED", "EXPIRED", "REJECTED"})
+
+
+def _stamp(sim: ExtendedSim, msg: AccountMsg) -> None:
+    """Benchmark stamps (hedged/venues/sim/stamps.py), taken once the frame is written: each
+    fill, and each order that ended with something filled (the replaced design hedged then)."""
+    if msg.type == "TRADE":
+        for t in msg.data["trades"]:
+            sim.stamps.add("fills", {"trade": t["id"], "order": t["orderId"], "side": t["side"], "qty": t["qty"],
+                                     "taker": t["isTaker"]}, once=t["id"])
+        return
+    for o in msg.data["orders"]:
+        if o["status"] in _ENDED and o["filledQty"] != "0":
+            sim.stamps.add("orders", {"order": o["id"], "status": o["status"], "filled": o["filledQty"]},
+                           once=o["id"])

@@ -36,10 +36,12 @@ from trio_util import AsyncValue
 from hedged.venues.base import Side
 from hedged.venues.lighter import sim_feed, sim_rest, sim_ws
 from hedged.venues.lighter.sim_control import handle_control
-from hedged.venues.lighter.sim_exchange import Event, LighterExchange
+from hedged.venues.lighter.sim_exchange import Event, LighterExchange, OrderEvent
 from hedged.venues.lighter.sim_tx import ERR_AUTH, MarketSpec, ParsedTx, SimOrder, SimTrade, TxRecord, TxRejected
+from hedged.venues.sim import stamps
 from hedged.venues.sim.faults import Fault, FaultPlan
 from hedged.venues.sim.market import Flow, Market, MarketSettings
+from hedged.venues.sim.stamps import StampLog
 from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, serve_tcp
 
 
@@ -157,6 +159,7 @@ class LighterSim:
         self._rest_hits: list[float] = []
         self._sendtx_hits: list[float] = []
         self.stats = {"rest_requests": 0}
+        self.stamps = StampLog()  # benchmark stamps: txs arriving, orders ending (GET /_sim/stamps)
         self.executed = AsyncValue(0)
         """Number of txs the sequencer has run: `await sim.executed.wait_value(lambda n: n >= k)`."""
 
@@ -251,12 +254,17 @@ class LighterSim:
     def dispatch(self, events: list[Event]) -> None:
         for session in list(self.sessions):
             session.on_events(events)
+        for ev in events:  # benchmark stamp: an order ended (a hedge stops resting)
+            if isinstance(ev, OrderEvent) and not ev.order.live:
+                self.stamps.add("orders", stamps.lighter_order_row(ev.order, self.settings.market))
 
     # ---- transactions (shared by REST sendTx and WS jsonapi/sendtx) ------------------------------
 
     def submit(self, txs: list[ParsedTx]) -> tuple[list[TxRecord], int]:
         """Accept txs at the API (raises TxRejected) and queue them for the sequencer."""
         records = self.exchange.accept(txs, now_ms=self.now_ms())
+        for rec in records:  # benchmark stamp: the hedge order arrived
+            self.stamps.add("txs", stamps.lighter_tx_row(rec.tx, self.settings.market, self.exchange))
         lat, now = self.settings.latency, trio.current_time()
         predicted = 0.0
         for rec in records:

@@ -21,6 +21,7 @@ to the sim's only trading account; give it (`?account=` or in the body) when the
 | `POST {control}/nonce/skip` `{"api_key_index"?: K, "by"?: 1, "account"?}` | advance the venue's nonce behind the client's back |
 | `POST {control}/tokens/revoke` | every auth token minted so far becomes invalid |
 | `POST {control}/shutdown` `{"close_in_ms"?: 0}` | `{"type":"shutdown"}` to every WS, closed after the delay; replies once closed |
+| `GET  {control}/stamps`, `GET {control}/stamps/counts` | benchmark stamps (CLOCK_MONOTONIC): txs accepted, orders ended (hedged/venues/sim/stamps.py) |
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def routes(sim: LighterSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/nonce/skip"): lambda a: skip_nonce(sim, a),
         ("POST", "/tokens/revoke"): lambda a: sim.revoke_tokens(),
         ("POST", "/shutdown"): lambda a: sim.shutdown_connections(a.integer("close_in_ms", 0, minimum=0)),
+        ("GET", "/stamps"): lambda a: sim.stamps.snapshot(),
+        ("GET", "/stamps/counts"): lambda a: sim.stamps.counts(),
     }
 
 
