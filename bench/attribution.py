@@ -1,0 +1,169 @@
+"""Fill -> hedge attribution from simulator stamps (pure: lists of stamps in, figures out).
+
+Inputs are the rows of `GET /_sim/stamps` (hedged/venues/sim/stamps.py), times in CLOCK_MONOTONIC s:
+
+* Extended `fills`: `{t, trade, order, side: BUY|SELL, qty, taker}`, stamped when the TRADE frame was
+  written to the account stream; `orders`: `{t, order, status, filled}` when an order ended with a fill.
+* Lighter `txs`: `{t, type: 14 create | 15 cancel | 17 modify, side, qty, client, before?}`, stamped when
+  the sendTx arrived; `orders`: `{t, client, status, filled, qty}` when an order reached a final status.
+
+The rule (docs/benchmarks.md says the same):
+
+1. Every event is a signed quantity in the position it moves: a maker fill on Extended +q (BUY) / -q
+   (SELL); a hedge order on Lighter -q (SELL) / +q (BUY) at its arrival, for its whole quantity; an
+   modify for (new remaining - remaining before), up or down; when a Lighter order ends, its unfilled part
+   is given back (a cancelled hedge no longer covers anything). Extended taker trades (a flatten) are
+   events too, but not samples.
+2. Events are matched first in, first out against opposite-signed open quantity, in stamp order. A maker
+   fill is *hedged* at the stamp of the event that covers the last of its quantity; its fill -> hedge
+   time is that stamp minus the fill's stamp. Quantity already covered when the fill arrives (a hedge
+   sent ahead, or an opposite fill that nets it) counts as time 0 for that part.
+3. A fill is "hedge already resting" when, at its stamp, a Lighter hedge order is live (arrived, not
+   ended) or an earlier fill is still uncovered; otherwise "executor idle".
+4. Time-weighted unhedged quantity: the integral of |open quantity| over the run divided by its length.
+
+The replaced design (orig): it hedged an order's whole filled quantity once it saw the order end
+FILLED (or cancelled part-filled), by polling every 0.5 s. Each maker fill of that order is hedged at
+the first poll at or after the order's end stamp; the poll grid has one phase drawn from a seeded rng.
+Its own send path is counted as zero, which favours orig (the ratio is a lower bound).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+ZERO = Decimal(0)
+ORIG_POLL_S = 0.5
+
+
+@dataclass
+class _Open:
+    t: float
+    qty: Decimal  # signed, remaining
+    sample: int | None  # index into the fill samples, None for a hedge / give-back
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)  # one per maker fill that got hedged, seconds
+    idle: list[float] = field(default_factory=list)
+    resting: list[float] = field(default_factory=list)
+    unhedged_fills: int = 0  # maker fills still (partly) uncovered at the end
+    time_weighted_unhedged: Decimal = ZERO
+    max_unhedged: Decimal = ZERO
+    duration_s: float = 0.0
+    fills: int = 0
+
+
+def _events(ext: dict[str, Any], lig: dict[str, Any]) -> list[tuple[float, int, Decimal, str]]:
+    """(t, order in a tie, signed qty, kind) with kind in fill | taker | hedge | giveback."""
+    out: list[tuple[float, int, Decimal, str]] = []
+    for f in ext.get("fills", []):
+        q = Decimal(f["qty"]) * (1 if f["side"] == "BUY" else -1)
+        out.append((f["t"], 0, q, "taker" if f.get("taker") else "fill"))
+    sign = {"buy": 1, "sell": -1}
+    for tx in lig.get("txs", []):
+        if tx["type"] == 14:
+            out.append((tx["t"], 1, Decimal(tx["qty"]) * sign[tx["side"]], "hedge"))
+        elif tx["type"] == 17 and tx.get("before") is not None and tx.get("side"):
+            grow = Decimal(tx["qty"]) - Decimal(tx["before"])
+            if grow:
+                out.append((tx["t"], 1, grow * sign[tx["side"]], "hedge" if grow > 0 else "giveback"))
+    for o in lig.get("orders", []):
+        left = Decimal(o["qty"]) - Decimal(o["filled"])
+        if left > 0 and o.get("side"):
+            out.append((o["t"], 2, -left * sign[o["side"]], "giveback"))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return out
+
+
+def _live_hedges(lig: dict[str, Any]) -> list[tuple[float, float]]:
+    """[arrival, end) of each Lighter create, by client order index."""
+    ends = {o["client"]: o["t"] for o in lig.get("orders", [])}
+    return [(tx["t"], ends.get(tx["client"], math.inf)) for tx in lig.get("txs", []) if tx["type"] == 14]
+
+
+def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None = None,
+              end: float | None = None) -> Result:
+    events = _events(ext, lig)
+    res = Result()
+    if not events:
+        return res
+    t0 = events[0][0] if start is None else start
+    t1 = events[-1][0] if end is None else end
+    windows = sorted(_live_hedges(lig))
+    open_q: deque[_Open] = deque()
+    samples: list[float | None] = []
+    resting_flag: list[bool] = []
+    area, last_t, exposure = ZERO, t0, ZERO
+    for t, _, qty, kind in events:
+        area += abs(exposure) * Decimal(repr(max(0.0, t - last_t)))
+        last_t = t
+        sample = None
+        if kind == "fill":
+            sample = len(samples)
+            busy = any(a <= t < b for a, b in windows) or any(o.sample is not None for o in open_q)
+            samples.append(None)
+            resting_flag.append(busy)
+        left = qty
+        while left and open_q and (open_q[0].qty > 0) != (left > 0):
+            head = open_q[0]
+            take = min(abs(left), abs(head.qty))
+            head.qty += take if head.qty < 0 else -take
+            left += -take if left > 0 else take
+            if head.qty == 0:
+                open_q.popleft()
+                if head.sample is not None:
+                    samples[head.sample] = t - head.t
+        if sample is not None and left == 0:
+            samples[sample] = 0.0
+        if left:
+            open_q.append(_Open(t, left, sample))
+        exposure += qty
+        res.max_unhedged = max(res.max_unhedged, abs(exposure))
+    area += abs(exposure) * Decimal(repr(max(0.0, t1 - last_t)))
+    res.duration_s = max(0.0, t1 - t0)
+    res.time_weighted_unhedged = area / Decimal(repr(res.duration_s)) if res.duration_s else ZERO
+    res.fills = len(samples)
+    for lat, busy in zip(samples, resting_flag):
+        if lat is None:
+            res.unhedged_fills += 1
+            continue
+        res.latencies.append(lat)
+        (res.resting if busy else res.idle).append(lat)
+    return res
+
+
+def orig_replay(ext: dict[str, Any], *, seed: int = 1, poll_s: float = ORIG_POLL_S,
+                phase: float | None = None) -> list[float]:
+    """The replaced design's fill -> hedge times for the same maker fills (see the module text).
+    Polls happen at `phase + k * poll_s` on the stamps' clock; `phase` is drawn from `seed` unless given."""
+    ended = {o["order"]: o["t"] for o in ext.get("orders", [])}
+    if phase is None:
+        phase = random.Random(seed).uniform(0.0, poll_s)
+    out = []
+    for f in ext.get("fills", []):
+        if f.get("taker") or f["order"] not in ended:
+            continue  # an order still open at the end never reached orig's trigger in this run
+        t_end = ended[f["order"]]
+        poll = phase + math.ceil((t_end - phase) / poll_s) * poll_s
+        out.append(poll - f["t"])
+    return out
+
+
+def pct(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (the same as bench/stats.py); NaN when empty."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {"n": len(samples), "p50": pct(samples, 0.5), "p90": pct(samples, 0.9), "p99": pct(samples, 0.99),
+            "max": max(samples) if samples else math.nan}

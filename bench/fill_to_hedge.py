@@ -1,0 +1,171 @@
+"""Fill -> hedge, measured from outside the daemon, side by side with the design it replaced (issue 15).
+
+`hedged sim` and the daemon run as separate processes on 127.0.0.1; the daemon is in testnet mode on the
+`sim-venues.toml` fragment and `sim.env` credentials `hedged sim` writes. The simulators stamp, with
+CLOCK_MONOTONIC, each fill frame as they write it to the Extended account stream and each order as its
+sendTx arrives at Lighter; the bench reads the stamps from `/_sim/stamps` once the daemon has stopped and
+attributes hedges to fills by quantity and time (bench/attribution.py, rule in docs/benchmarks.md).
+
+    python bench/fill_to_hedge.py [--fills 1000] [--tick 0.1] [--flow-rate 20] [--json out.json] ...
+
+Prints p50/p90/p99/max over all maker fills and split into "executor idle" / "hedge already resting",
+the time-weighted unhedged quantity, the same fills through the replaced design's rule (hedge an order's
+whole quantity once it is FILLED, on a 0.5 s poll), and the ratio of medians and of p99s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import profiler  # noqa: E402
+from attribution import attribute, orig_replay, summary  # noqa: E402
+from procs import DaemonProcess, SimProcess, mono  # noqa: E402
+
+# The bench's "1x" market: the default feed (one book step per 0.1 s) and a flow of other traders
+# dense enough for ~1,000 maker fills in a few minutes. Sizes start at 0.07: Lighter's minimum order is 10 USD.
+BASE_FLOW_RATE = 60.0
+SIM_DEFAULTS: dict[str, Any] = {"seed": 7, "tick_interval_s": 0.1, "flow_rate": BASE_FLOW_RATE,
+                                "flow_size_min": "0.07", "flow_size_max": "0.15", "lighter_latency": "standard"}
+
+
+def add_sim_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tick", type=float, default=SIM_DEFAULTS["tick_interval_s"], help="sim.tick_interval_s (feed step)")
+    p.add_argument("--flow-rate", type=float, default=BASE_FLOW_RATE, help="sim.flow_rate (orders/s per side)")
+    p.add_argument("--flow-size-min", default=SIM_DEFAULTS["flow_size_min"])
+    p.add_argument("--flow-size-max", default=SIM_DEFAULTS["flow_size_max"])
+    p.add_argument("--depth-levels", type=int, default=10)
+    p.add_argument("--lighter-latency", choices=["zero", "standard", "premium"], default="standard")
+    p.add_argument("--seed", type=int, default=7)
+
+
+def sim_settings(a: argparse.Namespace) -> dict[str, Any]:
+    return {"seed": a.seed, "tick_interval_s": a.tick, "flow_rate": a.flow_rate, "flow_size_min": a.flow_size_min,
+            "flow_size_max": a.flow_size_max, "depth_levels": a.depth_levels, "lighter_latency": a.lighter_latency}
+
+
+def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: Path | None = None,
+        daemon: dict[str, dict[str, Any]] | None = None, seed: int = 1,
+        keep_stamps: Path | None = None, profile: Path | None = None) -> dict[str, Any]:
+    """One run: both processes up, until `fills` maker fills were written; then the figures."""
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hedged-bench-")
+        workdir = Path(tmp.name)
+    s = SimProcess(workdir, sim).start()
+    d = DaemonProcess(workdir, s, workdir / "daemon-state", overrides=daemon or {}, notify=True)
+    try:
+        d.start()
+        d.wait_ready()
+        t_ready, cpu_ready, rss_ready = mono(), d.cpu_s(), d.rss_mb()
+        spy = profiler.start(d.proc.pid, profile) if profile is not None else None
+        deadline = t_ready + max_seconds
+        while s.counts()[0].get("fills", 0) < fills and mono() < deadline:
+            if d.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited with {d.proc.returncode}; see {d.log_path}")
+            time.sleep(0.25)
+        t_end, cpu_end, rss_end = mono(), d.cpu_s(), d.rss_mb()
+        if spy is not None:
+            profiler.stop(spy)
+        stop_s, code = d.terminate()
+        ext, lig = s.stamps()
+    finally:
+        d.kill()
+        s.stop()
+    if keep_stamps is not None:
+        keep_stamps.write_text(json.dumps({"extended": ext, "lighter": lig}))
+    res = attribute(ext, lig)
+    orig = orig_replay(ext, seed=seed)
+    ours = summary(res.latencies)
+    base = summary(orig)
+    out = {
+        "sim": sim,
+        "fills": res.fills,
+        "unhedged_fills": res.unhedged_fills,
+        "wall_s": t_end - t_ready,
+        "cpu_pct": 100 * (cpu_end - cpu_ready) / max(t_end - t_ready, 1e-9),
+        "rss_mb": [rss_ready, rss_end],
+        "stop_s": stop_s,
+        "exit_code": code,
+        "all": ours,
+        "idle": summary(res.idle),
+        "resting": summary(res.resting),
+        "time_weighted_unhedged": float(res.time_weighted_unhedged),
+        "max_unhedged": float(res.max_unhedged),
+        "orig": base,
+        "ratio_p50": base["p50"] / ours["p50"] if ours["p50"] else math.inf,
+        "ratio_p99": base["p99"] / ours["p99"] if ours["p99"] else math.inf,
+        "hedge_txs": sum(1 for t in lig.get("txs", []) if t["type"] == 14),
+        "dropped": {**ext.get("dropped", {}), **lig.get("dropped", {})},
+        "launch": d.launch_path(),
+        "hedges_rested_1s": rested_longer(lig, 1.0),
+        "modifies": sum(1 for t in lig.get("txs", []) if t["type"] == 17),
+    }
+    if tmp is not None:
+        tmp.cleanup()
+    return out
+
+
+def rested_longer(lig: dict[str, Any], seconds: float) -> int:
+    """Lighter orders that were live longer than `seconds` (arrival to final status)."""
+    ends = {o["client"]: o["t"] for o in lig.get("orders", [])}
+    return sum(1 for t in lig.get("txs", []) if t["type"] == 14 and ends.get(t["client"], math.inf) - t["t"] > seconds)
+
+
+def _ms(x: float) -> str:
+    return "-" if math.isnan(x) else f"{x * 1e3:,.1f}"
+
+
+def describe(r: dict[str, Any]) -> str:
+    def row(name: str, st: dict[str, float]) -> str:
+        return (f"  {name:<24} n={st['n']:>5}  p50 {_ms(st['p50']):>8} ms  p90 {_ms(st['p90']):>8} ms  "
+                f"p99 {_ms(st['p99']):>8} ms  max {_ms(st['max']):>8} ms")
+
+    sim = r["sim"]
+    lines = [
+        f"fill -> hedge, tick {sim['tick_interval_s']} s, flow {sim['flow_rate']}/s, "
+        f"{r['fills']} maker fills in {r['wall_s']:.0f} s, {r['hedge_txs']} hedge orders ({r['hedges_rested_1s']} live > 1 s, "
+        f"{r['modifies']} modifies), daemon CPU {r['cpu_pct']:.0f}%",
+        row("all fills", r["all"]),
+        row("executor idle", r["idle"]),
+        row("hedge already resting", r["resting"]),
+        row("replaced design (orig)", r["orig"]),
+        f"  time-weighted unhedged qty {r['time_weighted_unhedged']:.3f} (max {r['max_unhedged']:.3f}); "
+        f"fills never hedged: {r['unhedged_fills']}",
+        f"  ratio orig/ours: p50 {r['ratio_p50']:.1f}x  p99 {r['ratio_p99']:.1f}x  (target >= 50x at both)",
+        f"  daemon started via bench/_daemon.py path={r['launch']}",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_sim_args(p)
+    p.add_argument("--fills", type=int, default=1000, help="maker fills per run (default 1000)")
+    p.add_argument("--max-seconds", type=float, default=600, help="stop a run after this long regardless")
+    p.add_argument("--tier", choices=["standard", "premium"], default="premium",
+                   help="the daemon's venues.lighter.tier (client-side sendTx budget; see docs/benchmarks.md)")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    p.add_argument("--stamps", type=Path, help="also write the raw stamps here (to re-attribute or debug)")
+    p.add_argument("--workdir", type=Path, help="keep configs and logs here (default: a temporary dir)")
+    a = p.parse_args()
+    if a.workdir:
+        a.workdir.mkdir(parents=True, exist_ok=True)
+    r = run(sim_settings(a), fills=a.fills, max_seconds=a.max_seconds, seed=a.seed, keep_stamps=a.stamps,
+            workdir=a.workdir, daemon={"venues.lighter": {"tier": a.tier}})
+    print(describe(r))
+    if a.json:
+        a.json.write_text(json.dumps(r, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The fill -> hedge attribution rule of bench/fill_to_hedge.py, as a pure function over stamp lists
+(the rule is written out in docs/benchmarks.md; these are its cases)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location("bench_attribution", Path(__file__).parents[2] / "bench" / "attribution.py")
+attribution = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = attribution  # dataclasses look their module up while the class is built
+_SPEC.loader.exec_module(attribution)
+
+
+def fill(t, side, qty, order=1, taker=False):
+    return {"t": t, "trade": int(t * 1e6), "order": order, "side": side, "qty": qty, "taker": taker}
+
+
+def create(t, side, qty, client):
+    return {"t": t, "type": 14, "side": side, "qty": qty, "client": client}
+
+
+def ended(t, client, side, qty, filled, status="filled"):
+    return {"t": t, "client": client, "index": client, "status": status, "filled": filled, "qty": qty, "side": side}
+
+
+def test_a_fill_hedged_by_one_later_order_waits_from_its_frame_to_that_orders_arrival():
+    res = attribution.attribute({"fills": [fill(1.0, "BUY", "0.5")]},
+                                {"txs": [create(1.005, "sell", "0.5", 1)], "orders": [ended(1.305, 1, "sell", "0.5", "0.5")]})
+    assert res.latencies == [pytest.approx(0.005)]
+    assert res.idle == res.latencies and res.resting == []
+    assert res.unhedged_fills == 0
+
+
+def test_a_fill_that_arrives_while_a_hedge_rests_counts_as_resting_and_waits_for_its_own_hedge():
+    ext = {"fills": [fill(0.0, "BUY", "0.2"), fill(0.1, "BUY", "0.3")]}
+    lig = {"txs": [create(0.004, "sell", "0.2", 1), create(0.305, "sell", "0.3", 2)],
+           "orders": [ended(0.304, 1, "sell", "0.2", "0.2"), ended(0.605, 2, "sell", "0.3", "0.3")]}
+    res = attribution.attribute(ext, lig)
+    assert res.idle == [pytest.approx(0.004)]
+    assert res.resting == [pytest.approx(0.205)]
+
+
+def test_one_hedge_covers_queued_fills_first_in_first_out_by_quantity():
+    ext = {"fills": [fill(0.0, "BUY", "0.2"), fill(0.1, "BUY", "0.3")]}
+    res = attribution.attribute(ext, {"txs": [create(0.35, "sell", "0.5", 1)]})
+    assert res.latencies == [pytest.approx(0.35), pytest.approx(0.25)]
+
+
+def test_a_fill_is_hedged_only_when_the_last_of_its_quantity_is_covered():
+    ext = {"fills": [fill(0.0, "SELL", "0.5")]}
+    res = attribution.attribute(ext, {"txs": [create(0.01, "buy", "0.2", 1), create(0.4, "buy", "0.3", 2)]})
+    assert res.latencies == [pytest.approx(0.4)]
+
+
+def test_a_hedge_on_the_same_side_as_the_fill_covers_nothing():
+    res = attribution.attribute({"fills": [fill(0.0, "BUY", "0.5")]}, {"txs": [create(0.01, "buy", "0.5", 1)]})
+    assert res.latencies == [] and res.unhedged_fills == 1
+
+
+def test_opposite_fills_net_and_the_netting_fill_is_covered_at_once():
+    ext = {"fills": [fill(0.0, "BUY", "0.3"), fill(0.1, "SELL", "0.3", order=2)]}
+    res = attribution.attribute(ext, {})
+    assert res.latencies == [pytest.approx(0.1), 0.0]
+
+
+def test_a_cancelled_hedge_gives_its_quantity_back_to_the_unhedged_time():
+    ext = {"fills": [fill(0.0, "BUY", "0.5")]}
+    lig = {"txs": [create(0.01, "sell", "0.5", 1), create(0.5, "sell", "0.5", 2)],
+           "orders": [ended(0.3, 1, "sell", "0.5", "0", status="canceled"), ended(0.8, 2, "sell", "0.5", "0.5")]}
+    res = attribution.attribute(ext, lig, end=0.5)
+    assert res.latencies == [pytest.approx(0.01)]
+    # unhedged 0.5 during [0, 0.01] and again during [0.3, 0.5]: (0.005 + 0.1) / 0.5
+    assert float(res.time_weighted_unhedged) == pytest.approx(0.21)
+    assert res.max_unhedged == Decimal("0.5")
+
+
+def test_an_upward_modify_covers_the_added_quantity():
+    ext = {"fills": [fill(0.0, "BUY", "0.2"), fill(0.1, "BUY", "0.3")]}
+    lig = {"txs": [create(0.01, "sell", "0.2", 1),
+                   {"t": 0.12, "type": 17, "index": 1, "client": 1, "qty": "0.5", "before": "0.2", "side": "sell"}]}
+    res = attribution.attribute(ext, lig)
+    assert res.latencies == [pytest.approx(0.01), pytest.approx(0.02)]
+
+
+def test_the_replaced_design_hedges_every_fill_of_an_order_at_the_first_poll_after_the_order_ended():
+    ext = {"fills": [fill(0.0, "BUY", "0.2", order=7), fill(0.2, "BUY", "0.3", order=7), fill(0.3, "BUY", "0.1", order=8)],
+           "orders": [{"t": 0.25, "order": 7, "status": "FILLED", "filled": "0.5"}]}
+    # polls at 0.1, 0.6, 1.1 ...: order 7 ended at 0.25 -> seen at 0.6; order 8 never ended -> no sample
+    assert attribution.orig_replay(ext, phase=0.1) == [pytest.approx(0.6), pytest.approx(0.4)]
+
+
+def test_percentiles_are_nearest_rank():
+    xs = [float(i) for i in range(1, 101)]
+    s = attribution.summary(xs)
+    assert (s["p50"], s["p90"], s["p99"], s["max"], s["n"]) == (50.0, 90.0, 99.0, 100.0, 100)
+    assert math.isnan(attribution.summary([])["p50"])
