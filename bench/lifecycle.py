@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import DaemonProcess, SimProcess, mono, wait_for  # noqa: E402
+from procs import PYTHON, DaemonProcess, SimProcess, mono, wait_for  # noqa: E402
 
 # A quiet market (the shipped flow rate): most of the time a maker order rests and nothing is hedging.
 SIM = {"seed": 11, "tick_interval_s": 0.1, "flow_rate": 2.0, "flow_size_min": "0.07", "flow_size_max": "0.3",
@@ -71,6 +72,16 @@ def one_run(s: SimProcess, workdir: Path, state: Path, *, hedge: bool) -> dict[s
             "hedge_live_at_sigterm": _live_at(lig_stamps, t_term), "lighter_open": len(lig["openOrders"])}
 
 
+def import_seconds(runs: int) -> list[float]:
+    """Interpreter start plus importing what the daemon imports, alone: the floor under start -> READY."""
+    out = []
+    for _ in range(runs):
+        t0 = mono()
+        subprocess.run([PYTHON, "-c", "import hedged.daemon, hedged.cli, hedged.engine"], check=True)
+        out.append(mono() - t0)
+    return out
+
+
 def run(runs: int = 5) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="hedged-lifecycle-"))
     s = SimProcess(tmp, SIM).start()
@@ -84,7 +95,9 @@ def run(runs: int = 5) -> dict[str, Any]:
     finally:
         s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    return summarise(rows)
+    out = summarise(rows)
+    out["imports"] = _mmm(import_seconds(runs))
+    return out
 
 
 def _mmm(xs: list[float]) -> dict[str, float]:
@@ -117,6 +130,7 @@ def describe(r: dict[str, Any]) -> str:
         row("start -> READY=1, warm state dir", r["ready_warm"]),
         row("SIGTERM -> exit, idle", r["stop_idle"]),
         row("SIGTERM -> exit, hedge resting", r["stop_hedge"]),
+        row("python start + daemon imports alone", r["imports"]),
         f"  exit codes {r['exit_codes']}; maker orders left open on Extended: {r['makers_left']}; "
         f"Lighter orders left open: {r['lighter_left']}; hedge confirmed live at SIGTERM in {r['hedge_confirmed']}/{n} runs",
     ])
