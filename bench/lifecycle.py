@@ -43,8 +43,8 @@ def _maker_resting(s: SimProcess) -> bool:
 
 
 def _hedge_in_flight(s: SimProcess) -> bool:
-    _, lig = s.counts()
-    return lig.get("txs", 0) > lig.get("orders", 0)
+    _, lig = s.stamps()  # small in this quiet market; `now` is the sim's CLOCK_MONOTONIC reading
+    return _live_at(lig, lig["now"])
 
 
 def _live_at(lig: dict[str, Any], t: float) -> bool:

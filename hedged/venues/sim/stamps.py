@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Any
 
-DEFAULT_LIMIT = 200_000
+DEFAULT_LIMIT = 50_000
 
 
 def now() -> float:
