@@ -105,7 +105,6 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
         "ratio_p99": base["p99"] / ours["p99"] if ours["p99"] else math.inf,
         "hedge_txs": sum(1 for t in lig.get("txs", []) if t["type"] == 14),
         "dropped": {**ext.get("dropped", {}), **lig.get("dropped", {})},
-        "launch": d.launch_path(),
         "hedges_rested_1s": rested_longer(lig, 1.0),
         "modifies": sum(1 for t in lig.get("txs", []) if t["type"] == 17),
     }
@@ -141,7 +140,6 @@ def describe(r: dict[str, Any]) -> str:
         f"  time-weighted unhedged qty {r['time_weighted_unhedged']:.3f} (max {r['max_unhedged']:.3f}); "
         f"fills never hedged: {r['unhedged_fills']}",
         f"  ratio orig/ours: p50 {r['ratio_p50']:.1f}x  p99 {r['ratio_p99']:.1f}x  (target >= 50x at both)",
-        f"  daemon started via bench/_daemon.py path={r['launch']}",
     ]
     return "\n".join(lines)
 

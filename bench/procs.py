@@ -3,8 +3,7 @@
 `SimProcess` runs `hedged --config sim.toml sim` (the simulators' feed and flow settings come from the
 `[sim]` table the bench writes), waits for the `sim-venues.toml` fragment and `sim.env` credentials it
 writes, and reads the stamps over each simulator's `/_sim` control surface. `DaemonProcess` runs the
-daemon in testnet mode on that fragment (through bench/_daemon.py: see there for issue 13 point 1),
-with its own state dir, an ephemeral metrics port, and optionally a NOTIFY_SOCKET the bench owns.
+daemon (`hedged --config`) in testnet mode on that fragment, with its own state dir, an ephemeral metrics port, and optionally a NOTIFY_SOCKET the bench owns.
 CPU and RSS are read from /proc/<pid>: the kernel's accounting of the daemon process alone.
 """
 
@@ -176,8 +175,8 @@ class DaemonProcess:
         self.log_path = self.workdir / "daemon.log"
         log = self.log_path.open("a")
         self.started_at = mono()
-        self.proc = subprocess.Popen([PYTHON, str(ROOT / "bench" / "_daemon.py"), str(cfg)], stdout=log,
-                                     stderr=subprocess.STDOUT, env=env, cwd=self.workdir)
+        self.proc = subprocess.Popen([HEDGED, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=self.workdir)
         return self
 
     def notifications(self) -> list[str]:
@@ -227,13 +226,6 @@ class DaemonProcess:
             self._sock.close()
             self._sock = None
         return dt, code
-
-    def launch_path(self) -> str:
-        """How bench/_daemon.py started the daemon: "hedged-cli" or "workaround" (issue 13 point 1)."""
-        for line in self.log_path.read_text(errors="replace").splitlines() if self.log_path else []:
-            if line.startswith("bench_daemon_launch path="):
-                return line.split("=", 1)[1].split()[0]
-        return "unknown"
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -107,8 +107,7 @@ def render(r: dict[str, Any]) -> str:
           f"Load average {r['load_start']} at the start and {r['load_end']} at the end: the machine was shared with "
           "other busy sessions, so absolute times are noisy; quote medians and ratios."
           + (" **Quick mode**: fewer fills and runs than the issue asks; not for quoting." if r["quick"] else ""),
-          "", f"The daemon was started through `bench/_daemon.py`, path `{h1.get('launch', '?')}` (`workaround`: issue 13 "
-          "point 1 still refuses the fragment's Stark public key; `hedged-cli`: exactly `hedged --config`).", ""]
+          ""]
 
     L += ["### Fill -> hedge (`bench/fill_to_hedge.py`)", "",
           "| run | fills | half | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|---|---|"]
