@@ -2,7 +2,8 @@
 
 * CPU % (of one core, the daemon process alone) and fill -> hedge p99 at 1x, 3x and 10x depth feed (sim tick
   0.1 / 0.033 / 0.01 s) and at 1x and 3x flow of other traders, each a bench/fill_to_hedge.py run.
-* RSS over 1,000,000 simulated events: the daemon trades on a feed of one market step every 0.5 ms while
+* RSS over 1,000,000 simulated events: the daemon trades on a feed of one market step every 1 ms (the config's
+  lowest tick) while
   the bench samples its VmRSS every 10,000 events (book frames the Extended sim wrote plus maker fills).
   Growth = last sample - first sample (the first 10,000 events are warm-up). `hedged sim` steps at about
   500 events/s on this machine, so 1,000,000 events take about half an hour: `make bench` stops after a
@@ -29,7 +30,7 @@ from procs import DaemonProcess, SimProcess, mono  # noqa: E402
 
 FEEDS = {"1x": 0.1, "3x": 0.1 / 3, "10x": 0.01}
 FLOWS = {"1x": 1.0, "3x": 3.0}
-RSS_TICK = 0.0005
+RSS_TICK = 0.001  # the config's lower bound for sim.tick_interval_s
 RSS_SAMPLE_EVERY = 10_000
 
 

@@ -94,9 +94,14 @@ class SimProcess:
         self.proc = subprocess.Popen([HEDGED, "--config", str(cfg), "sim"], stdout=log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir)
         frag = state / "sim-venues.toml"
+        def written() -> bool:
+            if self.proc.poll() is not None:
+                tail = (self.workdir / "sim.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"hedged sim exited with {self.proc.returncode}: {' / '.join(tail)}")
+            return frag.exists() and "api_key_index" in frag.read_text()
+
         try:  # the fragment is written after sim.env; its last table is [venues.lighter]
-            wait_for(lambda: frag.exists() and "api_key_index" in frag.read_text(), 30,
-                     "hedged sim to write sim-venues.toml")
+            wait_for(written, 30, "hedged sim to write sim-venues.toml")
         except BaseException:
             self.stop()
             raise

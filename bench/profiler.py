@@ -13,6 +13,8 @@ from pathlib import Path
 PY_SPY = Path(sys.executable).parent / "py-spy"
 # Frames where the process waits rather than works (the Trio loop's epoll, idle worker threads).
 WAITING = ("get_events", "_thread_cache.py:211", "_thread_cache.py:210", "Condition.wait", "Lock.acquire")
+# Frames under every sample (the entry point, the supervisor): true of everything, so not shown.
+ROOTS = ("hedged/cli/", "hedged/daemon.py", "hedged/nursery/", "hedged/engine.py")
 
 
 def available() -> bool:
@@ -54,6 +56,6 @@ def summarise(path: Path, top: int = 8) -> dict[str, object]:
         busy += count
         leaf[frames[-1]] += count
         for name in {f.split(" (")[0] + " (" + f.split(" (")[1].split(":")[0] + ")" for f in frames
-                     if "hedged/" in f and " (" in f}:
+                     if "hedged/" in f and " (" in f and not any(r in f for r in ROOTS)}:
             ours[name] += count
     return {"busy": busy, "idle": idle, "leaf": leaf.most_common(top), "hedged": ours.most_common(top)}
