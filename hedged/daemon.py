@@ -27,7 +27,7 @@ from hedged.engine import Engine
 from hedged.metrics import Metrics, Readiness, serve_metrics
 from hedged.statefiles import private_dir
 from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
-from hedged.secrets import SECRETS, MissingSecret, required_secrets
+from hedged.secrets import SECRETS, MissingSecret, check_secrets
 from hedged.wiring import MetricsExporter, alert_settings
 
 
@@ -263,11 +263,9 @@ def preflight(cfg: Config) -> None:
     """What can be known before the first service starts, checked so that a failure is one
     line and the right exit code instead of a failed service: state dir, secrets, listen address."""
     check_state_dir(cfg)
-    for key, name in required_secrets(cfg):
-        try:
-            SECRETS.get(name)
-        except MissingSecret as e:
-            raise StartupError("credentials", f"{e} (named by {key})", EXIT_CONFIG) from None
+    missing, problems = check_secrets(cfg, SECRETS)
+    if missing or problems:
+        raise StartupError("credentials", missing[0][1] if missing else problems[0], EXIT_CONFIG)
     m = cfg.metrics
     if m.enabled:
         # The same bind the endpoint makes (hypercorn: family by ':' in host, SO_REUSEADDR), released at once.

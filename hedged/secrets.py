@@ -68,6 +68,70 @@ def required_secrets(cfg: Config) -> list[tuple[str, str]]:
     return out
 
 
+# What each venue's signing secret must look like, checked before anything connects: a wrong
+# shape would otherwise fail inside the venue service, five restarts, then exit 1 (restarted).
+_STARK_PRIVATE = re.compile(r"^0x[0-9a-fA-F]{1,64}$")  # the x10 SDK asserts the 0x prefix
+_LIGHTER_PRIVATE = re.compile(r"^(0x)?[0-9a-fA-F]{80}$")  # 40 bytes; the signer takes it without 0x
+
+
+def check_secrets(cfg: Config, store: SecretStore) -> tuple[list[tuple[str, str]], list[str]]:
+    """(missing, problems) of the secrets `cfg` needs, each naming the secret and the key that names it,
+    never a value. missing: (name, `<not set> (named by KEY)`), secrets not set at all; problems:
+    unreadable, wrong shape, a secret's value pasted into the config, a Stark public key that is not
+    the private key's."""
+    from hedged.config import to_dict
+
+    missing: list[tuple[str, str]] = []
+    problems: list[str] = []
+    values: dict[str, str] = {}
+    for key, name in required_secrets(cfg):
+        try:
+            values[name] = store.get(name)
+        except MissingSecret as e:
+            if store.is_absent(name):
+                missing.append((name, f"{e} (named by {key})"))
+            else:
+                problems.append(f"{e} (named by {key})")
+    pasted: set[str] = set()
+    for path, text in _strings(to_dict(cfg), ""):
+        for name, value in values.items():
+            if len(value) >= 8 and (value in text or len(value) >= 18 and value.removeprefix("0x") in text):
+                pasted.add(path)
+                problems.append(f"{path} holds the value of the secret {name} (not shown); name the secret "
+                                f"in an *_env key instead")
+    e = cfg.venues.extended
+    if e.mode != "sim" and (priv := values.get(e.stark_private_key_env)) is not None:
+        named = "(named by venues.extended.stark_private_key_env)"
+        if not _STARK_PRIVATE.match(priv):
+            problems.append(f"secret {e.stark_private_key_env} must be 0x-prefixed hex, the Stark private key {named}")
+        elif "venues.extended.stark_public_key" not in pasted:
+            import fast_stark_crypto
+
+            try:
+                public = fast_stark_crypto.get_public_key(int(priv, 16))
+            except BaseException:  # noqa: BLE001  (out of the curve's range: its message could quote the key)
+                public = None
+            if public is None or public != int(e.stark_public_key, 16):
+                problems.append(f"venues.extended.stark_public_key is not the public key of the secret "
+                                f"{e.stark_private_key_env} {named}")
+    lt = cfg.venues.lighter
+    if lt.mode != "sim" and (key := values.get(lt.api_private_key_env)) is not None and not _LIGHTER_PRIVATE.match(key):
+        problems.append(f"secret {lt.api_private_key_env} must be 80 hex digits (Lighter's 40-byte API private key, "
+                        f"0x optional) (named by venues.lighter.api_private_key_env)")
+    return missing, problems
+
+
+def _strings(node: object, path: str):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
 class SecretStore:
     def __init__(self, environ: dict[str, str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
@@ -86,11 +150,28 @@ class SecretStore:
                     value = None
                 except OSError as e:
                     raise MissingSecret(f"credential {name} unreadable: {e.strerror}") from None
+                except UnicodeDecodeError:  # its message would quote bytes of the secret
+                    raise MissingSecret(f"credential {name} is not UTF-8 text ({path})") from None
         if not value:
             # The message names the variable only: `name` is checked to be a variable name at load.
             raise MissingSecret(f"secret {name} is not set: export it or provide it with LoadCredential={name}:...")
         self.remember(value)
         return value
+
+    def is_absent(self, name: str) -> bool:
+        """Neither in the environment nor a file in $CREDENTIALS_DIRECTORY (or empty): not set at all."""
+        if self._environ.get(name):
+            return False
+        cred_dir = self._environ.get("CREDENTIALS_DIRECTORY")
+        if not cred_dir:
+            return True
+        path = Path(cred_dir) / name
+        try:
+            return path.stat().st_size == 0 or not path.read_bytes().strip()
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
 
     def present(self, name: str) -> bool:
         """Whether `get(name)` would succeed, without remembering or returning the value."""

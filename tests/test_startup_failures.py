@@ -13,11 +13,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "etc" / "hedged.toml"
-# Real shapes: Extended's Stark public keys are field elements, 0x + 63 or 64 hex digits.
-STARK_PUBLIC_KEYS = ["0x" + "3b1f5a0e8c1d6c3e2b7e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f",
-                     "0x" + "71d9a6e0c2b8f4a3e5d7c9b1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1"]
+# Real shapes: Extended's Stark public keys are field elements (below 2**252), 0x + 63 hex digits, or 64
+# when zero-padded; the private key is the one they belong to (fast_stark_crypto.get_public_key).
+STARK_PUBLIC_KEYS = ["0x56bf60d27b4780990886f9b190979a1429a392a90675b035d415c8baa480c3e",
+                     "0x056bf60d27b4780990886f9b190979a1429a392a90675b035d415c8baa480c3e"]
 SECRETS = {"HEDGED_EXTENDED_API_KEY": "9f3c2a1b8e7d6c5b4a39281706f5e4d3",
-           "HEDGED_EXTENDED_STARK_PRIVATE_KEY": "0x" + "5e" * 31 + "01",
+           "HEDGED_EXTENDED_STARK_PRIVATE_KEY": "0x38f5b92d96e182dcd502d42af1ffe0de8d79f49af6d114c4a6f188a424e617c",
            "HEDGED_LIGHTER_API_PRIVATE_KEY": "0x" + "a7" * 40}
 
 

@@ -18,7 +18,7 @@ from hedged import __version__
 from hedged import config as config_mod
 from hedged.cli import ops
 from hedged.errors import EXIT_CANTCREAT, EXIT_CONFIG, EXIT_OK, EXIT_USAGE
-from hedged.secrets import SecretStore, required_secrets
+from hedged.secrets import SecretStore, check_secrets, required_secrets
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -73,21 +73,24 @@ def load_config(args: argparse.Namespace) -> config_mod.Config:
 def _config_check(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     # The file holds no secrets by construction; show which named secrets are present, never their values.
-    doc = config_mod.to_dict(cfg)
-    store = SecretStore()
-    needed = required_secrets(cfg)
-    missing = [(key, name) for key, name in needed if not store.present(name)]
-    sys.stdout.write(tomli_w.dumps(doc))
+    missing, problems = check_secrets(cfg, SecretStore())
+    if any(" holds the value of the secret " in p for p in problems):
+        # The config itself carries a secret: printing it would show the secret.
+        for problem in problems:
+            print(f"hedged: credentials: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    sys.stdout.write(tomli_w.dumps(config_mod.to_dict(cfg)))
     sys.stdout.write("\n# secrets (values never shown):\n")
-    for _, name in sorted(set(needed), key=lambda kn: kn[1]):
-        state = "missing" if any(name == n for _, n in missing) else "set"
+    for _, name in sorted(set(required_secrets(cfg)), key=lambda kn: kn[1]):
+        state = "missing" if any(name == n for n, _ in missing) else "set"
         sys.stdout.write(f"#   {name}: {state}\n")
     if missing:
-        names = ", ".join(f"{name} (named by {key})" for key, name in missing)
-        print(f"hedged: secrets: not set: {names}; export them or provide them with LoadCredential=",
+        named = ", ".join(f"{n} ({line.rsplit(' (', 1)[1]}" for n, line in missing)
+        print(f"hedged: secrets: not set: {named}; export them or provide them with LoadCredential=",
               file=sys.stderr)
-        return EXIT_CONFIG
-    return EXIT_OK
+    for problem in problems:
+        print(f"hedged: credentials: {problem}", file=sys.stderr)
+    return EXIT_CONFIG if missing or problems else EXIT_OK
 
 
 def _config_init(args: argparse.Namespace) -> int:

@@ -1,0 +1,85 @@
+"""What a person sees from bad input a reviewer fed in through files and processes: broken
+credential files, pasted keys, absurd ids, pipes closed early. Each is one line
+`hedged: <what>: <why>` with its sysexits code, never a traceback and never a secret."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_startup_failures import REPO, SECRETS, STARK_PUBLIC_KEYS, hedged, live_config, one_line
+
+# A key pair that belongs together, and another public key.
+STARK_PRIVATE = SECRETS["HEDGED_EXTENDED_STARK_PRIVATE_KEY"]
+STARK_PUBLIC = STARK_PUBLIC_KEYS[0]
+OTHER_PUBLIC = "0x38f2725e9a3d590b17ce0dba17b05e075559d9185beb151454268314e2ce684"
+
+
+def no_secret_in(res: subprocess.CompletedProcess, *values: str) -> None:
+    for value in values or SECRETS.values():
+        assert value not in res.stdout + res.stderr
+        assert value.removeprefix("0x") not in res.stdout + res.stderr
+
+
+def test_a_credential_file_that_is_not_text_is_one_line_78_for_check_and_daemon(tmp_path):
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name, value in SECRETS.items():
+        (creds / name).write_text(value + "\n")
+    (creds / "HEDGED_EXTENDED_API_KEY").write_bytes(b"\xff\xfe9f3c2a1b\x00\x81")  # e.g. a DER file or UTF-16
+    env = {"CREDENTIALS_DIRECTORY": str(creds)}
+    cfg = live_config(tmp_path, STARK_PUBLIC)
+    check = hedged("config", "check", "--config", str(cfg), env=env)
+    assert check.returncode == 78
+    assert "HEDGED_EXTENDED_API_KEY" in one_line(check) and "not UTF-8 text" in one_line(check)
+    run = hedged("--config", str(cfg), env=env)
+    assert run.returncode == 78
+    assert one_line(run).startswith("hedged: credentials: credential HEDGED_EXTENDED_API_KEY is not UTF-8 text")
+
+
+def test_the_stark_private_key_pasted_as_the_public_key_is_refused_without_echo(tmp_path):
+    cfg = live_config(tmp_path, STARK_PRIVATE)  # the most likely paste: both are 0x + hex
+    for args in (("config", "check", "--config", str(cfg)), ("--config", str(cfg))):
+        res = hedged(*args, env=SECRETS)
+        assert res.returncode == 78, res.stderr
+        assert "venues.extended.stark_public_key" in one_line(res)
+        no_secret_in(res)
+
+
+def test_a_stark_public_key_that_is_not_the_private_keys_is_refused_at_check_and_start(tmp_path):
+    cfg = live_config(tmp_path, OTHER_PUBLIC)
+    for args in (("config", "check", "--config", str(cfg)), ("--config", str(cfg))):
+        res = hedged(*args, env=SECRETS)
+        assert res.returncode == 78, res.stderr
+        assert one_line(res) == ("hedged: credentials: venues.extended.stark_public_key is not the public key of "
+                                 "the secret HEDGED_EXTENDED_STARK_PRIVATE_KEY (named by "
+                                 "venues.extended.stark_private_key_env)")
+        no_secret_in(res)
+
+
+@pytest.mark.parametrize(("name", "value", "why"), [
+    ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", STARK_PRIVATE[2:], "must be 0x-prefixed hex"),  # pasted without 0x
+    ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", "0xnot-a-key", "must be 0x-prefixed hex"),
+    ("HEDGED_LIGHTER_API_PRIVATE_KEY", "a7" * 32, "must be 80 hex digits"),  # 32 bytes, not Lighter's 40
+])
+def test_a_secret_of_the_wrong_shape_is_one_line_78_at_check_and_start_without_echo(tmp_path, name, value, why):
+    # Without the check the venue service failed five times and the daemon exited 1 (restarted).
+    env = {**SECRETS, name: value}
+    cfg = live_config(tmp_path, STARK_PUBLIC)
+    for args in (("config", "check", "--config", str(cfg)), ("--config", str(cfg))):
+        res = hedged(*args, env=env)
+        assert res.returncode == 78, res.stderr
+        line = one_line(res)
+        assert line.startswith(f"hedged: credentials: secret {name} ") and why in line
+        no_secret_in(res, value)
+
+
+def test_a_matching_key_pair_passes_config_check(tmp_path):
+    res = hedged("config", "check", "--config", str(live_config(tmp_path, STARK_PUBLIC)), env=SECRETS)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count(": set") == 3
+    no_secret_in(res)
