@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hedged.ledger.journal import Journal
 from tests.test_startup_failures import REPO, SECRETS, STARK_PUBLIC_KEYS, hedged, live_config, one_line
 
 # A key pair that belongs together, and another public key.
@@ -39,6 +40,26 @@ def test_a_credential_file_that_is_not_text_is_one_line_78_for_check_and_daemon(
     run = hedged("--config", str(cfg), env=env)
     assert run.returncode == 78
     assert one_line(run).startswith("hedged: credentials: credential HEDGED_EXTENDED_API_KEY is not UTF-8 text")
+
+
+@pytest.mark.parametrize("command", [("config", "check"), ("ledger", "fills"), ("status",)])
+def test_an_operator_command_writing_into_a_closed_pipe_prints_no_traceback(tmp_path, command):
+    # `hedged ledger fills | head`: head exits, the next write fails with EPIPE. Here the pipe's
+    # reading end is closed before the command starts, so every write fails.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n[metrics]\nport = 1\n')
+    (tmp_path / "state").mkdir()
+    Journal.open(tmp_path / "state" / "ledger.sqlite3").close()  # an empty journal: header lines only
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        res = subprocess.run([sys.executable, "-m", "hedged.cli", *command, "--config", str(cfg)], stdout=write_end,
+                             stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
+    assert res.stderr == ""
+    assert res.returncode == 141  # as any Unix tool killed by SIGPIPE: 128 + 13
 
 
 def test_the_stark_private_key_pasted_as_the_public_key_is_refused_without_echo(tmp_path):
