@@ -28,6 +28,7 @@ EX_NOINPUT = 66
 # Decimals beyond these are typos or attacks ("1e200"), never sizes, prices or bps.
 _DECIMAL_MAX = Decimal("1e12")
 _DECIMAL_MIN_EXPONENT = -18
+_INT_LIMIT = 2**63
 
 
 class ConfigError(Exception):
@@ -321,6 +322,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path} must be an integer")
+        if not -_INT_LIMIT <= value < _INT_LIMIT:  # ids go to Lighter's signer as C long long, counts to SQLite
+            raise ConfigError(f"{path} ({value}) is out of range (a 64-bit signed integer)")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -62,6 +62,22 @@ def test_an_operator_command_writing_into_a_closed_pipe_prints_no_traceback(tmp_
     assert res.returncode == 141  # as any Unix tool killed by SIGPIPE: 128 + 13
 
 
+@pytest.mark.parametrize(("key", "table"), [("account_index", "venues.lighter"), ("vault", "venues.extended"),
+                                            ("iterations", "cycle"), ("seed", "sim")])
+def test_an_integer_beyond_64_bits_is_refused_at_load_naming_the_key(tmp_path, key, table):
+    # Lighter's signer takes account_index as a C long long: 2**63 and beyond used to restart
+    # venue:lighter five times and exit 1 ("client has been closed"), restarted by systemd.
+    cfg = live_config(tmp_path, STARK_PUBLIC)
+    text = cfg.read_text().replace(f"[{table}]\n", f"[{table}]\n{key} = {2**63}\n", 1)
+    if f"[{table}]" not in text:
+        text += f"\n[{table}]\n{key} = {2**63}\n"
+    cfg.write_text("\n".join(line for line in text.splitlines()
+                             if not (line.startswith(f"{key} = ") and line != f"{key} = {2**63}")))
+    res = hedged("config", "check", "--config", str(cfg), env=SECRETS)
+    assert res.returncode == 78
+    assert one_line(res).startswith(f"hedged: config error: {table}.{key} ({2**63}) is out of range")
+
+
 def test_the_stark_private_key_pasted_as_the_public_key_is_refused_without_echo(tmp_path):
     cfg = live_config(tmp_path, STARK_PRIVATE)  # the most likely paste: both are 0x + hex
     for args in (("config", "check", "--config", str(cfg)), ("--config", str(cfg))):
