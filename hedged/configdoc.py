@@ -150,7 +150,7 @@ def reference_md() -> str:
         "credential file `$CREDENTIALS_DIRECTORY/<name>`, that holds the value; it must look like a\n",
         "variable name (`^[A-Za-z_][A-Za-z0-9_]*$`). A value that looks like a secret (a long hex key\n",
         "outside a `*public*` key, a bot token, a PEM key, a URL with a password; in a `*_env` key also a\n",
-        "token-shaped value: long, mixed case and digits, no `_`) is refused without being echoed.\n",
+        "token-shaped value: 12 or more characters mixing upper and lower case and digits, no `_`) is refused without being echoed.\n",
         "Public ids (`stark_public_key`, `vault`, `account_index`) are not secrets.\n\n",
         "Overrides: `--state-dir` (else `$STATE_DIRECTORY`, which systemd's `StateDirectory=` sets) for\n",
         "`daemon.state_dir`; `--metrics-port` or `HEDGE_METRICS_PORT` for `metrics.port`; `--log-format`.\n",

@@ -27,6 +27,9 @@ _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{32,}$")
 # Pasted API keys and tokens (base64/base58): long, mixed case and digits, no `_`. Environment
 # variable names are upper-case words joined by `_`, so this only ever matches a value.
 _TOKEN = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)[A-Za-z0-9+/=.-]{24,}$")
+# In an *_env key the bar is lower: a Lark bot's signing secret is 22 base62 characters and short API
+# keys exist, while a variable's name is words joined by `_`, never a run of mixed case and digits.
+_SHORT_TOKEN = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)[A-Za-z0-9+/=.-]{12,}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -44,7 +47,7 @@ def looks_secret(key: str, value: str) -> bool:
     if _SECRET_SHAPE.search(v):
         return True
     if key.endswith("_env"):  # must be a variable's name: any key-shaped value is the secret itself
-        return bool(_HEX_KEY.match(v) or _TOKEN.match(v))
+        return bool(_HEX_KEY.match(v) or _SHORT_TOKEN.match(v))
     return "public" not in key and bool(_HEX_KEY.match(v))
 
 

@@ -78,6 +78,28 @@ def test_an_integer_beyond_64_bits_is_refused_at_load_naming_the_key(tmp_path, k
     assert one_line(res).startswith(f"hedged: config error: {table}.{key} ({2**63}) is out of range")
 
 
+@pytest.mark.parametrize(("key", "pasted"), [
+    ("alerts.lark.signing_secret_env", "hnEsY6z6kVTZt8p6bFC1Ld"),  # a Lark bot's signing secret: 22 chars
+    ("venues.extended.api_key_env", "Xk29fLq0ZmP4vN7r"),  # a short base62 API key
+])
+def test_a_short_token_pasted_into_an_env_key_is_refused_without_echo(tmp_path, key, pasted):
+    table, name = key.rsplit(".", 1)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[{table}]\n{name} = "{pasted}"\n')
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 78
+    assert one_line(res).startswith(f"hedged: config error: {key}: the value looks like a secret itself (not shown)")
+    no_secret_in(res, pasted)
+
+
+def test_an_env_var_name_in_mixed_words_is_still_a_name(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[alerts.lark]\nsigning_secret_env = "HEDGED_LARK_SIGNING_SECRET_2"\n'
+                   '[venues.extended]\napi_key_env = "hedged_extended_api_key"\n')
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
+
+
 def test_the_stark_private_key_pasted_as_the_public_key_is_refused_without_echo(tmp_path):
     cfg = live_config(tmp_path, STARK_PRIVATE)  # the most likely paste: both are 0x + hex
     for args in (("config", "check", "--config", str(cfg)), ("--config", str(cfg))):
