@@ -229,7 +229,8 @@ def load(path: Path) -> Config:
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror or e}", exit_code=EX_NOINPUT) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: editors on Windows save UTF-8 with a byte-order mark, which tomllib calls "Invalid statement".
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:

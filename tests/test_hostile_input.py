@@ -142,3 +142,10 @@ def test_a_matching_key_pair_passes_config_check(tmp_path):
     assert res.returncode == 0, res.stderr
     assert res.stdout.count(": set") == 3
     no_secret_in(res)
+
+
+def test_a_config_saved_with_a_byte_order_mark_loads(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf" + (REPO / "etc" / "hedged.toml").read_bytes())  # Notepad's UTF-8
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 0, res.stderr
