@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
 
-from hedged.secrets import looks_secret
+from hedged.secrets import looks_secret, shown
 
 EX_CONFIG = 78
 EX_NOINPUT = 66
@@ -282,6 +282,8 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
                     f"{path}: secrets are not accepted in the config file; put the value in an environment "
                     f"variable or a systemd credential and name it with {key}_env"
                 )
+            if shown(key).startswith("(not shown"):  # a secret pasted where a key goes
+                raise ConfigError(f"{prefix or 'config'}: an unknown key that looks like a secret (not shown)")
             raise ConfigError(f"{path}: unknown key")
     kwargs = {}
     for f in dataclasses.fields(cls):
@@ -307,7 +309,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{path} ({value!r}) must be one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"{path} ({shown(value)}) must be one of {', '.join(map(str, choices))}")
         return value
     if origin is tuple:
         (item_tp, _) = typing.get_args(tp)
@@ -339,7 +341,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         try:
             d = Decimal(str(value))
         except InvalidOperation:
-            raise ConfigError(f"{path} ({value!r}) is not a decimal number") from None
+            raise ConfigError(f"{path} ({shown(value)}) is not a decimal number") from None
         if not d.is_finite():
             raise ConfigError(f"{path} ({value}) must be a finite number")
         if abs(d) >= _DECIMAL_MAX or (d != 0 and d.as_tuple().exponent < _DECIMAL_MIN_EXPONENT):

@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hedged.secrets import ENV_NAME
+from hedged.secrets import ENV_NAME, shown
 
 if TYPE_CHECKING:
     from hedged.config import Config, CycleConfig
@@ -64,7 +64,7 @@ def _env_name(path: str, v: str, *, optional: bool = False) -> None:
 
 def _url(path: str, v: str) -> None:
     if v and not re.match(r"^(https?|wss?)://[^\s]+$", v):
-        raise _err(f"{path} ({v!r}) must be an http(s):// or ws(s):// URL")
+        raise _err(f"{path} ({shown(v)}) must be an http(s):// or ws(s):// URL")
 
 
 def _finite_and_bounded(obj: Any, prefix: str) -> None:
@@ -84,7 +84,7 @@ def validate(cfg: Config) -> None:
         _finite_and_bounded(getattr(cfg, f.name), f.name)
     d = cfg.daemon
     if not d.name or not re.match(r"^[A-Za-z0-9_.-]+$", d.name):
-        raise _err(f"daemon.name ({d.name!r}) must be non-empty letters, digits, '.', '_' or '-'")
+        raise _err(f"daemon.name ({shown(d.name)}) must be non-empty letters, digits, '.', '_' or '-'")
     _non_negative("daemon.graceful_stop_s", d.graceful_stop_s)
     if not cfg.market.extended or not cfg.market.lighter:
         raise _err("market.extended and market.lighter must be non-empty")
@@ -162,7 +162,7 @@ def validate(cfg: Config) -> None:
         sink = getattr(a, name)
         for i, sev in enumerate(sink.severities):
             if sev not in _SEVERITIES:
-                raise _err(f"alerts.{name}.severities[{i}] ({sev!r}) must be one of {', '.join(sorted(_SEVERITIES))}")
+                raise _err(f"alerts.{name}.severities[{i}] ({shown(sev)}) must be one of {', '.join(sorted(_SEVERITIES))}")
     _env_name("alerts.telegram.bot_token_env", a.telegram.bot_token_env)
     _url("alerts.telegram.api_base", a.telegram.api_base)
     if a.telegram.enabled and not a.telegram.chat_id:

@@ -33,6 +33,15 @@ _SHORT_TOKEN = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*\d)[A-Za-z0-9+/=.-]{12,}
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+def shown(value: object) -> str:
+    """`value` as an error message may quote it: repr, unless some part of it looks like a secret."""
+    text = str(value)
+    if _SECRET_SHAPE.search(text) or any(_SHORT_TOKEN.match(run) or _HEX_KEY.match(run)
+                                         for run in re.findall(r"[A-Za-z0-9+/=.-]{12,}", text)):
+        return "(not shown: it looks like a secret)"
+    return repr(value)
+
+
 class MissingSecret(Exception):
     """Names the variable, never a value."""
 

@@ -149,3 +149,20 @@ def test_a_config_saved_with_a_byte_order_mark_loads(tmp_path):
     cfg.write_bytes(b"\xef\xbb\xbf" + (REPO / "etc" / "hedged.toml").read_bytes())  # Notepad's UTF-8
     res = hedged("config", "check", "--config", str(cfg))
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("body", [
+    '[venues.lighter]\nmode = "Xk29fLq0ZmP4vN7rT5wY"\n',  # a token where a choice goes
+    '[venues.extended]\nrest_url = "Xk29fLq0ZmP4vN7rT5wY"\n',  # ... where a URL goes
+    '[alerts.telegram]\nseverities = ["critical", "Xk29fLq0ZmP4vN7rT5wY"]\n',  # ... in an array
+    '[daemon]\nname = "Xk29fLq0ZmP4vN7rT5wY!"\n',
+    '[venues.extended]\nXk29fLq0ZmP4vN7rT5wY = 1\n',  # ... pasted as a key
+    '[venues]\nextended = { mode = "testnet", api_key = "Xk29fLq0ZmP4vN7rT5wY" }\n',  # inline table
+])
+def test_a_token_pasted_where_it_does_not_fit_is_refused_without_echo(tmp_path, body):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(body)
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 78
+    one_line(res)
+    no_secret_in(res, "Xk29fLq0ZmP4vN7rT5wY")
