@@ -88,6 +88,11 @@ def validate(cfg: Config) -> None:
     _non_negative("daemon.graceful_stop_s", d.graceful_stop_s)
     if not cfg.market.extended or not cfg.market.lighter:
         raise _err("market.extended and market.lighter must be non-empty")
+    for venue in ("extended", "lighter"):
+        # The name goes into URL paths, stream selectors and every log line: no spaces, newlines or ';'.
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$", getattr(cfg.market, venue)):
+            raise _err(f"market.{venue} must be a market name as the venue lists it (letters, digits, '-', '.', "
+                       f"'_'; e.g. SOL-USD on Extended, SOL on Lighter)")
 
     c = cfg.cycle
     for name in ("size_min", "size_max", "size_step"):

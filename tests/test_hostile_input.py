@@ -166,3 +166,12 @@ def test_a_token_pasted_where_it_does_not_fit_is_refused_without_echo(tmp_path, 
     assert res.returncode == 78
     one_line(res)
     no_secret_in(res, "Xk29fLq0ZmP4vN7rT5wY")
+
+
+@pytest.mark.parametrize("name", ["SOL\nUSD", "SOL USD", "SOL-USD;rm"])
+def test_a_market_name_that_no_venue_lists_is_refused_at_load(tmp_path, name):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[market]\nextended = "' + name.replace("\n", "\\n") + '"\n')
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 78
+    assert one_line(res).startswith("hedged: config error: market.extended must be")
