@@ -27,7 +27,7 @@ from hedged.engine import Engine
 from hedged.metrics import Metrics, Readiness, serve_metrics
 from hedged.statefiles import private_dir
 from hedged.nursery import CRITICAL, Notifier, RestartPolicy, Service, Supervisor, watch_signals
-from hedged.secrets import SECRETS, MissingSecret, check_secrets
+from hedged.secrets import SECRETS, MissingSecret, check_secrets, shown
 from hedged.wiring import MetricsExporter, alert_settings
 
 
@@ -274,7 +274,7 @@ def preflight(cfg: Config) -> None:
             try:
                 sock.bind((m.host, m.port))
             except socket.gaierror as e:
-                raise StartupError(f"metrics.host {m.host!r}", f"cannot resolve: {e.strerror}", EXIT_CONFIG) from None
+                raise StartupError(f"metrics.host {shown(m.host)}", f"cannot resolve: {e.strerror}", EXIT_CONFIG) from None
             except OSError as e:
                 raise StartupError(f"metrics listen {m.host}:{m.port}", e.strerror or str(e), EXIT_UNAVAILABLE) from None
 

@@ -175,3 +175,12 @@ def test_a_market_name_that_no_venue_lists_is_refused_at_load(tmp_path, name):
     res = hedged("config", "check", "--config", str(cfg))
     assert res.returncode == 78
     assert one_line(res).startswith("hedged: config error: market.extended must be")
+
+
+def test_a_token_pasted_as_metrics_host_is_not_echoed_by_the_daemon(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[metrics]\nhost = "Xk29fLq0ZmP4vN7rT5wY"\n')
+    res = hedged("--config", str(cfg), "--state-dir", str(tmp_path / "state"))
+    assert res.returncode == 78
+    assert one_line(res).startswith("hedged: metrics.host (not shown: it looks like a secret): cannot resolve")
+    no_secret_in(res, "Xk29fLq0ZmP4vN7rT5wY")
