@@ -257,6 +257,19 @@ def check_state_dir(cfg: Config) -> None:
     except OSError as e:
         why = "not a directory" if state.exists() and not state.is_dir() else (e.strerror or str(e))
         raise StartupError(f"state dir {state}", why, EXIT_CANTCREAT) from None
+    # A file left by another user (`sudo hedged status` on a stopped daemon leaves root-owned SQLite
+    # -shm/-wal files) fails deep inside the journal as "not a readable hedged journal": name it here.
+    for entry in sorted(os.scandir(state), key=lambda e: e.name):
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            os.close(os.open(entry.path, os.O_RDWR | os.O_NONBLOCK))  # opens, changes nothing
+        except PermissionError:
+            raise StartupError(f"state dir {state}", f"{entry.name} is not writable by this user (owner uid "
+                               f"{entry.stat(follow_symlinks=False).st_uid}); chown the state dir's files to the "
+                               f"user that runs the daemon", EXIT_CANTCREAT) from None
+        except OSError:
+            continue  # vanished, or not ours to judge: the service that owns it says more
 
 
 def preflight(cfg: Config) -> None:

@@ -5,6 +5,7 @@ credential files, pasted keys, absurd ids, pipes closed early. Each is one line
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,24 @@ def test_a_token_pasted_as_metrics_host_is_not_echoed_by_the_daemon(tmp_path):
     assert res.returncode == 78
     assert one_line(res).startswith("hedged: metrics.host (not shown: it looks like a secret): cannot resolve")
     no_secret_in(res, "Xk29fLq0ZmP4vN7rT5wY")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv")
+def test_a_state_file_another_user_owns_is_exit_73_naming_it_before_anything_starts(tmp_path):
+    # `sudo hedged status --state-dir /var/lib/hedged` on a stopped daemon leaves root-owned
+    # ledger.sqlite3-shm/-wal behind (SQLite's read-only WAL open creates them); the unit's
+    # DynamicUser cannot write them and the journal failed at start: exit 1, restarted every 5 s.
+    # Here root without CAP_DAC_OVERRIDE stands in for the unit's user, uid 1234 for root.
+    state = tmp_path / "state"
+    state.mkdir()
+    shm = state / "ledger.sqlite3-shm"
+    shm.write_bytes(b"\0" * 64)
+    os.chown(shm, 1234, 1234)
+    shm.chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEDGED_")}
+    res = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", sys.executable, "-m",
+                          "hedged.cli", "--config", str(REPO / "etc" / "hedged.toml"), "--state-dir", str(state),
+                          "--metrics-port", "0"], env=env, cwd="/", capture_output=True, text=True, timeout=60)
+    assert res.returncode == 73, res.stderr[-2000:]
+    assert one_line(res) == (f"hedged: state dir {state}: ledger.sqlite3-shm is not writable by this user "
+                             f"(owner uid 1234); chown the state dir's files to the user that runs the daemon")
