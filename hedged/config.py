@@ -220,6 +220,7 @@ from hedged.configcheck import validate  # noqa: E402  (the rules need the schem
 
 _SECRETISH_KEY = re.compile(r"(secret|token|password|private|api_key|passphrase|webhook_url)")
 _TOML_POS = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_TUPLE = re.compile(r"\((?:'[^']*',? ?)+\)")
 
 
 def load(path: Path) -> Config:
@@ -237,6 +238,8 @@ def load(path: Path) -> Config:
         m = _TOML_POS.search(str(e))
         where = f"line {m.group(1)}, column {m.group(2)}" if m else "syntax"
         reason = _TOML_POS.sub("", str(e)).strip()
+        # tomllib names a table as a Python tuple, ('venues', 'extended'): say [venues.extended].
+        reason = _TOML_TUPLE.sub(lambda t: "[" + ".".join(re.findall(r"'([^']*)'", t.group(0))) + "]", reason)
         raise ConfigError(f"{path}: {where}: {reason}") from None
     return from_dict(data)
 

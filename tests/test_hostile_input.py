@@ -206,3 +206,12 @@ def test_a_state_file_another_user_owns_is_exit_73_naming_it_before_anything_sta
     assert res.returncode == 73, res.stderr[-2000:]
     assert one_line(res) == (f"hedged: state dir {state}: ledger.sqlite3-shm is not writable by this user "
                              f"(owner uid 1234); chown the state dir's files to the user that runs the daemon")
+
+
+def test_a_table_declared_twice_is_named_as_toml_names_it_not_as_a_python_tuple(tmp_path):
+    # The going-live road pastes sim-venues.toml after a config: forgetting to delete its [venues.*] first.
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[venues.extended]\nmode = "sim"\n\n[venues.extended]\nmode = "testnet"\n')
+    res = hedged("config", "check", "--config", str(cfg))
+    assert res.returncode == 78
+    assert one_line(res) == f"hedged: config error: {cfg}: line 4, column 17: Cannot declare [venues.extended] twice"
