@@ -83,6 +83,9 @@ def required_secrets(cfg: Config) -> list[tuple[str, str]]:
 # What each venue's signing secret must look like, checked before anything connects: a wrong
 # shape would otherwise fail inside the venue service, five restarts, then exit 1 (restarted).
 _STARK_PRIVATE = re.compile(r"^0x[0-9a-fA-F]{1,64}$")  # the x10 SDK asserts the 0x prefix
+# The Stark curve's order: a private key is in [1, order). Outside it (a placeholder 0x0) the signing
+# library panics in Rust, which prints its own lines on stderr before Python sees an exception.
+_STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2F
 _LIGHTER_PRIVATE = re.compile(r"^(0x)?[0-9a-fA-F]{80}$")  # 40 bytes; the signer takes it without 0x
 
 
@@ -114,14 +117,15 @@ def check_secrets(cfg: Config, store: SecretStore) -> tuple[list[tuple[str, str]
     e = cfg.venues.extended
     if e.mode != "sim" and (priv := values.get(e.stark_private_key_env)) is not None:
         named = "(named by venues.extended.stark_private_key_env)"
-        if not _STARK_PRIVATE.match(priv):
-            problems.append(f"secret {e.stark_private_key_env} must be 0x-prefixed hex, the Stark private key {named}")
+        if not _STARK_PRIVATE.match(priv) or not 0 < int(priv, 16) < _STARK_ORDER:
+            problems.append(f"secret {e.stark_private_key_env} must be 0x-prefixed hex, a Stark private key (below the "
+                            f"curve order, not 0) {named}")
         elif "venues.extended.stark_public_key" not in pasted:
             import fast_stark_crypto
 
             try:
                 public = fast_stark_crypto.get_public_key(int(priv, 16))
-            except BaseException:  # noqa: BLE001  (out of the curve's range: its message could quote the key)
+            except BaseException:  # noqa: BLE001  (pyo3 panics are BaseException; the message could quote the key)
                 public = None
             if public is None or public != int(e.stark_public_key, 16):
                 problems.append(f"venues.extended.stark_public_key is not the public key of the secret "

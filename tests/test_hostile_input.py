@@ -124,6 +124,8 @@ def test_a_stark_public_key_that_is_not_the_private_keys_is_refused_at_check_and
 @pytest.mark.parametrize(("name", "value", "why"), [
     ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", STARK_PRIVATE[2:], "must be 0x-prefixed hex"),  # pasted without 0x
     ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", "0xnot-a-key", "must be 0x-prefixed hex"),
+    ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", "0x0000000000", "must be 0x-prefixed hex"),  # a placeholder: Rust panics
+    ("HEDGED_EXTENDED_STARK_PRIVATE_KEY", "0x" + "f" * 64, "must be 0x-prefixed hex"),  # above the curve order
     ("HEDGED_LIGHTER_API_PRIVATE_KEY", "a7" * 32, "must be 80 hex digits"),  # 32 bytes, not Lighter's 40
 ])
 def test_a_secret_of_the_wrong_shape_is_one_line_78_at_check_and_start_without_echo(tmp_path, name, value, why):
