@@ -60,7 +60,7 @@ def test_an_operator_command_writing_into_a_closed_pipe_prints_no_traceback(tmp_
         os.close(write_end)
     assert "Traceback" not in res.stderr and "BrokenPipe" not in res.stderr, res.stderr
     assert res.stderr == ""
-    assert res.returncode == 141  # as any Unix tool killed by SIGPIPE: 128 + 13
+    assert res.returncode == 0  # the reader leaving is not a failure of the command
 
 
 @pytest.mark.parametrize(("key", "table"), [("account_index", "venues.lighter"), ("vault", "venues.extended"),

@@ -110,19 +110,17 @@ def _config_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for any Unix tool whose reader went away
-
-
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
-        # `hedged ledger fills | head`: the reader left. Say nothing (stderr may be the same pipe), and
-        # point stdout at /dev/null so the flush at exit does not raise again.
+        # `hedged config check ... | head`: the reader left, not an error worth a traceback; exit 0 as
+        # the operator commands do (ops.dispatch). Point stdout at /dev/null so the flush at exit
+        # does not raise again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
-        return EXIT_PIPE
+        return EXIT_OK
 
 
 def _main(argv: list[str] | None) -> int:
