@@ -89,7 +89,7 @@ _STARK_ORDER = 0x0800000000000010FFFFFFFFFFFFFFFFB781126DCAE7B2321E66A241ADC64D2
 _LIGHTER_PRIVATE = re.compile(r"^(0x)?[0-9a-fA-F]{80}$")  # 40 bytes; the signer takes it without 0x
 
 
-def check_secrets(cfg: Config, store: SecretStore) -> tuple[list[tuple[str, str]], list[str]]:
+def check_secrets(cfg: Config, store: SecretStore, *, key_pair: bool = True) -> tuple[list[tuple[str, str]], list[str]]:
     """(missing, problems) of the secrets `cfg` needs, each naming the secret and the key that names it,
     never a value. missing: (name, `<not set> (named by KEY)`), secrets not set at all; problems:
     unreadable, wrong shape, a secret's value pasted into the config, a Stark public key that is not
@@ -120,7 +120,7 @@ def check_secrets(cfg: Config, store: SecretStore) -> tuple[list[tuple[str, str]
         if not _STARK_PRIVATE.match(priv) or not 0 < int(priv, 16) < _STARK_ORDER:
             problems.append(f"secret {e.stark_private_key_env} must be 0x-prefixed hex, a Stark private key (below the "
                             f"curve order, not 0) {named}")
-        elif "venues.extended.stark_public_key" not in pasted:
+        elif key_pair and "venues.extended.stark_public_key" not in pasted:
             import fast_stark_crypto
 
             try:
