@@ -105,7 +105,10 @@ class RollingBudget:
         self.used = 0
 
     def take(self, now: float, cost: int, *, priority: bool = False) -> float | None:
-        while self._slots and self._slots[0][0] <= now - self.window_s:
+        # `t + window_s <= now`, the very sum returned below as the retry time: written as
+        # `t <= now - window_s` it can round the other way, so a caller retrying at the time it was
+        # given is refused again at the same instant (a livelock under the autojump clock, found by DST).
+        while self._slots and self._slots[0][0] + self.window_s <= now:
             self.used -= self._slots.popleft()[1]
         limit = self.capacity if priority else self.capacity - self.reserved
         cost = min(cost, limit)

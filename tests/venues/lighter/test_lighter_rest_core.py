@@ -49,6 +49,15 @@ def test_standard_shares_one_bucket_and_caps_heavy_endpoints_like_the_venue():
     assert p.sendtx is not p.rest and p.cost("sendTx") == 1 and p.cost("account") == 300
 
 
+def test_a_request_retried_at_the_time_it_was_given_is_granted_whatever_the_float_rounding():
+    t = 32756.445238821198  # (t + 61.0) - 61.0 < t in binary floating point
+    w = RollingBudget(1, window_s=61.0)
+    assert w.take(t, 1) is None
+    at = w.take(t + 1.0, 1)
+    assert at == t + 61.0
+    assert w.take(at, 1) is None
+
+
 async def test_limiter_counts_the_waits_it_imposes(autojump_clock):
     waits = []
     lim = Limiter("rest", 2, window_s=60.0, on_wait=waits.append)
