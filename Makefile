@@ -9,7 +9,12 @@ PYTEST_ARGS ?=
 
 TOOLS  := $(VENV)/.test-tools
 
-.PHONY: run test bench venv clean
+.PHONY: run test bench venv clean dst soak
+
+SEED    ?= 1
+MINUTES ?= 3
+SEEDS   ?= 1..10000
+JOBS    ?= 2
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (hedged needs Python 3.11)"; exit 1; }
@@ -48,6 +53,14 @@ $(BIN)/py-spy: | $(STAMP)
 
 bench: $(STAMP) | $(BIN)/py-spy
 	$(BIN)/python bench/report.py $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+# Deterministic simulation of the whole daemon (docs/dst.md): one seed, replayed byte for byte.
+dst: $(STAMP)
+	$(BIN)/python -m hedged.cli dst --seed $(SEED) --minutes $(MINUTES)
+
+# The long campaign: 10,000 seeds, a tally at the end (failing seeds are printed as they come).
+soak: $(STAMP)
+	$(BIN)/python -m hedged.cli dst --seeds $(SEEDS) --minutes $(MINUTES) --jobs $(JOBS) --known tests/dst/known_failures.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -153,7 +153,8 @@ def _alerts_service(rt: Runtime):
 
 
 async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Random | None = None,
-               on_runtime: Callable[[Runtime], None] | None = None) -> int:
+               on_runtime: Callable[[Runtime], None] | None = None,
+               engine_kw: dict[str, Any] | None = None) -> int:
     notifier = notifier or Notifier()
     if rng is None:
         # Seeded and logged: a sim run repeats from its seed, a live run can be replayed from the log.
@@ -167,7 +168,8 @@ async def main(cfg: Config, *, notifier: Notifier | None = None, rng: random.Ran
 
     rt.supervisor = Supervisor(graceful_stop_s=cfg.daemon.graceful_stop_s, rng=rt.rng, on_status=on_status)
     rt.metrics = Metrics(cfg.daemon.name, cfg.market.extended)
-    rt.engine = Engine(cfg, rt.supervisor, rt.alert, metrics=rt.metrics, rng=random.Random(rt.rng.random()))
+    rt.engine = Engine(cfg, rt.supervisor, rt.alert, metrics=rt.metrics, rng=random.Random(rt.rng.random()),
+                       **(engine_kw or {}))
     if on_runtime is not None:
         on_runtime(rt)
     private_dir(cfg.daemon.state_dir)

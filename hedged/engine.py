@@ -45,6 +45,10 @@ class Engine:
     metrics: Metrics | None = None
     rng: random.Random = field(default_factory=random.Random)
     sim: SimPair | None = None
+    # Deterministic simulation (hedged/dst): the caller runs `sim` itself (it outlives this engine)
+    # and the adapters reach it in memory; `venue_kw` goes to the adapters (e.g. a virtual wall clock).
+    in_memory: bool = False
+    venue_kw: dict[str, dict[str, Any]] = field(default_factory=dict)
     ledger: Ledger | None = None
     venues: Venues | None = None
     executor: HedgeExecutor | None = None
@@ -61,7 +65,7 @@ class Engine:
 
     def services(self) -> list[Service]:
         out: list[Service] = []
-        if self.cfg.uses_sim:
+        if self.cfg.uses_sim and not self.in_memory:
             out.append(Service("simulators", self._run_sims, CRITICAL, stop_order=800))
         out += [
             Service("ledger", self._run_ledger, CRITICAL, stop_order=700),
@@ -91,12 +95,16 @@ class Engine:
         path = Path(self.cfg.daemon.state_dir) / "ledger.sqlite3"
         # A JournalError (corrupt or newer file) escalates: this service is critical.
         self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous)
+        self.ledger.write_in_thread = not self.in_memory  # in memory = under the autojump clock
         if self.metrics is not None:
             self.ledger.on_write = self.metrics.journal_write_latency.observe
         self._send, self._recv = trio.open_memory_channel(10_000)
         logger.info("ledger_opened path={} fresh={}", path, self.ledger.replay.fresh)
+        kw = self._rate_limit_hooks()
+        for venue, extra in self.venue_kw.items():
+            kw[venue] = {**kw.get(venue, {}), **extra}
         self.venues = build_venues(self.cfg, sim=self.sim, rng=random.Random(self.rng.random()),
-                                   **self._rate_limit_hooks())
+                                   in_memory=self.in_memory, **kw)
         try:
             async with self._recv:
                 await self.ledger.run(self._recv, task_status=task_status)

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="run both venue simulators standalone")
     _add_run_options(sim)
     ops.add_parsers(sub, _add_run_options)
+    from hedged.dst import cli as dst_cli
+
+    dst_cli.add_parser(sub)
     return parser
 
 
@@ -131,6 +134,10 @@ def _main(argv: list[str] | None) -> int:
         print("hedged: error: give --config PATH to run the daemon, or a command (hedged --help)", file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(argv)
+    if args.command == "dst":  # needs no config: every seed builds its own world
+        from hedged.dst import cli as dst_cli
+
+        return dst_cli.run(args)
     try:
         if args.command == "config" and args.config_command == "init":
             return _config_init(args)

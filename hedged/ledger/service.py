@@ -49,6 +49,8 @@ class Ledger:
         # Called with (event, signed position change) for every event that moved a position
         # (the hedge executor starts each fill's latency clock here).
         self.on_fill: Callable[[VenueEvent, Decimal], None] | None = None
+        # Commits go to a worker thread; under the autojump clock (DST) a thread looks idle, so write inline.
+        self.write_in_thread = True
         self.core = core
         self.journal = journal
         self.replay = replay
@@ -256,7 +258,10 @@ class Ledger:
             try:
                 if self.journal is not None and rows:
                     began = time.perf_counter()
-                    await trio.to_thread.run_sync(self.journal.write, rows)
+                    if self.write_in_thread:
+                        await trio.to_thread.run_sync(self.journal.write, rows)
+                    else:
+                        self.journal.write(rows)
                     self.on_write(time.perf_counter() - began)
             except BaseException:
                 self.core.outbox[:0] = rows

@@ -79,13 +79,15 @@ class SimPair:
 
     @classmethod
     def build(cls, cfg: Config, *, wall_clock: Any = None, extended_chain_id: str = "SN_SIM",
-              id_base: int | None = None) -> SimPair:
+              id_base: int | None = None, start_epoch_ms: int | None = None) -> SimPair:
         """Both sims for `cfg`. `extended_chain_id` is the signing domain orders must carry
         (SN_SIM for the embedded mode; SN_SEPOLIA for `hedged sim`, reached as a testnet).
 
         `id_base` offsets every order and trade id of both sims. By default it is run-unique
         (`run_id_base()`): a daemon restarted on the same state dir meets fresh sims, and real
-        venues never reuse an id, so neither may they. Pass 0 for ids that repeat run to run."""
+        venues never reuse an id, so neither may they. Pass 0 for ids that repeat run to run.
+        `start_epoch_ms` pins the Extended sim's wall clock at trio time zero (deterministic runs;
+        pass the same epoch to `wall_clock` so both venues agree)."""
         s = cfg.sim
         base = run_id_base() if id_base is None else id_base
         market = Market(market_settings(s))
@@ -93,7 +95,7 @@ class SimPair:
             ExtendedSimSettings(seed=s.seed, market=cfg.market.extended, asset=cfg.market.extended.split("-")[0],
                                 market_settings=market.settings, accept_delay=s.extended_accept_delay_s,
                                 cancel_delay=s.extended_accept_delay_s, domain_chain_id=extended_chain_id,
-                                id_base=base),
+                                id_base=base, start_epoch_ms=start_epoch_ms),
             market=market,
         )
         latency = {"zero": Latency(), "standard": Latency.standard(), "premium": Latency.premium()}[s.lighter_latency]
@@ -194,7 +196,8 @@ class Venues:
 
 def build_venues(cfg: Config, *, sim: SimPair | None, rng: random.Random, in_memory: bool = False,
                  secrets: SecretStore = SECRETS, **client_kw: Any) -> Venues:
-    """The two adapters. `in_memory` routes sim-mode adapters through the sims' memory transports."""
+    """The two adapters. `in_memory` routes sim-mode adapters through the sims' memory transports
+    (`client_kw` may replace them, e.g. DST's cuttable cables)."""
     ext_kw: dict[str, Any] = {}
     lig_kw: dict[str, Any] = {}
     if in_memory and sim is not None:
@@ -203,9 +206,9 @@ def build_venues(cfg: Config, *, sim: SimPair | None, rng: random.Random, in_mem
         if cfg.venues.lighter.mode == "sim":
             lig_kw = {"http_transport": sim.lighter.http_transport(), "ws_connect": sim.lighter.connect_ws}
     ext = ExtendedClient(extended_settings(cfg, sim=sim, secrets=secrets), rng=random.Random(rng.random()),
-                         **ext_kw, **client_kw.get("extended", {}))
+                         **{**ext_kw, **client_kw.get("extended", {})})
     # In memory means a test under the mock clock: sign on the Trio thread (see docs/design.md).
     lig_settings = lighter_settings(cfg, sim=sim, secrets=secrets, sign_in_thread=not in_memory)
     lig = LighterClient(lig_settings, rng=random.Random(rng.random()),
-                        **lig_kw, **client_kw.get("lighter", {}))
+                        **{**lig_kw, **client_kw.get("lighter", {})})
     return Venues(extended=ext, lighter=lig)

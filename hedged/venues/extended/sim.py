@@ -303,6 +303,11 @@ class ExtendedSim:
     def balance(self) -> Decimal:
         return self.engine.balance
 
+    @property
+    def pending_actions(self) -> int:
+        """Accepted placements/cancels whose outcome is still due (`accept_delay`/`cancel_delay`)."""
+        return len(self._timers)
+
     def open_orders(self) -> list[dict[str, Any]]:
         return [self.engine.order_data(o) for o in self.engine.open_orders()]
 

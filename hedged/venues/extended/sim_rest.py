@@ -80,6 +80,8 @@ async def handle(sim: ExtendedSim, req: SimRequest) -> SimResponse:
         return _err(400, 1133, f"Invalid request: {type(exc).__name__}")
     if fault is not None and fault.kind is FaultKind.LOST_ACK:
         return await _hang(fault.delay)  # applied, but the reply is lost
+    if fault is not None and fault.kind is FaultKind.STALE_READ:
+        await trio.sleep(fault.delay or 0.0)  # REST-vs-stream lag: this picture is `delay` s old on arrival
     await trio.lowlevel.checkpoint()
     return resp
 

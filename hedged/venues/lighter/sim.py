@@ -398,6 +398,11 @@ class LighterSim:
     def open_orders(self, account: int) -> list[SimOrder]:
         return self.exchange.open_orders(account)
 
+    @property
+    def pending_txs(self) -> int:
+        """Accepted txs still behind the speed bump (not yet run by the sequencer)."""
+        return len(self._queue)
+
     def order_by_client_id(self, account: int, client_order_index: int) -> SimOrder | None:
         found = self.exchange.orders_by_client_id(account, {client_order_index})
         return found[-1] if found else None

@@ -66,9 +66,12 @@ async def handle(sim: LighterSim, req: SimRequest) -> SimResponse:
             code = fault.code or 21104
             return _error(code, "invalid nonce" if code == 21104 else "transaction rejected")
     try:
-        return await handler(sim, req)
+        resp = await handler(sim, req)
     except TxRejected as exc:
         return _error(exc.code, exc.message)
+    if fault is not None and fault.kind is FaultKind.STALE_READ:
+        await trio.sleep(fault.delay or 0.0)  # REST-vs-stream lag: this picture is `delay` s old on arrival
+    return resp
 
 
 def _int_arg(req: SimRequest, name: str, default: int | None = None) -> int:

@@ -37,6 +37,7 @@ class FaultKind(enum.StrEnum):
     LOST_ACK = "lost_ack"  # apply the request, then hang like TIMEOUT (the reply never arrives)
     NOT_FOUND = "not_found"  # reply 404 (e.g. GET-by-id right after placement)
     REJECT = "reject"  # venue-specific business rejection (Lighter: tx failure / nonce error, by `code`)
+    STALE_READ = "stale_read"  # answer now, deliver `delay` s later: the snapshot predates what the stream sends meanwhile
     # Streams
     DROP = "drop"  # do not send this frame
     DUPLICATE = "duplicate"  # send this frame twice (same seq)
@@ -56,6 +57,7 @@ REST_KINDS = frozenset(
         FaultKind.LOST_ACK,
         FaultKind.NOT_FOUND,
         FaultKind.REJECT,
+        FaultKind.STALE_READ,
     }
 )
 FRAME_KINDS = frozenset(FaultKind) - REST_KINDS

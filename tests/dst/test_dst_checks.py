@@ -1,0 +1,72 @@
+"""The final checks fail when the journal is wrong: each is run on a real seed's journal, then on a
+copy with one defect put in by hand (a lost fill, a double count, a fill the venue never made)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from hedged.config import Config
+from hedged.dst import checker
+from hedged.dst.runner import run_seed
+
+
+@pytest.fixture(scope="module")
+def calm_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dst")
+    return run_seed(2, 1.0, plan=[], keep_dir=root), root / "state"
+
+
+def _check(result, state) -> list[checker.Violation]:
+    mon = checker.Monitor(result.world, result.world.cfg)
+    checker.check_journal(mon, state, result.down)
+    return mon.violations
+
+
+def _edit(state, sql: str) -> None:
+    with sqlite3.connect(state / "ledger.sqlite3") as conn:
+        assert conn.execute(sql).rowcount >= 1
+
+
+def test_a_calm_seed_keeps_every_invariant_and_its_journal_matches_the_venues(calm_run):
+    result, state = calm_run
+    assert result.ok, result.violations
+    assert result.stats.fills_ext > 0 and result.stats.fills_lig > 0
+    assert _check(result, state) == []
+
+
+def test_a_fill_missing_from_the_journal_is_a_lost_fill(calm_run, tmp_path):
+    result, state = calm_run
+    copy = _copy(state, tmp_path)
+    _edit(copy, "DELETE FROM fills WHERE id = (SELECT MIN(id) FROM fills WHERE counted_delta != '0')")
+    assert [v.invariant for v in _check(result, copy)] == [1]
+    assert "a fill was lost" in _check(result, copy)[0].detail
+
+
+def test_a_fill_counted_twice_is_a_double_count(calm_run, tmp_path):
+    copy = _copy(calm_run[1], tmp_path)
+    _edit(copy, "UPDATE fills SET counted_delta = counted_delta * 2 WHERE id = (SELECT MAX(id) FROM fills "
+                "WHERE counted_delta != '0')")
+    found = _check(calm_run[0], copy)
+    assert [v.invariant for v in found] == [1] and "double count" in found[0].detail
+
+
+def test_a_fill_the_venue_never_made_is_a_phantom_fill(calm_run, tmp_path):
+    copy = _copy(calm_run[1], tmp_path)
+    _edit(copy, "UPDATE orders SET order_id = '999' WHERE key = (SELECT order_key FROM fills "
+                "WHERE counted_delta != '0' ORDER BY id LIMIT 1)")
+    assert 6 in [v.invariant for v in _check(calm_run[0], copy)]
+
+
+def test_the_hedge_budget_is_every_attempt_its_backoff_and_the_guard_grace():
+    cfg = Config()  # timeout 5 s x 4 attempts, backoffs 0.2 + 0.4 + 0.8, grace 2 s
+    assert checker.hedge_budget_s(cfg) == pytest.approx(5 * 4 + 1.4 + 2)
+
+
+def _copy(state, tmp_path):
+    import shutil
+
+    dest = tmp_path / "state"
+    shutil.copytree(state, dest)
+    return dest
