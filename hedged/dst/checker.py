@@ -51,6 +51,7 @@ class Stats:
     fills_ext: int = 0
     fills_lig: int = 0
     fills_while_down: int = 0
+    faults_fired: int = 0
     crashes: int = 0
     stops: int = 0
     lives: int = 0
@@ -223,8 +224,9 @@ def check_journal(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) ->
     for key in sorted(set(counted) | set(truth)):
         fills = truth.get(key, [])
         made = sum((q for _, q in fills), ZERO)
-        # Fills the daemon could not have seen: made while it was down or in the second before it died.
-        unseen = sum((q for ms, q in fills if any(a - 1000 <= ms <= b for a, b in down)), ZERO)
+        # Fills the daemon could not have seen: made while it was down, or in the IN_FLIGHT_MS before it
+        # died (their frames may still have been on a delayed stream).
+        unseen = sum((q for ms, q in fills if _unseen(ms, down)), ZERO)
         journaled = counted.get(key, ZERO)
         venue, order = key
         if not fills and journaled != 0:
@@ -237,9 +239,16 @@ def check_journal(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) ->
             mon.violate(1, f"{venue} order {order}: journal counts {journaled}, venue filled {made} "
                            f"({unseen} while down): a fill was lost", key=float(len(mon.violations)))
         elif journaled < made:
-            mon.stats.fills_while_down += sum(1 for ms, _ in fills if any(a - 1000 <= ms <= b for a, b in down))
+            mon.stats.fills_while_down += sum(1 for ms, _ in fills if _unseen(ms, down))
     mon.stats.fills_ext = len(mon.world.pair.extended.fills())
     mon.stats.fills_lig = len(mon.world.pair.lighter.fills(mon.world.account))
+
+
+IN_FLIGHT_MS = 5000  # the longest stream delay DST draws
+
+
+def _unseen(ms: int, down: list[tuple[int, int]]) -> bool:
+    return any(a - IN_FLIGHT_MS <= ms <= b for a, b in down)
 
 
 def check_stopped(mon: Monitor, code: int, state_dir: Path, incidents_before: int) -> None:

@@ -105,7 +105,7 @@ def _one(seed: int, minutes: float, only: list[int] | None, scenario: int | None
             "violations": [{"invariant": v.invariant, "at": v.at, "detail": v.detail} for v in r.violations],
             "plan": [a.describe() for a in r.plan], "virtual_s": s.virtual_s, "fills": s.fills_ext + s.fills_lig,
             "fills_while_down": s.fills_while_down, "hedges": r.trace.count("| hedge_sent "), "crashes": s.crashes,
-            "stops": s.stops, "naked_qty_s": str(s.naked_qty_s),
+            "stops": s.stops, "naked_qty_s": str(s.naked_qty_s), "faults_fired": s.faults_fired,
             "hint": hint(r.trace, min(v.at for v in r.violations)) if r.violations else "", "scenario": scenario}
 
 
