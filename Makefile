@@ -9,12 +9,14 @@ PYTEST_ARGS ?=
 
 TOOLS  := $(VENV)/.test-tools
 
-.PHONY: run test bench venv clean dst soak
+.PHONY: run test bench venv clean dst soak chaos
 
 SEED    ?= 1
 MINUTES ?= 3
 SEEDS   ?= 1..10000
 JOBS    ?= 2
+RUNS    ?= 2
+KILLS   ?= 3
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "make: $(PYTHON) not found (hedged needs Python 3.11)"; exit 1; }
@@ -61,6 +63,10 @@ dst: $(STAMP)
 # The long campaign: 10,000 seeds, a tally at the end (failing seeds are printed as they come).
 soak: $(STAMP)
 	$(BIN)/python -m hedged.cli dst --seeds $(SEEDS) --minutes $(MINUTES) --jobs $(JOBS) --known tests/dst/known_failures.txt
+
+# Process-level crash campaign: hedged sim + the daemon as processes, SIGKILL at seeded instants.
+chaos: $(STAMP)
+	$(BIN)/python -m hedged.dst.chaos --runs $(RUNS) --kills $(KILLS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
