@@ -65,14 +65,38 @@ class ChaosResult:
     violations: list[str] = field(default_factory=list)
 
 
-async def _wait_for(proc: trio.Process, log: Path, pattern: bytes, deadline_s: float) -> bool:
-    """Until `pattern` shows up in the process's log file (or it exits, or the deadline)."""
-    with trio.move_on_after(deadline_s):
-        while proc.returncode is None:
-            if pattern in log.read_bytes():
-                return True
-            await trio.sleep(0.05)  # ok: a file written by another process has nothing to wait on
-    return pattern in log.read_bytes()
+class _Output:
+    """A child's stdout+stderr, copied to a log file by one task; `seen(pattern)` waits for a pattern."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.text = bytearray()
+        self._changed = trio.Event()
+        self.closed = False
+
+    async def pump(self, stream: trio.abc.ReceiveStream) -> None:
+        with open(self.path, "wb") as out:
+            async with stream:
+                while chunk := await stream.receive_some(65536):
+                    out.write(chunk)
+                    self.text += chunk
+                    self._changed.set()
+                    self._changed = trio.Event()
+        self.closed = True
+        self._changed.set()
+
+    async def seen(self, pattern: bytes, deadline_s: float) -> bool:
+        with trio.move_on_after(deadline_s):
+            while pattern not in self.text and not self.closed:
+                await self._changed.wait()
+        return pattern in self.text
+
+
+async def _spawn(nursery: trio.Nursery, argv: list[str], log: Path, **kw: object) -> tuple[trio.Process, _Output]:
+    proc = await trio.lowlevel.open_process(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+    output = _Output(log)
+    nursery.start_soon(output.pump, proc.stdout)
+    return proc, output
 
 
 async def run_one(seed: int, *, kills: int = 3, seconds: float = 40.0, root: Path | None = None) -> ChaosResult:
@@ -84,15 +108,15 @@ async def run_one(seed: int, *, kills: int = 3, seconds: float = 40.0, root: Pat
     repo = Path(__file__).resolve().parents[2]
     cfg_sim = root / "sim.toml"
     cfg_sim.write_text(f'[sim]\nseed = {seed}\n[daemon]\nstate_dir = "{sim_state}"\n[metrics]\nenabled = false\n')
-    with open(sim_log, "wb") as sim_out:
-        sim = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "hedged.cli", "sim", "--config", str(cfg_sim), "--log-format", "json"],
-            stdout=sim_out, stderr=subprocess.STDOUT, cwd=repo)
+    async with trio.open_nursery() as n:
+        sim, sim_out = await _spawn(
+            n, [sys.executable, "-m", "hedged.cli", "sim", "--config", str(cfg_sim), "--log-format", "json"],
+            sim_log, cwd=repo)
         try:
-            if not await _wait_for(sim, sim_log, b"sim_ready", 60):
+            if not await sim_out.seen(b"sim_ready", 60):
                 res.violations.append("harness: hedged sim did not start")
                 return res
-            ready = next(json.loads(x) for x in sim_log.read_bytes().splitlines() if b"sim_ready" in x)
+            ready = next(json.loads(x) for x in bytes(sim_out.text).splitlines() if b"sim_ready" in x)
             urls = dict(re.findall(r"(\w+)=(\S+)", ready["msg"] if "msg" in ready else ready["message"]))
             env = {**os.environ, **dict(row.split("=", 1) for row in (sim_state / "sim.env").read_text().split())}
             cfg = root / "hedged.toml"
@@ -101,39 +125,35 @@ async def run_one(seed: int, *, kills: int = 3, seconds: float = 40.0, root: Pat
             life = 0
             while True:
                 life += 1
-                log = root / f"daemon-{life}.log"
-                with open(log, "wb") as out:
-                    proc = await trio.lowlevel.open_process(
-                        [sys.executable, "-m", "hedged.cli", "--config", str(cfg)], stdout=out,
-                        stderr=subprocess.STDOUT, cwd=repo, env=env)
-                    started = time.time()
-                    if down:
-                        down[-1] = (down[-1][0], started)
-                    if res.kills < kills:
-                        if rng.random() < 0.5:  # biased: right after a hedge goes out
-                            await _wait_for(proc, log, b"hedge_sent", seconds)
-                            await trio.sleep(rng.uniform(0.0, 0.05))
-                        else:
-                            await trio.sleep(rng.uniform(3.0, seconds / (kills + 1)))
-                        if proc.returncode is None:
-                            proc.send_signal(signal.SIGKILL)
-                            res.kills += 1
-                        await proc.wait()
-                        down.append((time.time(), time.time()))
-                        res.hedges += log.read_bytes().count(b"hedge_sent")
-                        await trio.sleep(rng.uniform(0.2, 3.0))
-                        continue
-                    await trio.sleep(rng.uniform(5.0, 10.0))
-                    proc.send_signal(signal.SIGTERM)
-                    with trio.move_on_after(60):
-                        await proc.wait()
+                proc, out = await _spawn(n, [sys.executable, "-m", "hedged.cli", "--config", str(cfg)],
+                                         root / f"daemon-{life}.log", cwd=repo, env=env)
+                if down:
+                    down[-1] = (down[-1][0], time.time())
+                if res.kills < kills:
+                    if rng.random() < 0.5:  # biased: right after a hedge goes out
+                        await out.seen(b"hedge_sent", seconds)
+                        await trio.sleep(rng.uniform(0.0, 0.05))
+                    else:
+                        await trio.sleep(rng.uniform(3.0, seconds / (kills + 1)))
                     if proc.returncode is None:
-                        proc.kill()
-                        await proc.wait()
-                        res.violations.append("5: the SIGTERM stop did not end within 60 s")
-                    res.exit_code = proc.returncode
-                    res.hedges += log.read_bytes().count(b"hedge_sent")
-                    break
+                        proc.send_signal(signal.SIGKILL)
+                        res.kills += 1
+                    await proc.wait()
+                    down.append((time.time(), time.time()))
+                    res.hedges += out.text.count(b"hedge_sent")
+                    await trio.sleep(rng.uniform(0.2, 3.0))
+                    continue
+                await trio.sleep(rng.uniform(5.0, 10.0))
+                proc.send_signal(signal.SIGTERM)
+                with trio.move_on_after(60):
+                    await proc.wait()
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+                    res.violations.append("5: the SIGTERM stop did not end within 60 s")
+                res.exit_code = proc.returncode
+                res.hedges += out.text.count(b"hedge_sent")
+                break
             await trio.sleep(2.0)  # the venues act on the last cancels
             await _check(res, urls, state, down)
         finally:

@@ -24,7 +24,6 @@ from typing import Any
 
 import httpx
 import trio
-import trio.testing
 from loguru import logger
 
 from hedged.config import Config
