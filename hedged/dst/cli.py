@@ -18,6 +18,7 @@ import json
 import os
 import sys
 from collections import Counter
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--trace", action="store_true", help="print the whole trace of every seed")
     p.add_argument("--json", type=Path, help="write one JSON object per seed to this file")
     p.add_argument("--quiet", action="store_true", help="only the tally (soak)")
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # Spawned, not forked: a fork of a process that has loaded the Lighter signer (a Go runtime with its
+    # own threads) can deadlock in the child.
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
 def build_args(argv: list[str]) -> argparse.Namespace:
@@ -135,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     out = open(args.json, "w") if args.json else None  # noqa: SIM115 - written as results arrive
     try:
         if args.jobs > 1 and len(seeds) > 1:
-            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            with _pool(args.jobs) as pool:
                 stream = pool.map(_one, seeds, [args.minutes] * len(seeds), [only] * len(seeds), chunksize=1)
                 for r in stream:
                     _report(r, args, known, out)
@@ -168,11 +175,15 @@ def _run_scenarios(args: argparse.Namespace, only: list[int] | None) -> int:
     results: list[dict[str, Any]] = []
     out = open(args.json, "w") if args.json else None  # noqa: SIM115
     try:
-        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for r in pool.map(_one, [BASE_SEED] * n, [MINUTES] * n, [only] * n, numbers, chunksize=1):
-                r["summary"] = f"scenario={r['scenario']} {r['summary']}"
-                _report(r, args, {}, out)
-                results.append(r)
+        if args.jobs > 1 and n > 1:
+            with _pool(args.jobs) as pool:
+                got = list(pool.map(_one, [BASE_SEED] * n, [MINUTES] * n, [only] * n, numbers, chunksize=1))
+        else:
+            got = [_one(BASE_SEED, MINUTES, only, k) for k in numbers]
+        for r in got:
+            r["summary"] = f"scenario={r['scenario']} {r['summary']}"
+            _report(r, args, {}, out)
+            results.append(r)
     finally:
         if out is not None:
             out.close()

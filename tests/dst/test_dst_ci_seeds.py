@@ -23,7 +23,7 @@ HANG_S = 900  # a hang guard only: the budget (< 4 min wall on an idle 2-core bo
 def campaign(tmp_path_factory) -> dict[int, dict]:
     out = tmp_path_factory.mktemp("dst") / "ci.jsonl"
     proc = subprocess.run(
-        [sys.executable, "-m", "hedged.cli", "dst", "--seeds-file", str(HERE / "ci_seeds.txt"), "--jobs", "2",
+        [sys.executable, "-m", "hedged.cli", "dst", "--seeds-file", str(HERE / "ci_seeds.txt"), "--jobs", "1",
          "--minutes", "3", "--quiet", "--json", str(out), "--known", str(HERE / "known_failures.txt")],
         capture_output=True, text=True, timeout=HANG_S, cwd=HERE.parent.parent)
     results = {r["seed"]: r for r in map(json.loads, out.read_text().splitlines())}

@@ -22,7 +22,7 @@ KNOWN = read_known(HERE / "known_scenarios.txt")
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory) -> dict[int, dict]:
     out = tmp_path_factory.mktemp("dst") / "faults.jsonl"
-    proc = subprocess.run([sys.executable, "-m", "hedged.cli", "dst", "--scenario", "all", "--jobs", "2", "--quiet",
+    proc = subprocess.run([sys.executable, "-m", "hedged.cli", "dst", "--scenario", "all", "--jobs", "1", "--quiet",
                            "--json", str(out)], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert "dst_tally seeds=" in proc.stdout, proc.stdout + proc.stderr
     return {r["scenario"]: r for r in map(json.loads, out.read_text().splitlines())}
