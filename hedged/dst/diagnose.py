@@ -7,7 +7,7 @@ The rules match the log events the daemon writes on the paths the open issues de
 from __future__ import annotations
 
 RULES: tuple[tuple[str, str], ...] = (
-    ("lighter_ws_auth_error", "issue 12: a refused auth token neither halts nor alerts (point 9)"),
+    ("lighter_ws_auth_error", "issue 12: a refused auth token halts (point 9), but hedge fills made while the stream was refused never reach the journal"),
     ("fill_after_reconcile_close", "issue 11: the periodic reconcile closed an order that then filled (point 1)"),
     ("kind=conflicting_terminal", "issue 11: the periodic reconcile closed an order that then filled (point 1)"),
     ("kind=cumulative_regressed", "issue 11: a fill during the reconcile's REST round trip undone as drift (point 2)"),
