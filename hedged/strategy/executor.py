@@ -88,8 +88,7 @@ class HedgeExecutor(HedgeCalls):
         self._unhedged = FillClock(maker.venue, lambda: self.rules().min_size,
                                    lambda seconds: self.on_latency("fill_to_sent", seconds))
         self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
-        if hasattr(ledger, "on_fill"):
-            ledger.on_fill = self._unhedged.note
+        ledger.on_fill = self._unhedged.note
 
     def _new_machine(self) -> A.HedgeAttempts:
         c = self.cfg
