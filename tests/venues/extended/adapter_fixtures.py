@@ -100,7 +100,7 @@ from decimal import Decimal  # noqa: E402
 
 import trio  # noqa: E402
 
-from hedged.venues.base import OrderUpdate, PositionSnapshot, Trade  # noqa: E402
+from hedged.venues.base import OrderUpdate, PositionSnapshot, Side, Trade  # noqa: E402
 
 
 @dataclass
@@ -246,3 +246,13 @@ class _Prefixed:
 
     def __getattr__(self, name):
         return getattr(self._ws, name)
+
+
+async def rest_maker(client, sim, side: Side = Side.BUY, qty: str = "1") -> str:
+    """Rest a post-only order a little behind the touch; returns its client id."""
+    cid = client.new_client_id()
+    top = client.top_of_book.value
+    price = top.bid - Decimal("0.05") if side is Side.BUY else top.ask + Decimal("0.05")
+    await client.place_maker(side, Decimal(qty), price, cid)
+    await sim.wait_idle()
+    return cid

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 import trio
-from adapter_fixtures import Observed, RecordingTransport, assert_reaches_truth, open_sim_client, settled, until
+from adapter_fixtures import Observed, rest_maker, RecordingTransport, assert_reaches_truth, open_sim_client, settled, until
 from loguru import logger
 
 from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, RateLimited, Side
@@ -18,15 +18,6 @@ FAST = {"request_timeout_s": 2.0, "resolve_timeout_s": 5.0}
 
 def posts(recorder) -> list[float]:
     return [t for t, method, path in recorder.log if method == "POST" and path.endswith("/user/order")]
-
-
-async def rest_maker(client, sim, side: Side = Side.BUY, qty: str = "1") -> str:
-    cid = client.new_client_id()
-    top = client.top_of_book.value
-    price = top.bid - D("0.05") if side is Side.BUY else top.ask + D("0.05")
-    await client.place_maker(side, D(qty), price, cid)
-    await sim.wait_idle()
-    return cid
 
 
 # ---------------------------------------------------------------- placement replies

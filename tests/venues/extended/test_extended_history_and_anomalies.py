@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import List
 
 import trio
-from adapter_fixtures import Observed, open_sim_client, settled, until
+from adapter_fixtures import Observed, rest_maker, open_sim_client, settled, until
 
 from hedged.ledger import LedgerCore
 from hedged.ledger.orders import Leg, Roles
@@ -19,15 +19,6 @@ from hedged.venues.sim.faults import Fault, FaultKind
 
 D = Decimal
 ROLES = Roles(maker=Leg(Venue.EXTENDED, "SOL-USD"), hedge=Leg(Venue.LIGHTER, "SOL"))
-
-
-async def rest_maker(client, sim, side: Side = Side.BUY, qty: str = "1") -> str:
-    cid = client.new_client_id()
-    top = client.top_of_book.value
-    price = top.bid - D("0.05") if side is Side.BUY else top.ask + D("0.05")
-    await client.place_maker(side, D(qty), price, cid)
-    await sim.wait_idle()
-    return cid
 
 
 # ---------------------------------------------------------------- point 5: an aborted re-sync
