@@ -19,7 +19,6 @@ from trio_util import AsyncValue
 
 from hedged import logs
 from hedged.config import Config, ConfigError
-from hedged.configcheck import check_venue_rules
 from hedged.errors import (EXIT_CANTCREAT, EXIT_CONFIG, EXIT_FAILURE, EXIT_HALTED, EXIT_OK, EXIT_UNAVAILABLE, Halted,
                            ServiceFailed)
 from hedged.alerts import Alerter, IncidentStore
@@ -71,26 +70,9 @@ def build_services(rt: Runtime) -> list[Service]:
         services.append(Service("metrics", _metrics_service(rt), CRITICAL, stop_order=900))
         services.append(Service("metrics-export", _export_service(rt), RestartPolicy(), stop_order=890))
     services.append(Service("alerts", _alerts_service(rt), RestartPolicy(), stop_order=850))
-    engine = rt.engine.services()
-    # Right after both venues have loaded their market rules, before anything trades.
-    at = next(i for i, svc in enumerate(engine) if svc.name == "reconciler")
-    engine.insert(at, Service("venue-rules", _venue_rules_service(rt), CRITICAL, stop_order=0))
-    services += engine
+    services += rt.engine.services()
     services.append(Service("watchdog", _watchdog_service(rt), CRITICAL, stop_order=950))
     return services
-
-
-def _venue_rules_service(rt: Runtime):
-    """Refuses to start (ConfigError, exit 78) when the cycle's sizes are not tradeable on a venue."""
-
-    async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        venues = rt.engine.venues
-        assert venues is not None
-        check_venue_rules(rt.cfg.cycle, "extended", venues.extended.rules)
-        check_venue_rules(rt.cfg.cycle, "lighter", venues.lighter.rules)
-        task_status.started()
-
-    return run
 
 
 def _watchdog_service(rt: Runtime):

@@ -22,6 +22,7 @@ import trio
 from loguru import logger
 
 from hedged.config import Config
+from hedged.configcheck import check_venue_rules
 from hedged.errors import Halted
 from hedged.ledger import Ledger, Leg, ReconcileKind, Roles
 from hedged.metrics import Metrics, Readiness
@@ -73,6 +74,9 @@ class Engine:
             Service("credentials", self._run_credentials, CRITICAL, stop_order=650),
             Service("venue:extended", self._venue_runner("extended"), NETWORK, stop_order=600),
             Service("venue:lighter", self._venue_runner("lighter"), NETWORK, stop_order=600),
+            # Right after both venues loaded their market rules, before anything trades; critical, so a
+            # size the venue cannot trade is exit 78 at once (the reconciler's network policy would retry it).
+            Service("venue-rules", self._check_venue_rules, CRITICAL, stop_order=0),
             Service("reconciler", self._run_reconciler, NETWORK, stop_order=500),
             Service("hedge-executor", self._run_executor, CRITICAL, stop_order=20, wait_on_stop=True),
             Service("exposure-guard", self._run_guard, CRITICAL, stop_order=30),
@@ -124,6 +128,13 @@ class Engine:
             return on_wait
 
         return {"extended": {"on_rate_limit_wait": hook("extended")}, "lighter": {"on_rate_limit_wait": hook("lighter")}}
+
+    async def _check_venue_rules(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Refuses to start (ConfigError, exit 78) when the cycle's sizes are not tradeable on a venue."""
+        assert self.venues is not None
+        check_venue_rules(self.cfg.cycle, "extended", self.venues.extended.rules)
+        check_venue_rules(self.cfg.cycle, "lighter", self.venues.lighter.rules)
+        task_status.started()
 
     async def _run_credentials(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Refused credentials on either venue: counted, alerted once, `Halted` at the bound (exit 3)."""
