@@ -169,7 +169,7 @@ class Engine:
                                       on_failure=self._count_failure)
         self.reconciler = Reconciler(ledger=ledger, maker=v.extended, hedge=v.lighter,
                                      interval_s=cfg.risk.reconcile_interval_s, hedge_busy=self.executor.busy,
-                                     resynced=[_synced(v.extended), _synced(v.lighter)], alert=self.alert,
+                                     resynced=[v.extended.synced, v.lighter.synced], alert=self.alert,
                                      orphan_policy=cfg.risk.orphan_orders)
         self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
                                tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
@@ -277,12 +277,6 @@ class Engine:
         if self.ledger is None:
             return {}
         return {str(leg.venue): v for leg, v in self.ledger.positions.value.items()}
-
-
-def _synced(client: Any) -> Any:
-    """The adapter's "streams up and re-synced" flag (its False -> True edge is a re-sync)."""
-    flag = getattr(client, "synced", None)
-    return client.ready if flag is None else flag
 
 
 def summary_fields(s: Any) -> dict[str, Any]:

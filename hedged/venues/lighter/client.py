@@ -109,6 +109,8 @@ class LighterClient(StreamEvents):
         self._rules: MarketRules | None = None
         self._signer: signing.Signer | None = None
         self._stream: LighterStream | None = None
+        # True while the stream is subscribed and re-synced; the same object across runs (both adapters).
+        self.synced: AsyncValue[bool] = AsyncValue(False)
         self._events: trio.MemorySendChannel[VenueEvent] | None = None
         self.dropped_updates = 0
         self.stale_updates = 0
@@ -156,6 +158,7 @@ class LighterClient(StreamEvents):
                              backoff_max_s=s.backoff_max_s, tx_reply_timeout_s=s.tx_reply_timeout_s),
                 handler=self, tokens=self.tokens, connect=self._ws_connect, rng=self._rng,
                 sendtx_limiter=None,  # the budget is taken in _submit, before the nonce lock
+                ready=self.synced,
             )  # fmt: skip
             logger.info("lighter_starting market={} market_id={} account={} key={}", s.market,
                         self.spec.market_id, s.account_index, s.api_key_index)  # fmt: skip
@@ -387,10 +390,8 @@ class LighterClient(StreamEvents):
 
     @property
     def ready(self) -> AsyncValue[bool]:
-        """True while the stream is subscribed and re-synced (sends wait for it)."""
-        if self._stream is None:
-            raise RuntimeError("LighterClient.ready exists once run() has started")
-        return self._stream.ready
+        """True while the stream is subscribed and re-synced (sends wait for it): `synced`."""
+        return self.synced
 
     def health(self) -> VenueHealth:
         return VenueHealth(V, self._stream.health() if self._stream is not None else {})

@@ -108,6 +108,7 @@ class LighterStream:
         connect: WsConnect,
         rng: random.Random,
         sendtx_limiter: Limiter | None = None,
+        ready: AsyncValue[bool] | None = None,
     ) -> None:
         self.cfg = cfg
         self._handler = handler
@@ -126,7 +127,10 @@ class LighterStream:
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
         self.connected = False
-        self.ready: AsyncValue[bool] = AsyncValue(False)
+        # The client's flag when given: one object across the client's runs, so a watcher of its
+        # False -> True edges (the reconciler) still sees re-syncs after a restart of the service.
+        self.ready: AsyncValue[bool] = ready if ready is not None else AsyncValue(False)
+        self.ready.value = False
         self.sessions = 0
         self.reconnects = 0
         self._ws: trio_websocket.WebSocketConnection | None = None
