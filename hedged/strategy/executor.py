@@ -22,6 +22,7 @@ from trio_util import AsyncValue, wait_any
 
 from hedged.errors import Halted
 from hedged.ledger.hedging import HedgePlan, plan_hedge
+from hedged.ledger.orders import OrderRecord
 from hedged.strategy import attempt as A
 from hedged.strategy.closing import close_legs
 from hedged.strategy.failsafe import flatten_and_verify
@@ -31,6 +32,11 @@ from hedged.strategy.ports import Alert, LedgerPort
 from hedged.strategy.pricing import NoPrice, draw_offset_bps
 from hedged.strategy.tolerance import within
 from hedged.venues.base import MarketRules, VenueClient
+
+
+def _seen(rec: OrderRecord) -> tuple:
+    """What of a hedge order's record the attempt machine reacts to (a change wakes the executor)."""
+    return rec.counted, rec.qty, rec.status, rec.order_id
 
 
 def _first(exc: BaseException) -> Halted:
@@ -259,7 +265,7 @@ class HedgeExecutor(HedgeCalls):
             return True
         for live in self._live.values():
             rec = self.ledger.order(self.hedge.venue, live.cid) if live.cid else None
-            if rec is not None and (rec.counted, rec.qty, rec.status, rec.order_id) != live.seen:
+            if rec is not None and _seen(rec) != live.seen:
                 return True
         return False
 
@@ -269,7 +275,7 @@ class HedgeExecutor(HedgeCalls):
             rec = self.ledger.order(self.hedge.venue, live.cid)
             if rec is None:
                 continue
-            seen = (rec.counted, rec.qty, rec.status, rec.order_id)
+            seen = _seen(rec)
             if seen != live.seen:
                 live.seen = seen
                 out += self._machine.observed(key, rec.counted, rec.qty, rec.status.is_terminal,
