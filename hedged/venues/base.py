@@ -150,7 +150,43 @@ class TopOfBook:
         return (self.bid + self.ask) / 2
 
 
-VenueEvent = OrderUpdate | Trade | PositionSnapshot
+@dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """One funding settlement on one market, as the venue reports it (issue 14).
+
+    `amount` is what our account received in the quote currency: positive = received,
+    negative = paid. `payment_id` is the venue's id (or, where the venue has none, a key
+    built from market and settlement time) so a payment seen on a stream and again in the
+    history is journaled once. `rate` is the funding rate applied; `position` the signed
+    position it was applied to."""
+
+    venue: Venue
+    market: str
+    payment_id: str
+    amount: Decimal
+    rate: Decimal | None = None
+    position: Decimal | None = None
+    ts_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountMoney:
+    """The venue's own money picture of our account on one market (issue 14, point 3):
+    what reconciliation compares the ledger's PnL with. A field the venue does not report
+    is None, never zero."""
+
+    venue: Venue
+    market: str
+    balance: Decimal | None  # collateral balance in the quote currency
+    realised_pnl: Decimal | None  # position realised PnL as the venue reports it
+    unrealised_pnl: Decimal | None
+    mark_price: Decimal | None
+    fees_paid: Decimal | None = None  # cumulative trading fees, where the venue reports them
+    funding_total: Decimal | None = None  # cumulative funding received (+) / paid (-)
+    ts_ms: int = 0
+
+
+VenueEvent = OrderUpdate | Trade | PositionSnapshot | FundingPayment
 
 
 @dataclass(frozen=True, slots=True)
