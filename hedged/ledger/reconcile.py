@@ -74,8 +74,8 @@ def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot],
     query; None: the venue does not know the order): a terminal or live answer is applied as
     an ordinary update, "unknown" closes it. An order without an answer (not asked, or the
     query failed) is left as it is and its leg is not adjusted: a failed query is never flat.
-    PENDING orders (sent, not yet acknowledged) survive a PERIODIC pass whatever the answer,
-    since the venue may simply not have them yet. Only legs in `adjust` (default: all) get a
+    PENDING orders (sent, not yet acknowledged) are asked like the others and their answer applied,
+    but "unknown" does not close them in a PERIODIC pass: the venue may simply not have them yet. Only legs in `adjust` (default: all) get a
     position adjustment: the caller leaves out legs whose stream moved during the snapshot.
     """
     legs = tuple(legs) if legs is not None else (core.roles.maker, core.roles.hedge)
@@ -116,8 +116,9 @@ def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot],
         pending_periodic = kind is ReconcileKind.PERIODIC and rec.status is OrderStatus.PENDING
         if rec.key not in statuses:
             # Without a client id nobody can ask for its status: left as it is, and not allowed to
-            # hold its leg for ever (its fills, if any, are in the venue position).
-            if not pending_periodic and rec.client_id is not None:
+            # hold its leg for ever (its fills, if any, are in the venue position). A PENDING order is
+            # asked too: its acknowledgement may be what a silent stream withheld, and its fills with it.
+            if rec.client_id is not None:
                 unanswered.append(rec.key)
                 held.add(rec.leg)
             continue

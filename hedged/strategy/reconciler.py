@@ -6,8 +6,8 @@ A venue snapshot is a picture of one past instant while the streams keep moving.
 
 1. remember the ledger's mark for the venue (bumped by every change to its orders or fills)
    and which of its orders the ledger considers live;
-2. read positions, then open orders, then ask each live order the venue did not list for its
-   own status (`order_status`), then read positions again;
+2. read positions, then open orders, then ask each live order the venue did not list (PENDING
+   ones included) for its own status (`order_status`), then read positions again;
 3. apply, in one synchronous step (no checkpoint between the check and the change):
    order answers always go through the ledger's exactly-once path (a cumulative fill can
    only raise what is counted, so an answer older or newer than the stream is harmless);
@@ -38,7 +38,7 @@ from trio_util import AsyncValue, wait_any
 from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
 from hedged.strategy.ports import Alert
-from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, VenueClient, VenueError
+from hedged.venues.base import OrderUpdate, PositionSnapshot, VenueClient, VenueError
 
 _CALL_S = 10.0  # bound on one pass's REST calls to one venue
 _BACKFILL_MARGIN_MS = 60_000  # trade history is read from a minute before the newest fill the ledger has
@@ -159,8 +159,8 @@ class Reconciler:
         for rec in live:
             if rec.order_id in listed_ids or ("c", rec.client_id) in listed_ids or rec.client_id is None:
                 continue
-            if kind is ReconcileKind.PERIODIC and rec.status is OrderStatus.PENDING:
-                continue  # sent, maybe not at the venue yet: a periodic pass leaves it whatever the answer
+            # PENDING ones too: a silent stream may have withheld the acknowledgement of an order that
+            # has filled since, and only its own answer tells that fill from drift (DST seeds 27, 42, 100).
             try:
                 statuses[rec.key] = await client.order_status(rec.client_id)
             except VenueError as exc:  # a failed query is never "flat": the order stays as it is
