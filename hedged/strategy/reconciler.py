@@ -4,8 +4,8 @@ undoing or doubling a fill that the live streams deliver meanwhile.
 A venue snapshot is a picture of one past instant while the streams keep moving. The rule
 (docs/ledger.md, "Snapshot rule") for one pass, per venue:
 
-1. remember the ledger's mark for the venue (bumped by every change to its orders or fills)
-   and which of its orders the ledger considers live;
+1. once the venue's stream is not re-syncing, remember the ledger's mark for the venue (bumped
+   by every change to its orders or fills) and which of its orders the ledger considers live;
 2. read positions, then open orders, then ask each live order the venue did not list (PENDING
    ones included) for its own status (`order_status`), then read positions again;
 3. apply, in one synchronous step (no checkpoint between the check and the change):
@@ -13,7 +13,8 @@ A venue snapshot is a picture of one past instant while the streams keep moving.
    only raise what is counted, so an answer older or newer than the stream is harmless);
    a leg's position is adjusted only if its mark did not move and both position reads
    agree (the stream delivered nothing during the round trip and the venue did not trade),
-   and all its status queries were answered. Otherwise the leg is held and the pass retried.
+   and all its status queries were answered. Otherwise the leg is held and the pass retried
+   (a periodic one only for suspected drift or an unanswered query, see `reconcile`).
 4. a periodic pass adjusts a leg only when the same drift was seen by the pass before it,
    `confirm_s` earlier: a fill still on its way in either direction (a lagging stream or a
    lagging REST view) makes drift that disappears, a missed message makes drift that stays.
@@ -22,6 +23,12 @@ Passes run one at a time (a lock); this service runs them at start, when the led
 (`reconcile_requested`, waited on), after a venue re-sync, on its timer, and for whoever
 calls `reconcile()` (the sweep before each cycle). Nothing here blocks the hedge executor:
 the ledger is only touched by synchronous calls, so a fill during a pass is hedged at once.
+
+A silent stream is probed: Extended's account stream has no application heartbeat, so a socket
+that stays open but sends nothing (a frozen feed) looks like a quiet market and the timer alone
+would find its fills up to `interval_s` late, beyond the hedge budget. While maker orders are
+live and the ledger heard nothing about that venue's orders for a whole `probe_s`, each is asked
+for its own status and a newer answer applied (docs/ledger.md, "Silent streams").
 """
 
 from __future__ import annotations
@@ -68,12 +75,14 @@ class Reconciler:
     def __init__(self, *, ledger, maker: VenueClient, hedge: VenueClient, interval_s: float = 30.0,
                  hedge_busy: AsyncValue[bool] | None = None, resynced: Sequence[AsyncValue[bool]] = (),
                  confirm_s: float = 2.0, retries: int = 3, call_s: float = _CALL_S, orphan_confirm_s: float = 10.0,
-                 alert: Alert | None = None, orphan_policy: str = "cancel", min_gap_s: float = 1.0) -> None:
+                 alert: Alert | None = None, orphan_policy: str = "cancel", min_gap_s: float = 1.0,
+                 probe_s: float | None = 5.0) -> None:
         self.ledger = ledger  # hedged.ledger.Ledger
         self.clients = (maker, hedge)
         self.interval_s = interval_s
         self.hedge_busy = hedge_busy  # timer passes wait for a quiet moment (fewer held legs), nothing else does
-        self.resynced = tuple(resynced)  # venue "synced" flags: a False -> True edge is a re-sync
+        self.resynced = tuple(resynced)  # venue "synced" flags (maker, hedge): a False -> True edge is a re-sync
+        self._synced = dict(zip((c.venue for c in self.clients), self.resynced))
         self.confirm_s = confirm_s
         self.retries = retries
         self.call_s = call_s
@@ -81,6 +90,8 @@ class Reconciler:
         self.alert = alert
         self.orphan_policy = orphan_policy  # RiskConfig.orphan_orders: "cancel" | "adopt"
         self.min_gap_s = min_gap_s  # between two passes of the service
+        self.probe_s = probe_s  # silent-stream probe of live maker orders (None: off)
+        self.probed_fills = 0  # fills found by the probe that the stream had not delivered
         self.passes: AsyncValue[int] = AsyncValue(0)  # completed passes
         self.failed = 0  # passes of the service that a venue error or timeout ended
         self.last_plan: ReconcilePlan | None = None
@@ -96,6 +107,11 @@ class Reconciler:
             plan = await self._pass(kind)
             for _ in range(self.retries):
                 if not plan.held:
+                    break
+                if kind is ReconcileKind.PERIODIC and not self._suspect and not plan.unanswered:
+                    # Held only by the fence: that venue's stream is alive and delivering, and the
+                    # next pass looks again. Retrying at once, in the middle of hedging, is mostly held
+                    # again and spends the hedge venue's REST budget that its re-syncs need (DST seed 10).
                     break
                 logger.debug("reconcile_held kind={} legs={} retrying", kind, ",".join(map(str, plan.held)))
                 await trio.sleep(self.confirm_s if self._suspect else 0.05)
@@ -150,6 +166,13 @@ class Reconciler:
 
     async def _read(self, client: VenueClient, out: list[_Read], kind: ReconcileKind) -> None:
         venue = client.venue
+        synced = self._synced.get(venue)
+        if synced is not None and not synced.value:
+            # Re-syncing: the stream is about to restate that venue's orders (a snapshot now would be
+            # held), and the re-sync needs the venue's REST budget (Lighter Standard: 60 requests a
+            # minute, hedges included) to let hedges out again. Its end wakes a pass anyway.
+            logger.debug("reconcile_waits_for_resync venue={}", venue)
+            await synced.wait_value(True)
         mark = self.ledger.mark(venue)
         live = self.ledger.live_orders(venue)
         first = await client.positions()
@@ -268,6 +291,8 @@ class Reconciler:
         async with trio.open_nursery() as n:
             for flag in self.resynced:
                 n.start_soon(self._watch_resync, flag)
+            if self.probe_s is not None:
+                n.start_soon(self._probe_silent, self.clients[0])
             task_status.started()
             next_at = trio.current_time() + self.interval_s
             failures = 0
@@ -309,3 +334,30 @@ class Reconciler:
             await flag.wait_transition(lambda new, old: bool(new) and not old)
             self._resync_due.value += 1
 
+    async def _probe_silent(self, client: VenueClient) -> None:
+        """Ask live orders of `client` for their status once its stream said nothing about them
+        for a whole `probe_s`. A timer on the venue, not a wait for our own state: the ledger's mark
+        is what the stream delivered, and only the venue can say what it did not deliver."""
+        venue = client.venue
+        seen = self.ledger.mark(venue)
+        while True:
+            await trio.sleep(self.probe_s)
+            if self.ledger.mark(venue) != seen:  # the stream spoke: it is alive
+                seen = self.ledger.mark(venue)
+                continue
+            for rec in [r for r in self.ledger.live_orders(venue) if r.client_id is not None]:
+                try:
+                    with trio.fail_after(self.call_s):
+                        answer = await client.order_status(rec.client_id)
+                except (VenueError, trio.TooSlowError) as exc:
+                    logger.info("stream_probe_failed venue={} client_id={} error={!r}", venue, rec.client_id, exc)
+                    continue
+                if answer is None or answer.filled_qty < rec.cum:
+                    continue  # not at the venue yet, or a REST view older than what the ledger holds
+                before = rec.counted
+                self.ledger.apply(answer)  # the exactly-once path: nothing counted twice
+                if rec.counted > before:
+                    self.probed_fills += 1
+                    logger.warning("stream_silent_fill venue={} client_id={} qty={} silent_s={}", venue,
+                                   rec.client_id, rec.counted - before, self.probe_s)
+            seen = self.ledger.mark(venue)  # what the probe itself applied is not the stream speaking
