@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -44,6 +45,7 @@ from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys, deri
 from hedged.venues.extended.sim_engine import AccountMsg, ExtendedEngine
 from hedged.venues.sim.faults import FaultPlan
 from hedged.venues.sim.market import Flow, Market
+from hedged.venues.sim.money import FundingPath, MoneyBook, next_settlement_ms
 from hedged.venues.sim.stamps import StampLog
 from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, SocketServer, serve_tcp
 
@@ -79,6 +81,9 @@ class ExtendedSim:
         self._wall0_ms = s.start_epoch_ms if s.start_epoch_ms is not None else int(time.time() * 1000)
         self._requests: deque[float] = deque()
         self._deadman_at: float | None = None
+        # The funding-rate path has its own seeded rng, so the rates do not depend on what else draws.
+        self.funding = FundingPath(s.funding, random.Random(f"{s.seed}:extended-funding"))
+        self._funding_due_ms: int | None = None  # venue time of the next settlement (None: funding off)
 
     # ---------------------------------------------------------------- addresses and transports
 
@@ -150,6 +155,8 @@ class ExtendedSim:
         if self.settings.live_market:
             self.market.advance(self._t0)
         seen_steps = self.market.steps
+        if self.settings.funding.enabled:
+            self._funding_due_ms = next_settlement_ms(self.now_ms(), self.settings.funding.interval_s)
         task_status.started()
         tick = self.settings.market_settings.tick_interval
         while True:
@@ -163,6 +170,9 @@ class ExtendedSim:
             if self._deadman_at is not None and now >= self._deadman_at:
                 self._deadman_at = None
                 self.cancel_orders([o.id for o in self.engine.open_orders()])
+            if self._funding_due_ms is not None and self.now_ms() >= self._funding_due_ms:
+                self._settle_at(self._funding_due_ms)
+                self._funding_due_ms = next_settlement_ms(self._funding_due_ms, self.settings.funding.interval_s)
             if self.settings.live_market:
                 self.market.advance(now)
             # Compare step counts, not advance()'s result: a market shared with another venue's
@@ -175,6 +185,8 @@ class ExtendedSim:
                 deadlines.append(self.market.time + tick)
             if self._deadman_at is not None:
                 deadlines.append(self._deadman_at)
+            if self._funding_due_ms is not None:
+                deadlines.append(self._t0 + (self._funding_due_ms - self._wall0_ms) / 1000)
             with trio.move_on_at(min(deadlines, default=math_inf)):
                 await self._wake.wait()
             self._wake = trio.Event()
@@ -247,10 +259,24 @@ class ExtendedSim:
     # ---------------------------------------------------------------- control surface
 
     def market_data(self) -> dict[str, Any]:
-        next_funding = (self.now_ms() // 3_600_000 + 1) * 3_600_000
+        next_funding = next_settlement_ms(self.now_ms(), self.settings.funding.interval_s)
         return wire.market_json(
-            self.settings, bid=self.book.best_bid, ask=self.book.best_ask, mark=self.engine.mark, next_funding_ms=next_funding
+            self.settings, bid=self.book.best_bid, ask=self.book.best_ask, mark=self.engine.mark,
+            next_funding_ms=next_funding, funding_rate=self.funding.current,
         )
+
+    def settle_funding(self) -> dict[str, Any] | None:
+        """Control: one funding settlement now (as the hourly one); its history row, None when flat."""
+        return self._settle_at(self.now_ms())
+
+    def _settle_at(self, ts_ms: int) -> dict[str, Any] | None:
+        rows = len(self.engine.fundings)
+        self.broadcast(self.engine.settle_funding(self.funding.advance(), ts_ms))
+        return self.engine.fundings[-1] if len(self.engine.fundings) > rows else None
+
+    def set_funding_rate(self, rate: Decimal) -> None:
+        """Control: the rate the next settlement applies (and `marketStats.fundingRate` shows)."""
+        self.funding.set_rate(rate)
 
     def step_market(self, steps: int = 1) -> None:
         """Run market steps now (random walk, book churn, flow), regardless of `live_market`."""
@@ -302,6 +328,15 @@ class ExtendedSim:
 
     def balance(self) -> Decimal:
         return self.engine.balance
+
+    @property
+    def money(self) -> MoneyBook:
+        """The account's money truth: initial balance, realised PnL, fees paid, funding received (exact)."""
+        return self.engine.money
+
+    def fundings(self) -> list[dict[str, Any]]:
+        """Every funding settlement paid on the account (rows of `/user/funding/history`), oldest first."""
+        return list(self.engine.fundings)
 
     @property
     def pending_actions(self) -> int:

@@ -14,6 +14,7 @@ from typing import Literal
 import fast_stark_crypto
 
 from hedged.venues.sim.market import MarketSettings
+from hedged.venues.sim.money import FundingSettings
 
 _EC_ORDER_BITS = 250  # below the STARK curve order, so any draw is a valid private key
 
@@ -55,6 +56,9 @@ class ExtendedSimSettings:
     collateral_resolution: int = 1_000_000
     maker_fee: Decimal = Decimal("0")
     taker_fee: Decimal = Decimal("0.00025")
+    """Fee rates served by `/user/fees` and charged on every fill (docs: 0 % maker, 0.025 % taker)."""
+    funding: FundingSettings = field(default_factory=FundingSettings)
+    """Hourly funding on a seeded rate path (`hedged/venues/sim/money.py`); served as `marketStats.fundingRate`."""
 
     # -- the account
     account_id: int = 55012

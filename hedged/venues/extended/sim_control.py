@@ -2,7 +2,10 @@
 
 | Request | Effect |
 |---|---|
-| `GET  {control}/truth` | `{position, balance, openOrders, fills, reference, bestBid, bestAsk}` |
+| `GET  {control}/truth` | `{position, balance, openOrders, fills, reference, bestBid, bestAsk, money, fundings, fundingRate}` |
+| `GET  {control}/money` | the account's money truth: `{initialBalance, balance, realisedPnl, feesPaid, fundingReceived, fills, fundingPayments}` |
+| `POST {control}/funding/settle` | one funding settlement now → `{"payment": <history row> or null}` |
+| `POST {control}/funding/rate` `{"rate": "0.00002"}` | the rate the next settlement applies |
 | `POST {control}/price` `{"price": "151.2"}` or `{"pct": "-1.5"}` | move the reference price |
 | `POST {control}/step` `{"n": 10}` | run market steps now |
 | `POST {control}/fill` `{"order": id or externalId, "qty": "0.4", "price"?: "150.1"}` | force a fill |
@@ -45,6 +48,9 @@ def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/book/pull"): lambda a: sim.pull_book(a.side("side", None)),
         ("POST", "/book/restore"): lambda a: sim.restore_book(),
         ("POST", "/book/cross"): lambda a: sim.cross_book(),
+        ("GET", "/money"): lambda a: sim.money.as_json(sim.balance()),
+        ("POST", "/funding/settle"): lambda a: {"payment": sim.settle_funding()},
+        ("POST", "/funding/rate"): lambda a: sim.set_funding_rate(a.decimal("rate")),
         ("GET", "/stamps"): lambda a: sim.stamps.snapshot(),
         ("GET", "/stamps/counts"): lambda a: {**sim.stamps.counts(), "book_frames": sim.book_frames_sent},
     }
@@ -59,6 +65,9 @@ def truth(sim: ExtendedSim) -> dict[str, Any]:
         "reference": dec(sim.market.reference),
         "bestBid": None if sim.book.best_bid is None else dec(sim.book.best_bid),
         "bestAsk": None if sim.book.best_ask is None else dec(sim.book.best_ask),
+        "money": sim.money.as_json(sim.balance()),
+        "fundings": sim.fundings(),
+        "fundingRate": dec(sim.funding.current),
     }
 
 

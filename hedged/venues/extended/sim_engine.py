@@ -20,15 +20,18 @@ from hedged.venues.extended.sim_wire import (
     SimOrder,
     SimPosition,
     balance_json,
+    funding_json,
     order_json,
     position_json,
     trade_json,
 )
 from hedged.venues.sim.market import Flow, RestingOrder, VenueBook, match_resting
+from hedged.venues.sim.money import MoneyBook, close_cost, funding_amount
 
 ZERO = Decimal(0)
 _FIRST_ORDER_ID = 1_802_260_413_377_142_784
 _FIRST_TRADE_ID = 1_802_260_419_871_219_712
+_FIRST_FUNDING_ID = 8_341
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +51,11 @@ class ExtendedEngine:
         self.balance = settings.initial_balance
         self.leverage = settings.leverage
         self.trades: list[dict[str, Any]] = []
+        self.fundings: list[dict[str, Any]] = []  # rows of /user/funding/history
+        self.money = MoneyBook(initial=settings.initial_balance)
         self._order_ids = itertools.count(_FIRST_ORDER_ID + settings.id_base + settings.seed * 1_000_000, 1)
         self._trade_ids = itertools.count(_FIRST_TRADE_ID + settings.id_base + settings.seed * 1_000_000, 1)
+        self._funding_ids = itertools.count(_FIRST_FUNDING_ID + settings.id_base, 1)
 
     # ------------------------------------------------------------ reads
 
@@ -237,6 +243,9 @@ class ExtendedEngine:
             self._sync_open(o)
         self._move_position(qty * o.sign, price, now_ms)
         self.balance -= fee
+        self.position.realised -= fee
+        self.money.fees += fee
+        self.money.fills += 1
         trade = trade_json(
             trade_id=next(self._trade_ids),
             account_id=self.s.account_id,
@@ -255,18 +264,43 @@ class ExtendedEngine:
         if p.size == 0:
             p.created_ms = now_ms
         if p.size == 0 or (p.size > 0) == (delta > 0):
-            total = abs(p.size) + abs(delta)
-            p.open_price = (p.open_price * abs(p.size) + price * abs(delta)) / total
+            p.open_cost += abs(delta) * price
         else:
+            # Entry cost is kept exactly and removed pro rata (all of it on a full close), so realised
+            # PnL over a round trip is exactly the fills' cash flows.
             closed = min(abs(delta), abs(p.size))
-            pnl = (price - p.open_price) * closed * (1 if p.size > 0 else -1)
+            cost = close_cost(p.open_cost, abs(p.size), closed)
+            pnl = (closed * price - cost) * (1 if p.size > 0 else -1)
+            p.open_cost -= cost
             p.realised += pnl
             self.balance += pnl
+            self.money.realised += pnl
             if abs(delta) > abs(p.size):
-                p.open_price = price
+                p.open_cost = (abs(delta) - abs(p.size)) * price
         p.size += delta
-        p.open_price = p.open_price.quantize(Decimal("1e-8")).normalize()
+        if p.size:
+            p.open_price = (p.open_cost / abs(p.size)).quantize(Decimal("1e-8")).normalize()
         p.updated_ms = now_ms
+
+    def settle_funding(self, rate: Decimal, now_ms: int) -> list[AccountMsg]:
+        """One hourly settlement at `rate` on the open position (nothing when flat): balance and the
+        position's realised PnL move by the amount, a row joins the funding history."""
+        p = self.position
+        if p.size == 0:
+            return []
+        mark = self.mark
+        amount = funding_amount(p.size, mark, rate)
+        self.balance += amount
+        p.realised += amount
+        self.money.funding += amount
+        self.money.payments += 1
+        p.updated_ms = now_ms
+        self.fundings.append(funding_json(payment_id=next(self._funding_ids), account_id=self.s.account_id, p=p,
+                                          mark=mark, amount=amount, rate=rate, ts=now_ms))
+        return [
+            AccountMsg("POSITION", {"positions": [self.position_data()]}),
+            AccountMsg("BALANCE", {"balance": self.balance_data(now_ms)}),
+        ]
 
     def _fill_messages(self, orders: list[SimOrder], trades: list[dict[str, Any]], now_ms: int) -> list[AccountMsg]:
         return [

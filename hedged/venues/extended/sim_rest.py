@@ -103,6 +103,7 @@ def _route(method: str, rel: str) -> tuple[Route, str] | None:
         ("GET", ("user", "positions")): _positions,
         ("GET", ("user", "balance")): _balance,
         ("GET", ("user", "trades")): _trades,
+        ("GET", ("user", "funding", "history")): _funding_history,
         ("GET", ("user", "account", "info")): _account,
         ("GET", ("user", "leverage")): _leverage,
         ("PATCH", ("user", "leverage")): _set_leverage,
@@ -287,6 +288,16 @@ def _trades(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     # `externalOrderId` is a stream-only extra (the SDK's REST model has no such field): not served here,
     # so clients cannot come to rely on it.
     return _page(sim, req, [{k: v for k, v in t.items() if k != "externalOrderId"} for t in trades])
+
+
+def _funding_history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+    """Our funding payments, newest first, paged like `/user/trades`. The docs name the lower bound
+    `fromTime`, some clients send `startTime`: both are honoured (epoch ms, inclusive)."""
+    market, side = req.args("market"), req.arg("side")
+    since = int(req.arg("fromTime") or req.arg("startTime") or 0)
+    rows = [f for f in sim.engine.fundings
+            if (not market or f["market"] in market) and (not side or f["side"] == side) and f["paidTime"] >= since]
+    return _page(sim, req, rows)
 
 
 def _account(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:

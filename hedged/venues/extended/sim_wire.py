@@ -116,7 +116,8 @@ class SimPosition:
     market: str
     size: Decimal = ZERO  # signed: long > 0
     open_price: Decimal = ZERO
-    realised: Decimal = ZERO
+    open_cost: Decimal = ZERO  # exact entry cost of |size| (open_price is derived from it, for display)
+    realised: Decimal = ZERO  # trade PnL - fees + funding, as the SDK's RealisedPnlBreakdownModel splits it
     created_ms: int = 0
     updated_ms: int = 0
 
@@ -181,12 +182,25 @@ def trade_json(
     }
 
 
+def funding_json(*, payment_id: int, account_id: int, p: SimPosition, mark: Decimal, amount: Decimal,
+                 rate: Decimal, ts: int) -> dict[str, Any]:
+    """A row of `GET /user/funding/history` (the SDK has no model; fields as the venue's docs list them).
+    `fundingFee` is what the account received (+) or paid (-) (sign UNCONFIRMED, see docs/simulators.md)."""
+    size = abs(p.size)
+    return {
+        "id": payment_id, "accountId": account_id, "market": p.market, "positionId": p.id,
+        "side": "LONG" if p.size > 0 else "SHORT", "size": dec(size), "value": dec((size * mark).quantize(Decimal("1e-6"))),
+        "markPrice": dec(mark), "fundingFee": dec(amount), "fundingRate": dec(rate), "paidTime": ts,
+    }  # fmt: skip
+
+
 def levels_json(levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
     return [{"qty": dec(q), "price": dec(p)} for p, q in levels]
 
 
 def market_json(
-    s: ExtendedSimSettings, *, bid: Decimal | None, ask: Decimal | None, mark: Decimal, next_funding_ms: int
+    s: ExtendedSimSettings, *, bid: Decimal | None, ask: Decimal | None, mark: Decimal, next_funding_ms: int,
+    funding_rate: Decimal = Decimal("0.000012"),
 ) -> dict[str, Any]:
     bid = bid if bid is not None else mark
     ask = ask if ask is not None else mark
@@ -213,7 +227,7 @@ def market_json(
             "bidPrice": dec(bid),
             "markPrice": dec(mark),
             "indexPrice": dec(mark),
-            "fundingRate": "0.000012",
+            "fundingRate": dec(funding_rate),
             "nextFundingRate": next_funding_ms,
             "openInterest": "3521004.77",
             "openInterestBase": "24724.10",

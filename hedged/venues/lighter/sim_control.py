@@ -6,7 +6,10 @@ to the sim's only trading account; give it (`?account=` or in the body) when the
 
 | Request | Effect |
 |---|---|
-| `GET  {control}/truth[?account=A]` | `{account, position, collateral, openOrders, fills, reference, bestBid, bestAsk, frozen}` |
+| `GET  {control}/truth[?account=A]` | `{account, position, collateral, openOrders, fills, reference, bestBid, bestAsk, frozen, money, fundings, fundingRate}` |
+| `GET  {control}/money[?account=A]` | the account's money truth: `{initialBalance, balance, realisedPnl, feesPaid, fundingReceived, fills, fundingPayments}` |
+| `POST {control}/funding/settle` | one funding round now → `{"payments": [<PositionFunding JSON>...]}` (every account with a position) |
+| `POST {control}/funding/rate` `{"rate": "0.00002"}` | the (hourly) rate the next round applies |
 | `GET  {control}/order?client_order_index=N[&account=A]` | `{"order": <venue order JSON> or null}` (the latest with that index) |
 | `POST {control}/price` `{"price": "151.2"}` or `{"pct": "-1.5"}` | move the reference price (the shared Market) |
 | `POST {control}/step` `{"n": 10}` | run market steps now, then match flow and publish the book |
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hedged.venues.lighter import sim_money
 from hedged.venues.lighter import sim_render as render
 from hedged.venues.lighter.sim_exchange import MARKET_MAKER_ACCOUNT
 from hedged.venues.sim import control
@@ -60,6 +64,10 @@ def routes(sim: LighterSim) -> dict[tuple[str, str], control.Route]:
         ("POST", "/nonce/skip"): lambda a: skip_nonce(sim, a),
         ("POST", "/tokens/revoke"): lambda a: sim.revoke_tokens(),
         ("POST", "/shutdown"): lambda a: sim.shutdown_connections(a.integer("close_in_ms", 0, minimum=0)),
+        ("GET", "/money"): lambda a: money(sim, a),
+        ("POST", "/funding/settle"): lambda a: {"payments": [
+            sim_money.position_funding_json(sim.settings.market, f) for f in sim.settle_funding()]},
+        ("POST", "/funding/rate"): lambda a: sim.set_funding_rate(a.decimal("rate")),
         ("GET", "/stamps"): lambda a: sim.stamps.snapshot(),
         ("GET", "/stamps/counts"): lambda a: sim.stamps.counts(),
     }
@@ -94,7 +102,15 @@ def truth(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
         "bestBid": _dec(sim.book.best_bid),
         "bestAsk": _dec(sim.book.best_ask),
         "frozen": sim.frozen,
+        "money": sim.money(acct).as_json(sim.collateral(acct)),
+        "fundings": [sim_money.position_funding_json(m, f) for f in sim.fundings(acct)],
+        "fundingRate": _dec(sim.funding.current),
     }
+
+
+def money(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
+    acct = account_of(sim, a)
+    return sim.money(acct).as_json(sim.collateral(acct))
 
 
 def order(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:

@@ -41,18 +41,20 @@ from hedged.venues.lighter.sim_tx import (
     MarketSpec,
     ParsedTx,
     SimOrder,
+    FEE_UNIT,
+    LighterFees,
+    SimFunding,
     SimPosition,
     SimTrade,
     TxRecord,
     TxRejected,
 )
 from hedged.venues.sim.market import Fill, RestingOrder, VenueBook, match_resting
+from hedged.venues.sim.money import MoneyBook, close_cost
 
 ZERO = Decimal(0)
 MARKET_MAKER_ACCOUNT = 77120  # the "other traders" account on the far side of every fill
 _ORDER_INDEX_BASE = 2**48
-
-
 @dataclass(slots=True)
 class SimAccount:
     index: int
@@ -61,6 +63,7 @@ class SimAccount:
     api_keys: dict[int, str]  # api_key_index -> public key (hex)
     nonces: dict[int, int]  # api_key_index -> next nonce
     positions: dict[int, SimPosition]
+    money: MoneyBook  # what moved the collateral, exact (the DST checker's truth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +88,22 @@ class TxEvent:
     record: TxRecord
 
 
-Event = OrderEvent | TradeEvent | PositionEvent | TxEvent
+@dataclass(frozen=True, slots=True)
+class FundingEvent:
+    account: int
+    funding: SimFunding
+
+
+Event = OrderEvent | TradeEvent | PositionEvent | TxEvent | FundingEvent
 
 
 class LighterExchange:
-    def __init__(self, market: MarketSpec, book: VenueBook, *, initial_nonce: int = 1, id_base: int = 0) -> None:
+    def __init__(self, market: MarketSpec, book: VenueBook, *, initial_nonce: int = 1, id_base: int = 0,
+                 fees: LighterFees | None = None) -> None:
         self.market = market
         self.book = book
+        self.fees = fees or LighterFees()
+        self.fundings: list[tuple[int, SimFunding]] = []  # (account, payment), oldest first (sim_money.py)
         self.initial_nonce = initial_nonce
         self.accounts: dict[int, SimAccount] = {}
         self.orders: dict[int, SimOrder] = {}  # order_index -> order (all, terminal included)
@@ -107,7 +119,7 @@ class LighterExchange:
     # ---- accounts and keys ---------------------------------------------------------------
 
     def add_account(self, index: int, *, collateral: Decimal) -> SimAccount:
-        acct = SimAccount(index, collateral, f"0x{index:040x}", {}, {}, {})
+        acct = SimAccount(index, collateral, f"0x{index:040x}", {}, {}, {}, MoneyBook(initial=collateral))
         self.accounts[index] = acct
         return acct
 
@@ -284,7 +296,13 @@ class LighterExchange:
         price_units = self.market.price_units(fill.price)
         pos = self.position(order.account)
         before = self.market.size(abs(pos.size))
-        self._apply_position(pos, order.account, units if not order.is_ask else -units, fill.price)
+        self._apply_position(pos, order.account, units if not order.is_ask else -units, self.market.price(price_units))
+        rate = self.fees.taker if taker else self.fees.maker
+        fee = self.market.size(units) * self.market.price(price_units) * rate * FEE_UNIT
+        acct = self.accounts[order.account]
+        acct.collateral -= fee
+        acct.money.fees += fee
+        acct.money.fills += 1
         order.remaining_base -= units
         order.filled_base += units
         order.filled_quote += self.market.size(units) * fill.price
@@ -303,6 +321,7 @@ class LighterExchange:
             bid_account=MARKET_MAKER_ACCOUNT if order.is_ask else order.account,
             is_maker_ask=order.is_ask != taker, timestamp_ms=now_ms,
             taker_position_before=before if taker else ZERO, maker_position_before=ZERO if taker else before,
+            taker_fee=self.fees.taker, maker_fee=self.fees.maker,
         )  # fmt: skip
         self.trades.append(trade)
         return [TradeEvent(order.account, trade), PositionEvent(order.account, replace(pos))]
@@ -312,12 +331,15 @@ class LighterExchange:
             pos.entry_quote += self.market.size(abs(signed)) * price
             pos.size += signed
             return
+        # Entry cost is removed pro rata (all of it on a full close): realised PnL over a round trip is
+        # exactly the fills' cash flows.
         closing = min(abs(pos.size), abs(signed))
-        avg = pos.entry_quote / self.market.size(abs(pos.size))
-        pnl = (price - avg) * self.market.size(closing) * (1 if pos.size > 0 else -1)
+        cost = close_cost(pos.entry_quote, self.market.size(abs(pos.size)), self.market.size(closing))
+        pnl = (self.market.size(closing) * price - cost) * (1 if pos.size > 0 else -1)
         pos.realized_pnl += pnl
         self.accounts[account].collateral += pnl
-        pos.entry_quote -= avg * self.market.size(closing)
+        self.accounts[account].money.realised += pnl
+        pos.entry_quote -= cost
         pos.size += signed
         if pos.size == 0:
             pos.entry_quote = ZERO
@@ -374,6 +396,9 @@ class LighterExchange:
 
     def orders_by_client_id(self, account: int, client_ids: set[int]) -> list[SimOrder]:
         return [o for o in self.orders.values() if o.account == account and o.client_order_index in client_ids]
+
+    def account_fundings(self, account: int) -> list[SimFunding]:
+        return [f for a, f in self.fundings if a == account]
 
     def account_trades(self, account: int) -> list[SimTrade]:
         return [t for t in self.trades if account in (t.ask_account, t.bid_account)]

@@ -107,6 +107,8 @@ def trade_json(m: MarketSpec, t: SimTrade, *, block_height: int) -> dict[str, An
         "taker_allocated_margin_usdc_before": 0, "taker_allocated_margin_usdc_after": 0,
         "maker_allocated_margin_usdc_before": 0, "maker_allocated_margin_usdc_after": 0, "bid_order_version": 0,
         "ask_order_version": 0,
+        # Fee rates in 1e-6 of the quote amount; the venue omits them when zero (Standard tier).
+        **({"taker_fee": t.taker_fee} if t.taker_fee else {}), **({"maker_fee": t.maker_fee} if t.maker_fee else {}),
     }  # fmt: skip
 
 
@@ -121,19 +123,20 @@ def position_json(m: MarketSpec, p: SimPosition, *, mark: Decimal, open_orders: 
         "open_order_count": open_orders, "pending_order_count": 0, "position_tied_order_count": 0,
         "sign": -1 if p.size < 0 else 1, "position": f"{size:.{m.size_decimals}f}",
         "avg_entry_price": f"{avg:.{m.price_decimals}f}", "position_value": _q(value), "unrealized_pnl": _q(upnl),
-        "realized_pnl": _q(p.realized_pnl), "liquidation_price": "0", "total_funding_paid_out": "0",
+        "realized_pnl": _q(p.realized_pnl), "liquidation_price": "0", "total_funding_paid_out": _q(p.funding_paid_out),
         "margin_mode": 0, "allocated_margin": _q(Decimal(0)), "total_discount": _q(Decimal(0)), "margin_set_flag": 0,
     }  # fmt: skip
 
 
 def account_all_json(account: int, *, positions: dict[str, Any], trades: dict[str, Any], trade_count: int,
-                     volume: float) -> dict[str, Any]:
+                     volume: float, fundings: dict[str, Any] | None = None) -> dict[str, Any]:
     """The body of an `account_all` frame: positions `{"<M>": Position}`, new trades `{"<M>": [Trade]}`
-    (none in the snapshot), counts and volumes over the session (the sim keeps no calendar), no funding."""
+    (none in the snapshot), funding payments `{"<M>": [PositionFunding]}` (the snapshot: all so far; an
+    update: the new ones), counts and volumes over the session (the sim keeps no calendar)."""
     counts = {f"{p}_trades_count": trade_count for p in ("daily", "weekly", "monthly", "total")}
     volumes = {f"{p}_volume": volume for p in ("daily", "weekly", "monthly", "total")}
-    return {"account": account, **counts, **volumes, "funding_histories": {}, "positions": positions, "shares": [],
-            "trades": trades, "assets": {}}
+    return {"account": account, **counts, **volumes, "funding_histories": fundings or {}, "positions": positions,
+            "shares": [], "trades": trades, "assets": {}}
 
 
 def api_key_json(a: SimAccount, api_key_index: int) -> dict[str, Any]:

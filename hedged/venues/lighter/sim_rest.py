@@ -14,6 +14,7 @@ import msgspec
 import trio
 
 from hedged.venues.base import Side
+from hedged.venues.lighter import sim_money
 from hedged.venues.lighter import sim_render as render
 from hedged.venues.lighter.sim_exchange import MARKET_MAKER_ACCOUNT
 from hedged.venues.lighter.sim_tx import ERR_MALFORMED, ERR_UNKNOWN_ACCOUNT, TxRejected, parse_tx
@@ -282,6 +283,42 @@ async def _tx(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok({**body, "committed_at": rec.executed_ms, "verified_at": rec.executed_ms})
 
 
+async def _position_funding(sim: LighterSim, req: SimRequest) -> SimResponse:
+    """`GET /positionFunding` (token required): our funding payments, newest first. `limit` 1-100 is required
+    as in the SDK; `cursor` is opaque (here: the last funding id served); `start_timestamp`/`end_timestamp`
+    bound `timestamp` (inclusive), `side` is long|short, `market_ids` a comma-separated list."""
+    account = sim.check_token(_token(req), _int_arg(req, "account_index"))
+    limit = _int_arg(req, "limit")
+    if not 1 <= limit <= 100:
+        raise TxRejected(ERR_MALFORMED, "invalid parameter limit")
+    rows = sim.exchange.account_fundings(account)
+    start, end = _int_arg(req, "start_timestamp", 0), _int_arg(req, "end_timestamp", 2**62)
+    side, markets = req.arg("side"), req.arg("market_ids")
+    wanted = {int(x) for x in markets.split(",") if x.strip()} if markets else None
+    rows = [f for f in rows if start <= f.timestamp_ms <= end and (not side or f.position_side == side)
+            and (wanted is None or f.market_id in wanted)]
+    rows.sort(key=lambda f: f.funding_id, reverse=True)
+    cursor = req.arg("cursor")
+    if cursor:
+        rows = [f for f in rows if f.funding_id < _int_arg(req, "cursor")]
+    page = rows[: min(limit, sim.settings.page_limit_max)]
+    body: dict[str, Any] = {"position_fundings": [sim_money.position_funding_json(sim.settings.market, f) for f in page]}
+    if len(rows) > len(page):
+        body["next_cursor"] = str(page[-1].funding_id)
+    return _ok(body)
+
+
+async def _funding_rates(sim: LighterSim, req: SimRequest) -> SimResponse:
+    """`GET /funding-rates`: rates of several venues side by side (JSON numbers, as the SDK's model types
+    them), each as an 8-hour rate (the normalisation the adapter assumes; UNCONFIRMED, docs/simulators.md)."""
+    m = sim.settings.market
+    ours = float(sim.funding.current * sim_money.FUNDING_RATES_HOURS)
+    return _ok({"funding_rates": [
+        {"market_id": m.market_id, "exchange": "binance", "symbol": m.symbol, "rate": 0.0001},
+        {"market_id": m.market_id, "exchange": "lighter", "symbol": m.symbol, "rate": ours},
+    ]})  # fmt: skip
+
+
 _ROUTES = {
     "GET /orderBooks": _order_books,
     "GET /orderBookDetails": _order_book_details,
@@ -296,4 +333,6 @@ _ROUTES = {
     "GET /accountOrders": _account_orders,
     "GET /trades": _trades,
     "GET /tx": _tx,
+    "GET /positionFunding": _position_funding,
+    "GET /funding-rates": _funding_rates,
 }

@@ -216,14 +216,52 @@ class SimTrade:
     timestamp_ms: int
     taker_position_before: Decimal
     maker_position_before: Decimal
+    taker_fee: int = 0  # fee rates charged, in 1e-6 of the quote amount (omitted from the JSON when 0)
+    maker_fee: int = 0
 
 
 @dataclass(slots=True)
 class SimPosition:
     market_id: int
     size: int = 0  # signed, in size units
-    entry_quote: Decimal = Decimal(0)  # |size| x avg entry price, in quote
-    realized_pnl: Decimal = Decimal(0)
+    entry_quote: Decimal = Decimal(0)  # |size| x avg entry price, in quote (exact)
+    realized_pnl: Decimal = Decimal(0)  # trade PnL only (fees and funding are not in it)
+    funding_paid_out: Decimal = Decimal(0)  # cumulative funding paid (+) / received (-): total_funding_paid_out
+
+
+FEE_UNIT = Decimal("0.000001")  # trade fee rates are integers in 1e-6 of the quote amount
+
+
+@dataclass(frozen=True, slots=True)
+class LighterFees:
+    """Fee rates by account tier, in 1e-6 of the quote amount (lighter.md §7; the unit is the one the
+    official partner-integration docs give for fee integers: `fee = quote × value / 1e6`)."""
+
+    maker: int = 0
+    taker: int = 0
+
+    @classmethod
+    def standard(cls) -> LighterFees:
+        return cls(0, 0)
+
+    @classmethod
+    def premium(cls) -> LighterFees:
+        """Premium with no staked LIT: 0.004 % maker, 0.028 % taker."""
+        return cls(40, 280)
+
+
+@dataclass(frozen=True, slots=True)
+class SimFunding:
+    """One funding payment to one account (a `PositionFunding` of `GET /positionFunding` and of the
+    `account_all` channel's `funding_histories`). `change` is what the account received (+) or paid (-)."""
+
+    timestamp_ms: int
+    market_id: int
+    funding_id: int
+    change: Decimal
+    rate: Decimal
+    position_size: Decimal  # absolute
+    position_side: str  # long | short
 
 
 @dataclass(slots=True)

@@ -20,8 +20,9 @@ import msgspec
 import trio
 import trio_websocket
 
+from hedged.venues.lighter import sim_money
 from hedged.venues.lighter import sim_render as render
-from hedged.venues.lighter.sim_exchange import Event, OrderEvent, PositionEvent, TradeEvent, TxEvent
+from hedged.venues.lighter.sim_exchange import Event, FundingEvent, OrderEvent, PositionEvent, TradeEvent, TxEvent
 from hedged.venues.lighter.sim_tx import (
     ERR_AUTH,
     WS_ALREADY_SUBSCRIBED,
@@ -185,6 +186,10 @@ class Session:
                 payload = {"positions": self._positions(ev.account), "shares": []}
                 self._private(f"account_all_positions/{ev.account}", ev.account, "account_all_positions", payload)
                 self._private(f"{ACCOUNT_ALL}/{ev.account}", ev.account, ACCOUNT_ALL, self._account_all(ev.account, {}))
+            elif isinstance(ev, FundingEvent):
+                fundings = {str(ev.funding.market_id): [sim_money.position_funding_json(m, ev.funding)]}
+                self._private(f"{ACCOUNT_ALL}/{ev.account}", ev.account, ACCOUNT_ALL,
+                              self._account_all(ev.account, {}, fundings))
             elif isinstance(ev, TxEvent):
                 acct = ev.record.tx.account
                 payload = {"txs": [self._tx(ev)]}
@@ -200,12 +205,12 @@ class Session:
         open_count = len(self.sim.exchange.open_orders(account))
         return {str(m.market_id): render.position_json(m, pos, mark=self.sim.market_model.reference, open_orders=open_count)}
 
-    def _account_all(self, account: int, trades: dict[str, Any]) -> dict[str, Any]:
+    def _account_all(self, account: int, trades: dict[str, Any], fundings: dict[str, Any] | None = None) -> dict[str, Any]:
         ex, m = self.sim.exchange, self.sim.settings.market
         mine = ex.account_trades(account)
         volume = float(sum((m.size(t.size) * m.price(t.price) for t in mine), Decimal(0)))
         return render.account_all_json(account, positions=self._positions(account), trades=trades,
-                                       trade_count=len(mine), volume=volume)
+                                       trade_count=len(mine), volume=volume, fundings=fundings)
 
     def _private(self, key: str, account: int, name: str, payload: dict[str, Any], kind: str = "update") -> None:
         sub = self.subs.get(key)
@@ -292,7 +297,9 @@ class Session:
                 self._error(WS_SUBSCRIBE_FAILED, f"unknown account {ints[0]}", channel)
                 return
             self.subs[channel] = _Sub(channel, ints[0], None)
-            self._private(channel, ints[0], name, self._account_all(ints[0], {}), kind="subscribed")
+            history = [sim_money.position_funding_json(m, f) for f in self.sim.exchange.account_fundings(ints[0])]
+            snapshot = self._account_all(ints[0], {}, {str(m.market_id): history} if history else {})
+            self._private(channel, ints[0], name, snapshot, kind="subscribed")
             return
         account = ints[-1]
         try:
