@@ -343,4 +343,17 @@ class VenueClient(Protocol):
         Used to back-fill fills made while the daemon was down; deduplicated by `trade_id`."""
         ...
 
+    async def funding(self, *, since_ms: int = 0) -> list[FundingPayment]:
+        """Our funding payments on this market at or after `since_ms`, oldest first, from the venue's
+        history (Extended `/user/funding/history`, Lighter `/api/v1/positionFunding`); by `payment_id`."""
+        ...
+
+    async def account_money(self) -> AccountMoney:
+        """The venue's own money picture of the account on this market (balance, position PnL, mark)."""
+        ...
+
+    async def funding_rate(self) -> Decimal | None:
+        """The current funding rate per hour as a fraction, positive = longs pay shorts (None: not known)."""
+        ...
+
     def health(self) -> VenueHealth: ...

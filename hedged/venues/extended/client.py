@@ -31,7 +31,9 @@ from loguru import logger
 from trio_util import AsyncValue
 
 from hedged.venues.base import (
+    AccountMoney,
     AmbiguousOutcome,
+    FundingPayment,
     MarketRules,
     NotSupported,
     OrderAck,
@@ -51,7 +53,7 @@ from hedged.venues.base import (
     VenueHealth,
 )
 from hedged.venues.credentials import CredentialRefusals
-from hedged.venues.extended import history, wire
+from hedged.venues.extended import history, money, wire
 from hedged.venues.extended.book import BookFeed
 from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, NotFound, RateLimiter, open_http_client
 from hedged.venues.extended.settings import ExtendedSettings
@@ -258,6 +260,27 @@ class ExtendedClient:
             lambda cursor: self._read(lambda: rest.trades(market, cursor=cursor, limit=history.PAGE)),
             market=market, since_ms=since_ms, client_ids=self._tracker.client_ids_by_order_id(),
             external_id_of=external_id_of)
+
+    async def funding(self, *, since_ms: int = 0) -> list[FundingPayment]:
+        """Our funding payments at or after `since_ms`, oldest first (`GET /user/funding/history`, money.py)."""
+        rest, market = self._require_rest(), self.settings.market
+        return await money.fetch_funding(
+            lambda cursor: self._read(lambda: rest.funding_history(market, since_ms=since_ms, cursor=cursor,
+                                                                   limit=money.PAGE)),
+            market=market, since_ms=since_ms)
+
+    async def account_money(self) -> AccountMoney:
+        rest, market = self._require_rest(), self.settings.market
+        balance = await self._read(rest.balance)
+        rows = await self._read(lambda: rest.positions(market))
+        info, _ = await self._read(lambda: rest.market(market))
+        return money.account_money(market, balance, rows, info.market_stats, int(self._wall_clock() * 1000))
+
+    async def funding_rate(self) -> Decimal | None:
+        """The current rate per hour as a fraction, positive = longs pay shorts (`marketStats.fundingRate`)."""
+        rest = self._require_rest()
+        info, _ = await self._read(lambda: rest.market(self.settings.market))
+        return info.market_stats.funding_rate if info.market_stats is not None else None
 
     # ---- internals --------------------------------------------------------
 

@@ -277,6 +277,17 @@ class ExtendedRest:
         rows = wire.decode_data(env.data, list[wire.AccountTrade], "trades") if wire.has_data(env.data) else []
         return rows, (env.pagination.cursor if env.pagination is not None and rows else None)
 
+    async def funding_history(self, market: str, *, since_ms: int = 0, cursor: int | None = None,
+                              limit: int = 100) -> tuple[list[wire.FundingRow], int | None]:
+        """One page of our funding payments (`GET /user/funding/history`) and the next page's cursor.
+        The docs name the lower bound `fromTime`; ccxt sends `startTime`: both go out."""
+        params: dict[str, str | int] = {"market": market, "limit": limit, "fromTime": since_ms, "startTime": since_ms}
+        if cursor is not None:
+            params["cursor"] = cursor
+        env = await self.request("GET", "/user/funding/history", params=params)
+        rows = wire.decode_data(env.data, list[wire.FundingRow], "funding") if wire.has_data(env.data) else []
+        return rows, (env.pagination.cursor if env.pagination is not None and rows else None)
+
     async def balance(self) -> wire.Balance | None:
         """None when the venue says 404, which it does for a zero balance."""
         try:

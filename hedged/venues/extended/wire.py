@@ -79,12 +79,19 @@ class L2Config(msgspec.Struct, frozen=True, rename="camel"):
     synthetic_resolution: int
 
 
+class MarketStats(msgspec.Struct, frozen=True, rename="camel"):
+    mark_price: Decimal | None = None
+    funding_rate: Decimal | None = None  # the current rate per hour (Extended settles hourly)
+    next_funding_rate: int | None = None  # despite the name, the next settlement's time (epoch ms)
+
+
 class Market(msgspec.Struct, frozen=True, rename="camel"):
     name: str
     trading_config: TradingConfig
     l2_config: L2Config
     active: bool = True
     status: str | None = None  # docs only (ACTIVE|REDUCE_ONLY|...)
+    market_stats: MarketStats | None = None
 
 
 class FeeRates(msgspec.Struct, frozen=True, rename="camel"):
@@ -130,6 +137,9 @@ class Position(msgspec.Struct, frozen=True, rename="camel"):
     size: Decimal
     status: str | None = None
     open_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    unrealised_pnl: Decimal | None = None
+    realised_pnl: Decimal | None = None
     # Docs and SDK disagree (createdAt/updatedAt vs createdTime/updatedTime).
     updated_at: int | None = None
     updated_time: int | None = None
@@ -153,6 +163,22 @@ class Balance(msgspec.Struct, frozen=True, rename="camel"):
     balance: Decimal
     equity: Decimal | None = None
     available_for_trade: Decimal | None = None
+    unrealised_pnl: Decimal | None = None
+
+
+class FundingRow(msgspec.Struct, frozen=True, rename="camel"):
+    """A row of `GET /user/funding/history` (the SDK 2.6.0 has no model for it; fields as the venue's
+    docs and its answers list them)."""
+
+    id: int | str
+    market: str
+    funding_fee: Decimal
+    paid_time: int
+    side: str | None = None
+    size: Decimal | None = None
+    funding_rate: Decimal | None = None
+    mark_price: Decimal | None = None
+    position_id: int | None = None
 
 
 # -------------------------------------------------------------- streams -----

@@ -36,8 +36,10 @@ from loguru import logger
 from trio_util import AsyncValue
 
 from hedged.venues.base import (
+    AccountMoney,
     AmbiguousOutcome,
     AuthError,
+    FundingPayment,
     MarketRules,
     NonceError,
     OrderAck,
@@ -55,7 +57,7 @@ from hedged.venues.base import (
     VenueEvent,
     VenueHealth,
 )
-from hedged.venues.lighter import history, markets, normalize, signing
+from hedged.venues.lighter import history, markets, money, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.credentials import CredentialRefusals
@@ -387,6 +389,26 @@ class LighterClient(StreamEvents):
                                                                      limit=history.PAGE)),
             market_id=spec.market_id, symbol=spec.symbol, account=account, since_ms=since_ms,
             client_id_for=self.registry.client_id_for)
+
+    async def funding(self, *, since_ms: int = 0) -> list[FundingPayment]:
+        """Our funding payments at or after `since_ms`, oldest first (`GET /positionFunding`, money.py).
+        The bound goes out in seconds: if the venue counts ms it only widens the window (filtered here)."""
+        spec, account = self._spec(), self.settings.account_index
+        return await money.fetch_funding(
+            lambda cursor: self._private(lambda t: self._rest.position_funding(
+                account, spec.market_id, t, start_s=since_ms // 1000, cursor=cursor, limit=money.PAGE)),
+            market_id=spec.market_id, symbol=spec.symbol, since_ms=since_ms)
+
+    async def account_money(self) -> AccountMoney:
+        spec = self._spec()
+        acct = await self._rest.account(self.settings.account_index)
+        mark = await self._rest.mark_price(spec.market_id)
+        return normalize.account_money(acct, spec.market_id, spec.symbol,
+                                       markets.to_decimal(mark) if mark is not None else None, self._now_ms())
+
+    async def funding_rate(self) -> Decimal | None:
+        """The current rate per hour as a fraction, positive = longs pay shorts (`GET /funding-rates`)."""
+        return money.funding_rate_per_hour(await self._rest.funding_rates(), self._spec().market_id)
 
     @property
     def ready(self) -> AsyncValue[bool]:

@@ -153,6 +153,16 @@ class StreamEvents:
             self.dropped_updates += 1
             logger.warning("lighter_position_dropped error={}", exc)
 
+    async def on_funding(self, frame: wire.AccountAllFrame) -> None:
+        """Funding payments of `account_all` (the snapshot restates all so far: the ledger dedupes by id)."""
+        spec = self._spec()
+        for f in frame.funding_histories.get(str(spec.market_id), []):
+            try:
+                await self._emit(normalize.funding_payment(f, spec.symbol))
+            except ValueError as exc:
+                self.dropped_updates += 1
+                logger.warning("lighter_funding_dropped funding_id={} error={}", f.funding_id, exc)
+
     async def on_txs(self, frame: wire.TxFrame) -> None:
         for tx in frame.txs:
             if tx.status == 0 and tx.api_key_index == self.settings.api_key_index:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from hedged.venues.base import Liquidity, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue
+from hedged.venues.base import (
+    AccountMoney, FundingPayment, Liquidity, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
+)  # fmt: skip
 from hedged.venues.lighter.markets import to_decimal
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.wire import WirePosition, WireTrade, WireOrder
+    from hedged.venues.lighter.wire import DetailedAccount, WireFunding, WireOrder, WirePosition, WireTrade
 
 ZERO = Decimal(0)
 
@@ -74,7 +76,10 @@ def order_update(o: WireOrder, market: str, client_id: str | None, prior: OrderU
     )
 
 
-FEE_RATE_UNIT = Decimal("0.000001")  # trade fee rates are integers in 1e-6 (UNCONFIRMED unit)
+# Trade `taker_fee`/`maker_fee` are integer rates in 1e-6 of the quote amount: the unit the official SDK's
+# partner-integration docs give for its fee integers (`fee = quote × value / 1e6`, 500 = 5 bps), and the one
+# under which the published Premium tiers are whole numbers (0.028 % = 280, 0.0196 % = 196, 0.004 % = 40).
+FEE_RATE_UNIT = Decimal("0.000001")
 
 
 def trade_event(t: WireTrade, market: str, account: int, client_id: str | None) -> Trade | None:
@@ -108,3 +113,39 @@ def position_snapshot(p: WirePosition, market: str, ts_ms: int = 0) -> PositionS
     # A flat market may show sign 1 with position 0; the sign only matters when size is non-zero.
     signed = -size if (p.sign < 0 and size != 0) else size
     return PositionSnapshot(venue=Venue.LIGHTER, market=market, size=signed, ts_ms=ts_ms)
+
+
+def epoch_ms(ts: int) -> int:
+    """A venue timestamp in ms. PositionFunding's unit is UNCONFIRMED (trades carry ms, funding candles
+    seconds): a value below 10^11 can only be seconds (10^11 ms is 1973)."""
+    return ts * 1000 if 0 < ts < 10**11 else ts
+
+
+def funding_payment(f: WireFunding, market: str) -> FundingPayment:
+    """A `PositionFunding` as a FundingPayment. `change` is taken as the collateral change (received > 0;
+    the sign is UNCONFIRMED: the SDK's model documents none; the simulator follows this reading). The id
+    is market + funding round, which is what the venue numbers (`funding_id`)."""
+    size = to_decimal(f.position_size) if f.position_size is not None else None
+    position = None if size is None else (-size if f.position_side == "short" else size)
+    return FundingPayment(
+        venue=Venue.LIGHTER, market=market, payment_id=f"{f.market_id}:{f.funding_id}", amount=to_decimal(f.change),
+        rate=to_decimal(f.rate) if f.rate is not None else None, position=position, ts_ms=epoch_ms(f.timestamp),
+    )  # fmt: skip
+
+
+def account_money(a: DetailedAccount, market_id: int, market: str, mark: Decimal | None, ts_ms: int) -> AccountMoney:
+    """`GET /account` as the venue's money picture: collateral, the market's position PnL (trade PnL only,
+    as the venue splits it) and its funding (`total_funding_paid_out` is paid out, so received = minus it;
+    sign UNCONFIRMED). A market missing from `positions` gives None for these fields, never zero."""
+    p = next((p for p in a.positions if p.market_id == market_id), None)
+
+    def dec(x: str | None) -> Decimal | None:
+        return to_decimal(x) if x is not None else None
+
+    paid_out = dec(p.total_funding_paid_out) if p is not None else None
+    return AccountMoney(
+        venue=Venue.LIGHTER, market=market, balance=dec(a.collateral),
+        realised_pnl=dec(p.realized_pnl) if p is not None else None,
+        unrealised_pnl=dec(p.unrealized_pnl) if p is not None else None, mark_price=mark,
+        funding_total=None if paid_out is None else -paid_out, ts_ms=ts_ms,
+    )  # fmt: skip

@@ -247,6 +247,9 @@ class LighterRest:
         self._dec_orders = msgspec.json.Decoder(wire.OrdersResp)
         self._dec_account = msgspec.json.Decoder(wire.AccountResp)
         self._dec_trades = msgspec.json.Decoder(wire.TradesResp)
+        self._dec_fundings = msgspec.json.Decoder(wire.PositionFundingsResp)
+        self._dec_rates = msgspec.json.Decoder(wire.FundingRatesResp)
+        self._dec_details = msgspec.json.Decoder(wire.DetailsResp)
         self._dec_env = msgspec.json.Decoder(wire.Envelope)
 
     def _open(self) -> httpx.AsyncClient:
@@ -370,6 +373,26 @@ class LighterRest:
             params["cursor"] = cursor
         body = await self._request("GET", "trades", self._dec_trades, params=params, token=token)
         return body.trades, (body.next_cursor or None)
+
+
+    async def position_funding(self, account_index: int, market_id: int, token: str, *, start_s: int = 0,
+                               cursor: str | None = None, limit: int = 100) -> tuple[list[wire.WireFunding], str | None]:
+        """One page of `GET /api/v1/positionFunding` (with auth) and the next page's cursor."""
+        params: dict[str, str | int] = {"account_index": account_index, "market_ids": str(market_id), "limit": limit}
+        if start_s:
+            params["start_timestamp"] = start_s
+        if cursor:
+            params["cursor"] = cursor
+        body = await self._request("GET", "positionFunding", self._dec_fundings, params=params, token=token)
+        return body.position_fundings, (body.next_cursor or None)
+
+    async def funding_rates(self) -> list[wire.FundingRate]:
+        return (await self._request("GET", "funding-rates", self._dec_rates)).funding_rates
+
+    async def mark_price(self, market_id: int) -> str | None:
+        params = {"market_id": market_id}
+        details = (await self._request("GET", "orderBookDetails", self._dec_details, params=params)).order_book_details
+        return next((d.mark_price for d in details if d.market_id == market_id), None)
 
 
 def _try(decoder: msgspec.json.Decoder, raw: bytes):

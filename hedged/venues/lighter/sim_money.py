@@ -24,8 +24,7 @@ if TYPE_CHECKING:
     from hedged.venues.lighter.sim import LighterSim
 
 _FUNDING_ID_BASE = 90_000
-# `GET /funding-rates` lists venues side by side; its rates are taken to be 8-hour rates (UNCONFIRMED: the
-# SDK documents no interval; a listing next to Binance's 8 h rates only compares if normalised to one).
+# `GET /funding-rates` serves 8-hour rates, the reading the adapter takes (money.py; UNCONFIRMED).
 FUNDING_RATES_HOURS = 8
 
 

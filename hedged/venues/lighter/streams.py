@@ -46,8 +46,9 @@ ORDERS = "account_orders"
 TRADES = "account_all_trades"
 POSITIONS = "account_all_positions"
 TXS = "account_tx"
+FUNDING = "account_all"  # read for its funding_histories only; no token (lighter.md §6 lists none)
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
-STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
+STREAMS = (BOOK, *PRIVATE, FUNDING)  # the keys of `health()`; metrics pre-create their series from this
 _MAX_CROSSED_RESUBSCRIBES = 3
 
 
@@ -63,6 +64,7 @@ class StreamHandler(Protocol):
     async def on_trades(self, frame: wire.TradesFrame) -> None: ...
     async def on_positions(self, frame: wire.PositionsFrame) -> None: ...
     async def on_txs(self, frame: wire.TxFrame) -> None: ...
+    async def on_funding(self, frame: wire.AccountAllFrame) -> None: ...
     async def resync(self) -> None: ...
 
 
@@ -123,6 +125,7 @@ class LighterStream:
             TRADES: _Channel(f"account_all_trades/{a}", True),
             POSITIONS: _Channel(f"account_all_positions/{a}", True),
             TXS: _Channel(f"account_tx/{a}", True),
+            FUNDING: _Channel(f"account_all/{a}", False),
         }
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
@@ -149,7 +152,7 @@ class LighterStream:
         out = {}
         for name, ch in self._channels.items():
             last = ch.last_message
-            if ch.private and ch.subscribed and self._socket_last is not None:
+            if name != BOOK and ch.subscribed and self._socket_last is not None:
                 last = self._socket_last if last is None else max(last, self._socket_last)
             out[name] = StreamHealth(self.connected, ch.subscribed, None if last is None else now - last)
         return out
@@ -312,6 +315,9 @@ class LighterStream:
             case wire.TxSubscribed() | wire.TxUpdate():
                 self._touch(TXS, subscribed=isinstance(frame, wire.TxSubscribed))
                 await self._handler.on_txs(frame)
+            case wire.AccountAllSubscribed() | wire.AccountAllUpdate():
+                self._touch(FUNDING, subscribed=isinstance(frame, wire.AccountAllSubscribed))
+                await self._handler.on_funding(frame)
             case wire.SendTxReply():
                 self._resolve(frame.id, frame)
             case wire.ErrorFrame():

@@ -9,6 +9,8 @@ the stream task.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import msgspec
 from loguru import logger
 
@@ -23,6 +25,7 @@ from hedged.venues.lighter.markets import (
 )
 from hedged.venues.lighter.normalize import (
     FEE_RATE_UNIT,
+    funding_payment,
     order_status,
     order_update,
     position_snapshot,
@@ -31,7 +34,7 @@ from hedged.venues.lighter.normalize import (
 
 __all__ = [
     "MAX_CLIENT_ORDER_INDEX", "MAX_SIGNED_PRICE", "MarketSpec", "MarketUnsupported", "to_decimal",
-    "FEE_RATE_UNIT", "order_status", "order_update", "position_snapshot", "trade_event",
+    "FEE_RATE_UNIT", "funding_payment", "order_status", "order_update", "position_snapshot", "trade_event",
 ]  # fmt: skip
 
 # ---- REST --------------------------------------------------------------------
@@ -103,6 +106,10 @@ class WirePosition(msgspec.Struct):
     sign: int = 1
     position: str = "0"
     avg_entry_price: str | None = None
+    position_value: str | None = None
+    unrealized_pnl: str | None = None
+    realized_pnl: str | None = None
+    total_funding_paid_out: str | None = None  # optional in the SDK's AccountPosition
 
 
 class DetailedAccount(msgspec.Struct):
@@ -115,6 +122,44 @@ class DetailedAccount(msgspec.Struct):
 
 class AccountResp(Envelope):
     accounts: list[DetailedAccount] = []
+
+
+class WireFunding(msgspec.Struct):
+    """A `PositionFunding` (REST `positionFunding` and the `account_all` channel's `funding_histories`)."""
+
+    timestamp: int
+    market_id: int
+    funding_id: int
+    change: str
+    rate: str | None = None
+    position_size: str | None = None
+    position_side: str | None = None
+    discount: str | None = None
+
+
+class PositionFundingsResp(Envelope):
+    position_fundings: list[WireFunding] = []
+    next_cursor: str | None = None
+
+
+class FundingRate(msgspec.Struct):
+    market_id: int
+    exchange: str
+    rate: Decimal  # a JSON number in the SDK's model; decoded from its text, exactly
+    symbol: str = ""
+
+
+class FundingRatesResp(Envelope):
+    funding_rates: list[FundingRate] = []
+
+
+class DetailsEntry(msgspec.Struct):
+    market_id: int
+    mark_price: str | None = None
+
+
+class DetailsResp(Envelope):
+    order_book_details: list[DetailsEntry] = []
 
 
 # ---- WebSocket ---------------------------------------------------------------
@@ -243,6 +288,20 @@ class PositionsUpdate(PositionsFrame, tag="update/account_all_positions"):
     pass
 
 
+class AccountAllFrame(Frame):
+    # Only the funding payments are read from `account_all` (its trades and positions come on their own
+    # channels): `{"<M>": [PositionFunding]}`, every payment so far in the snapshot, new ones in updates.
+    funding_histories: dict[str, list[WireFunding]] = {}
+
+
+class AccountAllSubscribed(AccountAllFrame, tag="subscribed/account_all"):
+    pass
+
+
+class AccountAllUpdate(AccountAllFrame, tag="update/account_all"):
+    pass
+
+
 class TxFrame(Frame):
     txs: list[WireTx] = []
 
@@ -266,6 +325,7 @@ class SendTxReply(Frame, tag="jsonapi/sendtx"):
 AnyFrame = (
     Connected | Ping | Pong | Shutdown | ErrorFrame | BookSnapshot | BookUpdate | OrdersSubscribed | OrdersUpdate
     | TradesSubscribed | TradesUpdate | PositionsSubscribed | PositionsUpdate | TxSubscribed | TxUpdate | SendTxReply
+    | AccountAllSubscribed | AccountAllUpdate
 )
 
 

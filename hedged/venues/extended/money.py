@@ -1,0 +1,72 @@
+"""Extended money reads: funding history, the account's money picture, the current funding rate (pure
+parts; the client supplies the REST calls).
+
+| what | endpoint | fields used |
+|---|---|---|
+| funding payments | `GET /user/funding/history?market&fromTime&cursor&limit` (no SDK 2.6.0 model; venue docs, ccxt's `fetchFundingHistory`) | `id, market, side, size, fundingFee, fundingRate, paidTime`; `pagination.cursor` |
+| current rate | `GET /info/markets?market=` (`MarketStatsModel`) | `marketStats.fundingRate` (per hour: Extended settles hourly), `markPrice` |
+| money picture | `GET /user/balance` (`BalanceModel`), `GET /user/positions` (`PositionModel`) | `balance`, `unrealisedPnl`; `realisedPnl, unrealisedPnl, markPrice` |
+
+Signs: a trade's `fee` is what we paid (a rebate is negative), as the venue reports it. `fundingFee` is
+taken as the collateral change, received > 0 (UNCONFIRMED: the SDK has no model; third-party clients read
+it so, and the simulator does the same). Extended does not stream funding payments on the account stream
+(only the BALANCE and POSITION that follow), so they come from the history only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from hedged.venues.base import AccountMoney, FundingPayment
+from hedged.venues.extended import wire
+
+PAGE = 100
+
+ReadPage = Callable[[int | None], Awaitable[tuple[list[wire.FundingRow], int | None]]]
+
+
+def to_funding(row: wire.FundingRow) -> FundingPayment:
+    side = (row.side or "").upper()
+    position = None if row.size is None else (-abs(row.size) if side == "SHORT" else abs(row.size))
+    return FundingPayment(venue=wire.VENUE, market=row.market, payment_id=str(row.id), amount=row.funding_fee,
+                          rate=row.funding_rate, position=position, ts_ms=wire.epoch_ms(row.paid_time))
+
+
+async def fetch_funding(read_page: ReadPage, *, market: str, since_ms: int) -> list[FundingPayment]:
+    """Our funding payments on `market` at or after `since_ms`, oldest first, each id once. Pages are
+    followed by the venue's cursor until it runs out or repeats, or a newest-first page reaches before
+    `since_ms` (as history.py does for trades)."""
+    rows: dict[str, wire.FundingRow] = {}
+    cursor: int | None = None
+    seen: set[int] = set()
+    while True:
+        page, nxt = await read_page(cursor)
+        for row in page:
+            rows.setdefault(str(row.id), row)
+        times = [wire.epoch_ms(r.paid_time) for r in page]
+        newest_first = all(a >= b for a, b in zip(times, times[1:]))
+        if nxt is None or nxt in seen or not page or (newest_first and times[-1] < since_ms):
+            break
+        seen.add(nxt)
+        cursor = nxt
+    out = [to_funding(r) for r in rows.values() if r.market == market and wire.epoch_ms(r.paid_time) >= since_ms]
+    return sorted(out, key=lambda p: (p.ts_ms, p.payment_id))
+
+
+def account_money(market: str, balance: wire.Balance | None, positions: list[wire.Position],
+                  stats: wire.MarketStats | None, ts_ms: int) -> AccountMoney:
+    """The venue's picture: collateral balance (a 404 balance is zero, as the venue means it), the open
+    position's realised/unrealised PnL and mark (its realisedPnl includes fees and funding, as the SDK's
+    RealisedPnlBreakdownModel splits it), else the account's unrealised PnL and the market's mark."""
+    open_rows = [p for p in positions if p.market == market and (p.status or "").upper() != "CLOSED"]
+    pos = open_rows[0] if open_rows else None
+    stats_mark = stats.mark_price if stats is not None else None
+    return AccountMoney(
+        venue=wire.VENUE, market=market,
+        balance=balance.balance if balance is not None else Decimal(0),
+        realised_pnl=pos.realised_pnl if pos is not None else None,
+        unrealised_pnl=pos.unrealised_pnl if pos is not None else (balance.unrealised_pnl if balance else None),
+        mark_price=(pos.mark_price if pos is not None and pos.mark_price is not None else stats_mark),
+        ts_ms=ts_ms,
+    )  # fmt: skip
