@@ -357,6 +357,11 @@ class LighterSim:
         """What moved `account`'s collateral, exact: realised PnL, fees paid, funding received."""
         return self.exchange.accounts[account].money
 
+    @property
+    def money_books(self) -> dict[int, MoneyBook]:
+        """Every account's money truth, by account index (the DST checker's view)."""
+        return {index: acct.money for index, acct in self.exchange.accounts.items()}
+
     def fundings(self, account: int) -> list[SimFunding]:
         return self.exchange.account_fundings(account)
 

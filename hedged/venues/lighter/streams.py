@@ -46,7 +46,9 @@ ORDERS = "account_orders"
 TRADES = "account_all_trades"
 POSITIONS = "account_all_positions"
 TXS = "account_tx"
-FUNDING = "account_all"  # read for its funding_histories only; no token (lighter.md §6 lists none)
+# Read for its funding_histories only. The docs list no token for it, but one is sent (as on the private
+# channels): a venue that wants one then never refuses the subscription, one that does not ignores it.
+FUNDING = "account_all"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
 STREAMS = (BOOK, *PRIVATE, FUNDING)  # the keys of `health()`; metrics pre-create their series from this
 _MAX_CROSSED_RESUBSCRIBES = 3
@@ -125,7 +127,7 @@ class LighterStream:
             TRADES: _Channel(f"account_all_trades/{a}", True),
             POSITIONS: _Channel(f"account_all_positions/{a}", True),
             TXS: _Channel(f"account_tx/{a}", True),
-            FUNDING: _Channel(f"account_all/{a}", False),
+            FUNDING: _Channel(f"account_all/{a}", True),
         }
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
@@ -152,7 +154,7 @@ class LighterStream:
         out = {}
         for name, ch in self._channels.items():
             last = ch.last_message
-            if name != BOOK and ch.subscribed and self._socket_last is not None:
+            if ch.private and ch.subscribed and self._socket_last is not None:
                 last = self._socket_last if last is None else max(last, self._socket_last)
             out[name] = StreamHealth(self.connected, ch.subscribed, None if last is None else now - last)
         return out
@@ -263,7 +265,7 @@ class LighterStream:
         while True:
             await self._tokens.token.wait_transition()
             logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
-            for name in PRIVATE:
+            for name in (*PRIVATE, FUNDING):
                 await self._subscribe(ws, name, resubscribe=True)
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:

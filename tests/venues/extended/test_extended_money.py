@@ -145,3 +145,21 @@ async def test_account_money_and_the_sim_answers_parse_with_the_sdk_models(autoj
             assert rows["status"] == "OK" and rows["pagination"]["count"] == 1
             assert set(rows["data"][0]) == {"id", "accountId", "market", "positionId", "side", "size", "value",
                                             "markPrice", "fundingFee", "fundingRate", "paidTime"}
+
+
+async def test_the_money_truth_and_funding_controls_are_on_the_http_control_surface(autojump_clock) -> None:
+    async with open_sim_client(sim_kw=FEES) as (client, sim, events):
+        observed = Observed()
+        await _taker(client, sim, events, observed, Side.BUY, D("0.5"))
+        async with httpx.AsyncClient(transport=sim.http_transport(), base_url="http://extended.sim/_sim") as ctl:
+            assert (await ctl.post("/funding/rate", json={"rate": "0.0003"})).json() == {"ok": True}
+            paid = (await ctl.post("/funding/settle")).json()["payment"]
+            money = (await ctl.get("/money")).json()
+            truth = (await ctl.get("/truth")).json()
+        assert D(paid["fundingRate"]) == D("0.0003") and D(paid["fundingFee"]) < 0  # long pays at a positive rate
+        assert money == truth["money"] == {
+            "initialBalance": "10000", "balance": str(sim.balance()), "realisedPnl": "0",
+            "feesPaid": str(sim.money.fees), "fundingReceived": paid["fundingFee"], "fills": sim.money.fills,
+            "fundingPayments": 1}
+        assert D(money["balance"]) == D(money["initialBalance"]) - D(money["feesPaid"]) + D(money["fundingReceived"])
+        assert truth["fundings"] == [paid]

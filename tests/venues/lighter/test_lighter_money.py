@@ -101,6 +101,7 @@ async def test_balance_change_equals_fills_cash_flows_fees_and_funding_to_the_la
         book = h.sim.money(ACCOUNT)
         assert (book.realised, book.fees, book.funding) == (cash, fees, received)
         assert book.expected_balance == h.sim.collateral(ACCOUNT)
+        assert h.sim.money_books[ACCOUNT] is book
 
 
 async def test_funding_arrives_on_the_stream_and_in_the_history_once_each(tmp_path, autojump_clock):
@@ -186,3 +187,22 @@ def test_a_short_position_funding_row_is_a_signed_payment():
     assert p.ts_ms == 1_767_229_200_000  # seconds are read as seconds
     assert normalize.funding_payment(msgspec.structs.replace(row, timestamp=1_767_229_200_000), "SOL").ts_ms \
         == 1_767_229_200_000  # and ms as ms
+
+
+async def test_the_money_truth_and_funding_controls_are_on_the_http_control_surface(tmp_path, autojump_clock):
+    from lighter.models.position_funding import PositionFunding
+
+    async with running(tmp_path, sim_settings=PREMIUM) as h:
+        await _taker(h, Side.BUY, D("0.500"))
+        async with httpx.AsyncClient(transport=h.sim.http_transport(), base_url="http://lighter.sim/_sim") as ctl:
+            assert (await ctl.post("/funding/rate", json={"rate": "0.0003"})).json() == {"ok": True}
+            [paid] = (await ctl.post("/funding/settle")).json()["payments"]
+            assert D(PositionFunding.model_validate(paid).rate) == D("0.0003")
+            money = (await ctl.get("/money")).json()
+            truth = (await ctl.get("/truth")).json()
+        book = h.sim.money(ACCOUNT)
+        assert money == truth["money"] == {
+            "initialBalance": "1000000", "balance": str(h.sim.collateral(ACCOUNT)), "realisedPnl": "0",
+            "feesPaid": str(book.fees), "fundingReceived": paid["change"], "fills": book.fills, "fundingPayments": 1}
+        assert D(money["balance"]) == D(money["initialBalance"]) - D(money["feesPaid"]) + D(money["fundingReceived"])
+        assert truth["fundings"] == [paid]
