@@ -46,11 +46,12 @@ ORDERS = "account_orders"
 TRADES = "account_all_trades"
 POSITIONS = "account_all_positions"
 TXS = "account_tx"
-# Read for its funding_histories only. The docs list no token for it, but one is sent (as on the private
-# channels): a venue that wants one then never refuses the subscription, one that does not ignores it.
+# Read for its funding_histories only, when `StreamConfig.funding` asks for it (off by default: see the
+# client's `stream_funding`). The docs list no token for it, but one is sent (as on the private channels):
+# a venue that wants one then never refuses the subscription, one that does not ignores it.
 FUNDING = "account_all"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
-STREAMS = (BOOK, *PRIVATE, FUNDING)  # the keys of `health()`; metrics pre-create their series from this
+STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
 _MAX_CROSSED_RESUBSCRIBES = 3
 
 
@@ -82,6 +83,7 @@ class StreamConfig:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     tx_reply_timeout_s: float = 5.0
+    funding: bool = False  # also subscribe `account_all/{A}` for its funding payments
 
 
 @dataclass(slots=True)
@@ -127,7 +129,7 @@ class LighterStream:
             TRADES: _Channel(f"account_all_trades/{a}", True),
             POSITIONS: _Channel(f"account_all_positions/{a}", True),
             TXS: _Channel(f"account_tx/{a}", True),
-            FUNDING: _Channel(f"account_all/{a}", True),
+            **({FUNDING: _Channel(f"account_all/{a}", True)} if cfg.funding else {}),
         }
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
@@ -266,7 +268,8 @@ class LighterStream:
             await self._tokens.token.wait_transition()
             logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
             for name in (*PRIVATE, FUNDING):
-                await self._subscribe(ws, name, resubscribe=True)
+                if name in self._channels:
+                    await self._subscribe(ws, name, resubscribe=True)
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         """A protocol ping proves the peer is alive; the application ping is a client frame, which is
@@ -317,7 +320,7 @@ class LighterStream:
             case wire.TxSubscribed() | wire.TxUpdate():
                 self._touch(TXS, subscribed=isinstance(frame, wire.TxSubscribed))
                 await self._handler.on_txs(frame)
-            case wire.AccountAllSubscribed() | wire.AccountAllUpdate():
+            case wire.AccountAllSubscribed() | wire.AccountAllUpdate() if FUNDING in self._channels:
                 self._touch(FUNDING, subscribed=isinstance(frame, wire.AccountAllSubscribed))
                 await self._handler.on_funding(frame)
             case wire.SendTxReply():

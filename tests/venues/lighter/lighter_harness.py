@@ -81,6 +81,7 @@ async def running(
     faults: FaultPlan | None = None,
     seed: int = 1,
     wrap_ws: Callable[[Any], Any] | None = None,
+    stream_funding: bool = False,
     **over: Any,
 ) -> AsyncIterator[Harness]:
     wall = trio_wall_clock()  # real epoch base: the signer stamps ExpiredAt from the real clock
@@ -96,7 +97,8 @@ async def running(
                 yield wrap_ws(conn)
 
     client = LighterClient(settings_for(state_dir, **over), rng=random.Random(seed),
-                           http_transport=sim.http_transport(), ws_connect=connect, wall_clock=wall)  # fmt: skip
+                           http_transport=sim.http_transport(), ws_connect=connect, wall_clock=wall,
+                           stream_funding=stream_funding)  # fmt: skip
     send, recv = trio.open_memory_channel[VenueEvent](10_000)
     async with trio.open_nursery() as nursery:
         await nursery.start(sim.run)

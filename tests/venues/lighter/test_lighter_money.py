@@ -105,7 +105,8 @@ async def test_balance_change_equals_fills_cash_flows_fees_and_funding_to_the_la
 
 
 async def test_funding_arrives_on_the_stream_and_in_the_history_once_each(tmp_path, autojump_clock):
-    async with running(tmp_path) as h:
+    async with running(tmp_path, stream_funding=True) as h:
+        assert h.client.health().streams["account_all"].subscribed
         await _taker(h, Side.SELL, D("1.000"))  # short: receives funding at a positive rate
         h.sim.set_funding_rate(D("0.0001"))
         [first] = h.sim.settle_funding()
@@ -129,7 +130,7 @@ async def test_funding_arrives_on_the_stream_and_in_the_history_once_each(tmp_pa
 async def test_the_simulator_settles_funding_on_its_interval_grid_by_itself(tmp_path, autojump_clock):
     # A one-minute interval keeps the test short (the default is the venues' hour; the grid logic is the same).
     sim_settings = LighterSimSettings(funding=FundingSettings(interval_s=60.0))
-    async with running(tmp_path, sim_settings=sim_settings) as h:
+    async with running(tmp_path, sim_settings=sim_settings, stream_funding=True) as h:
         await _taker(h, Side.BUY, D("0.500"))
         paid = await h.wait_for(lambda e: isinstance(e, FundingPayment), timeout=61)
         assert paid.ts_ms % 60_000 == 0 and paid.position == D("0.500")
@@ -206,3 +207,16 @@ async def test_the_money_truth_and_funding_controls_are_on_the_http_control_surf
             "feesPaid": str(book.fees), "fundingReceived": paid["change"], "fills": book.fills, "fundingPayments": 1}
         assert D(money["balance"]) == D(money["initialBalance"]) - D(money["feesPaid"]) + D(money["fundingReceived"])
         assert truth["fundings"] == [paid]
+
+
+async def test_by_default_funding_comes_from_the_history_and_account_all_is_not_subscribed(tmp_path, autojump_clock):
+    from hedged.venues.lighter.streams import STREAMS
+
+    async with running(tmp_path) as h:
+        assert set(h.client.health().streams) == set(STREAMS) and "account_all" not in STREAMS
+        await _taker(h, Side.BUY, D("0.500"))
+        [paid] = h.sim.settle_funding()
+        [got] = await h.client.funding()
+        assert got.amount == paid.change
+        h.drain()
+        assert not [e for e in h.seen if isinstance(e, FundingPayment)]
