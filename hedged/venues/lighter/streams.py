@@ -47,8 +47,7 @@ TRADES = "account_all_trades"
 POSITIONS = "account_all_positions"
 TXS = "account_tx"
 # Read for its funding_histories only, when `StreamConfig.funding` asks for it (off by default: see the
-# client's `stream_funding`). The docs list no token for it, but one is sent (as on the private channels):
-# a venue that wants one then never refuses the subscription, one that does not ignores it.
+# client's `stream_funding`). No token, as the docs list none and the SDK's WsClient sends none.
 FUNDING = "account_all"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
 STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
@@ -129,7 +128,7 @@ class LighterStream:
             TRADES: _Channel(f"account_all_trades/{a}", True),
             POSITIONS: _Channel(f"account_all_positions/{a}", True),
             TXS: _Channel(f"account_tx/{a}", True),
-            **({FUNDING: _Channel(f"account_all/{a}", True)} if cfg.funding else {}),
+            **({FUNDING: _Channel(f"account_all/{a}", False)} if cfg.funding else {}),
         }
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
@@ -267,9 +266,8 @@ class LighterStream:
         while True:
             await self._tokens.token.wait_transition()
             logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
-            for name in (*PRIVATE, FUNDING):
-                if name in self._channels:
-                    await self._subscribe(ws, name, resubscribe=True)
+            for name in PRIVATE:
+                await self._subscribe(ws, name, resubscribe=True)
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         """A protocol ping proves the peer is alive; the application ping is a client frame, which is
