@@ -407,11 +407,10 @@ class LighterClient(StreamEvents):
             market_id=spec.market_id, symbol=spec.symbol, since_ms=since_ms)
 
     async def account_money(self) -> AccountMoney:
+        """`GET /account` only (one request of the REST budget): the mark is the position's value / size."""
         spec = self._spec()
         acct = await self._rest.account(self.settings.account_index)
-        mark = await self._rest.mark_price(spec.market_id)
-        return normalize.account_money(acct, spec.market_id, spec.symbol,
-                                       markets.to_decimal(mark) if mark is not None else None, self._now_ms())
+        return normalize.account_money(acct, spec.market_id, spec.symbol, spec.price_decimals, self._now_ms())
 
     async def funding_rate(self) -> Decimal | None:
         """The current rate per hour as a fraction, positive = longs pay shorts (`GET /funding-rates`)."""

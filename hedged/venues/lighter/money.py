@@ -6,7 +6,7 @@ parts; the client supplies the REST calls).
 | funding payments | `GET /api/v1/positionFunding?account_index&market_ids&limit&cursor&start_timestamp` + `authorization` (AccountApi.position_funding → PositionFundings) | `timestamp, market_id, funding_id, change, rate, position_size, position_side`; `next_cursor` |
 | the same, streamed | `account_all/{A}`: `funding_histories {"<M>": [PositionFunding]}` | as above |
 | current rate | `GET /api/v1/funding-rates` (FundingApi.funding_rates → FundingRates) | `market_id, exchange == "lighter", rate` |
-| money picture | `GET /api/v1/account?by=index` (DetailedAccount, AccountPosition); mark from `orderBookDetails` | `collateral`; `realized_pnl, unrealized_pnl, total_funding_paid_out`; `mark_price` |
+| money picture | `GET /api/v1/account?by=index` (DetailedAccount, AccountPosition): one request | `collateral`; `realized_pnl, unrealized_pnl, total_funding_paid_out`; mark = `position_value / position` |
 """
 
 from __future__ import annotations

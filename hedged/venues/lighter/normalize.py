@@ -133,15 +133,18 @@ def funding_payment(f: WireFunding, market: str) -> FundingPayment:
     )  # fmt: skip
 
 
-def account_money(a: DetailedAccount, market_id: int, market: str, mark: Decimal | None, ts_ms: int) -> AccountMoney:
+def account_money(a: DetailedAccount, market_id: int, market: str, price_decimals: int, ts_ms: int) -> AccountMoney:
     """`GET /account` as the venue's money picture: collateral, the market's position PnL (trade PnL only,
     as the venue splits it) and its funding (`total_funding_paid_out` is paid out, so received = minus it;
-    sign UNCONFIRMED). A market missing from `positions` gives None for these fields, never zero."""
+    sign UNCONFIRMED). The mark is `position_value / position` on the price grid (None when flat: nothing
+    to mark). A market missing from `positions` gives None for these fields, never zero."""
     p = next((p for p in a.positions if p.market_id == market_id), None)
 
     def dec(x: str | None) -> Decimal | None:
         return to_decimal(x) if x is not None else None
 
+    size, value = (dec(p.position), dec(p.position_value)) if p is not None else (None, None)
+    mark = (value / size).quantize(Decimal(1).scaleb(-price_decimals)) if size and value is not None else None
     paid_out = dec(p.total_funding_paid_out) if p is not None else None
     return AccountMoney(
         venue=Venue.LIGHTER, market=market, balance=dec(a.collateral),

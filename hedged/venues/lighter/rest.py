@@ -249,7 +249,6 @@ class LighterRest:
         self._dec_trades = msgspec.json.Decoder(wire.TradesResp)
         self._dec_fundings = msgspec.json.Decoder(wire.PositionFundingsResp)
         self._dec_rates = msgspec.json.Decoder(wire.FundingRatesResp)
-        self._dec_details = msgspec.json.Decoder(wire.DetailsResp)
         self._dec_env = msgspec.json.Decoder(wire.Envelope)
 
     def _open(self) -> httpx.AsyncClient:
@@ -389,10 +388,6 @@ class LighterRest:
     async def funding_rates(self) -> list[wire.FundingRate]:
         return (await self._request("GET", "funding-rates", self._dec_rates)).funding_rates
 
-    async def mark_price(self, market_id: int) -> str | None:
-        params = {"market_id": market_id}
-        details = (await self._request("GET", "orderBookDetails", self._dec_details, params=params)).order_book_details
-        return next((d.mark_price for d in details if d.market_id == market_id), None)
 
 
 def _try(decoder: msgspec.json.Decoder, raw: bytes):

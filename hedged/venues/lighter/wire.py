@@ -153,15 +153,6 @@ class FundingRatesResp(Envelope):
     funding_rates: list[FundingRate] = []
 
 
-class DetailsEntry(msgspec.Struct):
-    market_id: int
-    mark_price: str | None = None
-
-
-class DetailsResp(Envelope):
-    order_book_details: list[DetailsEntry] = []
-
-
 # ---- WebSocket ---------------------------------------------------------------
 
 
