@@ -10,12 +10,16 @@ import msgspec
 import trio
 from lighter.models.account_position import AccountPosition
 from lighter.models.funding_rates import FundingRates
+from lighter.models.position_funding import PositionFunding
 from lighter.models.position_fundings import PositionFundings
 from lighter.models.trade import Trade as SdkTrade
 
 from hedged.venues.base import FundingPayment, Liquidity, OrderStatus, PositionSnapshot, Side, Trade
+from hedged.venues.lighter import normalize, wire
 from hedged.venues.lighter.sim import LighterSimSettings
+from hedged.venues.lighter.sim_render import trade_json
 from hedged.venues.lighter.sim_tx import LighterFees
+from hedged.venues.lighter.streams import STREAMS
 from hedged.venues.sim.money import FundingSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -65,7 +69,6 @@ async def test_premium_fees_are_reported_per_fill_as_the_venue_charges_them(tmp_
         assert sum(t.fee for t in trades) == h.sim.money(ACCOUNT).fees
         # What the venue sends validates with the SDK's model (fee rates as ints, omitted when zero).
         for row in h.sim.exchange.account_trades(ACCOUNT):
-            from hedged.venues.lighter.sim_render import trade_json
             sdk = SdkTrade.model_validate(trade_json(h.sim.settings.market, row, block_height=1))
             assert (sdk.taker_fee, sdk.maker_fee) == (280, 40)
 
@@ -75,7 +78,6 @@ async def test_standard_tier_charges_no_fee_and_omits_the_rates(tmp_path, autoju
         await _taker(h, Side.BUY, D("0.200"))
         [trade] = _trades(h)
         assert trade.fee == 0 and h.sim.money(ACCOUNT).fees == 0
-        from hedged.venues.lighter.sim_render import trade_json
         row = trade_json(h.sim.settings.market, h.sim.exchange.account_trades(ACCOUNT)[0], block_height=1)
         assert "taker_fee" not in row and "maker_fee" not in row
 
@@ -179,8 +181,6 @@ async def test_account_money_is_the_venues_picture(tmp_path, autojump_clock):
 
 
 def test_a_short_position_funding_row_is_a_signed_payment():
-    from hedged.venues.lighter import normalize, wire
-
     row = wire.WireFunding(timestamp=1_767_229_200, market_id=2, funding_id=7, change="-0.125000", rate="0.0001",
                            position_size="2.500", position_side="short")
     p = normalize.funding_payment(row, "SOL")
@@ -191,8 +191,6 @@ def test_a_short_position_funding_row_is_a_signed_payment():
 
 
 async def test_the_money_truth_and_funding_controls_are_on_the_http_control_surface(tmp_path, autojump_clock):
-    from lighter.models.position_funding import PositionFunding
-
     async with running(tmp_path, sim_settings=PREMIUM) as h:
         await _taker(h, Side.BUY, D("0.500"))
         async with httpx.AsyncClient(transport=h.sim.http_transport(), base_url="http://lighter.sim/_sim") as ctl:
@@ -210,8 +208,6 @@ async def test_the_money_truth_and_funding_controls_are_on_the_http_control_surf
 
 
 async def test_by_default_funding_comes_from_the_history_and_account_all_is_not_subscribed(tmp_path, autojump_clock):
-    from hedged.venues.lighter.streams import STREAMS
-
     async with running(tmp_path) as h:
         assert set(h.client.health().streams) == set(STREAMS) and "account_all" not in STREAMS
         await _taker(h, Side.BUY, D("0.500"))
