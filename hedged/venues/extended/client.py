@@ -270,11 +270,11 @@ class ExtendedClient:
             market=market, since_ms=since_ms)
 
     async def account_money(self) -> AccountMoney:
+        """Two reads (`/user/balance`, `/user/positions`); the mark is the open position's (None when flat)."""
         rest, market = self._require_rest(), self.settings.market
         balance = await self._read(rest.balance)
         rows = await self._read(lambda: rest.positions(market))
-        info, _ = await self._read(lambda: rest.market(market))
-        return money.account_money(market, balance, rows, info.market_stats, int(self._wall_clock() * 1000))
+        return money.account_money(market, balance, rows, int(self._wall_clock() * 1000))
 
     async def funding_rate(self) -> Decimal | None:
         """The current rate per hour as a fraction, positive = longs pay shorts (`marketStats.fundingRate`)."""

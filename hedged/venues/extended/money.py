@@ -5,7 +5,7 @@ parts; the client supplies the REST calls).
 |---|---|---|
 | funding payments | `GET /user/funding/history?market&fromTime&cursor&limit` (no SDK 2.6.0 model; venue docs, ccxt's `fetchFundingHistory`) | `id, market, side, size, fundingFee, fundingRate, paidTime`; `pagination.cursor` |
 | current rate | `GET /info/markets?market=` (`MarketStatsModel`) | `marketStats.fundingRate` (per hour: Extended settles hourly), `markPrice` |
-| money picture | `GET /user/balance` (`BalanceModel`), `GET /user/positions` (`PositionModel`) | `balance`, `unrealisedPnl`; `realisedPnl, unrealisedPnl, markPrice` |
+| money picture | `GET /user/balance` (`BalanceModel`), `GET /user/positions` (`PositionModel`): two requests | `balance`, `unrealisedPnl`; `realisedPnl, unrealisedPnl, markPrice` |
 
 Signs: a trade's `fee` is what we paid (a rebate is negative), as the venue reports it. `fundingFee` is
 taken as the collateral change, received > 0 (UNCONFIRMED: the SDK has no model; third-party clients read
@@ -55,18 +55,17 @@ async def fetch_funding(read_page: ReadPage, *, market: str, since_ms: int) -> l
 
 
 def account_money(market: str, balance: wire.Balance | None, positions: list[wire.Position],
-                  stats: wire.MarketStats | None, ts_ms: int) -> AccountMoney:
+                  ts_ms: int) -> AccountMoney:
     """The venue's picture: collateral balance (a 404 balance is zero, as the venue means it), the open
     position's realised/unrealised PnL and mark (its realisedPnl includes fees and funding, as the SDK's
-    RealisedPnlBreakdownModel splits it), else the account's unrealised PnL and the market's mark."""
+    RealisedPnlBreakdownModel splits it); flat: the account's unrealised PnL and no mark (nothing to mark,
+    and no third request of the reconcile pass)."""
     open_rows = [p for p in positions if p.market == market and (p.status or "").upper() != "CLOSED"]
     pos = open_rows[0] if open_rows else None
-    stats_mark = stats.mark_price if stats is not None else None
     return AccountMoney(
         venue=wire.VENUE, market=market,
         balance=balance.balance if balance is not None else Decimal(0),
         realised_pnl=pos.realised_pnl if pos is not None else None,
         unrealised_pnl=pos.unrealised_pnl if pos is not None else (balance.unrealised_pnl if balance else None),
-        mark_price=(pos.mark_price if pos is not None and pos.mark_price is not None else stats_mark),
-        ts_ms=ts_ms,
+        mark_price=pos.mark_price if pos is not None else None, ts_ms=ts_ms,
     )  # fmt: skip
