@@ -58,6 +58,9 @@ class Result:
     max_unhedged: Decimal = ZERO
     duration_s: float = 0.0
     fills: int = 0
+    # One per maker fill, in stamp order: (stamp, signed qty, fill -> hedge or None, what covered its last part:
+    # "hedge" (an order or an upward modify), "fill" (an opposite maker fill netted it), "giveback", "taker", "ahead").
+    traces: list[tuple[float, Decimal, float | None, str | None]] = field(default_factory=list)
 
 
 def _events(ext: dict[str, Any], lig: dict[str, Any]) -> list[tuple[float, int, Decimal, str]]:
@@ -99,6 +102,8 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
     windows = sorted(_live_hedges(lig))
     open_q: deque[_Open] = deque()
     samples: list[float | None] = []
+    covered_by: list[str | None] = []
+    stamps: list[tuple[float, Decimal]] = []
     resting_flag: list[bool] = []
     area, last_t, exposure = ZERO, t0, ZERO
     for t, _, qty, kind in events:
@@ -109,6 +114,8 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
             sample = len(samples)
             busy = any(a <= t < b for a, b in windows) or any(o.sample is not None for o in open_q)
             samples.append(None)
+            covered_by.append(None)
+            stamps.append((t, qty))
             resting_flag.append(busy)
         left = qty
         while left and open_q and (open_q[0].qty > 0) != (left > 0):
@@ -120,8 +127,10 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
                 open_q.popleft()
                 if head.sample is not None:
                     samples[head.sample] = t - head.t
+                    covered_by[head.sample] = kind
         if sample is not None and left == 0:
             samples[sample] = 0.0
+            covered_by[sample] = "ahead"
         if left:
             open_q.append(_Open(t, left, sample))
         exposure += qty
@@ -130,6 +139,7 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
     res.duration_s = max(0.0, t1 - t0)
     res.time_weighted_unhedged = area / Decimal(repr(res.duration_s)) if res.duration_s else ZERO
     res.fills = len(samples)
+    res.traces = [(t, q, lat, by) for (t, q), lat, by in zip(stamps, samples, covered_by)]
     for lat, busy in zip(samples, resting_flag):
         if lat is None:
             res.unhedged_fills += 1

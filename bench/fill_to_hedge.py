@@ -21,6 +21,7 @@ import math
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,10 +108,30 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
         "dropped": {**ext.get("dropped", {}), **lig.get("dropped", {})},
         "hedges_rested_1s": rested_longer(lig, 1.0),
         "modifies": sum(1 for t in lig.get("txs", []) if t["type"] == 17),
+        **tail(res.traces),
     }
     if tmp is not None:
         tmp.cleanup()
     return out
+
+
+SLOW_S = 0.010  # the 10x target
+# Lighter's minimum order is 10 USDC (min_quote_amount): about 0.067 SOL at the sim's ~150 USD. A maker fill
+# smaller than that (often the last piece of a maker order) cannot be hedged by an order of its own.
+SMALL_QTY = Decimal("0.067")
+
+
+def tail(traces: list) -> dict[str, Any]:
+    """The fills slower than SLOW_S (never hedged included): how many were below Lighter's minimum order, how
+    many of those no hedge covered at all (a later opposite maker fill netted them), and the slowest 15."""
+    t0 = traces[0][0] if traces else 0.0
+    slow = sorted(((lat if lat is not None else math.inf), t - t0, q, by) for t, q, lat, by in traces
+                  if lat is None or lat > SLOW_S)
+    small = [x for x in slow if abs(x[2]) < SMALL_QTY]
+    return {"slow_n": len(slow), "slow_small": len(small), "slow_netted": sum(1 for x in small if x[3] == "fill"),
+            "slow_small_max": max((x[0] for x in small), default=math.nan),
+            "slow_other_max": max((x[0] for x in slow if abs(x[2]) >= SMALL_QTY), default=math.nan),
+            "slowest": [{"lat": x[0], "t": x[1], "qty": str(x[2]), "by": x[3]} for x in slow[::-1][:15]]}
 
 
 def rested_longer(lig: dict[str, Any], seconds: float) -> int:
@@ -140,6 +161,11 @@ def describe(r: dict[str, Any]) -> str:
         f"  time-weighted unhedged qty {r['time_weighted_unhedged']:.3f} (max {r['max_unhedged']:.3f}); "
         f"fills never hedged: {r['unhedged_fills']}",
         f"  ratio orig/ours: p50 {r['ratio_p50']:.1f}x  p99 {r['ratio_p99']:.1f}x  (target >= 50x at both)",
+        f"  fills over {SLOW_S * 1e3:.0f} ms: {r['slow_n']} (max {_ms(r['slow_other_max'])} ms), of which below "
+        f"Lighter's minimum order: {r['slow_small']} (max {_ms(r['slow_small_max'])} ms; {r['slow_netted']} covered "
+        "only by a later opposite maker fill)",
+        "  slowest (t s, qty, ms, covered by): "
+        + ", ".join(f"{x['t']:.1f} {x['qty']} {_ms(x['lat'])} {x['by']}" for x in r["slowest"][:8]),
     ]
     return "\n".join(lines)
 
