@@ -129,8 +129,9 @@ def tail(traces: list) -> dict[str, Any]:
                   if lat is None or lat > SLOW_S)
     small = [x for x in slow if abs(x[2]) < SMALL_QTY]
     return {"slow_n": len(slow), "slow_small": len(small), "slow_netted": sum(1 for x in small if x[3] == "fill"),
-            "slow_small_max": max((x[0] for x in small), default=math.nan),
-            "slow_other_max": max((x[0] for x in slow if abs(x[2]) >= SMALL_QTY), default=math.nan),
+            "slow_small_max": max((x[0] for x in small if x[0] < math.inf), default=math.nan),  # never hedged:
+            "slow_other_max": max((x[0] for x in slow if abs(x[2]) >= SMALL_QTY and x[0] < math.inf),  # counted
+                                  default=math.nan),  # as such (unhedged_fills)
             "slowest": [{"lat": x[0], "t": x[1], "qty": str(x[2]), "by": x[3]} for x in slow[::-1][:15]]}
 
 
