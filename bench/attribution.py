@@ -14,6 +14,9 @@ The rule (docs/benchmarks.md says the same):
    modify for (new remaining - remaining before), up or down; when a Lighter order ends, its unfilled part
    is given back (a cancelled hedge no longer covers anything). Extended taker trades (a flatten) are
    events too, but not samples.
+   What an order was counted at (its create and modifies, at their arrival) and did not fill is given
+   back when it ends, so a modify the sequencer refused (the order filled before it landed) is undone
+   there, not counted forever.
 2. Events are matched first in, first out against opposite-signed open quantity, in stamp order. A maker
    fill is *hedged* at the stamp of the event that covers the last of its quantity; its fill -> hedge
    time is that stamp minus the fill's stamp. Quantity already covered when the fill arrives (a hedge
@@ -70,17 +73,25 @@ def _events(ext: dict[str, Any], lig: dict[str, Any]) -> list[tuple[float, int, 
         q = Decimal(f["qty"]) * (1 if f["side"] == "BUY" else -1)
         out.append((f["t"], 0, q, "taker" if f.get("taker") else "fill"))
     sign = {"buy": 1, "sell": -1}
-    for tx in lig.get("txs", []):
+    counted: dict[Any, Decimal] = {}  # per order: the size its create and modifies were counted at, so far
+    for tx in sorted(lig.get("txs", []), key=lambda tx: tx["t"]):
         if tx["type"] == 14:
             out.append((tx["t"], 1, Decimal(tx["qty"]) * sign[tx["side"]], "hedge"))
+            counted[tx["client"]] = Decimal(tx["qty"])
         elif tx["type"] == 17 and tx.get("before") is not None and tx.get("side"):
             grow = Decimal(tx["qty"]) - Decimal(tx["before"])
             if grow:
                 out.append((tx["t"], 1, grow * sign[tx["side"]], "hedge" if grow > 0 else "giveback"))
+                if tx["client"] in counted:
+                    counted[tx["client"]] += grow
     for o in lig.get("orders", []):
-        left = Decimal(o["qty"]) - Decimal(o["filled"])
-        if left > 0 and o.get("side"):
-            out.append((o["t"], 2, -left * sign[o["side"]], "giveback"))
+        if not o.get("side"):
+            continue
+        # What was counted for the order and did not fill goes back at its end. Counted, not its final size:
+        # a modify the sequencer refused (the order had filled meanwhile) was counted at its arrival all the same.
+        left = counted.get(o["client"], Decimal(o["qty"])) - Decimal(o["filled"])
+        if left:
+            out.append((o["t"], 2, -left * sign[o["side"]], "giveback" if left > 0 else "hedge"))
     out.sort(key=lambda e: (e[0], e[1]))
     return out
 

@@ -88,6 +88,19 @@ def test_an_upward_modify_covers_the_added_quantity():
     assert res.latencies == [pytest.approx(0.01), pytest.approx(0.02)]
 
 
+def test_a_downward_modify_the_sequencer_refused_is_undone_when_its_order_ends_not_counted_forever():
+    # A maker SELL 0.3 nets a resting SELL hedge: the modify down to 0.2 arrives, but the order had filled
+    # 0.5 meanwhile (the venue refuses the modify). The hedge covered 0.5, so a BUY hedge of 0.3 is due:
+    # the later BUY fill of 0.3 is netted by it, and nothing is left open at the end.
+    ext = {"fills": [fill(0.0, "BUY", "0.5"), fill(0.1, "SELL", "0.3"), fill(1.0, "BUY", "0.3")]}
+    lig = {"txs": [create(0.01, "sell", "0.5", 1),
+                   {"t": 0.11, "type": 17, "index": 1, "client": 1, "qty": "0.2", "before": "0.5", "side": "sell"}],
+           "orders": [ended(0.31, 1, "sell", "0.5", "0.5")]}
+    res = attribution.attribute(ext, lig)
+    assert res.unhedged_fills == 0
+    assert res.latencies == [pytest.approx(0.01), pytest.approx(0.01), 0.0]
+
+
 def test_the_replaced_design_hedges_every_fill_of_an_order_at_the_first_poll_after_the_order_ended():
     ext = {"fills": [fill(0.0, "BUY", "0.2", order=7), fill(0.2, "BUY", "0.3", order=7), fill(0.3, "BUY", "0.1", order=8)],
            "orders": [{"t": 0.25, "order": 7, "status": "FILLED", "filled": "0.5"}]}
