@@ -206,7 +206,7 @@ def render(r: dict[str, Any]) -> str:
                     f"{h10.get('hedges_rested_1s', '?')} of {h10['hedge_txs']} at 10x stayed live over 1 s (they did not "
                     "fill on arrival: the market moved through the 5-10 bps offset during Lighter's 300 ms hold), with "
                     f"{h1.get('modifies', '?')} and {h10.get('modifies', '?')} modifies; the faster the feed, the more "
-                    "such orders. The bench does not trace each tail fill to one of them.")
+                    "such orders.")
         else:
             L[-1] += (" No fill waits for another fill's hedge any more (resting and idle fills are hedged alike); what "
                       "is left is the direct path itself, below.")
@@ -216,8 +216,8 @@ def render(r: dict[str, Any]) -> str:
                   f"below Lighter's minimum order (10 USDC, about 0.067 SOL here): {h1['slow_small']} at 1x (slowest "
                   f"{ms(h1['slow_small_max'])}, {h1['slow_netted']} covered only by a later opposite maker fill) and "
                   f"{h10['slow_small']} at 10x (slowest {ms(h10['slow_small_max'])}, {h10['slow_netted']}). Such a fill "
-                  "cannot be hedged by an order of its own: it joins a hedge resting on Lighter by an upward modify, and "
-                  "waits as residual when every hedge of ours is still in Lighter's taker hold or none is live."]
+                  "cannot be hedged by an order of its own: it waits as residual until a later fill of its side adds to "
+                  "it or one of the other side nets it (the hand-written finding below)."]
         if h1["idle"]["p99"] > 0.005 or h10["idle"]["p99"] > 0.010:
             L += ["", f"Idle fills miss the p99 target ({ms(h1['idle']['p99'])} at 1x, {ms(h10['idle']['p99'])} at 10x, "
                   f"medians {ms(h1['idle']['p50'])} / {ms(h10['idle']['p50'])}): that is the direct path, frame written "
