@@ -197,10 +197,14 @@ class Reconciler:
         """Fills the streams never delivered (made while down, or during a disconnect), from each
         venue's trade history; the ledger skips trade ids it already holds. Returns new trades."""
         new = 0
+        stamps = self.ledger.core.venue_ts
         for client in self.clients:
-            since = self.ledger.core.venue_ts.get(client.venue)
+            # A venue the journal holds nothing of is read from the newest stamp of the other: a crash
+            # between a hedge's send and its first commit leaves exactly that (the journal is a
+            # committed prefix), and the fill must come back as a fill, not as drift.
+            since = stamps.get(client.venue, max(stamps.values(), default=None))
             if since is None:
-                continue  # nothing of ours on this venue yet: the reconciliation's baseline covers it
+                continue  # an empty journal (cold start): the reconciliation's baseline covers it
             try:
                 with trio.fail_after(self.call_s):
                     got = await client.trades(since_ms=max(0, since - _BACKFILL_MARGIN_MS))

@@ -398,3 +398,40 @@ async def test_periodic_reconciliation_waits_for_a_quiet_moment_then_learns_the_
         ex.busy.value = False
         await r.until(lambda: r.ledger_matches_venues())
         assert trio.current_time() < 60  # the drift confirmed by a second pass a few seconds later
+
+
+async def test_a_hedge_fill_the_crash_kept_out_of_the_journal_is_back_filled_though_the_journal_has_no_lighter_row(
+        autojump_clock, tmp_path):
+    """Killed after a hedge went out but before its rows were committed: the journal (a committed prefix)
+    holds the maker fill and nothing at all on Lighter. Lighter's trade history explains the hedge's fill,
+    so it is back-filled as a fill, not adjusted in as `warm_restart_drift` (issue 11, "fills while down")."""
+    import sqlite3
+
+    journal, prefix = tmp_path / "ledger.sqlite3", tmp_path / "prefix.sqlite3"
+    async with sims(tmp_path) as s:
+        async with process(s, journal=journal) as p:
+            cid = await rest_maker(p, Side.BUY, D("0.5"))
+            s.ext.force_fill(cid, D("0.5"))
+            await until(p, lambda: p.ledger.position(Venue.EXTENDED) == D("0.5"))
+            await p.ledger.wait_journaled()
+            with sqlite3.connect(journal) as src, sqlite3.connect(prefix) as dst:
+                src.backup(dst)  # the file as a SIGKILL at this instant leaves it
+            hid = p.lig.new_client_id()
+            p.ledger.register_hedge(hid, Side.SELL, D("0.5"))
+            bid = p.lig.top_of_book.value.bid
+            await p.lig.place_taker(Side.SELL, D("0.5"), p.lig.rules.round_price(bid * D("0.98"), up=False), hid)
+            await until(p, lambda: p.ledger.position(Venue.LIGHTER) == D("-0.5"))
+        prefix.replace(journal)
+        for suffix in ("-wal", "-shm"):
+            (tmp_path / f"ledger.sqlite3{suffix}").unlink(missing_ok=True)
+        venue_trades = {str(t.trade_id) for t in s.lig_trades()}
+        assert venue_trades and s.lig_position() == D("-0.5")
+        async with process(s, journal=journal) as p:
+            assert p.ledger.position(Venue.LIGHTER) == 0 and not p.ledger.live_orders(Venue.LIGHTER)
+            rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
+            plan = await rec.startup(ReconcileKind.WARM)
+            assert plan.adjustments == ()  # the trade history explained it
+            assert p.ledger.position(Venue.LIGHTER) == s.lig_position() == D("-0.5")
+            assert p.ledger.open_hedge_delta.value == 0
+            await p.ledger.wait_journaled()
+        assert venue_trades <= _journal_trade_ids(journal)
