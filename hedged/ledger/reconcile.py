@@ -65,7 +65,8 @@ class ReconcilePlan:
 
 def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot], open_orders: Iterable[OrderUpdate],
                         *, kind: ReconcileKind, statuses: Mapping[str, OrderUpdate | None] | None = None,
-                        adjust: Iterable[Leg] | None = None, legs: Iterable[Leg] | None = None) -> ReconcilePlan:
+                        adjust: Iterable[Leg] | None = None, legs: Iterable[Leg] | None = None,
+                        asked_pending: Iterable[str] = ()) -> ReconcilePlan:
     """Decide how to bring `core` in line with the venues.
 
     `positions`/`open_orders` are the venues' full answers for `legs` (default: the maker
@@ -75,8 +76,11 @@ def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot],
     an ordinary update, "unknown" closes it. An order without an answer (not asked, or the
     query failed) is left as it is and its leg is not adjusted: a failed query is never flat.
     PENDING orders (sent, not yet acknowledged) are asked like the others and their answer applied,
-    but "unknown" does not close them in a PERIODIC pass: the venue may simply not have them yet. Only legs in `adjust` (default: all) get a
-    position adjustment: the caller leaves out legs whose stream moved during the snapshot.
+    but "unknown" does not close them in a PERIODIC pass: the venue may simply not have them yet. That holds
+    for `asked_pending` too, the keys of orders that were PENDING when their query went out and were
+    acknowledged before the plan (an answer from before the venue accepted them proves nothing). Only legs
+    in `adjust` (default: all) get a position adjustment: the caller leaves out legs whose stream moved
+    during the snapshot.
     """
     legs = tuple(legs) if legs is not None else (core.roles.maker, core.roles.hedge)
     allowed = set(legs) if adjust is None else set(adjust)
@@ -110,10 +114,12 @@ def plan_reconciliation(core: LedgerCore, positions: Iterable[PositionSnapshot],
     close: list[str] = []
     unanswered: list[str] = []
     held = {leg for leg in legs if leg not in allowed}
+    asked_pending = set(asked_pending)
     for rec in core.orders.values():
         if rec.leg not in truth or rec.merged_into is not None or rec.status.is_terminal or rec.key in listed:
             continue
-        pending_periodic = kind is ReconcileKind.PERIODIC and rec.status is OrderStatus.PENDING
+        pending_periodic = kind is ReconcileKind.PERIODIC and (rec.status is OrderStatus.PENDING
+                                                               or rec.key in asked_pending)
         if rec.key not in statuses:
             # Without a client id nobody can ask for its status: left as it is, and not allowed to
             # hold its leg for ever (its fills, if any, are in the venue position). A PENDING order is

@@ -132,10 +132,12 @@ class Ledger:
 
     def reconcile(self, positions: Iterable[PositionSnapshot], open_orders: Iterable[OrderUpdate], *,
                   kind: ReconcileKind, statuses: Mapping[str, OrderUpdate | None] | None = None,
-                  adjust: Iterable[Leg] | None = None, ts_ms: int = 0) -> ReconcilePlan:
+                  adjust: Iterable[Leg] | None = None, asked_pending: Iterable[str] = (),
+                  ts_ms: int = 0) -> ReconcilePlan:
         """Plan and apply in one step (atomic under Trio). See `plan_reconciliation` for
-        `statuses` (answers of per-order queries) and `adjust` (legs whose fence held)."""
-        plan = plan_reconciliation(self.core, positions, open_orders, kind=kind, statuses=statuses, adjust=adjust)
+        `statuses` (answers of per-order queries), `adjust` (legs whose fence held) and `asked_pending`."""
+        plan = plan_reconciliation(self.core, positions, open_orders, kind=kind, statuses=statuses, adjust=adjust,
+                                   asked_pending=asked_pending)
         apply_reconciliation(self.core, plan, ts_ms=ts_ms)
         # Routine when nothing changed (every reconcile_interval_s); worth a line when it corrected something.
         changed = plan.adjustments or plan.adopt or plan.close or plan.held

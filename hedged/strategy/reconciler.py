@@ -45,7 +45,7 @@ from trio_util import AsyncValue, wait_any
 from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
 from hedged.strategy.ports import Alert
-from hedged.venues.base import OrderUpdate, PositionSnapshot, VenueClient, VenueError
+from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, VenueClient, VenueError
 
 _CALL_S = 10.0  # bound on one pass's REST calls to one venue
 _BACKFILL_MARGIN_MS = 60_000  # trade history is read from a minute before the newest fill the ledger has
@@ -64,6 +64,7 @@ class _Read:
     first: list[PositionSnapshot]
     orders: list[OrderUpdate]
     statuses: dict[str, OrderUpdate | None]
+    asked_pending: set[str]  # orders still PENDING when their query went out: "unknown" proves nothing
     last: list[PositionSnapshot]
 
 
@@ -134,11 +135,13 @@ class Reconciler:
         positions: list[PositionSnapshot] = []
         orders: list[OrderUpdate] = []
         statuses: dict[str, OrderUpdate | None] = {}
+        asked_pending: set[str] = set()
         for r in reads:
             leg = next(leg for leg in self.ledger.legs() if leg.venue is r.client.venue)
             positions += r.last
             orders += r.orders
             statuses.update(r.statuses)
+            asked_pending |= r.asked_pending
             moved = self.ledger.mark(r.client.venue) != r.mark
             traded = _size(r.first, leg.market) != _size(r.last, leg.market)
             if moved or traded:
@@ -146,17 +149,18 @@ class Reconciler:
             else:
                 adjust.append(leg)
         if kind is ReconcileKind.PERIODIC:
-            adjust = self._confirmed(adjust, positions, orders, statuses)
-        plan = self.ledger.reconcile(positions, orders, kind=kind, statuses=statuses, adjust=adjust)
+            adjust = self._confirmed(adjust, positions, orders, statuses, asked_pending)
+        plan = self.ledger.reconcile(positions, orders, kind=kind, statuses=statuses, adjust=adjust,
+                                     asked_pending=asked_pending)
         if not plan.clean:
             logger.warning("reconcile_adjusted kind={} adjustments={} adopted={} closed={} held={}", kind,
                            len(plan.adjustments), len(plan.adopt), len(plan.close), len(plan.held))
         return plan
 
-    def _confirmed(self, adjust: list[Leg], positions, orders, statuses) -> list[Leg]:
+    def _confirmed(self, adjust: list[Leg], positions, orders, statuses, asked_pending) -> list[Leg]:
         """Legs whose drift the previous pass saw too (same amount); the others wait one more pass."""
         dry = plan_reconciliation(self.ledger.core, positions, orders, kind=ReconcileKind.PERIODIC,
-                                  statuses=statuses, adjust=adjust)
+                                  statuses=statuses, adjust=adjust, asked_pending=asked_pending)
         drift = {a.leg: a.delta for a in dry.adjustments}
         confirmed = [leg for leg in adjust if leg not in drift or self._suspect.get(leg) == drift[leg]]
         self._suspect = {leg: d for leg, d in drift.items() if leg not in confirmed}
@@ -179,17 +183,22 @@ class Reconciler:
         orders = await client.open_orders()
         listed_ids = {u.order_id for u in orders if u.order_id} | {("c", u.client_id) for u in orders if u.client_id}
         statuses: dict[str, OrderUpdate | None] = {}
+        asked_pending: set[str] = set()
         for rec in live:
             if rec.order_id in listed_ids or ("c", rec.client_id) in listed_ids or rec.client_id is None:
                 continue
             # PENDING ones too: a silent stream may have withheld the acknowledgement of an order that
             # has filled since, and only its own answer tells that fill from drift (DST seeds 27, 42, 100).
+            if rec.status is OrderStatus.PENDING:
+                # Its acknowledgement may land before the pass applies: an "unknown" asked now was
+                # asked before the venue accepted it and must not close it then (it would rest, unhedged).
+                asked_pending.add(rec.key)
             try:
                 statuses[rec.key] = await client.order_status(rec.client_id)
             except VenueError as exc:  # a failed query is never "flat": the order stays as it is
                 logger.warning("reconcile_status_failed venue={} client_id={} error={}", venue, rec.client_id, exc)
         last = await client.positions()
-        out.append(_Read(client, mark, live, first, orders, statuses, last))
+        out.append(_Read(client, mark, live, first, orders, statuses, asked_pending, last))
 
     # ---- back-fill ------------------------------------------------------------------------
 

@@ -435,3 +435,28 @@ async def test_a_hedge_fill_the_crash_kept_out_of_the_journal_is_back_filled_tho
             assert p.ledger.open_hedge_delta.value == 0
             await p.ledger.wait_journaled()
         assert venue_trades <= _journal_trade_ids(journal)
+
+
+async def test_an_order_acknowledged_during_a_pass_is_not_closed_because_its_lookup_predates_the_venue_accepting_it(
+        autojump_clock, tmp_path):
+    """A maker order sent just before a periodic pass: the venue lists it nowhere yet and its own lookup
+    says "unknown" (the venue accepts it a few ms after the REST reply), then the stream acknowledges it
+    before the pass applies. "Unknown" was asked of an order still PENDING, so it proves nothing: the
+    order must stay live, and its next fill must count (issue 11: closed only after its own status)."""
+    async with sims(tmp_path) as s, process(s) as p:
+        rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
+        cid = p.ext.new_client_id()
+        top = p.ext.top_of_book.value
+        p.ledger.register_order(Venue.EXTENDED, cid, Side.BUY, D("0.5"))
+
+        async def acknowledged() -> None:  # before the pass's second positions read
+            await until(p, lambda: p.ledger.order(Venue.EXTENDED, cid).status is OrderStatus.OPEN)
+
+        p.ext_hook.once(POSITIONS, acknowledged, skip=1)
+        await p.ext.place_maker(Side.BUY, D("0.5"), top.bid, cid)
+        plan = await rec.reconcile(PERIODIC)
+        order = p.ledger.order(Venue.EXTENDED, cid)
+        assert plan.close == () and not order.closed_by_reconcile and order.status is OrderStatus.OPEN
+        s.ext.force_fill(cid, D("0.2"))
+        await until(p, lambda: p.ledger.position(Venue.EXTENDED) == D("0.2"))
+        assert p.ledger.core.counters["fill_after_reconcile_close"] == 0
