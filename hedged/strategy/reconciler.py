@@ -18,6 +18,7 @@ A venue snapshot is a picture of one past instant while the streams keep moving.
 4. a periodic pass adjusts a leg only when the same drift was seen by the pass before it,
    `confirm_s` earlier: a fill still on its way in either direction (a lagging stream or a
    lagging REST view) makes drift that disappears, a missed message makes drift that stays.
+   An "unknown" answer for an order the venue had acknowledged is confirmed the same way.
 
 Passes run one at a time (a lock); this service runs them at start, when the ledger asks
 (`reconcile_requested`, waited on), after a venue re-sync, on its timer, and for whoever
@@ -98,6 +99,7 @@ class Reconciler:
         self.last_plan: ReconcilePlan | None = None
         self._lock = trio.Lock()
         self._suspect: dict[Leg, Decimal] = {}  # drift seen by the last periodic pass, awaiting confirmation
+        self._unknown: dict[str, float] = {}  # acknowledged orders a periodic lookup called unknown: since when
         self._resync_due: AsyncValue[int] = AsyncValue(0)
 
     # ---- one pass -------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class Reconciler:
                     # again and spends the hedge venue's REST budget that its re-syncs need (DST seed 10).
                     break
                 logger.debug("reconcile_held kind={} legs={} retrying", kind, ",".join(map(str, plan.held)))
-                await trio.sleep(self.confirm_s if self._suspect else 0.05)
+                await trio.sleep(self.confirm_s if self._suspect or self._unknown else 0.05)
                 plan = await self._pass(kind)
             self.last_plan = plan
             self.passes.value += 1
@@ -149,6 +151,7 @@ class Reconciler:
             else:
                 adjust.append(leg)
         if kind is ReconcileKind.PERIODIC:
+            self._lagging(statuses, asked_pending)
             adjust = self._confirmed(adjust, positions, orders, statuses, asked_pending)
         plan = self.ledger.reconcile(positions, orders, kind=kind, statuses=statuses, adjust=adjust,
                                      asked_pending=asked_pending)
@@ -156,6 +159,23 @@ class Reconciler:
             logger.warning("reconcile_adjusted kind={} adjustments={} adopted={} closed={} held={}", kind,
                            len(plan.adjustments), len(plan.adopt), len(plan.close), len(plan.held))
         return plan
+
+    def _lagging(self, statuses: dict[str, OrderUpdate | None], asked_pending: set[str]) -> None:
+        """An order the venue acknowledged and now calls unknown is, at first, a REST view lagging the
+        venue's engine (Extended answers 404 by id for a while after acceptance), not proof it is gone:
+        its answer is withheld (the order stays live, its leg held) until the same answer comes
+        `confirm_s` later. Closing it at once would book its fill as `fill_after_reconcile_close`."""
+        now = trio.current_time()
+        for key in [k for k in self._unknown if statuses.get(k, ...) is not None]:
+            del self._unknown[key]  # answered, or no longer asked about
+        for key, answer in list(statuses.items()):
+            if answer is None and key not in asked_pending:
+                since = self._unknown.setdefault(key, now)
+                if now - since < self.confirm_s:
+                    del statuses[key]
+                    logger.info("reconcile_unknown_unconfirmed order={} confirm_s={}", key, self.confirm_s)
+                else:
+                    del self._unknown[key]  # confirmed: the venue does not know it, the close stands
 
     def _confirmed(self, adjust: list[Leg], positions, orders, statuses, asked_pending) -> list[Leg]:
         """Legs whose drift the previous pass saw too (same amount); the others wait one more pass."""
@@ -311,7 +331,8 @@ class Reconciler:
             failures = 0
             while True:
                 timer = False
-                wake_at = next_at if not self._suspect else min(next_at, trio.current_time() + self.confirm_s)
+                soon = self._suspect or self._unknown
+                wake_at = next_at if not soon else min(next_at, trio.current_time() + self.confirm_s)
                 with trio.move_on_at(wake_at) as scope:
                     await wait_any(partial(self.ledger.reconcile_requested.wait_value, True),
                                    partial(self._resync_due.wait_value, lambda v: v > 0))

@@ -103,8 +103,8 @@ class Proc:
 
 
 @asynccontextmanager
-async def sims(tmp_path: Path, *, seed: int = 7, lighter_latency: Latency | None = None):
-    ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=False, domain_chain_id="SN_SIM"))
+async def sims(tmp_path: Path, *, seed: int = 7, lighter_latency: Latency | None = None, ext_kw: dict | None = None):
+    ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=False, domain_chain_id="SN_SIM", **(ext_kw or {})))
     lig_sim = LighterSim(LighterSimSettings(seed=seed, latency=lighter_latency or Latency()), wall_clock=trio_wall_clock())
     keys = generate_api_key()
     lig_sim.add_account(LIGHTER_ACCOUNT, collateral=Decimal(1_000_000))

@@ -460,3 +460,34 @@ async def test_an_order_acknowledged_during_a_pass_is_not_closed_because_its_loo
         s.ext.force_fill(cid, D("0.2"))
         await until(p, lambda: p.ledger.position(Venue.EXTENDED) == D("0.2"))
         assert p.ledger.core.counters["fill_after_reconcile_close"] == 0
+
+
+async def test_a_fill_between_the_calls_is_not_lost_when_the_venues_order_lookup_lags_behind_its_engine(
+        autojump_clock, tmp_path):
+    """Scenario 1 with a REST view that lags the venue's engine (Extended's GET by id answers 404 for a
+    while after acceptance: `get_by_id_lag`): the filled order is listed nowhere and its own lookup says
+    "unknown" while the venue's position already holds its fill. That "unknown" is lag, not proof: the
+    order is not closed (its late fill would be `fill_after_reconcile_close`, never counted), the pass asks
+    again and the fill is counted as a fill and hedged, long before the stream reports it."""
+    async with sims(tmp_path, ext_kw={"get_by_id_lag": 1.0}) as s, process(s) as p:
+        ex = executor(p)
+        await p.nursery.start(ex.run)
+        cid = await rest_maker(p, Side.BUY, D("0.5"))
+
+        async def fill_now_report_late() -> None:
+            s.ext.faults.add(Fault(FaultKind.DELAY, target="account", delay=5.0))
+            s.ext.force_fill(cid, D("0.5"))
+
+        p.ext_hook.once(OPEN_ORDERS, fill_now_report_late)
+        rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
+        await rec.reconcile(PERIODIC)
+        order = p.ledger.order(Venue.EXTENDED, cid)
+        assert not order.closed_by_reconcile
+        assert order.status is OrderStatus.FILLED and order.counted == D("0.5")
+        await until(p, lambda: s.lig_position() == D("-0.5"))
+        assert trio.current_time() < 5  # hedged before the stream reported the fill
+        await settle()
+        assert p.ledger.statistics().counters.get("fill_after_reconcile_close", 0) == 0 and drift(p) == []
+        assert p.ledger.position(Venue.EXTENDED) == s.ext.position() == D("0.5")
+        assert p.ledger.position(Venue.LIGHTER) == s.lig_position() == D("-0.5")
+        assert len(ex.hedge_orders) == 1
