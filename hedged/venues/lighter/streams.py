@@ -8,7 +8,7 @@ Session lifecycle (one `connect` per session, reconnect with exponential backoff
 | subscribed | every channel's `subscribed/...` frame arrived; the handler re-syncs over REST; then `ready` = True |
 | book gap (`begin_nonce` != previous `nonce`) | book dropped, `top_of_book` None, `order_book` unsubscribed + subscribed again |
 | book crossed (bid >= ask) after a frame | the same (stale until the fresh snapshot); crossed more than 3 times in a row: reconnect with backoff |
-| token refreshed | private channels unsubscribed and subscribed again with the new token |
+| token refreshed | `ready` = False; private channels unsubscribed and subscribed again with the new token; once all are confirmed, re-sync, `ready` = True (a refused token: stays not ready) |
 | `shutdown` frame, idle feed, missing pong, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
 
 Nothing is sent on a new session until it is subscribed and re-synced: `send_tx` refuses with
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import trio
 import trio_websocket
 from loguru import logger
-from trio_util import AsyncValue
+from trio_util import AsyncValue, wait_any
 
 from hedged.venues.wsclient import open_ws
 from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue, VenueError
@@ -145,6 +145,7 @@ class LighterStream:
         self._all_subscribed = trio.Event()
         self._socket_last: float | None = None
         self._crossed_in_row = 0
+        self._private_token: str | None = None  # the token the private channels were last subscribed with
 
     # ---- public ---------------------------------------------------------
 
@@ -259,15 +260,36 @@ class LighterStream:
             await ws.send_message(json.dumps({"type": "unsubscribe", "channel": ch.subscribe}))
         msg: dict[str, str] = {"type": "subscribe", "channel": ch.subscribe}
         if ch.private:
-            msg["auth"] = await self._tokens.valid()
+            msg["auth"] = self._private_token = await self._tokens.valid()
         await ws.send_message(json.dumps(msg))
 
     async def _token_watch(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """A new token re-subscribes the private channels with it. From the unsubscribe until the venue
+        confirms every channel again, our account is not seen (a hedge's fill would be missed), so the
+        session is not ready: nothing is sent blind. A refused token keeps it so (the venue sends an
+        error, never `subscribed/...`; the token loop mints again) until one is accepted; then the
+        handler re-syncs what the gap hid and the session is ready again."""
         while True:
-            await self._tokens.token.wait_transition()
-            logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
-            for name in PRIVATE:
-                await self._subscribe(ws, name, resubscribe=True)
+            await self._tokens.token.wait_value(self._new_token)
+            self.ready.value = False
+            while True:
+                subscribed = self._all_subscribed = trio.Event()
+                logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
+                for name in PRIVATE:
+                    await self._subscribe(ws, name, resubscribe=True)
+                await wait_any(subscribed.wait, lambda: self._tokens.token.wait_value(self._new_token))
+                if subscribed.is_set():
+                    break
+                # A newer token came before the channels were back (the last one was refused): use it.
+            try:
+                await self._handler.resync()
+            except VenueError as exc:
+                raise _Reconnect(f"resync after token refresh failed: {exc}") from None
+            self.ready.value = True
+            logger.info("lighter_ws_ready session={} after=token_refresh", self.sessions)
+
+    def _new_token(self, token: str | None) -> bool:
+        return token is not None and token != self._private_token
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         """A protocol ping proves the peer is alive; the application ping is a client frame, which is

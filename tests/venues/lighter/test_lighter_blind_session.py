@@ -1,0 +1,72 @@
+"""A Lighter session that cannot see our account must not trade, and must learn what it missed.
+
+Two ways a live socket goes blind (DST CI seeds 12, 15, 17, 26, 30, 36, 47, 64, 69, 70, 72, 101, 102, and
+28, 104): the private channels are re-subscribed with a token the venue refuses (every `account_*` channel
+is gone while the book still flows), or the whole session freezes (silent but open) and a hedge's sendtx
+is never answered. Real LighterClient against the in-memory simulator, autojump clock.
+"""
+
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+
+from hedged.venues.base import AuthError, OrderStatus, Side, TimeInForce, TransportError
+from hedged.venues.lighter.sim import LighterSimSettings
+
+sys.path.insert(0, str(Path(__file__).parent))
+from lighter_harness import ACCOUNT, running  # noqa: E402
+
+# Short tokens so a revocation ends within a minute: the simulator refuses every token whose deadline falls
+# within its maximum lifetime (120 s) of the revocation, so tokens of 60 s are refused for the next 60 s.
+SIM = LighterSimSettings(seed=1, token_max_lifetime_s=120, book_interval_s=0.5)
+TOKENS = {"token_lifetime_s": 60, "token_refresh_margin_s": 10}
+
+
+def through(h, side=Side.BUY) -> Decimal:
+    top = h.client.top_of_book.value
+    return h.client.rules.round_price(top.ask * Decimal("1.01"), up=True)
+
+
+def away(h) -> Decimal:
+    return h.client.rules.round_price(h.client.top_of_book.value.bid * Decimal("0.9"), up=False)
+
+
+async def _refuse_the_token(h) -> None:
+    """Revoke at the venue; the next private call is refused, the client mints a new token (refused as
+    well) and re-subscribes its private channels with it."""
+    h.sim.revoke_tokens()
+    with pytest.raises(AuthError):
+        await h.client.open_orders()
+    with trio.fail_after(10):  # a new token at most `retry_s` (5 s) after the last one
+        await h.client.ready.wait_value(False)
+        # The venue refused it on `account_orders` (a second refusal): from here no order frame reaches us.
+        await h.client.credentials.count.wait_value(lambda n: n >= 2)
+
+
+async def test_a_refused_token_takes_the_session_out_of_ready_and_no_hedge_is_sent_blind(tmp_path, autojump_clock):
+    async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
+        await _refuse_the_token(h)
+        cid = h.client.new_client_id()
+        with pytest.raises(TransportError):  # nothing sent: its fill could not be seen
+            await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), cid)
+        assert h.sim.order_by_client_id(ACCOUNT, int(cid)) is None
+        assert h.sim.position(ACCOUNT) == 0
+        assert h.client.credentials.count.value >= 2  # the engine's watch halts at its bound
+
+
+async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_token_is_accepted(
+        tmp_path, autojump_clock):  # fmt: skip
+    async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, Decimal("0.300"), away(h), cid, TimeInForce.GTT)
+        opened = await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
+        await _refuse_the_token(h)
+        h.sim.force_fill(int(opened.order_id))  # filled while no account channel is subscribed
+        with trio.fail_after(90):  # the revocation horizon (60 s) plus the token loop's retry
+            await h.client.ready.wait_value(True)
+        done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=1)
+        assert done.filled_qty == Decimal("0.300") == h.sim.position(ACCOUNT)
+        assert h.client.statistics()["reconnects"] == 0  # re-subscribed and re-synced on the same socket
