@@ -9,14 +9,14 @@ from `account_orders`.
 | send accepted (`code` 200) | `OrderAck`; fills and the final state arrive on the stream |
 | invalid nonce (21104, either path) | nonce refetched, tx re-signed and sent once more, then `NonceError` |
 | refused at the API (any other code) | `OrderRejected`, nonce reused, order forgotten (certainly not live) |
-| reply lost / 5xx / timeout on a send | `AmbiguousOutcome`, nonce refetched; look up with `order_status(client_id)` |
+| reply lost / 5xx / timeout on a send | `AmbiguousOutcome`, nonce refetched; look up with `order_status(client_id)`; a WS reply lost on an open socket also replaces the session (frozen) |
 | client order index already used (21728) | `AmbiguousOutcome`: an order with that index exists, look it up |
 | stream down or re-syncing | sends wait up to `ready_wait_s`, then `TransportError` (nothing sent) |
 | WS send impossible (socket closing) | the same signed tx goes over REST `sendTx` (same nonce: never twice) |
 | reconnect | subscribe, re-sync positions, open orders and every order still live here, then send again |
 | `canceled-*` with a partial fill | `OrderStatus.CANCELLED` with `filled_qty` > 0 and the venue status as `reason` |
 | late / reordered order frame | never moves an order back (fills are cumulative; terminal stays terminal) |
-| token refused or about to expire | new token minted, private channels re-subscribed |
+| token refused or about to expire | new token minted, private channels re-subscribed; not ready (nothing sent) until all are confirmed and re-synced |
 | token, API key (21108) or signature refused | reported to `credentials` (the engine alerts once, halts at a bound) |
 | service restarted by the supervisor | `run()` opens a fresh HTTP pool, signer, token and stream; budgets persist |
 | sendTx budget spent | waits *before* the nonce lock; hedge-path txs have a reserved share (rest.py) |

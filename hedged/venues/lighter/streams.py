@@ -9,7 +9,7 @@ Session lifecycle (one `connect` per session, reconnect with exponential backoff
 | book gap (`begin_nonce` != previous `nonce`) | book dropped, `top_of_book` None, `order_book` unsubscribed + subscribed again |
 | book crossed (bid >= ask) after a frame | the same (stale until the fresh snapshot); crossed more than 3 times in a row: reconnect with backoff |
 | token refreshed | `ready` = False; private channels unsubscribed and subscribed again with the new token; once all are confirmed, re-sync, `ready` = True (a refused token: stays not ready) |
-| `shutdown` frame, idle feed, missing pong, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
+| `shutdown` frame, idle feed, missing pong, a sendtx unanswered on an open socket, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
 
 Nothing is sent on a new session until it is subscribed and re-synced: `send_tx` refuses with
 `TransportError` (certainly not sent) while `ready` is False, and the client waits for `ready`.
@@ -143,6 +143,7 @@ class LighterStream:
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._all_subscribed = trio.Event()
+        self._broken = trio.Event()  # set when this session proved frozen (a sendtx never answered)
         self._socket_last: float | None = None
         self._crossed_in_row = 0
         self._private_token: str | None = None  # the token the private channels were last subscribed with
@@ -206,6 +207,12 @@ class LighterStream:
             self._pending.pop(req_id, None)
         reply = pending.reply
         if reply is None:
+            if self._ws is ws:
+                # No answer on a socket still open: the venue answers a sendtx in milliseconds, so this
+                # session is frozen (silent but open), and so is what it would tell us of the tx's
+                # fate. End it now rather than at the idle timeout: the next session re-syncs our
+                # orders over REST, so the hedge's outcome is known within the hedge budget.
+                self._broken.set()
             raise AmbiguousOutcome(V, "sendtx reply lost (timeout or disconnect)")
         if reply.code != 200:
             raise classify(reply.code, reply.message, http_status=200)
@@ -222,9 +229,11 @@ class LighterStream:
                 self._ws = ws
                 self.connected = True
                 self._all_subscribed = trio.Event()
+                self._broken = trio.Event()
                 logger.debug("lighter_ws_connected session={}", self.sessions)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._reader, ws)
+                    nursery.start_soon(self._until_broken)
                     nursery.start_soon(self._pinger, ws)
                     for name in self._channels:
                         await self._subscribe(ws, name)
@@ -290,6 +299,10 @@ class LighterStream:
 
     def _new_token(self, token: str | None) -> bool:
         return token is not None and token != self._private_token
+
+    async def _until_broken(self) -> None:
+        await self._broken.wait()
+        raise _Reconnect("sendtx reply timeout on an open socket")
 
     async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
         """A protocol ping proves the peer is alive; the application ping is a client frame, which is

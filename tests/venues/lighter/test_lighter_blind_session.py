@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from hedged.venues.base import AuthError, OrderStatus, Side, TimeInForce, TransportError
+from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError
 from hedged.venues.lighter.sim import LighterSimSettings
+from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running  # noqa: E402
@@ -70,3 +71,20 @@ async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_t
         done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=1)
         assert done.filled_qty == Decimal("0.300") == h.sim.position(ACCOUNT)
         assert h.client.statistics()["reconnects"] == 0  # re-subscribed and re-synced on the same socket
+
+
+async def test_a_sendtx_unanswered_on_a_frozen_socket_replaces_the_session_and_the_fill_is_re_synced(
+        tmp_path, autojump_clock):  # fmt: skip
+    plan = FaultPlan(seed=1)
+    async with running(tmp_path, faults=plan, sim_settings=LighterSimSettings(seed=1, book_interval_s=0.5)) as h:
+        assert h.client.settings.ws_idle_timeout_s == 30.0  # the default: longer than the hedge budget
+        plan.add(Fault(FaultKind.FREEZE, target="order_book/2"))
+        await trio.sleep(1)  # the next book frame freezes the session: silent, still open
+        assert plan.history
+        t0, cid = trio.current_time(), h.client.new_client_id()
+        with pytest.raises(AmbiguousOutcome):  # the venue filled it; its reply never comes
+            await h.client.place_taker(Side.BUY, Decimal("0.200"), through(h), cid)
+        done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=5)
+        assert trio.current_time() - t0 < 10  # tx_reply_timeout_s (5 s) + a reconnect, not the idle timeout
+        assert done.filled_qty == Decimal("0.200") == h.sim.position(ACCOUNT)
+        assert h.client.statistics()["reconnects"] == 1
