@@ -6,6 +6,9 @@ adapter reports every such refusal here (`refused`), and the engine's credential
 counts them in the metric, alerts once per venue, and halts trading once `bound` refusals fall
 within `window_s`: a one-line reason, exit code 3, which systemd does not restart
 (RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
+If the adapter cannot see some orders' outcome at that moment (its account stream refused), the
+halt says which (`unseen`: a `fills_unseen` incident and the reason's tail); their fills reach the
+journal when the next start back-fills trade history with working credentials, never by a guess.
 """
 
 from __future__ import annotations
@@ -28,10 +31,13 @@ REFUSAL_WINDOW_S = 600.0
 class CredentialRefusals:
     """What one adapter saw. The adapter only reports; the policy lives in `watch`."""
 
-    def __init__(self, venue: Venue) -> None:
+    def __init__(self, venue: Venue, *, unseen: Callable[[], str | None] | None = None) -> None:
         self.venue = venue
         self.count: AsyncValue[int] = AsyncValue(0)
         self.last_reason = ""
+        # What the adapter cannot see now (orders whose fills a refused account stream would carry), or
+        # None: read at the halt, so its reason says which fills may be missing from the journal.
+        self.unseen = unseen or (lambda: None)
 
     def refused(self, what: str, reason: object) -> None:
         # `reason` is the venue's (short) error text; secrets never appear in it.
@@ -63,5 +69,11 @@ async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[
             await alert("credentials_refused", "critical", venue=str(refusals.venue), reason=refusals.last_reason,
                         halts_after=bound)
         if len(recent) >= bound:
-            raise Halted(f"{refusals.venue} refused our credentials {len(recent)} times: {refusals.last_reason}",
-                         venue=str(refusals.venue))
+            reason = f"{refusals.venue} refused our credentials {len(recent)} times: {refusals.last_reason}"
+            unseen = refusals.unseen()
+            if unseen:
+                # Never guessed into the journal: said where a person looks (incident, halt line).
+                logger.error("credentials_halt_unseen venue={} detail={}", refusals.venue, unseen)
+                await alert("fills_unseen", "critical", venue=str(refusals.venue), detail=unseen)
+                reason = f"{reason}; {unseen}"
+            raise Halted(reason, venue=str(refusals.venue))

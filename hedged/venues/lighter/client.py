@@ -98,7 +98,7 @@ class LighterClient(StreamEvents):
         self._wall = wall_clock
         self.settings = settings
         s = settings
-        self.credentials = CredentialRefusals(V)
+        self.credentials = CredentialRefusals(V, unseen=self._unseen_orders)
         # The budgets belong to the client, not to one run: the venue's minute goes on across a restart.
         self._budgets = Budgets.for_tier(TIERS[s.tier], on_rate_limit_wait)
         # Opened (a fresh connection pool) by every run(), closed when it ends.
@@ -198,6 +198,15 @@ class LighterClient(StreamEvents):
             return await self._sign_call(self._signer_or_raise().create_auth_token, deadline)
         except signing.SignerError as exc:
             raise AuthError(V, f"auth token: {exc}") from None
+
+    def _unseen_orders(self) -> str | None:
+        """Orders still live here whose fills this client cannot see now (the account stream is not
+        subscribed and re-synced), for a credentials halt to name."""
+        live = [t.client_id for t in self.registry.live()]
+        if self.synced.value or not live:
+            return None
+        return (f"{len(live)} lighter order(s) whose fills cannot be seen (client ids {', '.join(live[:5])}): "
+                "not journaled until the next start back-fills them")
 
     def _signer_or_raise(self) -> signing.Signer:
         if self._signer is None:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from hedged.errors import Halted
+from hedged.venues import credentials
 from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError
 from hedged.venues.lighter.sim import LighterSimSettings
 from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
@@ -71,6 +73,29 @@ async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_t
         done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=1)
         assert done.filled_qty == Decimal("0.300") == h.sim.position(ACCOUNT)
         assert h.client.statistics()["reconnects"] == 0  # re-subscribed and re-synced on the same socket
+
+
+async def test_a_credentials_halt_names_the_order_whose_fill_it_could_not_see(tmp_path, autojump_clock):
+    alerts = []
+
+    async def alert(event, severity, **details):
+        alerts.append((event, severity))
+
+    async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, Decimal("0.300"), away(h), cid, TimeInForce.GTT)
+        opened = await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
+
+        async def go_blind_and_fill():
+            await _refuse_the_token(h)
+            h.sim.force_fill(int(opened.order_id))  # the venue fills it; no frame can tell us
+
+        h.nursery.start_soon(go_blind_and_fill)
+        with pytest.raises(Halted) as halted:
+            await credentials.watch(h.client.credentials, alert=alert)
+    assert halted.value.reason.startswith("lighter refused our credentials 3 times")
+    assert f"1 lighter order(s) whose fills cannot be seen (client ids {cid})" in halted.value.reason
+    assert alerts == [("credentials_refused", "critical"), ("fills_unseen", "critical")]
 
 
 async def test_a_sendtx_unanswered_on_a_frozen_socket_replaces_the_session_and_the_fill_is_re_synced(
