@@ -1,7 +1,7 @@
 """A Lighter session that cannot see our account must not trade, and must learn what it missed.
 
-Two ways a live socket goes blind (DST CI seeds 12, 15, 17, 26, 30, 36, 47, 64, 69, 70, 72, 101, 102, and
-28, 104): the private channels are re-subscribed with a token the venue refuses (every `account_*` channel
+Two ways a live socket goes blind (DST CI seeds 12, 15, 17, 26, 30, 47, 64, 69, 70, 72, 101, 102, and
+28, 36, 104): the private channels are re-subscribed with a token the venue refuses (every `account_*` channel
 is gone while the book still flows), or the whole session freezes (silent but open) and a hedge's sendtx
 is never answered. Real LighterClient against the in-memory simulator, autojump clock.
 """
@@ -28,7 +28,7 @@ SIM = LighterSimSettings(seed=1, token_max_lifetime_s=120, book_interval_s=0.5)
 TOKENS = {"token_lifetime_s": 60, "token_refresh_margin_s": 10}
 
 
-def through(h, side=Side.BUY) -> Decimal:
+def through(h) -> Decimal:
     top = h.client.top_of_book.value
     return h.client.rules.round_price(top.ask * Decimal("1.01"), up=True)
 
