@@ -202,7 +202,7 @@ class LighterClient(StreamEvents):
     def _unseen_orders(self) -> str | None:
         """Orders still live here whose fills this client cannot see now (the account stream is not
         subscribed and re-synced), for a credentials halt to name."""
-        live = [t.client_id for t in self.registry.live()]
+        live = [t.client_id for t in self.registry.live() if t.sent]
         if self.synced.value or not live:
             return None
         return (f"{len(live)} lighter order(s) whose fills cannot be seen (client ids {', '.join(live[:5])}): "
@@ -236,9 +236,11 @@ class LighterClient(StreamEvents):
 
         The budget is taken before the lock: a tx waiting for the venue's minute never holds the
         nonce sequence, so it cannot hold up a hedge (`priority`) that the budget would let through.
+        And only once the stream is ready: a send refused for a stream not re-synced sends nothing,
+        so it must not spend the minute (on Standard the REST bucket too) that the re-sync needs.
         """
-        await self._budgets.acquire_tx(priority=priority)
         await self._wait_ready()
+        await self._budgets.acquire_tx(priority=priority)
         key = self.settings.api_key_index
         for attempt in (1, 2):
             try:
@@ -303,10 +305,12 @@ class LighterClient(StreamEvents):
         if coi in self.registry.orders:
             raise OrderRejected(V, f"client id {client_id} already used", code="21728")
         pending = OrderUpdate(V, spec.symbol, None, client_id, side, OrderStatus.PENDING, qty, Decimal(0), price=price)
-        self.registry.track(coi, client_id, pending)
+        tracked = self.registry.track(coi, client_id, pending)
+        tracked.sent = False
         expiry = 0 if tif == signing.TIF_IOC else signing.EXPIRY_DEFAULT
 
         def sign(nonce: int) -> signing.SignedTx:
+            tracked.sent = True  # signed under the nonce lock and sent at once: from here it may be live
             return self._signer_or_raise().sign_create_order(
                 market_index=spec.market_id, client_order_index=coi, base_amount=base, price=px,
                 is_ask=side is Side.SELL, order_type=signing.ORDER_TYPE_LIMIT, time_in_force=tif,

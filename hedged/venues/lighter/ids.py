@@ -86,6 +86,7 @@ class Tracked:
     last: OrderUpdate
     order_index: int | None = None
     indexed: trio.Event = field(default_factory=trio.Event)  # set once order_index is known
+    sent: bool = True  # False while a placement waits to be signed and sent (nothing at the venue yet)
 
 
 class OrderRegistry:

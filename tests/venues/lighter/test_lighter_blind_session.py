@@ -75,24 +75,41 @@ async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_t
         assert h.client.statistics()["reconnects"] == 0  # re-subscribed and re-synced on the same socket
 
 
+async def test_sends_refused_while_not_ready_spend_none_of_the_budget_the_re_sync_needs(tmp_path, autojump_clock):
+    # Standard tier: sendTx and REST share one bucket, so hedges retrying against a session that is not
+    # ready would starve the re-sync's REST calls and keep it from ever becoming ready (found by DST seed 148).
+    async with running(tmp_path, sim_settings=SIM, tier="standard", **TOKENS) as h:
+        await _refuse_the_token(h)
+        used = h.client.budgets.rest.budget.used
+        for _ in range(5):
+            with pytest.raises(TransportError):
+                await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), h.client.new_client_id())
+        assert h.client.budgets.sendtx is h.client.budgets.rest
+        assert h.client.budgets.rest.budget.used == used
+
+
 async def test_a_credentials_halt_names_the_order_whose_fill_it_could_not_see(tmp_path, autojump_clock):
     alerts = []
 
     async def alert(event, severity, **details):
         alerts.append((event, severity))
 
-    async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
-        cid = h.client.new_client_id()
+    async with running(tmp_path, sim_settings=SIM, ready_wait_s=30, **TOKENS) as h:
+        cid, waiting = h.client.new_client_id(), h.client.new_client_id()
         await h.client.place_taker(Side.BUY, Decimal("0.300"), away(h), cid, TimeInForce.GTT)
         opened = await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
 
         async def go_blind_and_fill():
             await _refuse_the_token(h)
             h.sim.force_fill(int(opened.order_id))  # the venue fills it; no frame can tell us
+            # A hedge waiting for the session to be ready: nothing of it is at the venue, nothing to name.
+            with pytest.raises(TransportError):
+                await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), waiting)
 
         h.nursery.start_soon(go_blind_and_fill)
         with pytest.raises(Halted) as halted:
             await credentials.watch(h.client.credentials, alert=alert)
+        assert h.client.registry.coi_for(waiting) in h.client.registry.orders  # still waiting at the halt
     assert halted.value.reason.startswith("lighter refused our credentials 3 times")
     assert f"1 lighter order(s) whose fills cannot be seen (client ids {cid})" in halted.value.reason
     assert alerts == [("credentials_refused", "critical"), ("fills_unseen", "critical")]
