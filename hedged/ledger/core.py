@@ -6,6 +6,10 @@ raise `counted`, so duplicates, replays, reordering and restated snapshots never
 a fill twice, and whichever of the two sources (order updates, trades) arrives first
 is hedged first. A cumulative figure that goes down is an anomaly: counted, logged,
 and it asks for a reconciliation; it never subtracts.
+
+Memory holds live orders and recently settled ones only (`prune`, docs/ledger.md "What memory
+keeps"); older orders live in the journal, and an event naming one is answered from it
+(`archive`) before the exactly-once rule runs, so pruning never counts a fill twice.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from loguru import logger
 
 from hedged.ledger import records as R
 from hedged.ledger.hedging import Coverage, HedgePlan, plan_hedge
+from hedged.ledger.memory import KEEP_LAST, SETTLE_MS, Archive, MemoryBound
 from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, describes_another_order, next_status
 from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
                                 VenueEvent)
 
-__all__ = ["LedgerCore", "LedgerStats", "Roles"]  # Roles lives in orders.py, next to Leg
+__all__ = ["KEEP_LAST", "SETTLE_MS", "Archive", "LedgerCore", "LedgerStats", "Roles"]  # Roles lives in orders.py, next to Leg
 
 # Events worth a counter but not a warning: they are normal venue behaviour.
 _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
@@ -31,23 +36,24 @@ _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while
 # reused its ids): never merged into the old record; a new record is opened for it.
 _REUSED = "order_id_reused"
 
-
 @dataclass(frozen=True, slots=True)
 class LedgerStats:
     orders: int
     live_orders: int
     counters: dict[str, int]
     reconcile_requested: bool
+    pruned: int = 0  # records moved out of memory (still in the journal)
+    recalled: int = 0  # of them, read back because an event named them
 
 
-class LedgerCore:
+class LedgerCore(MemoryBound):
     """All ledger state. One owner mutates it; every mutator is synchronous and atomic.
 
     Journal rows for every change are appended to `outbox`; the owner drains it with
     `take_rows()` *after* publishing the new exposure, so a write never delays a hedge.
     """
 
-    def __init__(self, roles: Roles) -> None:
+    def __init__(self, roles: Roles, *, settle_ms: int = SETTLE_MS, keep_last: int = KEEP_LAST) -> None:
         self.roles = roles
         self.orders: dict[str, OrderRecord] = {}
         self._by_oid: dict[tuple[Venue, str], OrderRecord] = {}
@@ -70,6 +76,7 @@ class LedgerCore:
         self.marks: Counter[Venue] = Counter()
         # Per venue: the newest venue timestamp seen on an order or fill (the back-fill watermark).
         self.venue_ts: dict[Venue, int] = {}
+        self._init_memory(settle_ms, keep_last)
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -95,15 +102,14 @@ class LedgerCore:
         rec = self._by_oid.get((venue, order_id)) if order_id is not None else None
         if rec is None and client_id is not None:
             rec = self._by_cid.get((venue, client_id))
+        if rec is None and self._recall(venue, order_id, client_id):
+            return self.find(venue, order_id=order_id, client_id=client_id)
         return rec
 
     def statistics(self) -> LedgerStats:
-        live = sum(1 for o in self.orders.values() if not o.status.is_terminal and o.merged_into is None)
-        return LedgerStats(len(self.orders), live, dict(self.counters), self.reconcile_requested)
-
-    def take_rows(self) -> list[R.Row]:
-        rows, self.outbox = self.outbox, []
-        return rows
+        """O(1) in the history: live records are kept in their own index."""
+        return LedgerStats(len(self.orders), len(self.live), dict(self.counters), self.reconcile_requested,
+                           self.pruned, self.recalled)
 
     # ---- events ---------------------------------------------------------------------------
 
@@ -162,7 +168,7 @@ class LedgerCore:
                 self._note("cumulative_regressed", rec, f"seen={rec.cum} now={cum}")
                 self.reconcile_requested = True
             if changed:  # a pure duplicate writes nothing
-                self.outbox.append(R.row_order(rec))
+                self._row(rec)
         if hedge:
             self._after(rec, before)
         return delta
@@ -175,6 +181,9 @@ class LedgerCore:
         # A trade for an order we never saw: its size is at least this trade.
         rec = self._lookup(t.venue, t.market, t.order_id, t.client_id, t.side, t.qty, t.ts_ms, sized=False)
         if rec is None:
+            return ZERO
+        if tkey in self._trades:  # the order was read back from the journal with this trade
+            self.counters["duplicate_trade"] += 1
             return ZERO
         if t.side is not rec.side:
             self._note("side_mismatch", rec, f"trade={t.trade_id} observed={t.side}")
@@ -216,7 +225,7 @@ class LedgerCore:
             self.outbox.append((R.LINK, rec.key, fill_key, total))
         if residual is not None:
             self.record_residual(residual, reason=f"hedge {client_id}", cycle_id=cycle_id, ts_ms=ts_ms)
-        self.outbox.append(R.row_order(rec))
+        self._row(rec)
         logger.debug("hedge_registered client_id={} side={} qty={} cycle={}", client_id, side, qty, cycle_id)
         return rec
 
@@ -227,7 +236,7 @@ class LedgerCore:
             return rec
         rec = self._new(leg, side, None, client_id, qty, OrderStatus.PENDING, ts_ms)
         self.hedge_in_flight += rec.in_flight if rec.is_hedge else ZERO
-        self.outbox.append(R.row_order(rec))
+        self._row(rec)
         return rec
 
     def fail_order(self, venue: Venue, client_id: str, reason: str) -> None:
@@ -242,7 +251,7 @@ class LedgerCore:
         rec = self.find(venue, order_id=order_id, client_id=client_id)
         if rec is not None and not rec.cancel_requested:
             rec.cancel_requested = True
-            self.outbox.append(R.row_order(rec))
+            self._row(rec)
 
     def record_residual(self, qty: Decimal, *, reason: str, cycle_id: str | None = None, ts_ms: int = 0) -> None:
         self.residual = qty
@@ -272,7 +281,7 @@ class LedgerCore:
         if rec.is_hedge:
             self.hedge_in_flight += rec.in_flight
         self.counters["adopted_order"] += 1
-        self.outbox.append(R.row_order(rec))
+        self._row(rec)
         return rec
 
     def close_missing(self, rec: OrderRecord, reason: str) -> None:
@@ -286,7 +295,7 @@ class LedgerCore:
                        rec.client_id, reason)
         self._after(rec, before)
         # Journaled, so a restart neither closes it again nor forgets to guard against its late fills.
-        self.outbox.append(R.row_order(rec))
+        self._row(rec)
 
     # ---- internals ------------------------------------------------------------------------
 
@@ -295,8 +304,10 @@ class LedgerCore:
         key = f"o{self._next_order}"
         self._next_order += 1
         leg = self._legs.setdefault(leg, leg)  # one Leg object per leg: dict hits by identity
-        rec = OrderRecord(key, leg, side, oid, cid, status, qty, is_hedge=leg == self.roles.hedge, ts_ms=ts_ms)
+        rec = OrderRecord(key, leg, side, oid, cid, status, qty, is_hedge=leg == self.roles.hedge, ts_ms=ts_ms,
+                          epoch=self._epoch)
         self.orders[key] = rec
+        self._track(rec)
         self.positions.setdefault(leg, ZERO)
         if oid is not None:
             self._by_oid[(leg.venue, oid)] = rec
@@ -309,6 +320,9 @@ class LedgerCore:
         # `sized`: `qty` is the order's size (an update), not one trade's.
         a = self._by_oid.get((venue, oid)) if oid is not None else None
         b = self._by_cid.get((venue, cid)) if cid is not None else None
+        if a is None and b is None and self._recall(venue, oid, cid):
+            a = self._by_oid.get((venue, oid)) if oid is not None else None
+            b = self._by_cid.get((venue, cid)) if cid is not None else None
         if a is not None and a is not b and describes_another_order(a, cid, side if sized else None, qty if sized else None):
             self._note(_REUSED, a, f"order_id={oid} client_id={cid} side={side} qty={qty}")
             self.reconcile_requested = True
@@ -330,7 +344,7 @@ class LedgerCore:
             rec = self._new(Leg(venue, market), side, oid, cid, qty, OrderStatus.PENDING, ts_ms)
             if rec.is_hedge:
                 self.hedge_in_flight += rec.in_flight
-            self.outbox.append(R.row_order(rec))
+            self._row(rec)
             return rec
         learned = False
         if oid is not None and rec.order_id is None:
@@ -342,7 +356,7 @@ class LedgerCore:
             self._by_cid[(venue, cid)] = rec
             learned = True
         if learned:
-            self.outbox.append(R.row_order(rec))
+            self._row(rec)
         return rec
 
     def _seen_ts(self, venue: Venue, ts_ms: int) -> None:
@@ -368,8 +382,8 @@ class LedgerCore:
         if keep.is_hedge:
             self.hedge_in_flight += keep.in_flight - before
         self._note("orders_merged", keep, f"gone={gone.key}")
-        self.outbox.append(R.row_order(gone))
-        self.outbox.append(R.row_order(keep))
+        self._row(gone)
+        self._row(keep)
         return keep
 
     def _fill_context(self, rec: OrderRecord, was_terminal: bool) -> None:
@@ -383,7 +397,7 @@ class LedgerCore:
         new = rec.cum if rec.cum >= rec.trade_qty else rec.trade_qty
         delta = new - rec.counted
         if delta <= 0 and trade_id is None:
-            self.outbox.append(R.row_order(rec))
+            self._row(rec)
             return ZERO
         if delta > 0 and rec.closed_by_reconcile:
             # The venue position we adjusted to already holds this fill: record it, don't count it again.
@@ -401,11 +415,11 @@ class LedgerCore:
         self.outbox.append(R.row_fill(fill_key, rec.key, rec.leg.venue, rec.leg.market, rec.side, qty, price,
                                       delta if delta > 0 and not rec.closed_by_reconcile else ZERO,
                                       trade_id, ts_ms))
-        self.outbox.append(R.row_order(rec))
+        self._row(rec)
         if delta <= 0 or rec.closed_by_reconcile:
             return ZERO
         if rec.leg is self.roles.maker or rec.leg == self.roles.maker:
-            self.coverage.add_fill(fill_key, signed)
+            self.coverage.add_fill(fill_key, signed, rec.key)
         return signed
 
     def _after(self, rec: OrderRecord, inflight_before: Decimal) -> None:

@@ -61,13 +61,16 @@ class Coverage:
         self._open: deque[list] = deque()
         self._entries: dict[str, list] = {}
         self.links: dict[str, dict[str, Decimal]] = {}  # hedge key -> {fill key: qty covered}
+        self._owner: dict[str, list[str]] = {}  # maker order key -> its fill keys (to forget them with it)
 
-    def add_fill(self, fill_key: str, signed_qty: Decimal) -> None:
+    def add_fill(self, fill_key: str, signed_qty: Decimal, order_key: str | None = None) -> None:
         entry = self._entries.get(fill_key)
         if entry is None:
             entry = [fill_key, signed_qty, 1 if signed_qty > 0 else -1, True]
             self._entries[fill_key] = entry
             self._open.append(entry)
+            if order_key is not None:
+                self._owner.setdefault(order_key, []).append(fill_key)
         else:
             entry[1] += signed_qty
 
@@ -117,10 +120,24 @@ class Coverage:
                 continue
             links[fill_key] -= give
             amount -= give
-            entry = self._entries[fill_key]
+            changed.append((fill_key, links[fill_key]))
+            entry = self._entries.get(fill_key)
+            if entry is None:  # the fill's order left memory (LedgerCore.prune): nothing to re-open
+                continue
             entry[1] += give * entry[2]
             if not entry[3]:
                 entry[3] = True
                 self._open.appendleft(entry)
-            changed.append((fill_key, links[fill_key]))
         return changed
+
+    def forget(self, order_key: str) -> None:
+        """An order left the core's memory (LedgerCore.prune): drop its links (a hedge) and its fills'
+        entries (a maker order). The journal keeps both; a zeroed entry leaves the FIFO when it reaches
+        the head, so memory stays bounded by the orders the core keeps."""
+        self.links.pop(order_key, None)
+        for fill_key in self._owner.pop(order_key, ()):
+            entry = self._entries.pop(fill_key, None)
+            if entry is not None:
+                entry[1] = Decimal(0)
+        while self._open and not self._open[0][1]:
+            self._open.popleft()[3] = False

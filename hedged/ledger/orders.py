@@ -74,6 +74,9 @@ class OrderRecord:
     closed_by_reconcile: bool = False
     ts_ms: int = 0
     trade_ids: set[str] = field(default_factory=set)
+    # The core's journal epoch of the last change (`LedgerCore._row`): the record may leave memory
+    # only once that epoch is committed. -1: read from the journal, so already durable.
+    epoch: int = -1
 
     @property
     def contribution(self) -> Decimal:

@@ -23,6 +23,7 @@ LINK = "link"  # upsert: how much of a maker fill a hedge order covers
 RESIDUAL = "residual"  # lot residual after planning a hedge
 CYCLE = "cycle"  # cycle phase changes, from the strategy
 COUNTER = "counter"  # core id counters, so keys stay unique across restarts
+POSITION = "position"  # upsert: a leg's position at the end of a batch (replay starts from it)
 
 Row = tuple
 

@@ -1,8 +1,15 @@
 """Rebuild a fresh `LedgerCore` from journal rows (pure: plain tuples in, state out).
 
-Positions are recomputed from the orders' counted quantities plus adjustments rather
-than by summing fill rows, so the result depends only on each order's latest state:
-replaying the same rows twice, or a journal holding a row twice, gives the same state.
+Two ways in, one result:
+
+* `restore` (a journal without a checkpoint, i.e. written before pruning existed): every order;
+  positions are recomputed from the orders' counted quantities plus adjustments rather than by
+  summing fill rows, so the result depends only on each order's latest state.
+* `restore_bounded` (the journal's checkpoint is current): only the orders memory keeps (live ones
+  and the last `keep_last` settled ones, with their fills and links); positions come from the
+  checkpoint, so start-up costs the same whatever the journal's length.
+
+Either way replaying the same rows twice, or a journal holding a row twice, gives the same state.
 """
 
 from __future__ import annotations
@@ -13,36 +20,78 @@ from hedged.ledger.core import LedgerCore
 from hedged.ledger.orders import Leg, OrderRecord
 from hedged.venues.base import ZERO, OrderStatus, PositionSnapshot, Side, Venue
 
+# Column order of an order row as the journal selects it (journal.ORDER_COLUMNS).
+ORDER_FIELDS = 18
+
+
+def record_of(row: tuple) -> OrderRecord:
+    (key, venue, market, oid, cid, side, status, qty, cum, trade_qty, counted, baseline, avg, is_hedge,
+     cancel_requested, merged_into, closed, ts_ms) = row
+    return OrderRecord(key, Leg(Venue(venue), market), Side(side), oid, cid, OrderStatus(status), Decimal(qty),
+                       Decimal(cum), Decimal(trade_qty), Decimal(counted), Decimal(baseline),
+                       None if avg is None else Decimal(avg), bool(is_hedge), bool(cancel_requested), merged_into,
+                       bool(closed), ts_ms)
+
 
 def restore(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: list[tuple],
             adjustments: list[tuple], residual: tuple | None, snapshots: list[tuple]) -> None:
-    if core.orders or core.adjustments:
-        raise ValueError("replay needs a fresh LedgerCore")
-    top = 0
-    for (key, venue, market, oid, cid, side, status, qty, cum, trade_qty, counted, baseline, avg, is_hedge,
-         cancel_requested, merged_into, closed, ts_ms) in orders:
+    _check_fresh(core)
+    top = _load_orders(core, orders)
+    core._next_order = top + 1
+    for rec in list(core.orders.values()):
+        if rec.merged_into is None:
+            core.positions[rec.leg] += rec.contribution
+    _load_fills_and_links(core, fills, links)
+    _load_rest(core, adjustments, residual, snapshots)
+
+
+def restore_bounded(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: list[tuple],
+                    adjustments: list[tuple], residual: tuple | None, snapshots: list[tuple],
+                    positions: dict[tuple[str, str], str], next_order: int) -> None:
+    """`orders`: the kept ones (every live one included); `positions`: the checkpoint per (venue, market)."""
+    _check_fresh(core)
+    top = _load_orders(core, orders)
+    core._next_order = max(top, next_order - 1) + 1
+    _load_fills_and_links(core, fills, links)
+    _load_rest(core, adjustments, residual, snapshots)
+    # The checkpoint holds every order's contribution and every adjustment; what memory does not hold
+    # is the archived part (so positions == archived + records + adjustments stays checkable).
+    held: dict[Leg, Decimal] = {}
+    for rec in core.orders.values():
+        if rec.merged_into is None:
+            held[rec.leg] = held.get(rec.leg, ZERO) + rec.contribution
+    for leg, delta, _ in core.adjustments.values():
+        held[leg] = held.get(leg, ZERO) + delta
+    for (venue, market), size in positions.items():
         leg = Leg(Venue(venue), market)
         leg = core._legs.setdefault(leg, leg)
-        rec = OrderRecord(key, leg, Side(side), oid, cid, OrderStatus(status), Decimal(qty), Decimal(cum),
-                          Decimal(trade_qty), Decimal(counted), Decimal(baseline),
-                          None if avg is None else Decimal(avg), bool(is_hedge), bool(cancel_requested),
-                          merged_into, bool(closed), ts_ms)
-        core.orders[key] = rec
-        core.positions.setdefault(leg, ZERO)
-        core._seen_ts(leg.venue, ts_ms)
-        top = max(top, int(key[1:]))
-    core._next_order = top + 1
-    for rec in core.orders.values():
-        if rec.merged_into is not None:
-            continue
-        # Merged records keep their ids, but lookups must land on the surviving record.
-        if rec.order_id is not None:
-            core._by_oid[(rec.leg.venue, rec.order_id)] = rec
-        if rec.client_id is not None:
-            core._by_cid[(rec.leg.venue, rec.client_id)] = rec
-        core.positions[rec.leg] += rec.contribution
-        if rec.is_hedge:
+        core.positions[leg] = Decimal(size)
+    for leg, size in core.positions.items():
+        rest = size - held.get(leg, ZERO)
+        if rest:
+            core.archived[leg] = rest
+    core._journaled_positions = dict(core.positions)
+
+
+def _check_fresh(core: LedgerCore) -> None:
+    if core.orders or core.adjustments:
+        raise ValueError("replay needs a fresh LedgerCore")
+
+
+def _load_orders(core: LedgerCore, orders: list[tuple]) -> int:
+    top = 0
+    # Survivors first, so an id a merged record shares lands on its survivor.
+    recs = [record_of(row) for row in orders]
+    for rec in sorted(recs, key=lambda r: r.merged_into is not None):
+        core.restore_record(rec)
+        core._seen_ts(rec.leg.venue, rec.ts_ms)
+        if rec.is_hedge and rec.merged_into is None:
             core.hedge_in_flight += rec.in_flight
+        top = max(top, int(rec.key[1:]))
+    return top
+
+
+def _load_fills_and_links(core: LedgerCore, fills: list[tuple], links: list[tuple]) -> None:
     maker = core.roles.maker
     for fill_key, order_key, venue, market, side, counted_delta, trade_id in fills:
         owner = _survivor(core, order_key)
@@ -51,9 +100,12 @@ def restore(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: li
             owner.trade_ids.add(trade_id)
         delta = Decimal(counted_delta)
         if delta and Leg(Venue(venue), market) == maker:
-            core.coverage.add_fill(fill_key, delta * Side(side).sign)
+            core.coverage.add_fill(fill_key, delta * Side(side).sign, owner.key if owner is not None else None)
     for hedge_key, fill_key, qty in links:
         core.coverage.restore_link(hedge_key, fill_key, Decimal(qty))
+
+
+def _load_rest(core: LedgerCore, adjustments: list[tuple], residual: tuple | None, snapshots: list[tuple]) -> None:
     top = 0
     for adj_id, venue, market, delta, reason in adjustments:
         leg = Leg(Venue(venue), market)

@@ -27,7 +27,7 @@ import trio
 from loguru import logger
 from trio_util import AsyncValue
 
-from hedged.ledger.core import LedgerCore, LedgerStats, Roles
+from hedged.ledger.core import KEEP_LAST, SETTLE_MS, LedgerCore, LedgerStats, Roles
 from hedged.ledger.hedging import HedgePlan
 from hedged.ledger.journal import Journal, ReplayInfo
 from hedged.ledger.orders import Leg, OrderRecord
@@ -67,12 +67,15 @@ class Ledger:
         self._uncommitted: AsyncValue[int] = AsyncValue(0)  # outbox + the batch being written
 
     @classmethod
-    def open(cls, roles: Roles, path: str | Path, *, synchronous: str = "NORMAL") -> Ledger:
-        """Open (or create) the journal at `path` and replay it. Raises `JournalError` with the file name."""
+    def open(cls, roles: Roles, path: str | Path, *, synchronous: str = "NORMAL", settle_ms: int = SETTLE_MS,
+             keep_last: int = KEEP_LAST) -> Ledger:
+        """Open (or create) the journal at `path` and replay it. Raises `JournalError` with the file name.
+        `settle_ms`/`keep_last`: which settled orders memory keeps (docs/ledger.md "What memory keeps")."""
         journal = Journal.open(path, synchronous=synchronous)
         try:
-            core = LedgerCore(roles)
+            core = LedgerCore(roles, settle_ms=settle_ms, keep_last=keep_last)
             info = journal.load(core)
+            core.archive = journal.archive()  # from now on settled orders may leave memory
         except BaseException:
             journal.close()
             raise
@@ -81,6 +84,7 @@ class Ledger:
     def close(self) -> None:
         self.flush()
         if self.journal is not None:
+            self.core.archive = None  # nothing leaves memory, nothing is read back, once the file is closed
             self.journal.close()
 
     # ---- mutators -----------------------------------------------------------------------
@@ -166,9 +170,13 @@ class Ledger:
         return self.core.roles.maker, self.core.roles.hedge
 
     def live_orders(self, venue: Venue) -> list[OrderRecord]:
-        """Records of `venue` the ledger still considers working (not terminal, not merged)."""
-        return [r for r in self.core.orders.values()
+        """Records of `venue` the ledger still considers working (not terminal, not merged): O(live)."""
+        return [r for r in self.core.live.values()
                 if r.leg.venue is venue and r.merged_into is None and not r.status.is_terminal]
+
+    def counter(self, name: str) -> int:
+        """One anomaly/event counter of the core (cheaper than `statistics()` for a metrics pass)."""
+        return self.core.counters.get(name, 0)
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -241,9 +249,13 @@ class Ledger:
     def flush(self) -> int:
         """Write everything pending now (synchronously). Returns the rows written."""
         rows = self.core.take_rows()
+        epoch = self.core.last_taken
         self._backlog.value = 0
         try:
-            return self.journal.write(rows) if self.journal is not None and rows else 0
+            n = self.journal.write(rows) if self.journal is not None and rows else 0
+            if self.journal is not None:
+                self.core.committed(epoch)
+            return n
         except BaseException:
             self.core.outbox[:0] = rows  # not written: keep them for the next attempt
             raise
@@ -256,15 +268,19 @@ class Ledger:
             # One scheduler pass lets the rest of a burst land in the same transaction.
             await trio.lowlevel.cancel_shielded_checkpoint()
             rows = self.core.take_rows()
+            epoch = self.core.last_taken
             self._backlog.value = 0
             try:
-                if self.journal is not None and rows:
+                journal = self.journal
+                if journal is not None and rows:
                     began = time.perf_counter()
                     if self.write_in_thread:
-                        await trio.to_thread.run_sync(self.journal.write, rows)
+                        await trio.to_thread.run_sync(journal.write, rows)
                     else:
-                        self.journal.write(rows)
+                        journal.write(rows)
                     self.on_write(time.perf_counter() - began)
+                    if self.journal is journal:  # not detached meanwhile (a simulated crash)
+                        self.core.committed(epoch)
             except BaseException:
                 self.core.outbox[:0] = rows
                 raise

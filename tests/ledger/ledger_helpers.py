@@ -43,6 +43,8 @@ def check_invariants(core: LedgerCore) -> None:
             inflight += rec.in_flight
     for leg, delta, _ in core.adjustments.values():
         positions[leg] = positions.get(leg, ZERO) + delta
+    for leg, part in core.archived.items():  # orders pruned from memory (issue 12 point 12)
+        positions[leg] = positions.get(leg, ZERO) + part
     for leg, size in core.positions.items():
         assert size == positions.get(leg, ZERO), (leg, size, positions)
     assert core.hedge_in_flight == inflight

@@ -1,0 +1,158 @@
+"""What of the ledger stays in memory: live orders and recently settled ones (pure, no I/O).
+
+A settled order (terminal or merged) leaves memory once all of these hold: it is not among the
+last `keep_last` settled; its last change is committed to the journal (journal epochs, below); and
+it settled more than `settle_ms` of venue time before the newest venue time seen on its venue
+(an order without a venue time is bounded by the count alone). The journal keeps everything, so
+an event that names a pruned order reads it back (`Archive.find_order`, with all its trade ids)
+before the exactly-once rule runs: a replayed fill is a duplicate, a real late fill counts once.
+docs/ledger.md "What memory keeps".
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
+
+from loguru import logger
+
+from hedged.ledger import records as R
+from hedged.ledger.orders import Leg, OrderRecord
+from hedged.venues.base import ZERO, Venue
+
+if TYPE_CHECKING:
+    from hedged.ledger.core import LedgerCore
+
+SETTLE_MS = 10 * 60 * 1000
+KEEP_LAST = 1000
+
+
+class Archive(Protocol):
+    """Settled orders that left memory, read back from the journal (journal.JournalArchive)."""
+
+    def find_order(self, venue: Venue, order_id: str | None, client_id: str | None) -> OrderRecord | None:
+        """The record (its merge survivor) with all its trade ids, or None."""
+
+
+class MemoryBound:
+    """The part of `LedgerCore` that bounds its memory; it shares the core's state."""
+
+    def _init_memory(self: LedgerCore, settle_ms: int, keep_last: int) -> None:
+        self.settle_ms = settle_ms
+        self.keep_last = keep_last
+        self.archive: Archive | None = None  # set by the owner of a journal; None: nothing is ever pruned
+        # Live records (not terminal, not merged) and settled ones in the order they last changed:
+        # statistics and live-order reads are O(live), pruning pops settled ones from the front.
+        self.live: dict[str, OrderRecord] = {}
+        self._settled: OrderedDict[str, OrderRecord] = OrderedDict()
+        # Journal epochs: every record change is stamped with `_epoch`; `take_rows` ends an epoch and
+        # `committed(epoch)` says its rows are on disk. Only a record whose last change is durable
+        # may leave memory.
+        self._epoch = 0
+        self.last_taken = -1
+        self._durable = -1
+        # Signed contribution of the records pruned from memory, per leg (positions stay running totals;
+        # this keeps positions == archived + sum of the records in memory + adjustments checkable).
+        self.archived: dict[Leg, Decimal] = {}
+        self._journaled_positions: dict[Leg, Decimal] = {}
+        self.pruned = 0
+        self.recalled = 0
+
+    def take_rows(self: LedgerCore) -> list[R.Row]:
+        """Everything to journal since the last take, ending with the positions if they moved; ends
+        the current epoch (`last_taken`), which the owner reports to `committed` once written."""
+        if self.positions != self._journaled_positions:
+            self._journaled_positions = dict(self.positions)
+            self.outbox.extend((R.POSITION, leg.venue, leg.market, size) for leg, size in self.positions.items())
+        rows, self.outbox = self.outbox, []
+        self.last_taken = self._epoch
+        self._epoch += 1
+        return rows
+
+    def committed(self: LedgerCore, epoch: int) -> int:
+        """The rows taken in `epoch` (and before) are on disk: prune what may leave memory."""
+        if epoch > self._durable:
+            self._durable = epoch
+        return self.prune()
+
+    def prune(self: LedgerCore) -> int:
+        """Move settled records out of memory: beyond the last `keep_last`, durable, and settled more
+        than `settle_ms` before the newest venue time seen on their venue. Returns how many left."""
+        if self.archive is None:
+            return 0
+        settled, n = self._settled, 0
+        while len(settled) > self.keep_last:
+            rec = next(iter(settled.values()))
+            # Records are in the order of their last change, so the first that may not leave ends the pass.
+            if rec.epoch > self._durable or (rec.ts_ms and rec.ts_ms > self.venue_ts.get(rec.leg.venue, 0) - self.settle_ms):
+                break
+            settled.popitem(last=False)
+            self._forget(rec)
+            n += 1
+        return n
+
+    def _row(self: LedgerCore, rec: OrderRecord) -> None:
+        """Journal the record's state; every change of a record goes through here."""
+        rec.epoch = self._epoch
+        self.outbox.append(R.row_order(rec))
+        self._track(rec)
+
+    def _track(self: LedgerCore, rec: OrderRecord) -> None:
+        key = rec.key
+        if rec.merged_into is None and not rec.status.is_terminal:
+            if key not in self.live:
+                self.live[key] = rec
+                self._settled.pop(key, None)
+        else:
+            self.live.pop(key, None)
+            settled = self._settled
+            if key in settled:
+                settled.move_to_end(key)
+            else:
+                settled[key] = rec
+
+    def _forget(self: LedgerCore, rec: OrderRecord) -> None:
+        venue = rec.leg.venue
+        del self.orders[rec.key]
+        for idx, val in ((self._by_oid, rec.order_id), (self._by_cid, rec.client_id)):
+            if val is not None and idx.get((venue, val)) is rec:
+                del idx[(venue, val)]
+        for tid in rec.trade_ids:
+            if self._trades.get((venue, tid)) == rec.key:
+                del self._trades[(venue, tid)]
+        if rec.merged_into is None:
+            self.archived[rec.leg] = self.archived.get(rec.leg, ZERO) + rec.contribution
+        self.coverage.forget(rec.key)
+        self.pruned += 1
+
+    def _recall(self: LedgerCore, venue: Venue, oid: str | None, cid: str | None) -> bool:
+        """Read a pruned record back from the journal (an event named it); True if one came back."""
+        if self.archive is None or (oid is None and cid is None):
+            return False
+        rec = self.archive.find_order(venue, oid, cid)
+        if rec is None or rec.key in self.orders:
+            return False
+        self.restore_record(rec)
+        self.archived[rec.leg] = self.archived.get(rec.leg, ZERO) - rec.contribution
+        self.recalled += 1
+        logger.info("ledger_order_recalled key={} venue={} order_id={} client_id={} status={}", rec.key, venue,
+                    rec.order_id, rec.client_id, rec.status)
+        return True
+
+    def restore_record(self: LedgerCore, rec: OrderRecord) -> None:
+        """Put a record read from the journal into memory (replay, recall); positions are not touched.
+        An id already held by a record in memory stays with that one (it is the newer)."""
+        rec.leg = leg = self._legs.setdefault(rec.leg, rec.leg)
+        rec.epoch = -1
+        self.orders[rec.key] = rec
+        self.positions.setdefault(leg, ZERO)
+        venue = leg.venue
+        if rec.merged_into is None:
+            if rec.order_id is not None:
+                self._by_oid.setdefault((venue, rec.order_id), rec)
+            if rec.client_id is not None:
+                self._by_cid.setdefault((venue, rec.client_id), rec)
+            for tid in rec.trade_ids:
+                self._trades.setdefault((venue, tid), rec.key)
+        self._track(rec)
