@@ -60,7 +60,8 @@ class MetricsExporter:
             m.open_hedge_delta.set(float(led.open_hedge_delta.value))
             m.residual.set(float(led.residual.value))
             # The ledger counts position adjustments without the leg: exported under venue="any".
-            inc(m.reconciliation_adjustments.labels("any"), led.statistics().counters.get("position_adjusted", 0))
+            # One counter read, not a statistics() copy: this pass runs every second for the daemon's life.
+            inc(m.reconciliation_adjustments.labels("any"), led.counter("position_adjusted"))
         if engine.cycle is not None:
             m.exposure_tolerance.set(float(engine.cycle.tolerance()))
             s = engine.cycle.summary
