@@ -175,7 +175,7 @@ class LedgerCore(MemoryBound):
 
     def apply_trade(self, t: Trade) -> Decimal:
         tkey = (t.venue, t.trade_id)
-        if tkey in self._trades:
+        if tkey in self._trades or tkey in self._half_trades:
             self.counters["duplicate_trade"] += 1
             return ZERO
         # A trade for an order we never saw: its size is at least this trade.
@@ -320,7 +320,7 @@ class LedgerCore(MemoryBound):
         # `sized`: `qty` is the order's size (an update), not one trade's.
         a = self._by_oid.get((venue, oid)) if oid is not None else None
         b = self._by_cid.get((venue, cid)) if cid is not None else None
-        if a is None and b is None and self._recall(venue, oid, cid):
+        if (a is None or b is None) and self._recall_for(venue, oid, cid, a, b):
             a = self._by_oid.get((venue, oid)) if oid is not None else None
             b = self._by_cid.get((venue, cid)) if cid is not None else None
         if a is not None and a is not b and describes_another_order(a, cid, side if sized else None, qty if sized else None):

@@ -58,6 +58,10 @@ class MemoryBound:
         self._journaled_positions: dict[Leg, Decimal] = {}
         self.pruned = 0
         self.recalled = 0
+        # (venue, "o"|"c", id) of pruned records known by that one id only: rare (orders first seen by one
+        # id), kept so that a later event with both ids merges with them as it would in memory.
+        self._half_known: set[tuple[Venue, str, str]] = set()
+        self._half_trades: dict[tuple[Venue, str], str] = {}  # their trade ids -> order key
 
     def take_rows(self: LedgerCore) -> list[R.Row]:
         """Everything to journal since the last take, ending with the positions if they moved; ends
@@ -123,8 +127,39 @@ class MemoryBound:
                 del self._trades[(venue, tid)]
         if rec.merged_into is None:
             self.archived[rec.leg] = self.archived.get(rec.leg, ZERO) + rec.contribution
+            # Known by one id only, with fills: the same order may be in memory as a second record under
+            # its other id (merged by the first event with both ids). Keep what finds it and its trade ids
+            # (trade ids dedupe across records). Rare: adapters attach both ids to nearly every event.
+            half = None
+            if rec.order_id is None and rec.client_id is not None:
+                half = (venue, "c", rec.client_id)
+            elif rec.client_id is None and rec.order_id is not None:
+                half = (venue, "o", rec.order_id)
+            if half is not None and rec.counted > 0:
+                self._half_known.add(half)
+                for tid in rec.trade_ids:
+                    self._half_trades[(venue, tid)] = rec.key
         self.coverage.forget(rec.key)
         self.pruned += 1
+
+    def _recall_for(self: LedgerCore, venue: Venue, oid: str | None, cid: str | None, a: OrderRecord | None,
+                    b: OrderRecord | None) -> bool:
+        """An event's ids did not all resolve in memory (a: by venue id, b: by client id): read back a
+        pruned record they name. Neither resolved: ask by each. One resolved: ask by the other only
+        if a record pruned while known by that one id alone holds it (it would be merged with the one
+        in memory), so the ordinary first event of a new order never touches the disk."""
+        if self.archive is None:
+            return False
+        if a is None and b is None:  # each id on its own: they may name two records (to be merged)
+            got = oid is not None and self._recall(venue, oid, None)
+            if cid is not None and (venue, cid) not in self._by_cid:
+                got = self._recall(venue, None, cid) or got
+            return got
+        if a is None and oid is not None and (venue, "o", oid) in self._half_known:
+            return self._recall(venue, oid, None)
+        if b is None and cid is not None and (venue, "c", cid) in self._half_known:
+            return self._recall(venue, None, cid)
+        return False
 
     def _recall(self: LedgerCore, venue: Venue, oid: str | None, cid: str | None) -> bool:
         """Read a pruned record back from the journal (an event named it); True if one came back."""
@@ -134,6 +169,10 @@ class MemoryBound:
         if rec is None or rec.key in self.orders:
             return False
         self.restore_record(rec)
+        self._half_known.discard((venue, "o", rec.order_id))
+        self._half_known.discard((venue, "c", rec.client_id))
+        for tid in rec.trade_ids:
+            self._half_trades.pop((venue, tid), None)
         self.archived[rec.leg] = self.archived.get(rec.leg, ZERO) - rec.contribution
         self.recalled += 1
         logger.info("ledger_order_recalled key={} venue={} order_id={} client_id={} status={}", rec.key, venue,

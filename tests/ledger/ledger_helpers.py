@@ -49,6 +49,9 @@ def check_invariants(core: LedgerCore) -> None:
         assert size == positions.get(leg, ZERO), (leg, size, positions)
     assert core.hedge_in_flight == inflight
     assert core.open_hedge_delta == core.net_exposure + core.hedge_in_flight
+    # The live index (statistics, live_orders, O(live)) names exactly the records a scan would.
+    assert set(core.live) == {k for k, r in core.orders.items() if r.merged_into is None and not r.status.is_terminal}
+    assert core.statistics().live_orders == len(core.live)
 
 
 def state_of(core: LedgerCore) -> tuple:

@@ -136,6 +136,7 @@ def test_restart_on_a_big_journal_reads_only_what_memory_keeps_and_agrees_with_a
     core = bounded.core
     assert core.positions == full.positions == {MAKER: D("299.8"), HEDGE: D("-300.0")}
     assert core.open_hedge_delta == full.open_hedge_delta and core.statistics().live_orders == 1
+    assert [r.client_id for r in bounded.live_orders(Venue.EXTENDED)] == ["live"]
     assert state_of(core)[1:4] == memory[1:4]
     check_invariants(core)
     # Old fills replayed after the restart (orders not in memory) are still recognised.
