@@ -163,3 +163,25 @@ def test_a_checkpoint_the_file_moved_past_is_not_trusted(tmp_path):
     third = Ledger.open(ROLES, path)  # the full replay wrote a fresh checkpoint
     assert third.replay.bounded and third.core.positions[MAKER] == D("5.1")
     third.close()
+
+
+def test_an_order_known_by_one_id_only_is_still_matched_by_its_other_id_after_pruning_and_a_restart(tmp_path):
+    ledger = open_ledger(tmp_path / "l.db")
+    ledger.register_order(MAKER, "solo", BUY, D("1"))
+    ledger.apply(dataclasses.replace(trade(MAKER, "ts1", None, BUY, "1", cid="solo"), ts_ms=9_000))
+    ledger.apply(upd(MAKER, None, "solo", BUY, S.FILLED, "1", "1", ts_ms=9_000))
+    run_cycles(ledger, 20)
+    assert (Venue.EXTENDED, "solo") not in ledger.core._by_cid
+    ledger.close()
+    again = open_ledger(tmp_path / "l.db")
+    before = dict(again.core.positions)
+    # The venue restates the same fill by its venue id alone, then with both ids.
+    assert again.apply(dataclasses.replace(trade(MAKER, "ts1", "vsolo", BUY, "1"), ts_ms=9_000)) == 0
+    assert again.apply(upd(MAKER, "vsolo", None, BUY, S.FILLED, "1", "1", ts_ms=9_000)) == D("1")  # a twin, for now
+    run_cycles(again, 10, start=20)  # both records settle out of memory
+    assert again.apply(upd(MAKER, "vsolo", "solo", BUY, S.FILLED, "1", "1", ts_ms=9_000)) == 0
+    # The merge takes the twin's count back: the fill is in the position once (plus the 10 new cycles).
+    assert again.core.positions == {MAKER: before[MAKER] + 5, HEDGE: before[HEDGE] - 5}
+    assert again.core.counters["orders_merged"] == 1
+    check_invariants(again.core)
+    again.close()
