@@ -258,11 +258,12 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
-def rewrite(path: Path, generated: str) -> None:
-    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
+def rewrite(path: Path, generated: str, *, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the text between `begin` and `end` (bench/cost.py's journal section has its own pair)."""
+    text = path.read_text() if path.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
         text = head + generated + tail
     else:
         text = text.rstrip() + "\n\n" + generated + "\n"
