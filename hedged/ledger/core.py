@@ -27,7 +27,8 @@ from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, describes_anot
 from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
                                 VenueEvent)
 
-__all__ = ["KEEP_LAST", "SETTLE_MS", "Archive", "LedgerCore", "LedgerStats", "Roles"]  # Roles lives in orders.py, next to Leg
+# Roles lives in orders.py, next to Leg; the memory bounds and Archive in memory.py
+__all__ = ["KEEP_LAST", "SETTLE_MS", "Archive", "LedgerCore", "LedgerStats", "Roles"]
 
 # Events worth a counter but not a warning: they are normal venue behaviour.
 _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
@@ -35,6 +36,7 @@ _BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while
 # Read as "the venue id of a finished order came back on another order" (a venue restarted and
 # reused its ids): never merged into the old record; a new record is opened for it.
 _REUSED = "order_id_reused"
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerStats:
