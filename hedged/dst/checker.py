@@ -54,6 +54,7 @@ class Stats:
     faults_fired: int = 0
     crashes: int = 0
     stops: int = 0
+    restarts: int = 0  # venue services DST failed in a running daemon
     lives: int = 0
     naked_qty_s: Decimal = ZERO  # time integral of |net|
     beyond_qty_s: Decimal = ZERO  # time integral of (|net| - tolerance)+

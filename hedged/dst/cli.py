@@ -106,13 +106,15 @@ def _one(seed: int, minutes: float, only: list[int] | None, scenario: int | None
         return {"seed": seed, "ok": False, "summary": f"seed={seed} ok=False harness_error={exc!r}", "trace": "",
                 "violations": [{"invariant": 0, "at": 0.0, "detail": f"harness error {exc!r}"}],
                 "plan": [a.describe() for a in plan], "virtual_s": 0.0, "fills": 0, "fills_while_down": 0,
-                "hedges": 0, "crashes": 0, "stops": 0, "naked_qty_s": "0", "hint": "harness"}
+                "hedges": 0, "crashes": 0, "stops": 0, "restarts": 0, "naked_qty_s": "0", "hint": "harness"}
     s = r.stats
     return {"seed": seed, "ok": r.ok, "summary": r.summary(), "trace": r.trace,
             "violations": [{"invariant": v.invariant, "at": v.at, "detail": v.detail} for v in r.violations],
             "plan": [a.describe() for a in r.plan], "virtual_s": s.virtual_s, "fills": s.fills_ext + s.fills_lig,
             "fills_while_down": s.fills_while_down, "hedges": r.trace.count("| hedge_sent "), "crashes": s.crashes,
             "stops": s.stops, "naked_qty_s": str(s.naked_qty_s), "faults_fired": s.faults_fired,
+            "restarts": s.restarts, "venue_service_restarts": r.trace.count("| service_restarting name=venue:"),
+            "exits": r.exit_codes,
             "hint": hint(r.trace, min(v.at for v in r.violations)) if r.violations else "", "scenario": scenario}
 
 
@@ -233,4 +235,5 @@ def _tally(results: list[dict[str, Any]], known: dict[int, str]) -> None:
           f"hedges={sum(r['hedges'] for r in results)} crashes={sum(r['crashes'] for r in results)} "
           f"graceful_stops={sum(r['stops'] for r in results)} failing_seeds={len(failing)} "
           f"known={sum(1 for s in failing if s in known)} "
-          + " ".join(f"invariant{i}={by_inv.get(i, 0)}" for i in range(1, 7)))
+          + " ".join(f"invariant{i}={by_inv.get(i, 0)}" for i in range(1, 7))
+          + (f" venue_restarts={restarts}" if (restarts := sum(r.get("restarts", 0) for r in results)) else ""))

@@ -3,6 +3,10 @@
 `draw_plan(seed, minutes)` is pure: the same seed gives the same list. An `Action` is data (what, where,
 when, parameters) so a plan can be printed, shrunk (drop actions, rerun) and replayed from a list
 (`hedged dst --seed N --only 0,3`). `apply()` in `runner.py` gives each kind its meaning.
+
+Seeds from `RESTART_SEEDS_FROM` on are a family of their own: their plan is drawn as any other seed's,
+plus restarts of single venue services drawn from an independent stream (`"{seed}:restarts"`), so the
+plans (and traces) of the seeds below it never change when that family does.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ FRAME_KINDS = (FaultKind.DROP, FaultKind.DUPLICATE, FaultKind.REORDER, FaultKind
 
 # Kinds that are not simulator faults: they act on the daemon.
 ENGINE_KINDS = frozenset({"crash", "stop"})
+RESTART = "restart"  # one venue service fails inside the running daemon; its supervisor restarts it
+RESTART_SEEDS_FROM = 1_000_000
+VENUES = ("extended", "lighter")
 
 
 @dataclass(frozen=True)
 class Action:
     at: float  # virtual seconds since the seed started
     kind: str  # "fault", "pull_book", "revoke_tokens", "skip_nonce", "reject_orders", "shutdown_ws",
-    #            "price", "flow", "crash", "stop"
+    #            "price", "flow", "crash", "stop", "restart"
     venue: str = ""
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +92,21 @@ def _frame_fault(rng: random.Random, venue: str) -> Fault:
 
 def draw_plan(seed: int, minutes: float) -> list[Action]:
     """The fault plan of `seed` for a run of `minutes` virtual minutes, sorted by time."""
+    # A stable sort: a plan without restarts stays in the order `_base_plan` drew it.
+    return sorted(_base_plan(seed, minutes) + draw_restarts(seed, minutes), key=lambda a: a.at)
+
+
+def draw_restarts(seed: int, minutes: float) -> list[Action]:
+    """One to three restarts of a venue service, only for seeds of the restart family."""
+    if seed < RESTART_SEEDS_FROM:
+        return []
+    rng = random.Random(f"{seed}:restarts")
+    horizon = minutes * 60
+    return [Action(round(rng.uniform(3.0, horizon - 20.0), 3), RESTART, rng.choice(VENUES))
+            for _ in range(rng.randint(1, 3))]
+
+
+def _base_plan(seed: int, minutes: float) -> list[Action]:
     rng = random.Random(f"{seed}:plan")
     horizon = minutes * 60
     if rng.random() < 0.1:

@@ -10,6 +10,11 @@ An engine "life" is one `daemon.main` call on the seed's state dir. It ends by
 * the daemon exiting by itself: 3 (halted) is final, as systemd's RestartPreventExitStatus=3 makes it;
   anything else restarts after 5 s, as `Restart=on-failure`, `RestartSec=5` do.
 
+Within a life, a `restart` action fails one venue service (`venue:extended`, `venue:lighter`) as an
+unexpected error would: its supervisor restarts it by its own policy while the rest of the daemon runs.
+The hook that makes a venue service fail on demand is installed only in lives whose plan has restarts, so
+no other seed's scheduling changes.
+
 The next life starts on the same journal against the same, still running simulators.
 """
 
@@ -28,7 +33,7 @@ import trio.testing
 
 from hedged import daemon
 from hedged.dst import checker
-from hedged.dst.plan import ENGINE_KINDS, Action, draw_plan
+from hedged.dst.plan import ENGINE_KINDS, RESTART, Action, draw_plan
 from hedged.dst.world import Trace, World, deterministic_scheduling
 from hedged.nursery import Notifier
 from hedged.venues.base import Side
@@ -63,7 +68,8 @@ class SeedResult:
                 f"stops={s.stops} exits={','.join(map(str, self.exit_codes))} fills_extended={s.fills_ext} "
                 f"fills_lighter={s.fills_lig} fills_while_down={s.fills_while_down} "
                 f"naked_qty_s={s.naked_qty_s:.3f} beyond_tolerance_qty_s={s.beyond_qty_s:.3f} "
-                f"worst_naked_s={s.worst_episode_s:.1f}")
+                f"worst_naked_s={s.worst_episode_s:.1f}"
+                + (f" venue_restarts={s.restarts}" if any(a.kind == RESTART for a in self.plan) else ""))
 
 
 @dataclass
@@ -75,6 +81,41 @@ class _Life:
     cables: tuple[Any, Any] = (None, None)
     crashed: bool = False
     requested: bool = False  # a graceful stop DST asked for
+    kills: dict[str, trio.Event] = field(default_factory=dict)  # venue service -> fails it when set
+
+
+class _Restart(Exception):
+    """Raised inside a venue service to fail it, as any unexpected error would: the supervisor restarts it."""
+
+
+def _failing_on_demand(name: str, run: Any, kills: dict[str, trio.Event]) -> Any:
+    async def service(*, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        kill = kills[name] = trio.Event()  # one per run: a restarted service gets a fresh one
+
+        async def fail() -> None:
+            await kill.wait()
+            raise _Restart(f"dst restarts {name}")
+
+        async with trio.open_nursery() as n:
+            n.start_soon(fail)
+            await run(task_status=task_status)
+            n.cancel_scope.cancel()
+
+    return service
+
+
+def _restartable(rt: Any, life: _Life) -> None:
+    """Let DST fail the venue services of this life's engine (wraps what `engine.services()` returns)."""
+    services = rt.engine.services
+
+    def wrapped() -> list[Any]:
+        out = services()
+        for svc in out:
+            if svc.name.startswith("venue:"):
+                svc.run = _failing_on_demand(svc.name, svc.run, life.kills)
+        return out
+
+    rt.engine.services = wrapped
 
 
 class _Driver:
@@ -88,6 +129,7 @@ class _Driver:
         self.codes: list[int] = []
         self.final = False  # halted: systemd does not restart
         self.failure_restarts = 0
+        self.restartable = any(a.kind == RESTART for a in plan)
 
     # ---- lives
 
@@ -108,7 +150,7 @@ class _Driver:
                     life.code = await daemon.main(
                         self.world.cfg, notifier=ReadyNotifier(environ={}),
                         rng=random.Random(f"{self.world.seed}:life{self.mon.stats.lives}"),
-                        on_runtime=lambda rt: setattr(life, "rt", rt), engine_kw=self.world.engine_kw(*life.cables))
+                        on_runtime=lambda rt: self._runtime(life, rt), engine_kw=self.world.engine_kw(*life.cables))
                 except BaseException as exc:
                     if life.crashed:
                         life.code = 137  # killed: what a dead process's cleanup raised does not matter
@@ -132,6 +174,11 @@ class _Driver:
         if life.rt is not None and not life.done.is_set():
             self.mon.engine_started(life.rt.engine, life.cables)
         nursery.start_soon(self._watch, life)
+
+    def _runtime(self, life: _Life, rt: Any) -> None:
+        life.rt = rt
+        if self.restartable:
+            _restartable(rt, life)
 
     async def _watch(self, life: _Life) -> None:
         """A daemon that exits by itself (halt, failure, iterations done)."""
@@ -210,6 +257,16 @@ class _Driver:
             self._halted(life)
         return life.code
 
+    def restart(self, venue: str) -> None:
+        """Fail one venue service of the running daemon; its supervisor restarts it (issue 12 point 5)."""
+        name, life = f"venue:{venue}", self.life
+        kill = life.kills.get(name) if life is not None and not life.done.is_set() else None
+        if kill is None or kill.is_set():
+            self.trace.add(f"dst life={self.mon.stats.lives} {name} is not running; nothing to restart")
+            return
+        self.mon.stats.restarts += 1
+        kill.set()
+
     # ---- the plan
 
     async def apply(self, a: Action) -> None:
@@ -233,6 +290,8 @@ class _Driver:
             p.market.move_price(Decimal(str(a.args["pct"])))
         elif a.kind == "flow":
             p.extended.add_flow(Side(a.args["side"]), Decimal(a.args["qty"]))
+        elif a.kind == RESTART:
+            self.restart(a.venue)
         elif a.kind in ENGINE_KINDS:
             await (self.crash() if a.kind == "crash" else self.stop())
             if not self.final:
