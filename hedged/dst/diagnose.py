@@ -35,4 +35,14 @@ def hint(trace: str, first_violation_at: float) -> str:
             return why
     if "kind=freeze" in text or "(freeze," in text:
         return "issue 11: a frozen (silent, open) stream hides a fill that no re-sync recovers"
+    if STARVED_RESYNC[0] in text and STARVED_RESYNC[1] in text:
+        return STARVED_RESYNC_WHY
     return "undiagnosed"
+
+
+# Seed 49 (read): the Lighter socket drops; the re-sync that must finish before any tx goes out asks
+# for REST in the budget's non-priority share, which hedges and periodic reads have spent, so the session
+# setup times out (twice), every hedge attempt ends "nothing sent" and the failure path waits on it too.
+STARVED_RESYNC = ("session setup timed out", "stream not subscribed and re-synced; nothing sent")
+STARVED_RESYNC_WHY = ("issue 12: the Lighter re-sync that gates every hedge waits in the REST budget's "
+                      "non-priority share, spent by hedges and periodic reads (point 11)")
