@@ -82,6 +82,8 @@ class _Life:
     crashed: bool = False
     requested: bool = False  # a graceful stop DST asked for
     kills: dict[str, trio.Event] = field(default_factory=dict)  # venue service -> fails it when set
+    trace_from: int = 0  # its first trace line
+    incidents_from: int = 0  # incidents in the store when it started
 
 
 class _Restart(Exception):
@@ -135,7 +137,8 @@ class _Driver:
 
     async def start(self, nursery: trio.Nursery) -> None:
         self.mon.stats.lives += 1
-        life = _Life(cables=self.world.cables(self.mon.stats.lives))
+        life = _Life(cables=self.world.cables(self.mon.stats.lives), trace_from=len(self.trace.lines),
+                     incidents_from=len(checker.incidents(self.state_dir)))
         self.life = life
         self.leaks = checker.Leaks.now()
         ready = trio.Event()
@@ -238,6 +241,9 @@ class _Driver:
         life.requested = True
         self.mon.stats.stops += 1
         before = len(checker.incidents(self.state_dir))
+        if any("| service_halted " in ln for ln in self.trace.lines[life.trace_from:]):
+            # Already halting when the stop came: the halt's incidents came before it, and count.
+            before = life.incidents_from
         self.trace.add(f"dst life={self.mon.stats.lives} graceful stop")
         life.rt.supervisor.request_stop("dst")
         budget = self.world.cfg.daemon.graceful_stop_s + STOP_SLACK_S
