@@ -212,6 +212,18 @@ class Supervisor:
                         except (Halted, ServiceFailed) as fatal:
                             self._escalate(fatal)
                             return
+                    except BaseExceptionGroup as group:
+                        # Failed just as it was being cancelled: its nursery raises the error and the
+                        # Cancelled in one group, which is no Exception. The error is judged like any
+                        # other; the Cancelled goes on to the scope that asked for it.
+                        failed, cancelled = group.split(Exception)
+                        if failed is None or cancelled is None:
+                            raise
+                        try:
+                            self._after_failure(svc, failed, failures)
+                        except (Halted, ServiceFailed) as fatal:
+                            self._escalate(fatal)
+                        raise cancelled from None
                     if not svc.ready and self.stopping.is_set():
                         return
                     await trio.sleep(delay)

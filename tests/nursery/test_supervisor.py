@@ -198,3 +198,30 @@ async def test_stop_during_startup_does_not_hang_on_a_service_still_retrying(aut
         await trio.sleep(35)
         sup.request_stop()
     assert 2 <= len(starts) <= 5
+
+
+async def test_a_service_failing_as_the_graceful_stop_cancels_it_does_not_fail_the_stop(autojump_clock):
+    # The stop cancels the service; one of its tasks raises while being cancelled (a socket that
+    # errors as it closes), so its nursery raises Cancelled and the error in one group. That group
+    # is no `Exception`: it used to escape the supervisor and a clean stop exited 1 (DST seed 1000041).
+    sup = Supervisor(graceful_stop_s=20)
+    closed: list[float] = []
+
+    async def fails_on_close() -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            closed.append(trio.current_time())
+            raise Boom("error while closing")
+
+    async def service(*, task_status=trio.TASK_STATUS_IGNORED):
+        async with trio.open_nursery() as n:
+            n.start_soon(trio.sleep_forever)
+            n.start_soon(fails_on_close)
+            task_status.started()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(sup.run, [Service("venue", service)])
+        await sup.all_ready.wait()
+        sup.request_stop("SIGTERM")
+    assert len(closed) == 1
