@@ -83,9 +83,6 @@ def test_seed_1000019_restarts_the_lighter_service_while_a_lighter_read_waits_in
     assert any("| lighter_rate_limit_wait " in ln for ln in lines[restarted:started + 1])
 
 
-@pytest.mark.xfail(reason="issue 12: a Lighter request that waited in the rate limiter across a restart of its "
-                          "service goes out on the closed HTTP client and raises RuntimeError (point 5)",
-                   strict=False)
 def test_a_lighter_read_waiting_across_a_restart_of_its_service_never_takes_the_daemon_down(
         restarted_under_a_waiting_read):
     r = restarted_under_a_waiting_read

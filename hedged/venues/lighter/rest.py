@@ -295,6 +295,10 @@ class LighterRest:
         if not budgeted:
             limiter = self.sendtx_limiter if is_tx else self.rest_limiter
             await limiter.acquire(self.budgets.cost(endpoint), priority=priority)
+            if self._http is not http or http.is_closed:
+                # The limiter outlives a run of the service: the run this request was made for ended
+                # (and closed its client) while it waited. Nothing was sent.
+                raise TransportError(V, f"{endpoint}: not sent (client closed while it waited for its budget)")
         unsure = AmbiguousOutcome if is_tx else TransportError
         headers = {"authorization": token} if token else None
         try:
