@@ -15,6 +15,7 @@ keeps"); older orders live in the journal, and an event naming one is answered f
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,14 +25,14 @@ from hedged.ledger import records as R
 from hedged.ledger.hedging import Coverage, HedgePlan, plan_hedge
 from hedged.ledger.memory import KEEP_LAST, SETTLE_MS, Archive, MemoryBound
 from hedged.ledger.orders import Leg, OrderRecord, Roles, absorb, describes_another_order, next_status
-from hedged.venues.base import (ZERO, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue,
-                                VenueEvent)
+from hedged.venues.base import (ZERO, FundingPayment, MarketRules, OrderStatus, OrderUpdate, PositionSnapshot, Side,
+                                Trade, Venue, VenueEvent)
 
 # Roles lives in orders.py, next to Leg; the memory bounds and Archive in memory.py
 __all__ = ["KEEP_LAST", "SETTLE_MS", "Archive", "LedgerCore", "LedgerStats", "Roles"]
 
 # Events worth a counter but not a warning: they are normal venue behaviour.
-_BENIGN = frozenset({"stale_update", "duplicate_trade", "late_fill", "fill_while_cancel_pending", "unknown_order",
+_BENIGN = frozenset({"stale_update", "duplicate_trade", "duplicate_funding", "late_fill", "fill_while_cancel_pending", "unknown_order",
                      "orders_merged", "fill_after_reconcile_close"})
 # Read as "the venue id of a finished order came back on another order" (a venue restarted and
 # reused its ids): never merged into the old record; a new record is opened for it.
@@ -79,6 +80,15 @@ class LedgerCore(MemoryBound):
         # Per venue: the newest venue timestamp seen on an order or fill (the back-fill watermark).
         self.venue_ts: dict[Venue, int] = {}
         self._init_memory(settle_ms, keep_last)
+        # Money (issue 14). Funding payments journaled so far, by (venue, payment id): the dedupe key.
+        self._funding: set[tuple[Venue, str]] = set()
+        # Cycles started over the journal's whole life; `cycle_seq` is the open one (None between
+        # cycles), stamped on every fill row so PnL can be cut per cycle across restarts.
+        self.cycles_started = 0
+        self.cycle_seq: int | None = None
+        # Called with (trade, cycle_seq) for every new trade of ours and (payment, cycle_seq) for every
+        # new funding payment: the PnL book's feed. Never for a duplicate.
+        self.on_money: Callable[[Trade | FundingPayment, int | None], None] | None = None
 
     # ---- derived values -------------------------------------------------------------------
 
@@ -123,6 +133,9 @@ class LedgerCore(MemoryBound):
             return self.apply_trade(event)
         if type(event) is PositionSnapshot:
             self.apply_snapshot(event)
+            return ZERO
+        if type(event) is FundingPayment:
+            self.apply_funding(event)
             return ZERO
         raise TypeError(f"not a venue event: {type(event).__name__}")
 
@@ -197,9 +210,29 @@ class LedgerCore(MemoryBound):
         self._trades[tkey] = rec.key
         rec.trade_ids.add(t.trade_id)
         rec.trade_qty += t.qty
-        delta = self._recount(rec, f"{t.venue}|t|{t.trade_id}", t.trade_id, t.price, t.ts_ms, trade_qty=t.qty)
+        delta = self._recount(rec, f"{t.venue}|t|{t.trade_id}", t.trade_id, t.price, t.ts_ms, trade_qty=t.qty,
+                              fee=t.fee, liquidity=t.liquidity)
         self._after(rec, before)
+        if self.on_money is not None:
+            self.on_money(t, self.cycle_seq)
         return delta
+
+    def apply_funding(self, p: FundingPayment) -> bool:
+        """Journal one funding payment once (stream and history may both report it). Positions do
+        not change: funding is money, not size. Returns True when it was new."""
+        key = (p.venue, p.payment_id)
+        if key in self._funding:
+            self.counters["duplicate_funding"] += 1
+            return False
+        self._funding.add(key)
+        self.counters["funding_payment"] += 1
+        self.outbox.append(R.row_funding(p))
+        if self.on_money is not None:
+            self.on_money(p, self.cycle_seq)
+        return True
+
+    def knows_funding(self, venue: Venue, payment_id: str) -> bool:
+        return (venue, payment_id) in self._funding
 
     def apply_snapshot(self, s: PositionSnapshot) -> None:
         # Snapshots race with fills on other streams, so they never move positions here;
@@ -260,6 +293,14 @@ class LedgerCore(MemoryBound):
         self.outbox.append((R.RESIDUAL, qty, reason, cycle_id, ts_ms))
 
     def record_cycle(self, cycle_id: str, phase: str, *, detail: str = "", ts_ms: int = 0) -> None:
+        # "start" opens the cycle fills are stamped with; its row's detail begins with the journal-wide
+        # sequence number (`seq=N`), which is how `hedged pnl --by cycle` finds the cycle again.
+        if phase == "start":
+            self.cycles_started += 1
+            self.cycle_seq = self.cycles_started
+            detail = f"seq={self.cycle_seq}" + (f" {detail}" if detail else "")
+        elif phase == "done":
+            self.cycle_seq = None
         self.outbox.append((R.CYCLE, cycle_id, phase, detail, ts_ms))
 
     # ---- reconciliation hooks (see reconcile.py for the decisions) -------------------------
@@ -395,7 +436,7 @@ class LedgerCore(MemoryBound):
             self.counters["fill_while_cancel_pending"] += 1
 
     def _recount(self, rec: OrderRecord, fill_key: str, trade_id: str | None, price: Decimal | None, ts_ms: int,
-                 trade_qty: Decimal = ZERO) -> Decimal:
+                 trade_qty: Decimal = ZERO, *, fee: Decimal | None = None, liquidity: str | None = None) -> Decimal:
         new = rec.cum if rec.cum >= rec.trade_qty else rec.trade_qty
         delta = new - rec.counted
         if delta <= 0 and trade_id is None:
@@ -416,7 +457,7 @@ class LedgerCore(MemoryBound):
         qty = trade_qty if trade_id is not None else delta
         self.outbox.append(R.row_fill(fill_key, rec.key, rec.leg.venue, rec.leg.market, rec.side, qty, price,
                                       delta if delta > 0 and not rec.closed_by_reconcile else ZERO,
-                                      trade_id, ts_ms))
+                                      trade_id, ts_ms, fee=fee, liquidity=liquidity, cycle_seq=self.cycle_seq))
         self._row(rec)
         if delta <= 0 or rec.closed_by_reconcile:
             return ZERO

@@ -49,7 +49,9 @@ _SQL = {
              "trade_qty, counted, baseline, avg_price, is_hedge, cancel_requested, merged_into, closed_by_reconcile, "
              "ts_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     R.FILL: "INSERT OR IGNORE INTO fills (fill_key, order_key, venue, market, side, qty, price, counted_delta, "
-            "trade_id, ts_ms) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "trade_id, fee, liquidity, cycle_seq, ts_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    R.FUNDING: "INSERT OR IGNORE INTO funding (venue, payment_id, market, amount, rate, position, ts_ms) "
+               "VALUES (?,?,?,?,?,?,?)",
     R.SNAPSHOT: "INSERT INTO snapshots (venue, market, size, ts_ms) VALUES (?,?,?,?)",
     R.ADJUSTMENT: "INSERT OR IGNORE INTO adjustments (adj_id, venue, market, delta, reason, ts_ms) "
                   "VALUES (?,?,?,?,?,?)",
@@ -83,7 +85,7 @@ _KINDS = tuple(_SQL)
 # Kinds whose last column is ts_ms. The core runs without a wall clock and leaves 0 where the venue
 # gave no time; the journal stamps those rows with the wall-clock ms of the write (`hedged status`
 # and `hedged ledger` show real times, and `--since` can select them).
-_STAMPED = frozenset({R.ORDER, R.FILL, R.SNAPSHOT, R.ADJUSTMENT, R.RESIDUAL, R.CYCLE})
+_STAMPED = frozenset({R.ORDER, R.FILL, R.SNAPSHOT, R.ADJUSTMENT, R.RESIDUAL, R.CYCLE, R.FUNDING})
 
 
 class Journal:
@@ -202,8 +204,13 @@ class Journal:
                           "ORDER BY id").fetchall()
                 links = q("SELECT hedge_key, fill_key, qty FROM links").fetchall()
                 restore(core, orders, fills, links, adjustments, residual, snapshots)
+            funding = q("SELECT venue, payment_id FROM funding").fetchall()
+            cycles_started = q("SELECT count(*) FROM cycles WHERE phase = 'start'").fetchone()[0]
         except sqlite3.DatabaseError as e:
             raise JournalError(f"journal {self.path} cannot be read ({e}); restore it or move it aside") from e
+        # Money (issue 14): the funding dedupe keys and the journal-wide cycle count.
+        core._funding.update((Venue(v), pid) for v, pid in funding)
+        core.cycles_started = cycles_started
         if state is None:
             self._first_checkpoint(core)
         logger.debug("journal_replayed path={} orders={} fills={} bounded={} net_exposure={}", self.path, len(orders),
@@ -370,12 +377,13 @@ def _statements(script: str) -> list[str]:
 
 def create_at_version(path: str | Path, version: int) -> sqlite3.Connection:
     """Create an empty journal at an old schema version (for migration tests and tools)."""
-    from hedged.ledger.schema import SCHEMA_V1
+    from hedged.ledger.schema import SCHEMA_V1, SCHEMA_V2
 
-    if version != 1:
+    texts = {1: SCHEMA_V1, 2: SCHEMA_V2}
+    if version not in texts:
         raise ValueError(f"no schema text kept for version {version}")
     conn = sqlite3.connect(path, isolation_level=None)
-    for stmt in _statements(SCHEMA_V1):
+    for stmt in _statements(texts[version]):
         conn.execute(stmt)
-    conn.execute("PRAGMA user_version=1")
+    conn.execute(f"PRAGMA user_version={version}")
     return conn

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hedged.ledger.orders import OrderRecord
+    from hedged.venues.base import FundingPayment
 
 ORDER = "order"  # upsert of an order's whole state, keyed by order key
 FILL = "fill"  # insert-or-ignore, keyed by fill key (venue+trade id, or venue+order id+cumulative qty)
@@ -22,6 +23,7 @@ ADJUSTMENT = "adjustment"  # a reconciliation position adjustment with its reaso
 LINK = "link"  # upsert: how much of a maker fill a hedge order covers
 RESIDUAL = "residual"  # lot residual after planning a hedge
 CYCLE = "cycle"  # cycle phase changes, from the strategy
+FUNDING = "funding"  # insert-or-ignore, keyed by venue + the venue's payment id
 COUNTER = "counter"  # core id counters, so keys stay unique across restarts
 POSITION = "position"  # upsert: a leg's position at the end of a batch (replay starts from it)
 
@@ -38,6 +40,13 @@ def row_order(o: OrderRecord) -> Row:
 
 def row_fill(
     fill_key: str, order_key: str, venue: str, market: str, side: str, qty: Decimal, price: Decimal | None,
-    counted_delta: Decimal, trade_id: str | None, ts_ms: int,
+    counted_delta: Decimal, trade_id: str | None, ts_ms: int, *, fee: Decimal | None = None,
+    liquidity: str | None = None, cycle_seq: int | None = None,
 ) -> Row:
-    return (FILL, fill_key, order_key, venue, market, side, qty, price, counted_delta, trade_id, ts_ms)
+    # ts_ms stays last: the journal stamps a 0 there with the wall clock of the write.
+    return (FILL, fill_key, order_key, venue, market, side, qty, price, counted_delta, trade_id, fee, liquidity,
+            cycle_seq, ts_ms)
+
+
+def row_funding(p: FundingPayment) -> Row:
+    return (FUNDING, p.venue, p.payment_id, p.market, p.amount, p.rate, p.position, p.ts_ms)

@@ -10,11 +10,15 @@ History:
   v2  fills keyed by `fill_key` (venue+trade id, or venue+order id+cumulative qty) with
       duplicates from v1 folded; orders gain `baseline`, `cancel_requested`, `closed_by_reconcile`; hedge
       `links` table; residuals gain `cycle_id`.
+  v3  money (issue 14): fills gain `fee` (quote currency, > 0 paid, < 0 rebate; NULL where the row
+      came from an order's cumulative fill, which carries no fee) and `liquidity` (maker/taker), and
+      `cycle_seq` (the journal-wide number of the cycle the fill happened in, NULL outside a cycle);
+      a `funding` table keyed by venue + payment id (insert-or-ignore, like fills).
 """
 
 from __future__ import annotations
 
-CURRENT_VERSION = 2
+CURRENT_VERSION = 3
 
 _COMMON = """
 CREATE TABLE snapshots (id INTEGER PRIMARY KEY, venue TEXT NOT NULL, market TEXT NOT NULL, size TEXT NOT NULL,
@@ -43,7 +47,7 @@ CREATE TABLE {name} (id INTEGER PRIMARY KEY, fill_key TEXT NOT NULL UNIQUE, orde
                      counted_delta TEXT NOT NULL, trade_id TEXT, ts_ms INTEGER NOT NULL);
 """
 
-SCHEMA_CURRENT = _COMMON + _FILLS_V2.format(name="fills") + """
+_V2_REST = """
 CREATE TABLE orders (key TEXT PRIMARY KEY, venue TEXT NOT NULL, market TEXT NOT NULL, order_id TEXT, client_id TEXT,
                      side TEXT NOT NULL, status TEXT NOT NULL, qty TEXT NOT NULL, cum TEXT NOT NULL,
                      trade_qty TEXT NOT NULL, counted TEXT NOT NULL, baseline TEXT NOT NULL DEFAULT '0',
@@ -54,6 +58,26 @@ CREATE TABLE links (hedge_key TEXT NOT NULL, fill_key TEXT NOT NULL, qty TEXT NO
 CREATE TABLE residuals (id INTEGER PRIMARY KEY, qty TEXT NOT NULL, reason TEXT NOT NULL, cycle_id TEXT,
                         ts_ms INTEGER NOT NULL);
 """
+
+# Kept verbatim, as v1 is, so a v2 file can be made for the v2 -> v3 migration test.
+SCHEMA_V2 = _COMMON + _FILLS_V2.format(name="fills") + _V2_REST
+
+_FUNDING = """
+CREATE TABLE funding (venue TEXT NOT NULL, payment_id TEXT NOT NULL, market TEXT NOT NULL, amount TEXT NOT NULL,
+                      rate TEXT, position TEXT, ts_ms INTEGER NOT NULL, PRIMARY KEY (venue, payment_id));
+"""
+
+# v3 = v2 with the fill columns appended (ALTER TABLE ADD COLUMN appends; inserts name their columns).
+SCHEMA_CURRENT = _COMMON + _FILLS_V2.format(name="fills").replace(
+    "ts_ms INTEGER NOT NULL);", "ts_ms INTEGER NOT NULL, fee TEXT, liquidity TEXT, cycle_seq INTEGER);") \
+    + _V2_REST + _FUNDING
+
+_V2_TO_V3 = [
+    "ALTER TABLE fills ADD COLUMN fee TEXT",
+    "ALTER TABLE fills ADD COLUMN liquidity TEXT",
+    "ALTER TABLE fills ADD COLUMN cycle_seq INTEGER",
+    _FUNDING.strip().rstrip(";"),
+]
 
 _V1_TO_V2 = [
     # Column order of v2 `orders` matters for positional inserts, so rebuild rather than ALTER.
@@ -84,4 +108,4 @@ _V1_TO_V2 = [
     "ALTER TABLE residuals ADD COLUMN cycle_id TEXT",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: _V1_TO_V2}
+MIGRATIONS: dict[int, list[str]] = {1: _V1_TO_V2, 2: _V2_TO_V3}

@@ -32,7 +32,7 @@ from hedged.ledger.hedging import HedgePlan
 from hedged.ledger.journal import Journal, ReplayInfo
 from hedged.ledger.orders import Leg, OrderRecord
 from hedged.ledger.reconcile import ReconcileKind, ReconcilePlan, apply_reconciliation, plan_reconciliation
-from hedged.venues.base import MarketRules, OrderUpdate, PositionSnapshot, Side, Trade, Venue, VenueEvent
+from hedged.venues.base import FundingPayment, MarketRules, OrderUpdate, PositionSnapshot, Side, Trade, Venue, VenueEvent
 
 
 class Ledger:
@@ -160,6 +160,14 @@ class Ledger:
             before = self.core.counters["duplicate_trade"]
             self.apply(t)  # the same path as a streamed trade (and its hooks)
             n += self.core.counters["duplicate_trade"] == before
+        return n
+
+    def backfill_funding(self, payments: Iterable[FundingPayment]) -> int:
+        """Journal funding payments from a venue's funding history; payment ids already journaled
+        are skipped. Returns how many were new."""
+        n = sum(self.core.apply_funding(p) for p in payments)
+        if n:
+            self._publish(False)
         return n
 
     def mark(self, venue: Venue) -> int:
