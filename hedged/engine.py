@@ -29,6 +29,7 @@ from hedged.metrics import Metrics, Readiness
 from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
 from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
+from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
@@ -57,6 +58,7 @@ class Engine:
     reconciler: Reconciler | None = None
     cycle: CycleRunner | None = None
     guard: ExposureGuard | None = None
+    pnl: PnlTracker | None = None
     reconciled: bool = False
     halted: str | None = None
     _send: trio.MemorySendChannel[VenueEvent] | None = None
@@ -100,6 +102,7 @@ class Engine:
         # A JournalError (corrupt or newer file) escalates: this service is critical.
         self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous)
         self.ledger.write_in_thread = not self.in_memory  # in memory = under the autojump clock
+        self.pnl = attach_pnl(self.ledger)  # before the first event: history folded, new money fed live
         if self.metrics is not None:
             self.ledger.on_write = self.metrics.journal_write_latency.observe
         self._send, self._recv = trio.open_memory_channel(10_000)
@@ -177,7 +180,8 @@ class Engine:
         self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
                                  cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
                                  new_client_id=ids, alert=self.alert,
-                                 untradeable=lambda: self.executor.rules().min_size, on_stop=cfg.daemon.on_stop)
+                                 untradeable=lambda: self.executor.rules().min_size, on_stop=cfg.daemon.on_stop,
+                                 pnl=self.pnl)
         if self.metrics is not None:
             self.metrics.oldest_unhedged_fill_age.set_function(self.executor.oldest_unhedged_age)
         self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
@@ -268,10 +272,21 @@ class Engine:
         if self.cycle is not None:
             out["tolerance"] = self.cycle.tolerance()
             out["cycles"] = summary_fields(self.cycle.summary)
+        if self.pnl is not None:
+            self.refresh_marks()
+            out["pnl"] = self.pnl.status()
         if self.venues is not None:
             out["health"] = {str(c.venue): {k: _health_dict(s) for k, s in c.health().streams.items()}
                              for c in (self.venues.extended, self.venues.lighter)}
         return out
+
+    def refresh_marks(self) -> None:
+        """The books' mids as the PnL tracker's fallback marks (the venue's mark price wins when known)."""
+        if self.pnl is None or self.venues is None:
+            return
+        for client in (self.venues.extended, self.venues.lighter):
+            top = client.top_of_book.value
+            self.pnl.mids[client.venue] = None if top is None else top.mid
 
     def positions_snapshot(self) -> dict[str, Decimal]:
         if self.ledger is None:

@@ -48,6 +48,12 @@ ALERT_SINKS = ("telegram", "lark", "webhook")
 # fill_to_sent is a few milliseconds (target p99 <= 10 ms), so the low buckets start at 0.5 ms.
 HEDGE_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                          60.0)
+# Money (issue 14), quote currency. Components of `hedged_pnl_quote_total` are contributions to net PnL
+# (fees negative when paid); the fee series are costs (positive paid, negative a rebate).
+PNL_COMPONENTS = ("realised", "unrealised", "fees", "funding", "net")
+LIQUIDITIES = ("maker", "taker")
+MONEY_CHECKS = ("equity", "fees", "funding")  # what reconciliation compares with the venue's own figures
+CYCLE_PNL_BUCKETS = (-10.0, -1.0, -0.1, -0.01, -0.001, 0.0, 0.001, 0.01, 0.1, 1.0, 10.0)
 JOURNAL_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 
 
@@ -154,6 +160,29 @@ class Metrics:
             "hedged_credential_refusals", "Auth, token or signature refusals by the venue.", ["venue"], registry=r
         )
 
+        # Money. Gauges although the names end in _total: they are cumulative sums of signed money
+        # (a loss, a funding payment made, a rebate), which a Prometheus counter cannot go down by.
+        self.pnl = Gauge(
+            "hedged_pnl_quote_total", "Cumulative PnL by component and venue, quote currency (all time).",
+            ["component", "venue"], registry=r,
+        )
+        self.fees = Gauge(
+            "hedged_fees_quote_total", "Cumulative trading fees by venue and liquidity, quote currency; a rebate "
+            "counts negative.", ["venue", "liquidity"], registry=r,
+        )
+        self.funding = Gauge(
+            "hedged_funding_quote_total", "Cumulative funding received (+) or paid (-) by venue, quote currency.",
+            ["venue"], registry=r,
+        )
+        self.cycle_pnl = Histogram(
+            "hedged_cycle_pnl_quote", "Net realised PnL of each cycle (price - fees + funding), quote currency.",
+            buckets=CYCLE_PNL_BUCKETS, registry=r,
+        )
+        self.money_difference = Gauge(
+            "hedged_pnl_venue_difference_quote", "Venue's figure minus ours, change since the run's first check, "
+            "at the last reconciliation; quote currency.", ["venue", "check"], registry=r,
+        )
+
         # Alerts, journal, readiness.
         self.alerts_sent = Counter("hedged_alerts_sent", "Alert deliveries that succeeded.", ["sink"], registry=r)
         self.alerts_failed = Counter(
@@ -180,6 +209,13 @@ class Metrics:
             self.rate_limit_waits.labels(venue=venue)
             self.rate_limit_wait_seconds.labels(venue=venue)
             self.credential_refusals.labels(venue=venue)
+            self.funding.labels(venue=venue)
+            for component in PNL_COMPONENTS:
+                self.pnl.labels(component=component, venue=venue)
+            for liquidity in LIQUIDITIES:
+                self.fees.labels(venue=venue, liquidity=liquidity)
+            for check in MONEY_CHECKS:
+                self.money_difference.labels(venue=venue, check=check)
             for stream in FEED_STREAMS.get(venue, ()):
                 for family in (
                     self.stream_up,

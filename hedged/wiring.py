@@ -41,6 +41,7 @@ class MetricsExporter:
         self.m = metrics
         self.engine = engine
         self._last: dict[Any, float] = {}
+        self._pnl: Any = None  # hedged.pnl.export.PnlExporter, once the engine has a PnL tracker
 
     def _inc(self, counter: Any, value: float) -> float:
         delta = value - self._last.get(counter, 0)
@@ -68,6 +69,13 @@ class MetricsExporter:
             inc(m.cycles_started, s.cycles)
             if inc(m.cycles_completed, s.completed) > 0:
                 m.last_cycle_completed.set(time.time())
+        if getattr(engine, "pnl", None) is not None:
+            if self._pnl is None:
+                from hedged.pnl.export import PnlExporter
+
+                self._pnl = PnlExporter(m, engine.pnl)
+            engine.refresh_marks()
+            self._pnl.export(engine.cycle.summary.reports if engine.cycle is not None else None)
         if engine.executor is not None:
             inc(m.hedge_attempts, engine.executor.statistics().orders)
         m.halted.set(1 if engine.halted else 0)

@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DEADLINE_S = 90
 TTY_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +(\S+)")
 # What the screen may show once the daemon is ready: one line per cycle, the hedges, the stop.
-STEADY_EVENTS = {"cycle", "hedge_sent", "hedge_modify", "cycles_summary", "legs_open", "stop_requested", "status",
-                 "daemon_stopped"}
+STEADY_EVENTS = {"cycle", "hedge_sent", "hedge_modify", "cycles_summary", "pnl_today", "pnl_all_time", "legs_open",
+                 "stop_requested", "status", "daemon_stopped"}
 STARTUP_LINES_MAX = 14
 WIDTH_MAX = 150
 
@@ -241,3 +241,73 @@ def test_flatten_prints_its_answer_and_logs_only_warnings_as_json_fields(run):
     assert logs and all(doc["level"] in ("WARNING", "ERROR", "CRITICAL") for doc in logs), result.stderr
     start = next(doc for doc in logs if doc.get("event") == "flatten_start")
     assert "positions" in start and "open_orders" in start  # fields as their own keys
+
+
+# ---- PnL (issue 14 point 4) -------------------------------------------------------------------
+
+_CYCLE_LINE = re.compile(r"INFO +cycle n=(\d+) .* pnl=(-?[\d.]+) fees=(-?[\d.]+) outcome=(\S+)")
+_Q6 = Decimal("0.000001")
+
+
+def test_hedged_pnl_by_cycle_matches_the_cycle_lines_on_the_screen_and_adds_up(run):
+    result = run.cli("pnl", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    shown = {n: (Decimal(pnl), Decimal(fees)) for n, pnl, fees, _ in _CYCLE_LINE.findall(run.screen)}
+    assert len(shown) >= 2, run.screen
+    rows = {r["run_cycle"]: r for r in doc["rows"] if r["cycle"] != "-"}
+    for n, (pnl, fees) in shown.items():  # the line shows cents
+        cents = Decimal("0.01")
+        assert Decimal(rows[n]["net"]).quantize(cents) == pnl and Decimal(rows[n]["fees"]).quantize(cents) == fees
+    for name in ("price", "fees", "funding", "net", "fills"):
+        assert sum(Decimal(str(r[name])) for r in doc["rows"]) == Decimal(str(doc["total"][name])), name
+    assert doc["total"]["fills"] > 0
+
+
+def test_hedged_pnl_total_equals_the_cash_flows_of_the_journaled_fills(run):
+    """First principles from `hedged ledger fills`: cash = sum(-side * qty * price) - fees, and the
+    open legs at the same marks; the PnL table's realised + unrealised - fees must equal it exactly."""
+    doc = json.loads(run.cli("pnl", "--json").stdout)
+    fills = json.loads(run.cli("ledger", "fills", "--json").stdout)
+    cash, pos = Decimal(0), defaultdict(Decimal)
+    for f in fills:
+        sign = 1 if f["side"] == "buy" else -1
+        cash -= sign * Decimal(f["qty"]) * Decimal(f["price"]) + Decimal(f["fee"] or 0)
+        pos[f["venue"]] += sign * Decimal(f["qty"])
+    marks = {v: Decimal(m) for v, m in doc["marks_last_trade"].items() if m is not None}
+    equity = cash + sum(q * marks.get(v, Decimal(0)) for v, q in pos.items())
+    total = doc["total"]
+    assert {v: Decimal(q) for v, q in doc["positions"].items()} == {v: pos[v] for v in doc["positions"]}
+    assert Decimal(total["net"]) + Decimal(total["unrealised"]) == equity
+
+
+def test_hedged_pnl_prints_a_table_a_day_view_csv_and_refuses_a_bad_since(run):
+    table = run.cli("pnl")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["CYCLE", "RUN", "#"] and any(line.startswith("TOTAL") for line in lines)
+    assert not re.search(r"Decimal\(|Traceback", table.stdout)
+    day = run.cli("pnl", "--by", "day", "--csv")
+    assert day.returncode == 0, day.stderr
+    header, *body = day.stdout.splitlines()
+    assert header.startswith("day,fills,") and body[-1].startswith("TOTAL,")
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    assert body[0].startswith(today + ",")
+    later = run.cli("pnl", "--since", datetime.now(UTC).isoformat(), "--json")
+    assert json.loads(later.stdout)["rows"] == []  # nothing traded after now
+    bad = run.cli("pnl", "--since", "yesterday-ish")
+    assert bad.returncode == 2 and "hedged pnl: --since" in bad.stderr
+
+
+def test_status_shows_todays_and_all_time_pnl_live_and_from_the_state_dir(run):
+    assert re.search(r"^pnl today: net -?[\d.]+, price -?[\d.]+, fees -?[\d.]+, funding -?[\d.]+$",
+                     run.live_status.stdout, flags=re.M), run.live_status.stdout
+    assert re.search(r"^pnl all time: net -?[\d.]+, price -?[\d.]+, unrealised (-?[\d.]+|unmarked), ",
+                     run.live_status.stdout, flags=re.M)
+    assert "pnl" in json.loads(run.live_status_json.stdout)
+    offline = run.cli("status")
+    assert re.search(r"^  pnl all time: net -?[\d.]+, ", offline.stdout, flags=re.M), offline.stdout
+    summary = re.search(r"pnl_today net=(-?[\d.]+) ", run.screen)
+    assert summary, run.screen
+    doc = json.loads(run.cli("status", "--json").stdout)
+    assert Decimal(doc["pnl"]["today"]["net"]).quantize(_Q6) == Decimal(summary.group(1))

@@ -1,4 +1,5 @@
-"""Operator commands: `hedged status`, `hedged incidents`, `hedged ledger fills|orders`, `hedged flatten`.
+"""Operator commands: `hedged status`, `hedged incidents`, `hedged ledger fills|orders`, `hedged pnl`,
+`hedged flatten`.
 
 Every command takes `--config PATH` and prints a table for people by default, JSON with
 `--json`. Read commands open the state dir's SQLite files read-only (`mode=ro`): they never
@@ -11,6 +12,7 @@ Exit codes:
 | `status` | reported (from the running daemon, or from the state dir) | nothing to report (no daemon, no journal) | - |
 | `incidents` | listed (possibly none) | the incident store is missing or unreadable | bad `--since` / `--limit` |
 | `ledger fills\\|orders` | listed (possibly none) | the journal is missing, unreadable or at an old schema | bad `--since` / `--limit` |
+| `pnl` | printed (possibly no rows) | the journal is missing, unreadable or at an old schema | bad `--since` |
 | `flatten` | both legs flat (within the venue's minimum size) and no order open | did not run: no `--yes` for a live venue, a daemon is running, a venue unreachable | ran, but a position or an open order remains |
 
 Config errors keep the CLI's own codes (66 unreadable, 78 invalid). Printing is allowed in
@@ -40,7 +42,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's own code for bad arguments
 EXIT_REMAINS = 2  # flatten ran but a position or an open order remains
 
-COMMANDS = frozenset({"status", "incidents", "ledger", "flatten"})
+COMMANDS = frozenset({"status", "incidents", "ledger", "flatten", "pnl"})
 JOURNAL_FILE = "ledger.sqlite3"
 INCIDENTS_FILE = "incidents.sqlite3"
 
@@ -74,6 +76,10 @@ def add_parsers(sub: Any, add_run_options: Callable[[argparse.ArgumentParser], N
             p.add_argument("--raw", action="store_true",
                            help="the journal's fill rows as stored (a fill can have an order row and a trade row)")
 
+    from hedged.cli.pnl import add_parser as add_pnl
+
+    add_pnl(sub, add_run_options)
+
     fl = sub.add_parser("flatten", help="one shot: reconcile, cancel all orders, flatten both legs, verify")
     add_run_options(fl)
     fl.add_argument("--yes", action="store_true", help="really trade (required unless both venues are simulated)")
@@ -100,6 +106,10 @@ def _dispatch(args: argparse.Namespace, cfg: Config) -> int:
         from hedged.cli.status import cmd_status
 
         return cmd_status(args, cfg)
+    if args.command == "pnl":
+        from hedged.cli.pnl import cmd_pnl
+
+        return cmd_pnl(args, cfg)
     if args.command == "flatten":
         from hedged.cli.flatten import cmd_flatten
 
@@ -154,8 +164,8 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 # (column, header) pairs; Decimal columns are TEXT in the journal and are printed as stored, so exact.
 FILL_COLUMNS = (("id", "ID"), ("ts_ms", "TIME (UTC)"), ("venue", "VENUE"), ("market", "MARKET"), ("side", "SIDE"),
-                ("qty", "QTY"), ("price", "PRICE"), ("order_key", "ORDER"), ("trade_id", "TRADE ID"),
-                ("counted_delta", "COUNTED"), ("fill_key", "FILL KEY"))
+                ("qty", "QTY"), ("price", "PRICE"), ("fee", "FEE"), ("liquidity", "LIQ"), ("order_key", "ORDER"),
+                ("trade_id", "TRADE ID"), ("counted_delta", "COUNTED"), ("fill_key", "FILL KEY"), ("cycle_seq", "CYCLE"))
 ORDER_COLUMNS = (("key", "KEY"), ("ts_ms", "UPDATED (UTC)"), ("venue", "VENUE"), ("market", "MARKET"),
                  ("side", "SIDE"), ("status", "STATUS"), ("qty", "QTY"), ("cum", "FILLED"), ("avg_price", "AVG PRICE"),
                  ("is_hedge", "HEDGE"), ("order_id", "ORDER ID"), ("client_id", "CLIENT ID"),
@@ -163,7 +173,7 @@ ORDER_COLUMNS = (("key", "KEY"), ("ts_ms", "UPDATED (UTC)"), ("venue", "VENUE"),
                  ("baseline", "BASELINE"), ("cancel_requested", "CANCEL REQ"), ("merged_into", "MERGED INTO"),
                  ("closed_by_reconcile", "RECONCILE CLOSED"))
 _BOOL_COLUMNS = frozenset({"is_hedge", "cancel_requested", "closed_by_reconcile"})
-_TABLE_COLUMNS = {"fills": 9, "raw fills": 11, "orders": 12}  # the table shows the first N columns; --json all
+_TABLE_COLUMNS = {"fills": 11, "raw fills": 13, "orders": 12}  # the table shows the first N columns; --json all
 
 
 def read_rows(conn: sqlite3.Connection, kind: str, *, since_ms: int | None, limit: int | None) -> list[dict[str, Any]]:

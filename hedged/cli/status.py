@@ -13,6 +13,8 @@ import argparse
 import json
 import sqlite3
 import sys
+import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -96,7 +98,55 @@ def read_state(cfg: Config) -> dict[str, Any]:
             "kind": last_rec[0], "detail": last_rec[1], "time": iso_ms(last_rec[2])},
     }
     doc["incidents_unsent"] = _unsent(state / INCIDENTS_FILE)
+    doc["pnl"] = _pnl_from_journal(cfg, path)
     return doc
+
+
+def _pnl_from_journal(cfg: Config, path: Path) -> dict[str, Any] | str:
+    """Today's (UTC) and all-time PnL by component, from the journal's money rows (read-only)."""
+    from hedged.pnl.core import PnlBook
+    from hedged.pnl.history import day_of, fold
+
+    today = day_of(int(time.time() * 1000))
+    roles = roles_of(cfg)
+    book = PnlBook((roles.maker.venue, roles.hedge.venue))
+    try:
+        conn = open_journal_readonly(path)
+        try:
+            folded = fold(conn, roles, book, lambda kind, ts, seq: ("all", "today") if day_of(ts) == today else ("all",))
+        finally:
+            conn.close()
+    except (StateError, sqlite3.Error) as exc:
+        return f"unreadable: {exc}"
+    total = book.report("all", folded.last_price)
+    return {"today": book.report("today", unrealised=False).components(),
+            "all_time": {**total.components(), "marked": total.marked},
+            "marks": {str(v): m for v, m in folded.last_price.items()}, "mark_source": "last trade"}
+
+
+def pnl_lines(pnl: Any, indent: str = "") -> list[str]:
+    """Two lines: today's and all-time PnL by component (from the daemon's document or the journal)."""
+    if not isinstance(pnl, dict):
+        return [] if pnl is None else [f"{indent}pnl: {pnl}"]
+    out = []
+    for label, key in (("pnl today", "today"), ("pnl all time", "all_time")):
+        c = pnl.get(key) or {}
+        parts = [f"net {_q(c.get('net'))}", f"price {_q(c.get('realised'))}", f"fees {_q(c.get('fees'))}",
+                 f"funding {_q(c.get('funding'))}"]
+        if key == "all_time":  # price = realised here; the open legs' mark-to-market apart
+            marked = c.get("marked", True)
+            parts.insert(2, "unrealised " + (_q(c.get("unrealised")) if marked else "unmarked"))
+        out.append(f"{indent}{label}: " + ", ".join(parts))
+    return out
+
+
+def _q(value: Any) -> str:
+    if value is None:
+        return "-"
+    try:
+        return str(Decimal(str(value)).quantize(Decimal("0.000001")))
+    except ArithmeticError:
+        return str(value)
 
 
 def _leg_name(cfg: Config, leg: Leg) -> str:
@@ -168,6 +218,10 @@ def render_live(doc: dict[str, Any], url: str, last_time: str = "") -> str:
                      f"sweeps {cycles.get('sweeps', 0)}, maker volume {cycles.get('maker_volume', '?')}, "
                      f"hedge volume {cycles.get('hedge_volume', '?')}")
         lines.append(f"last cycle: {_cycle_text(cycles.get('last'))}" + (f" at {last_time}" if last_time else ""))
+        last = cycles.get("last")
+        if isinstance(last, dict) and last.get("pnl") is not None:
+            lines.append(f"last cycle pnl: {_q(last.get('pnl'))}, fees {_q(last.get('fees'))}")
+    lines += pnl_lines(doc.get("pnl"))
     health = doc.get("health")
     if isinstance(health, dict):
         lines.append("health:")
@@ -178,7 +232,7 @@ def render_live(doc: dict[str, Any], url: str, last_time: str = "") -> str:
                              f"{'subscribed' if h.get('subscribed') else 'NOT SUBSCRIBED'}, "
                              f"last message {'never' if age is None else f'{age:.1f} s ago'}")
     known = {"ready", "reasons", "halted", "reconciled", "positions", "net_exposure", "tolerance",
-             "open_hedge_delta", "residual", "cycles", "health"}
+             "open_hedge_delta", "residual", "cycles", "health", "pnl"}
     for key in sorted(doc.keys() - known):
         lines.append(f"{key}: {json.dumps(doc[key])}")
     return "\n".join(lines)
@@ -196,6 +250,7 @@ def render_state(doc: dict[str, Any], why: str) -> str:
     lines.append("  last cycle: " + ("-" if c is None else f"#{c['cycle']} {c['phase']} {c['detail']} at {c['time']}"))
     r = doc["last_reconcile"]
     lines.append("  last reconcile: " + ("-" if r is None else f"{r['kind']} {r['detail']} at {r['time']}"))
+    lines += pnl_lines(doc.get("pnl"), indent="  ")
     unsent = doc["incidents_unsent"]
     lines.append("  incidents unsent: " + (
         unsent if isinstance(unsent, str) else f"{sum(unsent.values())} ({_kv(unsent)})"))

@@ -142,6 +142,10 @@ class Journal:
                                                isolation_level=None, check_same_thread=False)
         return JournalArchive(self._reader)
 
+    def reader(self) -> sqlite3.Connection:
+        """The connection, for read-only folds at start (the PnL history) before the writer runs."""
+        return self._conn
+
     def __enter__(self) -> Journal:
         return self
 

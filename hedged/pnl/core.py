@@ -134,6 +134,8 @@ class PnlReport:
                 out[f"{v}.rebates.{liq}"] = leg.rebates.get(liq, ZERO)
             out[f"{v}.funding"] = leg.funding
             out[f"{v}.net"] = leg.net
+        out["realised"] = self.realised
+        out["unrealised"] = self.unrealised
         out["price"] = self.total("price")
         out["fees"] = self.fees
         out["funding"] = self.funding

@@ -34,6 +34,8 @@ class CycleReport:
     hedge_latency_s: float | None
     residual: Decimal
     outcome: str
+    pnl: Decimal | None = None  # the cycle's realised money: price PnL - fees + funding (None: no PnL book)
+    fees: Decimal | None = None  # the cycle's fees, net of rebates
 
 
 @dataclass
@@ -46,6 +48,15 @@ class CycleSummary:
     reports: list[CycleReport] = field(default_factory=list)
 
 
+def _money(value: Decimal | None) -> str:
+    # Quote currency to 6 places for the line people read; the journal and `hedged pnl` stay exact.
+    return "-" if value is None else str(value.quantize(Decimal("0.000001")))
+
+
+def _cents(value: Decimal | None) -> str:
+    return "-" if value is None else str(value.quantize(Decimal("0.01")))
+
+
 def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
     return None if qty == 0 else (notional / qty).quantize(Decimal("0.0001"))
 
@@ -53,7 +64,8 @@ def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
 class CycleRunner:
     def __init__(self, *, ledger, maker: VenueClient, executor: HedgeExecutor, sweeper: Sweeper, cycle_cfg, risk_cfg,
                  rng: random.Random, new_client_id, alert=None,
-                 untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep") -> None:
+                 untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep", pnl=None) -> None:
+        self.pnl = pnl  # hedged.pnl.tracker.PnlTracker, or None (then the line says pnl=-)
         self._untradeable = untradeable
         self.on_stop = on_stop  # daemon.on_stop: what the summary line says about legs left open
         self.ledger = ledger
@@ -116,6 +128,8 @@ class CycleRunner:
                 self.summary.sweeps += 1
         self.plan = plan
         self.summary.cycles += 1
+        self.ledger.record_cycle(str(n), "start")
+        cycle_seq = self.ledger.core.cycle_seq  # journal-wide number: the PnL book's bucket for this cycle
         first_hedge = len(self.executor.hedge_orders)
         logger.debug("cycle_start n={} side={} size={} hold_s={:.1f}", n, plan.side, plan.size, plan.hold_s)
         target = start + plan.size * plan.side.sign
@@ -151,15 +165,20 @@ class CycleRunner:
             maker_avg=_avg(opened.notional + closed_notional, opened.filled + closed_qty),
             hedge_avg=_avg(hedge_notional, hedge_priced),
             hedge_latency_s=self.executor.statistics().last_latency_s, residual=residual, outcome=outcome)
+        if self.pnl is not None:
+            money = self.pnl.cycle(cycle_seq)
+            report.pnl, report.fees = money.net, money.fees
         self.summary.reports.append(report)
         self.summary.maker_volume += opened.filled + closed_qty
         self.summary.hedge_volume += hedge_qty
         if outcome == "completed":
             self.summary.completed += 1
         latency = "-" if report.hedge_latency_s is None else f"{report.hedge_latency_s * 1000:.0f}ms"
-        logger.info("cycle n={} side={} size={} maker_avg={} hedge_avg={} hedge_latency={} residual={} outcome={}",
-                    n, report.side, report.size, report.maker_avg, report.hedge_avg, latency, report.residual,
-                    outcome)
+        # maker/hedge = each leg's average price. Short names keep the line within a terminal's width;
+        # pnl and fees in cents here, exact in `hedged pnl` and the journal.
+        logger.info("cycle n={} side={} size={} maker={} hedge={} latency={} residual={} pnl={} fees={} outcome={}", n,
+                    report.side, report.size, report.maker_avg, report.hedge_avg, latency, report.residual,
+                    _cents(report.pnl), _cents(report.fees), outcome)
         self.ledger.record_cycle(str(n), "done", detail=outcome)
         return report
 
@@ -175,6 +194,18 @@ class CycleRunner:
         logger.info("cycles_summary cycles={} completed={} maker_volume={} hedge_volume={} sweeps={} net_exposure={} "
                     "legs={}", s.cycles, s.completed, s.maker_volume, s.hedge_volume, s.sweeps,
                     self.ledger.net_exposure.value, legs)
+        if self.pnl is not None:
+            for client in (self.maker, self.executor.hedge):  # the last book mids, if no venue mark is known
+                top = client.top_of_book.value
+                if top is not None and top.mid is not None:
+                    self.pnl.mids[client.venue] = top.mid
+            today, total = self.pnl.today(), self.pnl.total()
+            # Today = since 00:00 UTC, realised; all time = the whole journal, open legs at their marks.
+            logger.info("pnl_today net={} price={} fees={} funding={}", _money(today.net), _money(today.realised),
+                        _money(today.fees), _money(today.funding))
+            logger.info("pnl_all_time net={} realised={} unrealised={} fees={} funding={}", _money(total.net),
+                        _money(total.realised), _money(total.unrealised) if total.marked else "unmarked",
+                        _money(total.fees), _money(total.funding))
         # A second line, so each stays readable on a terminal: what is open and what to do about it.
         if legs == "kept":
             logger.info("legs_open maker={} hedge={} on_stop=keep close_with='hedged flatten'", maker, hedge)
