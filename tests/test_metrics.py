@@ -238,7 +238,8 @@ def test_dashboard_queries_only_series_the_registry_exports() -> None:
     assert referenced - exported == set()
     # The panels the issue asks for are there.
     titles = " | ".join(p["title"].lower() for p in dashboard["panels"])
-    for topic in ("exposure vs tolerance", "positions", "hedge latency", "cycles", "failures", "feed age"):
+    for topic in ("exposure vs tolerance", "positions", "hedge latency", "cycles", "failures", "feed age",
+                  "cumulative pnl by component", "fees by venue", "funding by venue", "pnl per cycle"):
         assert topic in titles, topic
     ids = [p["id"] for p in dashboard["panels"]]
     assert len(ids) == len(set(ids))
