@@ -65,7 +65,8 @@ class MarketConfig:
 
 @dataclass(frozen=True)
 class CycleConfig:
-    direction: Literal["random", "buy", "sell"] = "random"  # side of the opening maker order
+    direction: Literal["random", "buy", "sell", "funding"] = "random"  # opening maker side; funding: the side funding pays
+    funding_min_edge: Decimal = Decimal("0.00001")  # direction=funding: min hourly rate gap, else random (docs/pnl.md)
     size_min: Decimal = Decimal("0.5")  # cycle size range, base units (decimal strings are exact)
     size_max: Decimal = Decimal("2")  # must be on size_step and <= risk.max_position
     size_step: Decimal = Decimal("0.1")  # sizes are drawn on this step; a multiple of both venues' steps
@@ -104,6 +105,7 @@ class RiskConfig:
     orphan_orders: Literal["cancel", "adopt"] = "cancel"  # open orders left by an earlier run
     reconcile_interval_s: float = 30.0  # periodic reconciliation with both venues
     flatten_aggress_bps: Decimal = Decimal(50)  # a flatten IOC crosses the best price by this much
+    pnl_mismatch_quote: Decimal = Decimal("0.05")  # venue vs ledger money (quote) beyond this: incident
 
 
 @dataclass(frozen=True)

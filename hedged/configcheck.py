@@ -106,6 +106,7 @@ def validate(cfg: Config) -> None:
     _ordered("cycle.hold_min_s", c.hold_min_s, "cycle.hold_max_s", c.hold_max_s)
     _non_negative("cycle.iterations", c.iterations)
     _positive("cycle.maker_timeout_s", c.maker_timeout_s)
+    _in_range("cycle.funding_min_edge", c.funding_min_edge, 0, 1)
 
     h = cfg.hedge
     for side in ("buy", "sell"):
@@ -132,6 +133,7 @@ def validate(cfg: Config) -> None:
     _non_negative("risk.guard_grace_s", r.guard_grace_s)
     _positive("risk.reconcile_interval_s", r.reconcile_interval_s)
     _in_range("risk.flatten_aggress_bps", r.flatten_aggress_bps, 0, 1000)
+    _positive("risk.pnl_mismatch_quote", r.pnl_mismatch_quote)
 
     e, lt = cfg.venues.extended, cfg.venues.lighter
     for prefix, v in (("venues.extended", e), ("venues.lighter", lt)):

@@ -29,6 +29,7 @@ from hedged.metrics import Metrics, Readiness
 from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
 from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
+from hedged.pnl.check import MoneyCheck
 from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.assembly import SimPair, Venues, build_venues
@@ -80,6 +81,8 @@ class Engine:
             # size the venue cannot trade is exit 78 at once (the reconciler's network policy would retry it).
             Service("venue-rules", self._check_venue_rules, CRITICAL, stop_order=0),
             Service("reconciler", self._run_reconciler, NETWORK, stop_order=500),
+            # After each reconciliation pass: our money against the venues' (issue 14); alerts, never trades.
+            Service("pnl-check", self._run_pnl_check, NETWORK, stop_order=490),
             Service("hedge-executor", self._run_executor, CRITICAL, stop_order=20, wait_on_stop=True),
             Service("exposure-guard", self._run_guard, CRITICAL, stop_order=30),
             Service("cycle", self._run_cycle, CRITICAL, stop_order=10, wait_on_stop=True),
@@ -214,6 +217,15 @@ class Engine:
             await self.reconciler.startup(kind)
             self.reconciled = True
         await self.reconciler.run(task_status=task_status)
+
+    async def _run_pnl_check(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        assert self.reconciler is not None and self.ledger is not None and self.venues is not None
+        if self.pnl is None:  # no ledger-fed book (cannot happen once the ledger started); nothing to compare
+            task_status.started()
+            await trio.sleep_forever()
+        check = MoneyCheck(ledger=self.ledger, tracker=self.pnl, clients=(self.venues.extended, self.venues.lighter),
+                           bound=self.cfg.risk.pnl_mismatch_quote, alert=self.alert, metrics=self.metrics)
+        await check.run(self.reconciler.passes, task_status=task_status)
 
     async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         assert self.executor is not None and self.cycle is not None

@@ -33,12 +33,14 @@ class Folded:
     payments: int
     unpriced: dict[Venue, Decimal]  # filled qty known only from order rows, per venue
     last_price: dict[Venue, Decimal]  # price of the newest trade per venue (a fallback mark)
+    funding_ts: dict[Venue, int]  # newest funding payment time per venue (the funding back-fill watermark)
 
 
 def fold(conn: sqlite3.Connection, roles: Roles, book: PnlBook, bucketer: Bucketer) -> Folded:
     """Feed every money row of the journal behind `conn` into `book`."""
     legs = {roles.maker.venue: roles.maker.market, roles.hedge.venue: roles.hedge.market}
     fills = payments = 0
+    funding_ts: dict[Venue, int] = {}
     order_qty: dict[tuple[str, str], Decimal] = {}
     trade_qty: dict[tuple[str, str], Decimal] = {}
     last_price: dict[Venue, Decimal] = {}
@@ -65,6 +67,7 @@ def fold(conn: sqlite3.Connection, roles: Roles, book: PnlBook, bucketer: Bucket
         if legs.get(venue) != market:
             continue
         book.funding(venue, Decimal(amount), bucketer("funding", ts_ms, None))
+        funding_ts[venue] = max(funding_ts.get(venue, 0), ts_ms)
         payments += 1
     unpriced: dict[Venue, Decimal] = {}
     for key, q in order_qty.items():
@@ -72,7 +75,7 @@ def fold(conn: sqlite3.Connection, roles: Roles, book: PnlBook, bucketer: Bucket
         if missing > 0:
             v = Venue(key[0])
             unpriced[v] = unpriced.get(v, ZERO) + missing
-    return Folded(fills, payments, unpriced, last_price)
+    return Folded(fills, payments, unpriced, last_price, funding_ts)
 
 
 def cycle_starts(conn: sqlite3.Connection) -> dict[int, tuple[str, int]]:

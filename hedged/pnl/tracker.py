@@ -34,6 +34,7 @@ class PnlTracker:
         self.venue_marks: dict[Venue, Decimal | None] = {}
         self.mids: dict[Venue, Decimal | None] = {}
         self.unpriced: dict[Venue, Decimal] = {}
+        self.funding_ts: dict[Venue, int] = {}  # newest payment per venue: where the funding back-fill reads from
 
     # ---- feeding ----------------------------------------------------------------------------
 
@@ -41,6 +42,7 @@ class PnlTracker:
         """Fold the journal's history; call before the ledger applies its first event."""
         folded = fold(conn, self.roles, self.book, self._history_buckets)
         self.unpriced = folded.unpriced
+        self.funding_ts = dict(folded.funding_ts)
 
     def _history_buckets(self, kind: str, ts_ms: int, cycle_seq: int | None) -> tuple[Hashable, ...]:
         return (ALL, ("day", day_of(ts_ms))) if ts_ms and day_of(ts_ms) == self._today else (ALL,)
@@ -56,6 +58,7 @@ class PnlTracker:
             self.book.fill(event.venue, event.side, event.qty, event.price, event.fee, event.liquidity, buckets)
         else:
             self.book.funding(event.venue, event.amount, buckets)
+            self.funding_ts[event.venue] = max(self.funding_ts.get(event.venue, 0), event.ts_ms)
 
     def _day(self, ts_ms: int) -> str:
         now = day_of(int(self._wall_clock() * 1000))
