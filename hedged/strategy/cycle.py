@@ -6,6 +6,7 @@ One readable line per cycle and a summary when it stops.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,11 +17,11 @@ from loguru import logger
 
 from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.maker import MakerWorker
-from hedged.strategy.planning import CyclePlan, plan_cycle
+from hedged.strategy.planning import CyclePlan, FundingDecision, funding_side, plan_cycle
 from hedged.strategy.sweep import Sweeper
 from hedged.strategy.tolerance import tolerance as tolerance_of
 from hedged.strategy.tolerance import within
-from hedged.venues.base import Side, VenueClient
+from hedged.venues.base import Side, VenueClient, VenueError
 
 
 @dataclass
@@ -53,6 +54,9 @@ def _money(value: Decimal | None) -> str:
     return "-" if value is None else str(value.quantize(Decimal("0.000001")))
 
 
+_RATE_CALL_S = 5.0  # a funding rate that does not come in time: the random side
+
+
 def _cents(value: Decimal | None) -> str:
     return "-" if value is None else str(value.quantize(Decimal("0.01")))
 
@@ -66,6 +70,7 @@ class CycleRunner:
                  rng: random.Random, new_client_id, alert=None,
                  untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep", pnl=None) -> None:
         self.pnl = pnl  # hedged.pnl.tracker.PnlTracker, or None (then the line says pnl=-)
+        self._no_rate: set = set()  # venues already named as not reporting a funding rate
         self._untradeable = untradeable
         self.on_stop = on_stop  # daemon.on_stop: what the summary line says about legs left open
         self.ledger = ledger
@@ -122,6 +127,12 @@ class CycleRunner:
             if stopping.is_set():
                 return None
         await self.executor.wait_flat()
+        if self.cfg.direction == "funding":  # decided at the last moment, on the rates of now
+            decision = await self.decide_funding(plan.side)
+            plan = dataclasses.replace(plan, side=decision.side)
+            logger.info("cycle_direction n={} side={} decided_by={} why={} edge={} maker_rate={} hedge_rate={}", n,
+                        decision.side, decision.decided_by, decision.why, decision.edge, decision.maker_rate,
+                        decision.hedge_rate)
         if self.risk.sweep_before_cycle:
             result = await self.sweeper.sweep(f"before cycle {n}")
             if result.flattened:
@@ -181,6 +192,25 @@ class CycleRunner:
                     _cents(report.pnl), _cents(report.fees), outcome)
         self.ledger.record_cycle(str(n), "done", detail=outcome)
         return report
+
+    async def decide_funding(self, fallback: Side) -> FundingDecision:
+        rates = [await self._rate(client) for client in (self.maker, self.executor.hedge)]
+        return funding_side(rates[0], rates[1], self.cfg.funding_min_edge, fallback)
+
+    async def _rate(self, client: VenueClient) -> Decimal | None:
+        ask = getattr(client, "funding_rate", None)
+        if ask is None:
+            if client.venue not in self._no_rate:
+                self._no_rate.add(client.venue)
+                logger.warning("funding_rate_unsupported venue={} (the venue client does not report it; "
+                               "direction=funding falls back to random)", client.venue)
+            return None
+        try:
+            with trio.fail_after(_RATE_CALL_S):
+                return await ask()
+        except (VenueError, trio.TooSlowError) as exc:
+            logger.warning("funding_rate_failed venue={} error={!r}", client.venue, exc)
+            return None
 
     def _side_to_flat(self, position: Decimal) -> Side:
         return Side.SELL if position > 0 else Side.BUY

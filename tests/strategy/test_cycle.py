@@ -226,3 +226,75 @@ async def test_a_hard_cancel_of_the_cycle_mid_open_still_leaves_no_maker_order(a
             await cycle.run()
         assert makers(r.maker) and r.maker.live_orders() == []
         assert cycle.stopped.is_set()
+
+
+# ---- cycle.direction = "funding" (issue 14, point 6) ------------------------------------------
+
+from decimal import Decimal  # noqa: E402
+
+from loguru import logger  # noqa: E402
+
+from hedged.strategy.planning import funding_side  # noqa: E402
+
+
+def test_funding_side_is_long_where_funding_is_lower_and_short_where_it_is_higher():
+    # Rates per hour, > 0 = longs pay shorts.
+    d = funding_side(Decimal("0.0001"), Decimal("0.0003"), Decimal("0.00001"), Side.SELL)
+    assert (d.side, d.decided_by, d.edge) == (Side.BUY, "funding", Decimal("0.0002"))  # long maker, short hedge
+    d = funding_side(Decimal("0.0003"), Decimal("-0.0001"), Decimal("0.00001"), Side.BUY)
+    assert (d.side, d.decided_by, d.edge) == (Side.SELL, "funding", Decimal("-0.0004"))
+
+
+def test_funding_side_below_the_minimum_edge_or_without_a_rate_keeps_the_random_side():
+    d = funding_side(Decimal("0.0001"), Decimal("0.000105"), Decimal("0.00001"), Side.SELL)
+    assert (d.side, d.decided_by, d.why) == (Side.SELL, "random", "below_min_edge")
+    d = funding_side(None, Decimal("0.0003"), Decimal("0.00001"), Side.BUY)
+    assert (d.side, d.decided_by, d.why) == (Side.BUY, "random", "rate_unknown")
+
+
+def _rate(value):
+    async def funding_rate():
+        return None if value is None else Decimal(value)
+
+    return funding_rate
+
+
+async def _first_side(maker_rate, hedge_rate, *, seed=11, min_edge="0.00001"):
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["message"]), level="INFO",
+                      filter=lambda r: r["message"].startswith("cycle_direction"))
+    try:
+        async with rig() as r:
+            if maker_rate is not False:
+                r.maker.funding_rate = _rate(maker_rate)
+            if hedge_rate is not False:
+                r.hedge.funding_rate = _rate(hedge_rate)
+            r.cycle_cfg = cycle_config(direction="funding", funding_min_edge=Decimal(min_edge))
+            ex = await start_all(r)
+            cycle = r.cycle(ex, seed=seed)
+            await cycle.run()
+            return makers(r.maker)[0][1], lines
+    finally:
+        logger.remove(sink)
+
+
+async def test_a_funding_cycle_opens_on_the_side_both_legs_receive_and_logs_the_rates(autojump_clock):
+    side, lines = await _first_side("0.0003", "-0.0001")  # the maker venue's longs pay more: short there
+    assert side is Side.SELL
+    assert lines and "decided_by=funding" in lines[0] and "maker_rate=0.0003" in lines[0] \
+        and "hedge_rate=-0.0001" in lines[0] and "edge=-0.0004" in lines[0]
+    side, _ = await _first_side("-0.0002", "0.0001")
+    assert side is Side.BUY
+
+
+async def test_a_funding_cycle_below_the_edge_falls_back_to_the_seeded_random_side(autojump_clock):
+    # The same seed gives the same side as direction = "random" would, whatever the rates say.
+    async with rig() as r:
+        r.cycle_cfg = cycle_config(direction="random")
+        ex = await start_all(r)
+        await r.cycle(ex, seed=2).run()
+        random_side = makers(r.maker)[0][1]
+    assert random_side is Side.SELL  # where a positive edge, had it counted, would have bought
+    for maker_rate, hedge_rate in (("0.0001", "0.000101"), (False, "0.0003")):  # tiny edge; a venue without it
+        side, lines = await _first_side(maker_rate, hedge_rate, seed=2)
+        assert side is random_side and "decided_by=random" in lines[0]
