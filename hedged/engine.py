@@ -224,7 +224,8 @@ class Engine:
             task_status.started()
             await trio.sleep_forever()
         check = MoneyCheck(ledger=self.ledger, tracker=self.pnl, clients=(self.venues.extended, self.venues.lighter),
-                           bound=self.cfg.risk.pnl_mismatch_quote, alert=self.alert, metrics=self.metrics)
+                           bound=self.cfg.risk.pnl_mismatch_quote, alert=self.alert, metrics=self.metrics,
+                           min_gap_s=self.cfg.risk.reconcile_interval_s)
         await check.run(self.reconciler.passes, task_status=task_status)
 
     async def _run_executor(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:

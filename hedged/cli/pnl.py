@@ -56,9 +56,8 @@ def compute(conn: sqlite3.Connection, cfg: Config, *, by: str, since_ms: int | N
     def buckets(kind: str, ts_ms: int, cycle_seq: int | None) -> tuple[Hashable, ...]:
         if since_ms is not None and ts_ms < since_ms:
             return ()  # still moves the positions (their cost basis), but is not in the period
+        # A payment belongs to the cycle that was open when it was journaled (as on the cycle line).
         key = ("cycle", cycle_seq) if by == "cycle" else ("day", day_of(ts_ms))
-        if by == "cycle" and kind == "funding":
-            key = ("cycle", None)  # payments carry no cycle: shown with the money outside cycles
         if key not in book.buckets:
             period_keys.append(key)
         return ("total", key)

@@ -226,7 +226,7 @@ class LedgerCore(MemoryBound):
             return False
         self._funding.add(key)
         self.counters["funding_payment"] += 1
-        self.outbox.append(R.row_funding(p))
+        self.outbox.append(R.row_funding(p, self.cycle_seq))
         if self.on_money is not None:
             self.on_money(p, self.cycle_seq)
         return True

@@ -50,8 +50,8 @@ _SQL = {
              "ts_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
     R.FILL: "INSERT OR IGNORE INTO fills (fill_key, order_key, venue, market, side, qty, price, counted_delta, "
             "trade_id, fee, liquidity, cycle_seq, ts_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-    R.FUNDING: "INSERT OR IGNORE INTO funding (venue, payment_id, market, amount, rate, position, ts_ms) "
-               "VALUES (?,?,?,?,?,?,?)",
+    R.FUNDING: "INSERT OR IGNORE INTO funding (venue, payment_id, market, amount, rate, position, cycle_seq, "
+               "ts_ms) VALUES (?,?,?,?,?,?,?,?)",
     R.SNAPSHOT: "INSERT INTO snapshots (venue, market, size, ts_ms) VALUES (?,?,?,?)",
     R.ADJUSTMENT: "INSERT OR IGNORE INTO adjustments (adj_id, venue, market, delta, reason, ts_ms) "
                   "VALUES (?,?,?,?,?,?)",

@@ -48,5 +48,5 @@ def row_fill(
             cycle_seq, ts_ms)
 
 
-def row_funding(p: FundingPayment) -> Row:
-    return (FUNDING, p.venue, p.payment_id, p.market, p.amount, p.rate, p.position, p.ts_ms)
+def row_funding(p: FundingPayment, cycle_seq: int | None = None) -> Row:
+    return (FUNDING, p.venue, p.payment_id, p.market, p.amount, p.rate, p.position, cycle_seq, p.ts_ms)

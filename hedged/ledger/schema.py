@@ -13,7 +13,8 @@ History:
   v3  money (issue 14): fills gain `fee` (quote currency, > 0 paid, < 0 rebate; NULL where the row
       came from an order's cumulative fill, which carries no fee) and `liquidity` (maker/taker), and
       `cycle_seq` (the journal-wide number of the cycle the fill happened in, NULL outside a cycle);
-      a `funding` table keyed by venue + payment id (insert-or-ignore, like fills).
+      a `funding` table keyed by venue + payment id (insert-or-ignore, like fills), with the cycle
+      that was open when the payment was journaled.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ SCHEMA_V2 = _COMMON + _FILLS_V2.format(name="fills") + _V2_REST
 
 _FUNDING = """
 CREATE TABLE funding (venue TEXT NOT NULL, payment_id TEXT NOT NULL, market TEXT NOT NULL, amount TEXT NOT NULL,
-                      rate TEXT, position TEXT, ts_ms INTEGER NOT NULL, PRIMARY KEY (venue, payment_id));
+                      rate TEXT, position TEXT, cycle_seq INTEGER, ts_ms INTEGER NOT NULL,
+                      PRIMARY KEY (venue, payment_id));
 """
 
 # v3 = v2 with the fill columns appended (ALTER TABLE ADD COLUMN appends; inserts name their columns).

@@ -36,6 +36,10 @@ from hedged.venues.base import AccountMoney, VenueClient, VenueError
 ALERTED = ("equity", "fees", "funding")
 _CALL_S = 10.0
 _FUNDING_MARGIN_MS = 3_600_000  # funding history is re-read from an hour before the newest payment
+# Funding history is read at the first check, whenever the venue's funding total moved differently
+# from ours, and otherwise at most this often: each read costs REST budget that reconciliation and
+# the hedges share (Lighter Standard: 60 requests a minute, sendTx included).
+_FUNDING_EVERY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,8 @@ def ours_and_theirs(money: AccountMoney, tracker: PnlTracker) -> dict[str, tuple
 
 class MoneyCheck:
     def __init__(self, *, ledger: Any, tracker: PnlTracker, clients: Sequence[VenueClient], bound: Decimal,
-                 alert: Any = None, metrics: Any = None, call_s: float = _CALL_S) -> None:
+                 alert: Any = None, metrics: Any = None, call_s: float = _CALL_S, min_gap_s: float = 0.0,
+                 funding_every_s: float = _FUNDING_EVERY_S) -> None:
         self.ledger = ledger
         self.tracker = tracker
         self.clients = tuple(clients)
@@ -79,17 +84,30 @@ class MoneyCheck:
         self.alert = alert
         self.metrics = metrics
         self.call_s = call_s
+        # Between two checks: the reconciliation interval. A pass before every cycle must not become
+        # a money read before every cycle (the venues' REST budgets are shared with reconciliation).
+        self.min_gap_s = min_gap_s
+        self.funding_every_s = funding_every_s
+        self._funding_read_at: dict[str, float] = {}
         self.checks: AsyncValue[int] = AsyncValue(0)  # completed passes (tests wait on it)
         self.last: dict[tuple[str, str], Difference] = {}
         self._base: dict[tuple[str, str], tuple[Decimal, Decimal]] = {}
         self._over: set[tuple[str, str]] = set()  # beyond the bound on the last check
         self._said: set[str] = set()
+        self._seen_pass = -1
 
     async def run(self, passes: AsyncValue[int], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """After every reconciliation pass (`passes` moves), one check; never polls."""
         task_status.started()
+        last: float | None = None
         while True:
             await passes.wait_transition()
+            if last is not None and trio.current_time() < last + self.min_gap_s:
+                await trio.sleep_until(last + self.min_gap_s)  # pacing, then the pass that is newest by then
+                if passes.value == self._seen_pass:
+                    continue
+            self._seen_pass = passes.value
+            last = trio.current_time()
             await self.check()
 
     async def check(self) -> list[Difference]:
@@ -101,9 +119,9 @@ class MoneyCheck:
 
     async def _venue(self, client: VenueClient) -> list[Difference]:
         venue = str(client.venue)
-        await self._backfill_funding(client)
         fetch = getattr(client, "account_money", None)
         if fetch is None:
+            await self._backfill_funding(client, due=False)
             self._say_once(venue, "pnl_check_unsupported venue={} (the venue client does not report its money)")
             return []
         mark = self.ledger.mark(client.venue)
@@ -119,6 +137,15 @@ class MoneyCheck:
             logger.debug("pnl_check_skipped venue={} reason=ledger_moved", venue)
             return []
         figures = ours_and_theirs(money, self.tracker)
+        base = self._base.get((venue, "funding"))
+        if "funding" in figures and base is not None:
+            ours, theirs = figures["funding"]
+            if theirs - base[1] != ours - base[0]:  # a payment we have not seen: read the history now
+                await self._backfill_funding(client, due=True)
+                figures = ours_and_theirs(money, self.tracker)
+        else:
+            await self._backfill_funding(client, due=False)
+            figures = ours_and_theirs(money, self.tracker)
         if not figures:
             self._say_once(venue, "pnl_check_unsupported venue={} (the venue reports none of the figures)")
         out = []
@@ -148,12 +175,17 @@ class MoneyCheck:
                              ours=str(d.ours), venue_figure=str(d.theirs), difference=str(d.difference),
                              bound=str(self.bound))
 
-    async def _backfill_funding(self, client: VenueClient) -> None:
+    async def _backfill_funding(self, client: VenueClient, *, due: bool) -> None:
         history = getattr(client, "funding", None)
+        read_at = self._funding_read_at.get(str(client.venue))
+        if (history is not None and not due and read_at is not None
+                and trio.current_time() < read_at + self.funding_every_s):
+            return
         if history is None:
             self._say_once(f"{client.venue}:funding",
                            "funding_history_unsupported venue={} (the venue client does not report funding)")
             return
+        self._funding_read_at[str(client.venue)] = trio.current_time()
         since = self.tracker.funding_ts.get(client.venue, 0)
         try:
             with trio.fail_after(self.call_s):

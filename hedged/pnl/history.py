@@ -61,12 +61,12 @@ def fold(conn: sqlite3.Connection, roles: Roles, book: PnlBook, bucketer: Bucket
                   bucketer("fill", ts_ms, cycle_seq))
         last_price[venue] = Decimal(price)
         fills += 1
-    for venue_s, market, amount, ts_ms in conn.execute("SELECT venue, market, amount, ts_ms FROM funding "
-                                                        "ORDER BY ts_ms, venue, payment_id"):
+    for venue_s, market, amount, cycle_seq, ts_ms in conn.execute(
+            "SELECT venue, market, amount, cycle_seq, ts_ms FROM funding ORDER BY ts_ms, venue, payment_id"):
         venue = Venue(venue_s)
         if legs.get(venue) != market:
             continue
-        book.funding(venue, Decimal(amount), bucketer("funding", ts_ms, None))
+        book.funding(venue, Decimal(amount), bucketer("funding", ts_ms, cycle_seq))
         funding_ts[venue] = max(funding_ts.get(venue, 0), ts_ms)
         payments += 1
     unpriced: dict[Venue, Decimal] = {}

@@ -154,3 +154,24 @@ async def test_the_service_checks_after_every_reconciliation_pass(autojump_clock
         await check.checks.wait_value(2)
         n.cancel_scope.cancel()
     assert ext.calls == 2
+
+
+async def test_passes_closer_than_the_reconcile_interval_share_one_money_read(autojump_clock):
+    from trio_util import AsyncValue
+
+    ext = VenueBooks(Venue.EXTENDED, "SOL-USD")
+    _, _, check, _ = setup(ext)
+    check.min_gap_s = 30.0
+    passes = AsyncValue(0)
+    async with trio.open_nursery() as n:
+        await n.start(check.run, passes)
+        t0 = trio.current_time()
+        passes.value += 1
+        await check.checks.wait_value(1)
+        for _ in range(3):  # a pass before every short cycle
+            await trio.sleep(1)
+            passes.value += 1
+        await check.checks.wait_value(2)
+        assert trio.current_time() - t0 >= 30.0
+        n.cancel_scope.cancel()
+    assert ext.calls == 2
