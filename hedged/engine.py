@@ -81,8 +81,13 @@ class Engine:
             # size the venue cannot trade is exit 78 at once (the reconciler's network policy would retry it).
             Service("venue-rules", self._check_venue_rules, CRITICAL, stop_order=0),
             Service("reconciler", self._run_reconciler, NETWORK, stop_order=500),
-            # After each reconciliation pass: our money against the venues' (issue 14); alerts, never trades.
-            Service("pnl-check", self._run_pnl_check, NETWORK, stop_order=490),
+        ]
+        if money_reported():
+            # After reconciliation passes: our money against the venues' (issue 14); alerts, never trades.
+            # Only where the adapters report money: an idle task in the tree would still change how a
+            # DST seed's tasks interleave, for nothing.
+            out.append(Service("pnl-check", self._run_pnl_check, NETWORK, stop_order=490))
+        out += [
             Service("hedge-executor", self._run_executor, CRITICAL, stop_order=20, wait_on_stop=True),
             Service("exposure-guard", self._run_guard, CRITICAL, stop_order=30),
             Service("cycle", self._run_cycle, CRITICAL, stop_order=10, wait_on_stop=True),
@@ -220,10 +225,11 @@ class Engine:
 
     async def _run_pnl_check(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         assert self.reconciler is not None and self.ledger is not None and self.venues is not None
-        if self.pnl is None:  # no ledger-fed book (cannot happen once the ledger started); nothing to compare
+        clients = (self.venues.extended, self.venues.lighter)
+        if self.pnl is None:  # cannot happen once the ledger started: nothing to compare
             task_status.started()
             await trio.sleep_forever()
-        check = MoneyCheck(ledger=self.ledger, tracker=self.pnl, clients=(self.venues.extended, self.venues.lighter),
+        check = MoneyCheck(ledger=self.ledger, tracker=self.pnl, clients=clients,
                            bound=self.cfg.risk.pnl_mismatch_quote, alert=self.alert, metrics=self.metrics,
                            min_gap_s=self.cfg.risk.reconcile_interval_s)
         await check.run(self.reconciler.passes, task_status=task_status)
@@ -305,6 +311,14 @@ class Engine:
         if self.ledger is None:
             return {}
         return {str(leg.venue): v for leg, v in self.ledger.positions.value.items()}
+
+
+def money_reported() -> bool:
+    """Whether either venue adapter reports the account's money or funding history (issue 14's venue half)."""
+    from hedged.venues.extended import ExtendedClient
+    from hedged.venues.lighter import LighterClient
+
+    return any(hasattr(cls, name) for cls in (ExtendedClient, LighterClient) for name in ("account_money", "funding"))
 
 
 def summary_fields(s: Any) -> dict[str, Any]:
