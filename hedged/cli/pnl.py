@@ -64,6 +64,9 @@ def compute(conn: sqlite3.Connection, cfg: Config, *, by: str, since_ms: int | N
 
     folded = fold(conn, roles_of(cfg), book, buckets)
     starts = cycle_starts(conn) if by == "cycle" else {}
+    for seq, (_, ts) in starts.items():  # every cycle gets its row, one that moved no money too
+        if ("cycle", seq) not in period_keys and (since_ms is None or ts >= since_ms):
+            period_keys.append(("cycle", seq))
     rows = []
     ordered = sorted(period_keys, key=lambda k: (k[1] is None, k[1] if k[1] is not None else 0))
     for key in ordered:

@@ -83,3 +83,25 @@ def test_the_money_series_carry_each_component_venue_and_liquidity(tmp_path):
     body, _ = m.render("application/openmetrics-text; version=1.0.0")
     assert b"hedged_pnl_quote_total" in body
     ledger.close()
+
+
+def test_hedged_pnl_lists_a_cycle_that_moved_no_money_with_zeros(tmp_path, sim_config):
+    import dataclasses
+    import sqlite3
+
+    from hedged.cli.pnl import compute
+
+    ledger, _ = opened(tmp_path / "ledger.sqlite3")
+    ledger.record_cycle("1", "start")
+    ledger.apply(trade(MAKER, "t1", "m1", Side.BUY, "1", "100", "0"))
+    ledger.apply(trade(MAKER, "t2", "m2", Side.SELL, "1", "100.5", "0"))
+    ledger.record_cycle("1", "done", detail="completed")
+    ledger.record_cycle("2", "start")  # stopped before anything filled
+    ledger.record_cycle("2", "done", detail="stopped")
+    ledger.close()
+    cfg = dataclasses.replace(sim_config, daemon=dataclasses.replace(sim_config.daemon, state_dir=tmp_path))
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    doc = compute(conn, cfg, by="cycle", since_ms=None)
+    conn.close()
+    assert [(r["cycle"], r["run_cycle"], r["fills"], r["net"]) for r in doc["rows"]] == [
+        (1, "1", 2, D("0.5")), (2, "2", 0, D(0))]
