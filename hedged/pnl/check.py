@@ -14,7 +14,10 @@ compared is the *change since the run's first check*, per venue:
 `equity` does not depend on how a venue books realised PnL (average cost or FIFO): realised +
 unrealised at one mark is the cash flows plus position * mark either way. A difference beyond
 `risk.pnl_mismatch_quote` on two checks in a row (one can catch a fill or payment still on its
-way) is an incident. A check is skipped when the ledger moved for that venue during the call (a
+way) is an incident. Checks are paced (at most one per reconcile interval, the first an interval
+after start) and skip a venue that is re-syncing, so they never take REST budget the startup, a
+re-sync or a hedge needs (a read per pass starved a Lighter re-sync in DST seed 9). A check is
+skipped when the ledger moved for that venue during the call (a
 fill arrived: the two pictures are of different instants), and a venue that does not report a
 figure (None, or no `account_money` at all) is said once and not compared.
 """
@@ -99,7 +102,7 @@ class MoneyCheck:
     async def run(self, passes: AsyncValue[int], *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """After every reconciliation pass (`passes` moves), one check; never polls."""
         task_status.started()
-        last: float | None = None
+        last: float | None = trio.current_time()  # not at start: the startup reads and re-syncs come first
         while True:
             await passes.wait_transition()
             if last is not None and trio.current_time() < last + self.min_gap_s:
@@ -119,6 +122,11 @@ class MoneyCheck:
 
     async def _venue(self, client: VenueClient) -> list[Difference]:
         venue = str(client.venue)
+        synced = getattr(client, "synced", None)
+        if synced is not None and not synced.value:
+            # Re-syncing: its REST reads come first (Lighter Standard has 60 a minute, sendTx included).
+            logger.debug("pnl_check_skipped venue={} reason=not_synced", venue)
+            return []
         fetch = getattr(client, "account_money", None)
         if fetch is None:
             await self._backfill_funding(client, due=False)

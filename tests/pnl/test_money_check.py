@@ -168,10 +168,22 @@ async def test_passes_closer_than_the_reconcile_interval_share_one_money_read(au
         t0 = trio.current_time()
         passes.value += 1
         await check.checks.wait_value(1)
+        assert trio.current_time() - t0 >= 30.0  # not at start: the startup's own reads come first
         for _ in range(3):  # a pass before every short cycle
             await trio.sleep(1)
             passes.value += 1
         await check.checks.wait_value(2)
-        assert trio.current_time() - t0 >= 30.0
+        assert trio.current_time() - t0 >= 60.0
         n.cancel_scope.cancel()
     assert ext.calls == 2
+
+
+async def test_a_venue_that_is_re_syncing_is_not_asked_for_its_money(autojump_clock):
+    from trio_util import AsyncValue
+
+    ext = VenueBooks(Venue.EXTENDED, "SOL-USD")
+    ext.synced = AsyncValue(False)  # its re-sync's REST reads come first
+    _, _, check, _ = setup(ext)
+    assert await check.check() == [] and ext.calls == 0
+    ext.synced.value = True
+    assert await check.check() != [] and ext.calls == 1
