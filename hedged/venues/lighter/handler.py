@@ -20,6 +20,7 @@ from hedged.venues.lighter import markets, normalize, wire
 from hedged.venues.lighter.book import BookSync
 from hedged.venues.lighter.ids import OrderRegistry
 from hedged.venues.lighter.nonces import NonceManager
+from hedged.venues.lighter.rest import hedge_path
 
 if TYPE_CHECKING:
     from hedged.venues.lighter.rest import LighterRest
@@ -171,7 +172,12 @@ class StreamEvents:
                 self._nonces.invalidate(self.settings.api_key_index)
 
     async def resync(self) -> None:
-        """After (re)subscribing: positions, open orders, and every order we still consider live."""
+        """After (re)subscribing: positions, open orders, and every order we still consider live.
+        No transaction goes out until this is done, so its reads are on the hedge's path (priority)."""
+        with hedge_path():
+            await self._resync()
+
+    async def _resync(self) -> None:
         for snapshot in await self.positions():
             await self._emit(snapshot)
         open_now = await self.open_orders()

@@ -15,6 +15,7 @@ Failure mapping (the strategy branches on these):
 
 from __future__ import annotations
 
+import contextvars
 import math
 from collections import deque
 from collections.abc import Callable
@@ -61,6 +62,22 @@ API = "/api/v1"
 # may use the whole budget, everything else only `capacity - reserved`, so a hedge never waits
 # behind reads or non-hedge traffic; it waits only once hedges themselves used the budget up.
 
+
+
+# Set (by `hedge_path()`) around requests that a hedge cannot go out without: the re-sync that must
+# finish before the session is ready. They take the priority share like the hedge itself; in the normal
+# share they waited behind periodic reads while every hedge ended "nothing sent" (DST seed 49's plan).
+_HEDGE_PATH: contextvars.ContextVar[bool] = contextvars.ContextVar("lighter_hedge_path", default=False)
+
+
+class hedge_path:
+    """`with hedge_path():` REST requests of this task take the budget's priority share."""
+
+    def __enter__(self) -> None:
+        self._token = _HEDGE_PATH.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _HEDGE_PATH.reset(self._token)
 
 @dataclass(frozen=True, slots=True)
 class Tier:
@@ -294,7 +311,7 @@ class LighterRest:
             raise TransportError(V, f"{endpoint}: not sent (client not running)")
         if not budgeted:
             limiter = self.sendtx_limiter if is_tx else self.rest_limiter
-            await limiter.acquire(self.budgets.cost(endpoint), priority=priority)
+            await limiter.acquire(self.budgets.cost(endpoint), priority=priority or _HEDGE_PATH.get())
             if self._http is not http or http.is_closed:
                 # The limiter outlives a run of the service: the run this request was made for ended
                 # (and closed its client) while it waited. Nothing was sent.
