@@ -84,7 +84,20 @@ def compute(conn: sqlite3.Connection, cfg: Config, *, by: str, since_ms: int | N
             "total": {**_components(total), "unrealised": total.unrealised if total.marked else None},
             "positions": {str(leg.venue): leg.position for leg in total.legs},
             "marks_last_trade": {str(v): m for v, m in marks.items()},
-            "unpriced_qty": {str(v): q for v, q in folded.unpriced.items()}}
+            "unpriced_qty": {str(v): q for v, q in folded.unpriced.items()},
+            "adjustments": _adjustments(conn)}
+
+
+def _adjustments(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """Position changes reconciliation made without a trade (drift, a venue that lost our position):
+    they move the ledger's positions but carry no price, so PnL cannot include them; shown so the
+    positions from trades are not mistaken for the venue's."""
+    out: dict[str, dict[str, Any]] = {}
+    for venue, delta in conn.execute("SELECT venue, delta FROM adjustments ORDER BY rowid"):
+        a = out.setdefault(venue, {"qty": Decimal(0), "count": 0})
+        a["qty"] += Decimal(delta)
+        a["count"] += 1
+    return out
 
 
 def _components(r: PnlReport) -> dict[str, Any]:
@@ -135,11 +148,14 @@ def render(doc: dict[str, Any]) -> str:
     if any(pos.values()):
         unreal = doc["total"]["unrealised"]
         marks = ", ".join(f"{v}={m}" for v, m in doc["marks_last_trade"].items() if m is not None)
-        lines.append(f"open positions: " + ", ".join(f"{v}={q}" for v, q in pos.items())
+        lines.append(f"open positions from trades: " + ", ".join(f"{v}={q}" for v, q in pos.items())
                      + f"; unrealised at the last trade prices ({marks}): "
                      + ("-" if unreal is None else _shown(unreal)))
     else:
-        lines.append("open positions: none (all PnL realised)")
+        lines.append("open positions from trades: none (all PnL realised)")
+    if doc["adjustments"]:
+        lines.append("position adjustments without a trade (not in PnL; see hedged ledger): " + ", ".join(
+            f"{v}={_shown(a['qty'])} ({a['count']})" for v, a in doc["adjustments"].items()))
     if doc["unpriced_qty"]:
         lines.append("fills without a trade record yet (not in the table): "
                      + ", ".join(f"{v}={q}" for v, q in doc["unpriced_qty"].items()))

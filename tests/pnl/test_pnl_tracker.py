@@ -105,3 +105,35 @@ def test_hedged_pnl_lists_a_cycle_that_moved_no_money_with_zeros(tmp_path, sim_c
     conn.close()
     assert [(r["cycle"], r["run_cycle"], r["fills"], r["net"]) for r in doc["rows"]] == [
         (1, "1", 2, D("0.5")), (2, "2", 0, D(0))]
+
+
+def test_hedged_pnl_shows_position_adjustments_it_cannot_price_apart_from_the_positions_from_trades(
+        tmp_path, sim_config):
+    # A venue that lost our position (an embedded simulator started afresh: `make run` twice) is
+    # reconciled by an adjustment, not a trade: no price, so no PnL. `hedged pnl` must say so rather
+    # than show the positions from trades as if they were the venue's.
+    import dataclasses
+    import sqlite3
+
+    from hedged.cli.pnl import compute, render
+    from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot
+
+    ledger, _ = opened(tmp_path / "ledger.sqlite3")
+    ledger.apply(trade(MAKER, "t1", "m1", Side.BUY, "1.18", "100", "0"))
+    ledger.apply(trade(HEDGE, "x1", "h1", Side.SELL, "1.18", "100.1", "0"))
+    for leg, cid, side in ((MAKER, "m1", Side.BUY), (HEDGE, "h1", Side.SELL)):
+        ledger.apply(OrderUpdate(leg.venue, leg.market, None, cid, side, OrderStatus.FILLED, D("1.18"), D("1.18")))
+    ledger.reconcile([PositionSnapshot(Venue.EXTENDED, "SOL-USD", D(0)), PositionSnapshot(Venue.LIGHTER, "SOL", D(0))],
+                     [], kind="warm")
+    ledger.close()
+    cfg = dataclasses.replace(sim_config, daemon=dataclasses.replace(sim_config.daemon, state_dir=tmp_path))
+    conn = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    doc = compute(conn, cfg, by="cycle", since_ms=None)
+    conn.close()
+    assert doc["positions"] == {"extended": D("1.18"), "lighter": D("-1.18")}
+    assert doc["adjustments"] == {"extended": {"qty": D("-1.18"), "count": 1},
+                                  "lighter": {"qty": D("1.18"), "count": 1}}
+    text = render(doc)
+    assert "open positions from trades: extended=1.18, lighter=-1.18" in text
+    assert "position adjustments without a trade (not in PnL; see hedged ledger): extended=-1.180000 (1), " \
+           "lighter=1.180000 (1)" in text
