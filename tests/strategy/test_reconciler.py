@@ -64,18 +64,23 @@ def drift(p) -> list:
     return [a for a in p.ledger.core.adjustments.values() if a[2] == "drift"]
 
 
+def fill_between_the_calls(s, p, cid: str, qty: D) -> None:
+    """The venue fills the order after a pass's positions call (at its open-orders call), and its
+    stream reports the fill 5 s later."""
+
+    async def fill_now_report_late() -> None:
+        s.ext.faults.add(Fault(FaultKind.DELAY, target="account", delay=5.0))
+        s.ext.force_fill(cid, qty)
+
+    p.ext_hook.once(OPEN_ORDERS, fill_now_report_late)
+
+
 async def test_a_fill_between_the_positions_and_the_open_orders_calls_is_not_lost(autojump_clock, tmp_path):
     async with sims(tmp_path) as s, process(s) as p:
         ex = executor(p)
         await p.nursery.start(ex.run)
         cid = await rest_maker(p, Side.BUY, D("0.5"))
-
-        async def fill_now_report_late() -> None:
-            # The venue fills the order after the positions call; its stream reports it 5 s later.
-            s.ext.faults.add(Fault(FaultKind.DELAY, target="account", delay=5.0))
-            s.ext.force_fill(cid, D("0.5"))
-
-        p.ext_hook.once(OPEN_ORDERS, fill_now_report_late)
+        fill_between_the_calls(s, p, cid, D("0.5"))
         rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
         await rec.reconcile(PERIODIC)
         assert trio.current_time() < 5  # the stream has not reported the fill yet
@@ -473,12 +478,7 @@ async def test_a_fill_between_the_calls_is_not_lost_when_the_venues_order_lookup
         ex = executor(p)
         await p.nursery.start(ex.run)
         cid = await rest_maker(p, Side.BUY, D("0.5"))
-
-        async def fill_now_report_late() -> None:
-            s.ext.faults.add(Fault(FaultKind.DELAY, target="account", delay=5.0))
-            s.ext.force_fill(cid, D("0.5"))
-
-        p.ext_hook.once(OPEN_ORDERS, fill_now_report_late)
+        fill_between_the_calls(s, p, cid, D("0.5"))
         rec = Reconciler(ledger=p.ledger, maker=p.ext, hedge=p.lig)
         await rec.reconcile(PERIODIC)
         order = p.ledger.order(Venue.EXTENDED, cid)
