@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from hedged.venues.base import AccountMoney, FundingPayment
 from hedged.venues.extended import wire
+from hedged.venues.extended.history import read_pages
 
 PAGE = 100
 
@@ -36,21 +37,9 @@ def to_funding(row: wire.FundingRow) -> FundingPayment:
 async def fetch_funding(read_page: ReadPage, *, market: str, since_ms: int) -> list[FundingPayment]:
     """Our funding payments on `market` at or after `since_ms`, oldest first, each id once. Pages are
     followed by the venue's cursor until it runs out or repeats, or a newest-first page reaches before
-    `since_ms` (as history.py does for trades)."""
-    rows: dict[str, wire.FundingRow] = {}
-    cursor: int | None = None
-    seen: set[int] = set()
-    while True:
-        page, nxt = await read_page(cursor)
-        for row in page:
-            rows.setdefault(str(row.id), row)
-        times = [wire.epoch_ms(r.paid_time) for r in page]
-        newest_first = all(a >= b for a, b in zip(times, times[1:]))
-        if nxt is None or nxt in seen or not page or (newest_first and times[-1] < since_ms):
-            break
-        seen.add(nxt)
-        cursor = nxt
-    out = [to_funding(r) for r in rows.values() if r.market == market and wire.epoch_ms(r.paid_time) >= since_ms]
+    `since_ms` (history.read_pages, shared with the trade back-fill)."""
+    rows = await read_pages(read_page, since_ms, lambda r: r.paid_time)
+    out = [to_funding(r) for r in rows if r.market == market and wire.epoch_ms(r.paid_time) >= since_ms]
     return sorted(out, key=lambda p: (p.ts_ms, p.payment_id))
 
 
