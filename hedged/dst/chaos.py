@@ -144,12 +144,7 @@ async def run_one(seed: int, *, kills: int = 3, seconds: float = 40.0, root: Pat
                     await trio.sleep(rng.uniform(0.2, 3.0))
                     continue
                 await trio.sleep(rng.uniform(5.0, 10.0))
-                proc.send_signal(signal.SIGTERM)
-                with trio.move_on_after(60):
-                    await proc.wait()
-                if proc.returncode is None:
-                    proc.kill()
-                    await proc.wait()
+                if not await _terminate(proc, 60):
                     res.violations.append("5: the SIGTERM stop did not end within 60 s")
                 res.exit_code = proc.returncode
                 res.hedges += out.text.count(b"hedge_sent")
@@ -157,13 +152,20 @@ async def run_one(seed: int, *, kills: int = 3, seconds: float = 40.0, root: Pat
             await trio.sleep(2.0)  # the venues act on the last cancels
             await _check(res, urls, state, down)
         finally:
-            sim.send_signal(signal.SIGTERM)
-            with trio.move_on_after(10):
-                await sim.wait()
-            if sim.returncode is None:
-                sim.kill()
-                await sim.wait()
+            await _terminate(sim, 10)
     return res
+
+
+async def _terminate(proc: trio.Process, within_s: float) -> bool:
+    """SIGTERM, then SIGKILL if it has not exited within `within_s`; True when SIGTERM was enough."""
+    proc.send_signal(signal.SIGTERM)
+    with trio.move_on_after(within_s):
+        await proc.wait()
+    if proc.returncode is not None:
+        return True
+    proc.kill()
+    await proc.wait()
+    return False
 
 
 async def _check(res: ChaosResult, urls: dict[str, str], state: Path, down: list[tuple[float, float]]) -> None:
