@@ -16,6 +16,7 @@ import tomli_w
 
 from hedged import __version__
 from hedged import config as config_mod
+from hedged import configload
 from hedged.cli import ops
 from hedged.errors import EXIT_CANTCREAT, EXIT_CONFIG, EXIT_OK, EXIT_USAGE
 from hedged.secrets import SecretStore, check_secrets, required_secrets
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_config(args: argparse.Namespace) -> config_mod.Config:
     if args.config is None:
         raise config_mod.ConfigError("--config PATH is required")
-    cfg = config_mod.load(args.config)
+    cfg = configload.load(args.config)
     # --state-dir, else systemd's StateDirectory= (the first, if it lists several), else the file.
     state_dir = args.state_dir
     env_state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
@@ -70,7 +71,7 @@ def load_config(args: argparse.Namespace) -> config_mod.Config:
         if not env_port.isdigit():
             raise config_mod.ConfigError(f"HEDGE_METRICS_PORT ({env_port!r}) must be a port number")
         port = int(env_port)
-    return config_mod.with_overrides(cfg, metrics_port=port, log_format=args.log_format, state_dir=state_dir)
+    return configload.with_overrides(cfg, metrics_port=port, log_format=args.log_format, state_dir=state_dir)
 
 
 def _config_check(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ from loguru import logger
 from hedged import logs
 from hedged.config import Config
 from hedged.ledger import Ledger, LedgerCore, Leg, ReconcileKind, Roles
-from hedged.cli.ops import EXIT_ERROR, EXIT_OK, EXIT_REMAINS, render_table
+from hedged.cli.state import EXIT_ERROR, EXIT_OK, EXIT_REMAINS, render_table
 from hedged.secrets import MissingSecret
 from hedged.strategy.failsafe import ioc_order, venue_position  # the failure path's own IOC step
 from hedged.strategy.ports import is_settled

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from hedged.alerts.cli import parse_since
-from hedged.cli.ops import EXIT_ERROR, EXIT_OK, EXIT_USAGE, JOURNAL_FILE, StateError, iso_ms, open_journal_readonly
-from hedged.cli.ops import render_table
+from hedged.cli.state import (EXIT_ERROR, EXIT_OK, EXIT_USAGE, JOURNAL_FILE, StateError, iso_ms,
+                              open_journal_readonly, render_table)
 from hedged.config import Config
 from hedged.pnl.core import PnlBook, PnlReport
 from hedged.pnl.history import cycle_starts, day_of, fold

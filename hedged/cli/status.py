@@ -24,8 +24,8 @@ from hedged.alerts import IncidentStore
 from hedged.config import Config
 from hedged.ledger import Journal, JournalError, Leg, LedgerCore, Roles
 from hedged.metrics import ALERT_SINKS, to_json
-from hedged.cli.ops import (EXIT_ERROR, EXIT_OK, INCIDENTS_FILE, JOURNAL_FILE, StateError, iso_ms,
-                        open_journal_readonly)
+from hedged.cli.state import (EXIT_ERROR, EXIT_OK, INCIDENTS_FILE, JOURNAL_FILE, StateError, iso_ms,
+                              open_journal_readonly)
 from hedged.venues.base import Venue
 
 HTTP_TIMEOUT_S = 2.0  # a local endpoint; a daemon that cannot answer in 2 s is reported as not answering
