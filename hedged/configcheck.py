@@ -12,6 +12,7 @@ import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hedged.config import ConfigError
 from hedged.secrets import ENV_NAME, shown
 
 if TYPE_CHECKING:
@@ -24,8 +25,6 @@ _MAX_POSITION = Decimal(1_000_000)  # base units; sizes and tolerances are bound
 
 
 def _err(msg: str) -> Exception:
-    from hedged.config import ConfigError
-
     return ConfigError(msg)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from hedged import cli
 from hedged import config as config_mod
+from hedged import configload
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -99,7 +100,7 @@ def test_syntax_error_names_file_line_and_column(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text("[daemon]\nname = 'x'\n[cycle]\nsize_min = \n")
     with pytest.raises(config_mod.ConfigError) as info:
-        config_mod.load(path)
+        configload.load(path)
     assert str(path) in str(info.value)
     assert "line 4, column" in str(info.value)
 
@@ -150,7 +151,7 @@ def test_nan_and_inf_are_refused_for_every_number_key_naming_it(tmp_path, capsys
 
 
 def test_shipped_config_is_valid_and_equals_the_defaults():
-    cfg = config_mod.load(REPO / "etc" / "hedged.toml")
+    cfg = configload.load(REPO / "etc" / "hedged.toml")
     assert config_mod.to_dict(cfg) == config_mod.to_dict(config_mod.Config())
 
 
@@ -214,7 +215,7 @@ def test_metrics_port_overrides_from_flag_and_environment(tmp_path, monkeypatch)
 def test_decimal_values_stay_exact(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text("[cycle]\nsize_min = 0.1\nsize_step = '0.1'\nsize_max = '0.3'\n")
-    cfg = config_mod.load(path)
+    cfg = configload.load(path)
     assert str(cfg.cycle.size_min) == "0.1" and str(cfg.cycle.size_max) == "0.3"
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hedged import config as config_mod
+from hedged import configload
 from hedged import configdoc
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,5 +49,5 @@ def test_every_key_is_documented_with_a_comment_in_the_schema():
         for name, _ in configdoc._scalars(cls):
             assert configdoc.field_comments(cls).get(name), f"{table}.{name} has no comment in hedged/config.py"
             assert f"| `{name}` |" in doc
-    assert config_mod.to_dict(config_mod.from_dict(__import__("tomllib").loads(text))) == \
+    assert config_mod.to_dict(configload.from_dict(__import__("tomllib").loads(text))) == \
         config_mod.to_dict(config_mod.Config())
