@@ -177,7 +177,7 @@ def markdown(known: dict[int, str]) -> str:
 if __name__ == "__main__":
     from pathlib import Path
 
-    from hedged.dst.cli import read_known
+    from hedged.dst.known import read_known
 
     known = {**read_known(Path("tests/dst/known_scenarios.txt")), **read_known(Path("tests/dst/known_restarts.txt"))}
     print(markdown(known), end="")

@@ -23,6 +23,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from hedged.dst.known import read_known
+
 TRACE_TAIL = 80
 
 
@@ -62,18 +64,6 @@ def read_seeds(path: Path) -> list[int]:
         if line:
             out.append(int(line.split()[0]))
     return out
-
-
-def read_known(path: Path | None) -> dict[int, str]:
-    if path is None:
-        return {}
-    known: dict[int, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            seed, _, why = line.partition(" ")
-            known[int(seed)] = why.strip()
-    return known
 
 
 def _seeds(args: argparse.Namespace) -> list[int]:
