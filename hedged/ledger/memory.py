@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from loguru import logger
 
 from hedged.ledger import records as R
+from hedged.ledger.hedging import Coverage
 from hedged.ledger.orders import Leg, OrderRecord
 from hedged.venues.base import ZERO, Venue
-
-if TYPE_CHECKING:
-    from hedged.ledger.core import LedgerCore
 
 SETTLE_MS = 10 * 60 * 1000
 KEEP_LAST = 1000
@@ -38,7 +36,19 @@ class Archive(Protocol):
 class MemoryBound:
     """The part of `LedgerCore` that bounds its memory; it shares the core's state."""
 
-    def _init_memory(self: LedgerCore, settle_ms: int, keep_last: int) -> None:
+    # The core's state this part reads and writes, set by `LedgerCore.__init__` (declared here so that
+    # this module needs nothing of core.py, which builds on it).
+    orders: dict[str, OrderRecord]
+    positions: dict[Leg, Decimal]
+    outbox: list[R.Row]
+    coverage: Coverage
+    venue_ts: dict[Venue, int]
+    _by_oid: dict[tuple[Venue, str], OrderRecord]
+    _by_cid: dict[tuple[Venue, str], OrderRecord]
+    _trades: dict[tuple[Venue, str], str]
+    _legs: dict[Leg, Leg]
+
+    def _init_memory(self, settle_ms: int, keep_last: int) -> None:
         self.settle_ms = settle_ms
         self.keep_last = keep_last
         self.archive: Archive | None = None  # set by the owner of a journal; None: nothing is ever pruned
@@ -63,7 +73,7 @@ class MemoryBound:
         self._half_known: set[tuple[Venue, str, str]] = set()
         self._half_trades: dict[tuple[Venue, str], str] = {}  # their trade ids -> order key
 
-    def take_rows(self: LedgerCore) -> list[R.Row]:
+    def take_rows(self) -> list[R.Row]:
         """Everything to journal since the last take, ending with the positions if they moved; ends
         the current epoch (`last_taken`), which the owner reports to `committed` once written."""
         if self.positions != self._journaled_positions:
@@ -74,13 +84,13 @@ class MemoryBound:
         self._epoch += 1
         return rows
 
-    def committed(self: LedgerCore, epoch: int) -> int:
+    def committed(self, epoch: int) -> int:
         """The rows taken in `epoch` (and before) are on disk: prune what may leave memory."""
         if epoch > self._durable:
             self._durable = epoch
         return self.prune()
 
-    def prune(self: LedgerCore) -> int:
+    def prune(self) -> int:
         """Move settled records out of memory: beyond the last `keep_last`, durable, and settled more
         than `settle_ms` before the newest venue time seen on their venue. Returns how many left."""
         if self.archive is None:
@@ -96,13 +106,13 @@ class MemoryBound:
             n += 1
         return n
 
-    def _row(self: LedgerCore, rec: OrderRecord) -> None:
+    def _row(self, rec: OrderRecord) -> None:
         """Journal the record's state; every change of a record goes through here."""
         rec.epoch = self._epoch
         self.outbox.append(R.row_order(rec))
         self._track(rec)
 
-    def _track(self: LedgerCore, rec: OrderRecord) -> None:
+    def _track(self, rec: OrderRecord) -> None:
         key = rec.key
         if rec.merged_into is None and not rec.status.is_terminal:
             if key not in self.live:
@@ -116,7 +126,7 @@ class MemoryBound:
             else:
                 settled[key] = rec
 
-    def _forget(self: LedgerCore, rec: OrderRecord) -> None:
+    def _forget(self, rec: OrderRecord) -> None:
         venue = rec.leg.venue
         del self.orders[rec.key]
         for idx, val in ((self._by_oid, rec.order_id), (self._by_cid, rec.client_id)):
@@ -142,7 +152,7 @@ class MemoryBound:
         self.coverage.forget(rec.key)
         self.pruned += 1
 
-    def _recall_for(self: LedgerCore, venue: Venue, oid: str | None, cid: str | None, a: OrderRecord | None,
+    def _recall_for(self, venue: Venue, oid: str | None, cid: str | None, a: OrderRecord | None,
                     b: OrderRecord | None) -> bool:
         """An event's ids did not all resolve in memory (a: by venue id, b: by client id): read back a
         pruned record they name. Neither resolved: ask by each. One resolved: ask by the other only
@@ -161,7 +171,7 @@ class MemoryBound:
             return self._recall(venue, None, cid)
         return False
 
-    def _recall(self: LedgerCore, venue: Venue, oid: str | None, cid: str | None) -> bool:
+    def _recall(self, venue: Venue, oid: str | None, cid: str | None) -> bool:
         """Read a pruned record back from the journal (an event named it); True if one came back."""
         if self.archive is None or (oid is None and cid is None):
             return False
@@ -179,7 +189,7 @@ class MemoryBound:
                     rec.order_id, rec.client_id, rec.status)
         return True
 
-    def restore_record(self: LedgerCore, rec: OrderRecord) -> None:
+    def restore_record(self, rec: OrderRecord) -> None:
         """Put a record read from the journal into memory (replay, recall); positions are not touched.
         An id already held by a record in memory stays with that one (it is the newer)."""
         rec.leg = leg = self._legs.setdefault(rec.leg, rec.leg)
