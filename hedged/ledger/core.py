@@ -402,10 +402,6 @@ class LedgerCore(MemoryBound):
             self._row(rec)
         return rec
 
-    def _seen_ts(self, venue: Venue, ts_ms: int) -> None:
-        if ts_ms > self.venue_ts.get(venue, 0):
-            self.venue_ts[venue] = ts_ms
-
     def _merge(self, a: OrderRecord, b: OrderRecord) -> OrderRecord:
         """Two records turned out to be one order (first seen by venue id, then by client id).
 

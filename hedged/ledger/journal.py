@@ -213,7 +213,8 @@ class Journal:
         except sqlite3.DatabaseError as e:
             raise JournalError(f"journal {self.path} cannot be read ({e}); restore it or move it aside") from e
         # Money (issue 14): the funding dedupe keys and the journal-wide cycle count.
-        core._funding.update((Venue(v), pid) for v, pid in funding)
+        for v, pid in funding:
+            core.restore_funding(Venue(v), pid)
         core.cycles_started = cycles_started
         if state is None:
             self._first_checkpoint(core)
@@ -280,7 +281,7 @@ class Journal:
         except sqlite3.OperationalError as e:  # a read-only look (hedged status): the next daemon start writes it
             logger.debug("journal_checkpoint_skipped path={} reason={}", self.path, e)
             return
-        core._journaled_positions = dict(core.positions)
+        core.positions_journaled()
 
     # Every statement goes through these two, so a test can interrupt a write anywhere.
     def _exec(self, sql: str, params: tuple) -> None:

@@ -43,6 +43,11 @@ class MemoryBound:
     outbox: list[R.Row]
     coverage: Coverage
     venue_ts: dict[Venue, int]
+    adjustments: dict[str, tuple[Leg, Decimal, str]]
+    hedge_in_flight: Decimal
+    _next_order: int
+    _next_adj: int
+    _funding: set[tuple[Venue, str]]
     _by_oid: dict[tuple[Venue, str], OrderRecord]
     _by_cid: dict[tuple[Venue, str], OrderRecord]
     _trades: dict[tuple[Venue, str], str]
@@ -205,3 +210,63 @@ class MemoryBound:
             for tid in rec.trade_ids:
                 self._trades.setdefault((venue, tid), rec.key)
         self._track(rec)
+
+    def _seen_ts(self, venue: Venue, ts_ms: int) -> None:
+        """The newest venue timestamp of an order or fill: the back-fill watermark and what `settle_ms` counts from."""
+        if ts_ms > self.venue_ts.get(venue, 0):
+            self.venue_ts[venue] = ts_ms
+
+    # ---- restoring from the journal (hedged.ledger.replay): each call puts back what one kind of row held
+
+    def restore_order(self, rec: OrderRecord) -> None:
+        """An order row: the record in memory, its timestamp seen, a live hedge's open quantity in flight."""
+        self.restore_record(rec)
+        self._seen_ts(rec.leg.venue, rec.ts_ms)
+        if rec.is_hedge and rec.merged_into is None:
+            self.hedge_in_flight += rec.in_flight
+        self._next_order = max(self._next_order, int(rec.key[1:]) + 1)
+
+    def restore_trade(self, venue: Venue, trade_id: str, owner: OrderRecord) -> None:
+        """A fill row's trade id, on the record that survived any merge (the dedupe key of that trade)."""
+        self._trades[(venue, trade_id)] = owner.key
+        owner.trade_ids.add(trade_id)
+
+    def restore_adjustment(self, adj_id: str, leg: Leg, delta: Decimal, reason: str) -> None:
+        self.adjustments[adj_id] = (leg, delta, reason)
+        self.positions[leg] = self.positions.get(leg, ZERO) + delta
+        self._next_adj = max(self._next_adj, int(adj_id[1:]) + 1)
+
+    def restore_funding(self, venue: Venue, payment_id: str) -> None:
+        """A funding row's dedupe key."""
+        self._funding.add((venue, payment_id))
+
+    def positions_journaled(self) -> None:
+        """The journal's checkpoint now holds the positions as they are."""
+        self._journaled_positions = dict(self.positions)
+
+    def restore_positions_from_orders(self) -> None:
+        """A journal without a checkpoint: positions are the surviving records' counted quantities (the
+        adjustments add theirs as they are restored)."""
+        for rec in list(self.orders.values()):
+            if rec.merged_into is None:
+                self.positions[rec.leg] += rec.contribution
+
+    def restore_checkpoint(self, positions: dict[Leg, Decimal], next_order: int) -> None:
+        """A current checkpoint, after the kept orders and the adjustments: positions are the checkpoint's,
+        and what memory does not hold of them is the archived part (so positions == archived + records +
+        adjustments stays checkable)."""
+        self._next_order = max(self._next_order, next_order)
+        held: dict[Leg, Decimal] = {}
+        for rec in self.orders.values():
+            if rec.merged_into is None:
+                held[rec.leg] = held.get(rec.leg, ZERO) + rec.contribution
+        for leg, delta, _ in self.adjustments.values():
+            held[leg] = held.get(leg, ZERO) + delta
+        for leg, size in positions.items():
+            leg = self._legs.setdefault(leg, leg)
+            self.positions[leg] = size
+        for leg, size in self.positions.items():
+            rest = size - held.get(leg, ZERO)
+            if rest:
+                self.archived[leg] = rest
+        self.positions_journaled()

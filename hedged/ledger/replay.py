@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from hedged.ledger.core import LedgerCore
 from hedged.ledger.orders import Leg, OrderRecord
-from hedged.venues.base import ZERO, OrderStatus, PositionSnapshot, Side, Venue
+from hedged.venues.base import OrderStatus, PositionSnapshot, Side, Venue
 
 # Column order of an order row as the journal selects it (journal.ORDER_COLUMNS).
 ORDER_FIELDS = 18
@@ -36,11 +36,8 @@ def record_of(row: tuple) -> OrderRecord:
 def restore(core: LedgerCore, orders: list[tuple], fills: list[tuple], links: list[tuple],
             adjustments: list[tuple], residual: tuple | None, snapshots: list[tuple]) -> None:
     _check_fresh(core)
-    top = _load_orders(core, orders)
-    core._next_order = top + 1
-    for rec in list(core.orders.values()):
-        if rec.merged_into is None:
-            core.positions[rec.leg] += rec.contribution
+    _load_orders(core, orders)
+    core.restore_positions_from_orders()
     _load_fills_and_links(core, fills, links)
     _load_rest(core, adjustments, residual, snapshots)
 
@@ -50,27 +47,11 @@ def restore_bounded(core: LedgerCore, orders: list[tuple], fills: list[tuple], l
                     positions: dict[tuple[str, str], str], next_order: int) -> None:
     """`orders`: the kept ones (every live one included); `positions`: the checkpoint per (venue, market)."""
     _check_fresh(core)
-    top = _load_orders(core, orders)
-    core._next_order = max(top, next_order - 1) + 1
+    _load_orders(core, orders)
     _load_fills_and_links(core, fills, links)
     _load_rest(core, adjustments, residual, snapshots)
-    # The checkpoint holds every order's contribution and every adjustment; what memory does not hold
-    # is the archived part (so positions == archived + records + adjustments stays checkable).
-    held: dict[Leg, Decimal] = {}
-    for rec in core.orders.values():
-        if rec.merged_into is None:
-            held[rec.leg] = held.get(rec.leg, ZERO) + rec.contribution
-    for leg, delta, _ in core.adjustments.values():
-        held[leg] = held.get(leg, ZERO) + delta
-    for (venue, market), size in positions.items():
-        leg = Leg(Venue(venue), market)
-        leg = core._legs.setdefault(leg, leg)
-        core.positions[leg] = Decimal(size)
-    for leg, size in core.positions.items():
-        rest = size - held.get(leg, ZERO)
-        if rest:
-            core.archived[leg] = rest
-    core._journaled_positions = dict(core.positions)
+    core.restore_checkpoint({Leg(Venue(venue), market): Decimal(size) for (venue, market), size in positions.items()},
+                            next_order)
 
 
 def _check_fresh(core: LedgerCore) -> None:
@@ -78,17 +59,11 @@ def _check_fresh(core: LedgerCore) -> None:
         raise ValueError("replay needs a fresh LedgerCore")
 
 
-def _load_orders(core: LedgerCore, orders: list[tuple]) -> int:
-    top = 0
+def _load_orders(core: LedgerCore, orders: list[tuple]) -> None:
     # Survivors first, so an id a merged record shares lands on its survivor.
     recs = [record_of(row) for row in orders]
     for rec in sorted(recs, key=lambda r: r.merged_into is not None):
-        core.restore_record(rec)
-        core._seen_ts(rec.leg.venue, rec.ts_ms)
-        if rec.is_hedge and rec.merged_into is None:
-            core.hedge_in_flight += rec.in_flight
-        top = max(top, int(rec.key[1:]))
-    return top
+        core.restore_order(rec)
 
 
 def _load_fills_and_links(core: LedgerCore, fills: list[tuple], links: list[tuple]) -> None:
@@ -96,8 +71,7 @@ def _load_fills_and_links(core: LedgerCore, fills: list[tuple], links: list[tupl
     for fill_key, order_key, venue, market, side, counted_delta, trade_id in fills:
         owner = _survivor(core, order_key)
         if trade_id is not None and owner is not None:
-            core._trades[(Venue(venue), trade_id)] = owner.key
-            owner.trade_ids.add(trade_id)
+            core.restore_trade(Venue(venue), trade_id, owner)
         delta = Decimal(counted_delta)
         if delta and Leg(Venue(venue), market) == maker:
             core.coverage.add_fill(fill_key, delta * Side(side).sign, owner.key if owner is not None else None)
@@ -106,13 +80,8 @@ def _load_fills_and_links(core: LedgerCore, fills: list[tuple], links: list[tupl
 
 
 def _load_rest(core: LedgerCore, adjustments: list[tuple], residual: tuple | None, snapshots: list[tuple]) -> None:
-    top = 0
     for adj_id, venue, market, delta, reason in adjustments:
-        leg = Leg(Venue(venue), market)
-        core.adjustments[adj_id] = (leg, Decimal(delta), reason)
-        core.positions[leg] = core.positions.get(leg, ZERO) + Decimal(delta)
-        top = max(top, int(adj_id[1:]))
-    core._next_adj = top + 1
+        core.restore_adjustment(adj_id, Leg(Venue(venue), market), Decimal(delta), reason)
     if residual is not None:
         core.residual = Decimal(residual[0])
     for venue, market, size, ts_ms in snapshots:
