@@ -27,6 +27,7 @@ from typing import Any, Literal
 import trio
 from loguru import logger
 
+from hedged.deadlines import StopBudget
 from hedged.errors import Halted, ServiceFailed
 
 
@@ -48,28 +49,6 @@ class RestartPolicy:
 CRITICAL = RestartPolicy(kind="critical")
 
 
-@dataclass(frozen=True)
-class StopBudget:
-    """The one place the graceful stop's deadlines come from.
-
-    The supervisor cancels whatever is left at `total_s`. The hedge executor must have finished
-    its open hedges by `hedge_grace_s` and then still have `flatten_s` for the failure path (or
-    for closing both legs) before that: hedge_grace_s + flatten_s + margin_s == total_s.
-    """
-
-    total_s: float
-    flatten_s: float
-    margin_s: float
-
-    @classmethod
-    def of(cls, total_s: float) -> StopBudget:
-        return cls(total_s, flatten_s=0.4 * total_s, margin_s=0.1 * total_s)
-
-    @property
-    def hedge_grace_s(self) -> float:
-        return self.total_s - self.flatten_s - self.margin_s
-
-
 @dataclass
 class Service:
     name: str
@@ -88,7 +67,7 @@ class Service:
 class Supervisor:
     def __init__(self, *, graceful_stop_s: float, rng: random.Random | None = None,
                  on_status: Callable[[str], None] | None = None) -> None:
-        self.graceful_stop_s = graceful_stop_s
+        # Every stop deadline (this one, the executor's grace and flatten budget) is read off this budget.
         self.budget = StopBudget.of(graceful_stop_s)
         self.rng = rng or random.Random(0)
         self.stopping = trio.Event()  # graceful stop has begun
@@ -139,7 +118,7 @@ class Supervisor:
         """First call: graceful stop. Second call: stop at once."""
         self._stop_requests += 1
         if self._stop_requests == 1:
-            logger.info("stop_requested reason={} mode=graceful deadline_s={}", reason, self.graceful_stop_s)
+            logger.info("stop_requested reason={} mode=graceful deadline_s={}", reason, self.budget.total_s)
             self._stop_wanted.set()
         elif self._root_scope is not None:
             logger.warning("stop_requested reason={} mode=immediate", reason)
@@ -149,14 +128,14 @@ class Supervisor:
         await self._stop_wanted.wait()
         self.stopping.set()
         self.status("stopping")
-        with trio.move_on_after(self.graceful_stop_s) as deadline:
+        with trio.move_on_after(self.budget.total_s) as deadline:
             for svc in sorted(self.services, key=lambda s: s.stop_order):
                 logger.debug("service_stopping name={}", svc.name)
                 if not svc.wait_on_stop:
                     svc.scope.cancel()
                 await svc.done.wait()
         if deadline.cancelled_caught:
-            logger.warning("graceful_stop_deadline_exceeded deadline_s={}", self.graceful_stop_s)
+            logger.warning("graceful_stop_deadline_exceeded deadline_s={}", self.budget.total_s)
         for svc in self.services:
             svc.scope.cancel()
 
@@ -180,7 +159,7 @@ class Supervisor:
         self._root_scope.cancel()
 
     async def _cancel_in_stop_order(self, reason: str) -> None:
-        with trio.move_on_after(self.graceful_stop_s):
+        with trio.move_on_after(self.budget.total_s):
             for svc in sorted(self.services, key=lambda s: s.stop_order):
                 if svc.done.is_set() or not svc.started:
                     continue  # (one never started has nothing to wait for)

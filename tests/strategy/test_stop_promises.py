@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from hedged.errors import Halted
-from hedged.nursery.supervisor import StopBudget
+from hedged.deadlines import StopBudget
 from hedged.venues.base import OrderRejected, Side, Venue
 
 from .rig import rig
