@@ -1,11 +1,13 @@
 """The trading part of the service tree: simulators, ledger, venues, reconciler, executor, guard, cycle.
 
 `Engine` owns the objects the services share and hands the supervisor one service per
-role, in start order. Objects that need a started venue (its market rules) are built
-when the first service that needs them starts, which the supervisor's in-order
-`nursery.start` makes safe. Stop order is the reverse of risk: the cycle stops first
-(cancelling resting maker orders), the executor finishes any open hedge, then the
-reconciler, venues, ledger and simulators close.
+role, in start order. The ledger service opens the journal and builds the venue clients; once
+both venue services have started (market rules loaded), the venue-rules step checks the cycle's
+sizes and builds the whole strategy graph in one call (`hedged.strategy.graph.build_strategy`),
+which the supervisor's in-order `nursery.start` makes safe; the later services only run their
+object. Stop order is the reverse of risk: the cycle stops first (cancelling resting maker
+orders), the executor finishes any open hedge, then the reconciler, venues, ledger and
+simulators close.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from hedged.ledger import Ledger, Leg, ReconcileKind, Roles
 from hedged.metrics import Metrics, Readiness
 from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
-from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper, client_ids
 from hedged.pnl.check import MoneyCheck
 from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
+from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper
+from hedged.strategy.graph import Strategy, build_strategy
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
@@ -54,16 +57,33 @@ class Engine:
     venue_kw: dict[str, dict[str, Any]] = field(default_factory=dict)
     ledger: Ledger | None = None
     venues: Venues | None = None
-    executor: HedgeExecutor | None = None
-    sweeper: Sweeper | None = None
-    reconciler: Reconciler | None = None
-    cycle: CycleRunner | None = None
-    guard: ExposureGuard | None = None
+    strategy: Strategy | None = None  # built once, when both venues have started (`_check_venue_rules`)
     pnl: PnlTracker | None = None
     reconciled: bool = False
     halted: str | None = None
     _send: trio.MemorySendChannel[VenueEvent] | None = None
     _recv: trio.MemoryReceiveChannel[VenueEvent] | None = None
+
+    # The strategy's parts, None until the graph is built.
+    @property
+    def executor(self) -> HedgeExecutor | None:
+        return self.strategy.executor if self.strategy is not None else None
+
+    @property
+    def sweeper(self) -> Sweeper | None:
+        return self.strategy.sweeper if self.strategy is not None else None
+
+    @property
+    def reconciler(self) -> Reconciler | None:
+        return self.strategy.reconciler if self.strategy is not None else None
+
+    @property
+    def cycle(self) -> CycleRunner | None:
+        return self.strategy.cycle if self.strategy is not None else None
+
+    @property
+    def guard(self) -> ExposureGuard | None:
+        return self.strategy.guard if self.strategy is not None else None
 
     # ------------------------------------------------------------------ services
 
@@ -141,10 +161,13 @@ class Engine:
         return {"extended": {"on_rate_limit_wait": hook("extended")}, "lighter": {"on_rate_limit_wait": hook("lighter")}}
 
     async def _check_venue_rules(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Refuses to start (ConfigError, exit 78) when the cycle's sizes are not tradeable on a venue."""
+        """Refuses to start (ConfigError, exit 78) when the cycle's sizes are not tradeable on a venue; then
+        builds the strategy graph, before the reconciler (the next service) needs it."""
         assert self.venues is not None
         check_venue_rules(self.cfg.cycle, "extended", self.venues.extended.rules)
         check_venue_rules(self.cfg.cycle, "lighter", self.venues.lighter.rules)
+        if self.strategy is None:
+            self._build_strategy()
         task_status.started()
 
     async def _run_credentials(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -170,32 +193,17 @@ class Engine:
         return run
 
     def _build_strategy(self) -> None:
-        cfg, v, ledger = self.cfg, self.venues, self.ledger
-        assert v is not None and ledger is not None
-        ids = client_ids(v.extended, v.lighter)
-        aggress = cfg.risk.flatten_aggress_bps
-        self.executor = HedgeExecutor(ledger=ledger, maker=v.extended, hedge=v.lighter, cfg=cfg.hedge,
-                                      tolerance=lambda: self.cycle.tolerance(), rng=random.Random(self.rng.random()),
-                                      alert=self.alert, new_client_id=ids, on_latency=self._observe_latency,
-                                      on_failure=self._count_failure)
-        self.reconciler = Reconciler(ledger=ledger, maker=v.extended, hedge=v.lighter,
-                                     interval_s=cfg.risk.reconcile_interval_s, hedge_busy=self.executor.busy,
-                                     resynced=[v.extended.synced, v.lighter.synced], alert=self.alert,
-                                     orphan_policy=cfg.risk.orphan_orders)
-        self.sweeper = Sweeper(ledger=ledger, maker=v.extended, hedge=v.lighter, risk=cfg.risk,
-                               tolerance=lambda: self.cycle.tolerance(), alert=self.alert, new_client_id=ids,
-                               aggress_bps=aggress, hedge_idle=self.executor.wait_flat, reconciler=self.reconciler)
-        self.cycle = CycleRunner(ledger=ledger, maker=v.extended, executor=self.executor, sweeper=self.sweeper,
-                                 cycle_cfg=cfg.cycle, risk_cfg=cfg.risk, rng=random.Random(self.rng.random()),
-                                 new_client_id=ids, alert=self.alert,
-                                 untradeable=lambda: self.executor.rules().min_size, on_stop=cfg.daemon.on_stop,
-                                 pnl=self.pnl)
+        assert self.venues is not None and self.ledger is not None
+        self.strategy = s = build_strategy(self.cfg, ledger=self.ledger, maker=self.venues.extended,
+                                           hedge=self.venues.lighter, rng=self.rng, alert=self.alert, pnl=self.pnl,
+                                           on_latency=self._observe_latency, on_failure=self._count_failure)
         if self.metrics is not None:
-            self.metrics.oldest_unhedged_fill_age.set_function(self.executor.oldest_unhedged_age)
-        self.guard = ExposureGuard(ledger=ledger, maker=v.extended, hedge=v.lighter, hedge_busy=self.executor.busy,
-                                   tolerance=self.cycle.tolerance, grace_s=cfg.risk.guard_grace_s, alert=self.alert,
-                                   new_client_id=ids, aggress_bps=aggress, reconcile=self.sweeper.reconcile_periodic,
-                                   max_position=cfg.risk.max_position)
+            self.metrics.oldest_unhedged_fill_age.set_function(s.executor.oldest_unhedged_age)
+        smallest = s.executor.rules().min_size
+        if s.tolerance() <= smallest:
+            logger.warning("tolerance_below_hedge_minimum tolerance={} hedge_min_size={} (risk.tolerance_pct or "
+                           "risk.tolerance_floor is below what {} can trade; the hedge minimum is used)",
+                           s.tolerance(), smallest, self.cfg.market.lighter)
 
     def _count_failure(self, reason: str) -> None:
         if self.metrics is not None:
@@ -206,14 +214,6 @@ class Engine:
             self.metrics.hedge_latency.labels(phase).observe(seconds)
 
     async def _run_reconciler(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        if self.sweeper is None:
-            self._build_strategy()
-            assert self.cycle is not None and self.executor is not None
-            smallest = self.executor.rules().min_size
-            if self.cycle.tolerance() <= smallest:
-                logger.warning("tolerance_below_hedge_minimum tolerance={} hedge_min_size={} (risk.tolerance_pct or "
-                               "risk.tolerance_floor is below what {} can trade; the hedge minimum is used)",
-                               self.cycle.tolerance(), smallest, self.cfg.market.lighter)
         assert self.reconciler is not None and self.ledger is not None
         if not self.reconciled:
             # Before the executor, guard and cycle start (the supervisor starts in order): orphans are

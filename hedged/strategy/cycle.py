@@ -19,8 +19,7 @@ from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.maker import MakerWorker
 from hedged.strategy.planning import CyclePlan, FundingDecision, funding_side, plan_cycle
 from hedged.strategy.sweep import Sweeper
-from hedged.strategy.tolerance import tolerance as tolerance_of
-from hedged.strategy.tolerance import within
+from hedged.strategy.tolerance import ToleranceRule, within
 from hedged.venues.base import Side, VenueClient, VenueError
 
 
@@ -68,10 +67,12 @@ def _avg(notional: Decimal, qty: Decimal) -> Decimal | None:
 class CycleRunner:
     def __init__(self, *, ledger, maker: VenueClient, executor: HedgeExecutor, sweeper: Sweeper, cycle_cfg, risk_cfg,
                  rng: random.Random, new_client_id, alert=None,
-                 untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep", pnl=None) -> None:
+                 untradeable: Callable[[], Decimal] | None = None, on_stop: str = "keep", pnl=None,
+                 tolerance: ToleranceRule | None = None) -> None:
         self.pnl = pnl  # hedged.pnl.tracker.PnlTracker, or None (then the line says pnl=-)
         self._no_rate: set = set()  # venues already named as not reporting a funding rate
-        self._untradeable = untradeable
+        # The exposure rule everyone shares (the service graph passes it in); this task sets its cycle size.
+        self.rule = tolerance if tolerance is not None else ToleranceRule.of(cycle_cfg, risk_cfg, untradeable)
         self.on_stop = on_stop  # daemon.on_stop: what the summary line says about legs left open
         self.ledger = ledger
         self.maker = maker
@@ -89,12 +90,8 @@ class CycleRunner:
                                   unhedged=executor.unhedged, max_position=risk_cfg.max_position)
 
     def tolerance(self) -> Decimal:
-        """The configured tolerance, but never below what the hedge venue can trade at all
-        (`untradeable`): a residual smaller than the smallest order cannot be hedged or
-        flattened, so treating it as a breach would only halt the daemon."""
-        size = self.plan.size if self.plan is not None else None
-        configured = tolerance_of(self.cfg.size_max, size, self.risk.tolerance_pct, self.risk.tolerance_floor)
-        return max(configured, self._untradeable()) if self._untradeable is not None else configured
+        """The shared rule's value now (`ToleranceRule`)."""
+        return self.rule()
 
     async def run(self, *, stopping: trio.Event | None = None, task_status=trio.TASK_STATUS_IGNORED) -> None:
         if stopping is None:
@@ -138,6 +135,7 @@ class CycleRunner:
             if result.flattened:
                 self.summary.sweeps += 1
         self.plan = plan
+        self.rule.cycle_size = plan.size
         self.summary.cycles += 1
         self.ledger.record_cycle(str(n), "start")
         cycle_seq = self.ledger.core.cycle_seq  # journal-wide number: the PnL book's bucket for this cycle
