@@ -32,15 +32,17 @@ from hedged.nursery import CRITICAL, RestartPolicy, Service, Supervisor
 from hedged.secrets import SECRETS
 from hedged.pnl.check import MoneyCheck
 from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
-from hedged.strategy import CycleRunner, ExposureGuard, HedgeExecutor, Sweeper
 from hedged.strategy.graph import Strategy, build_strategy
-from hedged.strategy.reconciler import Reconciler
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
 from hedged.venues.base import Venue, VenueEvent
 
 Alert = Callable[..., Awaitable[Any]]
 NETWORK = RestartPolicy(backoff_initial_s=1.0, backoff_max_s=30.0, max_restarts=5, window_s=300.0)
+
+
+def _part(name: str) -> property:
+    return property(lambda self: getattr(self.strategy, name) if self.strategy is not None else None)
 
 
 @dataclass
@@ -64,26 +66,12 @@ class Engine:
     _send: trio.MemorySendChannel[VenueEvent] | None = None
     _recv: trio.MemoryReceiveChannel[VenueEvent] | None = None
 
-    # The strategy's parts, None until the graph is built.
-    @property
-    def executor(self) -> HedgeExecutor | None:
-        return self.strategy.executor if self.strategy is not None else None
-
-    @property
-    def sweeper(self) -> Sweeper | None:
-        return self.strategy.sweeper if self.strategy is not None else None
-
-    @property
-    def reconciler(self) -> Reconciler | None:
-        return self.strategy.reconciler if self.strategy is not None else None
-
-    @property
-    def cycle(self) -> CycleRunner | None:
-        return self.strategy.cycle if self.strategy is not None else None
-
-    @property
-    def guard(self) -> ExposureGuard | None:
-        return self.strategy.guard if self.strategy is not None else None
+    # The strategy's parts (HedgeExecutor, Reconciler, Sweeper, CycleRunner, ExposureGuard), None until built.
+    executor = _part("executor")
+    reconciler = _part("reconciler")
+    sweeper = _part("sweeper")
+    cycle = _part("cycle")
+    guard = _part("guard")
 
     # ------------------------------------------------------------------ services
 
