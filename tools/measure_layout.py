@@ -1,29 +1,44 @@
-"""Lines per folder of hedged/, largest modules and classes: the layout measurements of issue 16.
+"""Lines per folder of hedged/, the largest modules and classes: the layout measurements of issue 16.
 
-Usage: python tools/measure_layout.py [REPO_ROOT]
+Usage: python tools/measure_layout.py [REPO_ROOT]   (prints Markdown)
 """
-import ast, sys
-from pathlib import Path
+
+from __future__ import annotations
+
+import ast
+import sys
 from collections import defaultdict
-root = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent)
-per = defaultdict(lambda: [0,0])
-mods=[]; classes=[]
-for p in sorted((root/'hedged').rglob('*.py')):
-    rel = p.relative_to(root)
-    n = len(p.read_text().splitlines())
-    pkg = str(rel.parent)
-    per[pkg][0]+=n; per[pkg][1]+=1
-    mods.append((n,str(rel)))
-    for node in ast.walk(ast.parse(p.read_text())):
-        if isinstance(node, ast.ClassDef):
-            classes.append((node.end_lineno-node.lineno+1, f"{rel}:{node.name}"))
-tot=sum(v[0] for v in per.values())
-print("| package | modules | lines |\n|---|---:|---:|")
-for k,v in sorted(per.items()): print(f"| {k} | {v[1]} | {v[0]} |")
-print(f"| **total** | {sum(v[1] for v in per.values())} | {tot} |")
-# sim split
-simlines=sum(n for n,r in mods if '/sim' in r and 'venues' in r)
-print(f"\nsimulator code under hedged/venues (sim*.py + venues/sim/): {simlines} lines of {sum(n for n,r in mods if r.startswith('hedged/venues'))} under hedged/venues")
-print("\nlargest modules:"); [print(f"  {n} {r}") for n,r in sorted(mods)[-5:][::-1]]
-print("largest classes:"); [print(f"  {n} {r}") for n,r in sorted(classes)[-5:][::-1]]
-print("modules over 400 lines:", sum(1 for n,_ in mods if n>400))
+from pathlib import Path
+
+
+def main(root: Path) -> None:
+    per_folder: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # folder -> [lines, modules]
+    modules: list[tuple[int, str]] = []
+    classes: list[tuple[int, str]] = []
+    for path in sorted((root / "hedged").rglob("*.py")):
+        rel = path.relative_to(root)
+        text = path.read_text()
+        n = len(text.splitlines())
+        per_folder[str(rel.parent)][0] += n
+        per_folder[str(rel.parent)][1] += 1
+        modules.append((n, str(rel)))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                classes.append((node.end_lineno - node.lineno + 1, f"{rel}:{node.name}"))
+    print("| package | modules | lines |\n|---|---:|---:|")
+    for folder, (lines, count) in sorted(per_folder.items()):
+        print(f"| {folder} | {count} | {lines} |")
+    print(f"| **total** | {len(modules)} | {sum(n for n, _ in modules)} |")
+    sim = sum(n for n, r in modules if "/sim" in r)
+    print(f"\nsimulator code (sim*.py, sim/ folders): {sim} lines")
+    print("\nlargest modules:")
+    for n, r in sorted(modules)[-5:][::-1]:
+        print(f"  {n} {r}")
+    print("largest classes:")
+    for n, r in sorted(classes)[-5:][::-1]:
+        print(f"  {n} {r}")
+    print("modules over 400 lines:", sum(1 for n, _ in modules if n > 400))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent)
