@@ -181,6 +181,7 @@ def validate(cfg: Config) -> None:
     _in_range("sim.start_price", s.start_price, Decimal("1e-6"), Decimal("1e9"))
     _in_range("sim.volatility", s.volatility, 0, 0.1)
     _in_range("sim.tick_interval_s", s.tick_interval_s, 0.001, 3600)
+    _in_range("sim.funding_interval_s", s.funding_interval_s, 1, 86_400)
     _in_range("sim.spread_bps", s.spread_bps, Decimal("0.01"), 1000)
     _in_range("sim.basis_bps", s.basis_bps, -1000, 1000)
     _in_range("sim.depth_levels", s.depth_levels, 1, 1000)

@@ -28,7 +28,9 @@ from hedged.venues.extended.sim_config import ExtendedSimSettings
 from hedged.venues.lighter import LighterClient, LighterSettings
 from hedged.venues.lighter.signing import generate_api_key
 from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings
+from hedged.venues.lighter.sim_tx import LighterFees
 from hedged.venues.sim.market import Market, MarketSettings
+from hedged.venues.sim.money import FundingSettings
 
 EXTENDED_NETWORKS = {
     "mainnet": ("https://api.starknet.extended.exchange/api/v1",
@@ -91,15 +93,17 @@ class SimPair:
         s = cfg.sim
         base = run_id_base() if id_base is None else id_base
         market = Market(market_settings(s))
+        funding = FundingSettings(interval_s=s.funding_interval_s)
         ext = ExtendedSim(
             ExtendedSimSettings(seed=s.seed, market=cfg.market.extended, asset=cfg.market.extended.split("-")[0],
                                 market_settings=market.settings, accept_delay=s.extended_accept_delay_s,
                                 cancel_delay=s.extended_accept_delay_s, domain_chain_id=extended_chain_id,
-                                id_base=base, start_epoch_ms=start_epoch_ms),
+                                id_base=base, start_epoch_ms=start_epoch_ms, funding=funding),
             market=market,
         )
         latency = {"zero": Latency(), "standard": Latency.standard(), "premium": Latency.premium()}[s.lighter_latency]
-        lig_settings = LighterSimSettings(seed=s.seed, latency=latency, id_base=base)
+        fees = {"standard": LighterFees.standard(), "premium": LighterFees.premium()}[s.lighter_fees]
+        lig_settings = LighterSimSettings(seed=s.seed, latency=latency, id_base=base, fees=fees, funding=funding)
         lig_settings = replace(lig_settings, market=replace(lig_settings.market, symbol=cfg.market.lighter))
         lig = LighterSim(lig_settings, market=market, **({"wall_clock": wall_clock} if wall_clock else {}))
         keys = generate_api_key()
