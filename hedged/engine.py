@@ -116,9 +116,13 @@ class Engine:
         roles = Roles(maker=Leg(Venue.EXTENDED, self.cfg.market.extended), hedge=Leg(Venue.LIGHTER, self.cfg.market.lighter))
         path = Path(self.cfg.daemon.state_dir) / "ledger.sqlite3"
         # A JournalError (corrupt or newer file) escalates: this service is critical.
-        self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous)
+        # The venues' wall clock where one is given (a simulation's virtual one), for the journal's own
+        # stamps and the PnL tracker's "today": both are compared with venue times.
+        wall = next((kw["wall_clock"] for kw in self.venue_kw.values() if "wall_clock" in kw), None)
+        self.ledger = Ledger.open(roles, path, synchronous=self.cfg.daemon.journal_synchronous, wall_clock=wall)
         self.ledger.write_in_thread = not self.in_memory  # in memory = under the autojump clock
-        self.pnl = attach_pnl(self.ledger)  # before the first event: history folded, new money fed live
+        # before the first event: history folded, new money fed live
+        self.pnl = attach_pnl(self.ledger, **({"wall_clock": wall} if wall else {}))
         if self.metrics is not None:
             self.ledger.on_write = self.metrics.journal_write_latency.observe
         self._send, self._recv = trio.open_memory_channel(10_000)

@@ -68,10 +68,12 @@ class Ledger:
 
     @classmethod
     def open(cls, roles: Roles, path: str | Path, *, synchronous: str = "NORMAL", settle_ms: int = SETTLE_MS,
-             keep_last: int = KEEP_LAST) -> Ledger:
+             keep_last: int = KEEP_LAST, wall_clock: Callable[[], float] | None = None) -> Ledger:
         """Open (or create) the journal at `path` and replay it. Raises `JournalError` with the file name.
-        `settle_ms`/`keep_last`: which settled orders memory keeps (docs/ledger.md "What memory keeps")."""
-        journal = Journal.open(path, synchronous=synchronous)
+        `settle_ms`/`keep_last`: which settled orders memory keeps (docs/ledger.md "What memory keeps").
+        `wall_clock` stamps rows no venue time came with: the venues' clock (a restart reads the newest
+        stamp back as the trade back-fill's watermark, so it must be on the venues' time line)."""
+        journal = Journal.open(path, synchronous=synchronous, **({"wall_clock": wall_clock} if wall_clock else {}))
         try:
             core = LedgerCore(roles, settle_ms=settle_ms, keep_last=keep_last)
             info = journal.load(core)

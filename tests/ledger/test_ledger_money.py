@@ -143,3 +143,20 @@ def test_fee_decimals_round_trip_without_binary_float_loss(tmp_path):
     with Journal.open(tmp_path / "j.db") as j:
         j.write(core.take_rows())
         assert Decimal(j._conn.execute("SELECT fee FROM fills").fetchone()[0]) == Decimal(fee)
+
+
+def test_rows_the_journal_stamps_itself_are_on_the_venues_clock_so_a_restart_back_fills_from_venue_time(tmp_path):
+    # A hedge registered but never acknowledged has no venue time; the journal stamps it. Read back at
+    # the next start, that stamp is the newest one: the trade back-fill's watermark. On a clock other
+    # than the venues' (DST seed 50: the host's clock, 11 months past the simulated venues') every
+    # later back-fill asked for trades from the future and found none; their money never reached PnL.
+    from hedged.ledger import Ledger
+
+    venue_now_s = 1_767_225_700.0
+    ledger = Ledger.open(ROLES, tmp_path / "j.db", wall_clock=lambda: venue_now_s)
+    ledger.register_hedge("h1", Side.SELL, D("0.5"))
+    ledger.flush()
+    ledger.close()
+    again = Ledger.open(ROLES, tmp_path / "j.db")
+    assert again.core.venue_ts[Venue.LIGHTER] == int(venue_now_s * 1000)
+    again.close()
