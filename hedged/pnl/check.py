@@ -39,6 +39,7 @@ from hedged.venues.base import AccountMoney, VenueClient, VenueError
 ALERTED = ("equity", "fees", "funding")
 _CALL_S = 10.0
 _FUNDING_MARGIN_MS = 3_600_000  # funding history is re-read from an hour before the newest payment
+_TRADES_MARGIN_MS = 600_000  # trades are read from 10 min before the last change of the oldest order missing some
 # Funding history is read at the first check, whenever the venue's funding total moved differently
 # from ours, and otherwise at most this often: each read costs REST budget that reconciliation and
 # the hedges share (Lighter Standard: 60 requests a minute, sendTx included).
@@ -74,6 +75,14 @@ def ours_and_theirs(money: AccountMoney, tracker: PnlTracker) -> dict[str, tuple
     if money.realised_pnl is not None:
         out["realised"] = (leg.realised, money.realised_pnl)
     return out
+
+
+def unpriced_since(core: Any, venue: Any) -> int | None:
+    """The oldest last-change time of `venue`'s orders in memory that count more filled than their
+    trade records add up to (None: every counted fill has its trade record)."""
+    stamps = [rec.ts_ms for rec in core.orders.values() if rec.leg.venue is venue and rec.merged_into is None
+              and rec.counted - rec.baseline > rec.trade_qty]
+    return min(stamps, default=None)
 
 
 class MoneyCheck:
@@ -127,6 +136,7 @@ class MoneyCheck:
             # Re-syncing: its REST reads come first (Lighter Standard has 60 a minute, sendTx included).
             logger.debug("pnl_check_skipped venue={} reason=not_synced", venue)
             return []
+        await self._backfill_trades(client)
         fetch = getattr(client, "account_money", None)
         if fetch is None:
             await self._backfill_funding(client, due=False)
@@ -145,15 +155,14 @@ class MoneyCheck:
             logger.debug("pnl_check_skipped venue={} reason=ledger_moved", venue)
             return []
         figures = ours_and_theirs(money, self.tracker)
-        base = self._base.get((venue, "funding"))
-        if "funding" in figures and base is not None:
-            ours, theirs = figures["funding"]
-            if theirs - base[1] != ours - base[0]:  # a payment we have not seen: read the history now
-                await self._backfill_funding(client, due=True)
-                figures = ours_and_theirs(money, self.tracker)
-        else:
-            await self._backfill_funding(client, due=False)
-            figures = ours_and_theirs(money, self.tracker)
+        # A payment we have not seen: the venue's funding total moved differently from ours or, where the
+        # venue reports no funding total (Extended: its open position carries none), its equity did.
+        clue = "funding" if "funding" in figures else "equity"
+        if self._moved_apart(venue, clue, figures):
+            await self._backfill_funding(client, due=True)
+        elif clue == "equity" or (venue, "funding") not in self._base:
+            await self._backfill_funding(client, due=False)  # paced (funding_every_s)
+        figures = ours_and_theirs(money, self.tracker)
         if not figures:
             self._say_once(venue, "pnl_check_unsupported venue={} (the venue reports none of the figures)")
         out = []
@@ -171,6 +180,13 @@ class MoneyCheck:
             await self._judge(key, d)
         return out
 
+    def _moved_apart(self, venue: str, check: str, figures: dict[str, tuple[Decimal, Decimal]]) -> bool:
+        base = self._base.get((venue, check))
+        if check not in figures or base is None:
+            return False
+        ours, theirs = figures[check]
+        return theirs - base[1] != ours - base[0]
+
     async def _judge(self, key: tuple[str, str], d: Difference) -> None:
         if d.check not in ALERTED or d.abs <= self.bound:
             self._over.discard(key)
@@ -182,6 +198,25 @@ class MoneyCheck:
             await self.alert("pnl_mismatch", "warning", key=f"{d.venue}:{d.check}", venue=d.venue, check=d.check,
                              ours=str(d.ours), venue_figure=str(d.theirs), difference=str(d.difference),
                              bound=str(self.bound))
+
+    async def _backfill_trades(self, client: VenueClient) -> None:
+        """Trade records of fills the ledger counted from an order's cumulative quantity alone (a frozen
+        account stream: the order's state came by REST, its trades never did). Without them those fills
+        have no price or fee, so our PnL would miss them; the venue's trade history has them."""
+        since = unpriced_since(self.ledger.core, client.venue)
+        history = getattr(client, "trades", None)
+        if since is None or history is None:
+            return
+        try:
+            with trio.fail_after(self.call_s):
+                got = await history(since_ms=max(0, since - _TRADES_MARGIN_MS))
+        except (VenueError, trio.TooSlowError) as exc:
+            logger.warning("trade_backfill_failed venue={} error={!r}", client.venue, exc)
+            return
+        market = next(leg.market for leg in self.ledger.legs() if leg.venue is client.venue)
+        new = self.ledger.backfill(t for t in got if t.market == market)
+        logger.info("trades_backfilled venue={} new={} read={} why=fills_without_trade_record", client.venue, new,
+                    len(got))
 
     async def _backfill_funding(self, client: VenueClient, *, due: bool) -> None:
         history = getattr(client, "funding", None)

@@ -187,3 +187,61 @@ async def test_a_venue_that_is_re_syncing_is_not_asked_for_its_money(autojump_cl
     assert await check.check() == [] and ext.calls == 0
     ext.synced.value = True
     assert await check.check() != [] and ext.calls == 1
+
+
+class NoFundingTotal(VenueBooks):
+    """Extended's picture: balance and the position's PnL, no funding total (the history alone has it)."""
+
+    async def account_money(self) -> AccountMoney:
+        money = await super().account_money()
+        return AccountMoney(money.venue, money.market, balance=money.balance, realised_pnl=None,
+                            unrealised_pnl=money.unrealised_pnl, mark_price=money.mark_price, fees_paid=money.fees_paid)
+
+
+async def test_a_venue_without_a_funding_total_whose_equity_moved_apart_has_its_funding_history_read_at_once(
+        autojump_clock):
+    ext = NoFundingTotal(Venue.EXTENDED, "SOL-USD")
+    ledger, _, check, alerts = setup(ext)
+    await check.check()  # the first check reads the history; the next paced read is 10 min away
+    fill(ledger, ext, "t1", Side.BUY, "1", "100", "0")
+    ext.pay(FundingPayment(Venue.EXTENDED, "SOL-USD", "f1", D("-0.004"), ts_ms=5))
+    found = {d.check: d for d in await check.check()}
+    assert ledger.core.knows_funding(Venue.EXTENDED, "f1")  # read now, not at the next paced read
+    assert found["equity"].difference == 0 and alerts == []
+
+
+class TradeHistory(VenueBooks):
+    """A venue whose account stream froze: the order's cumulative fill came (by REST), its trades did not."""
+
+    def __init__(self, *a, **kw) -> None:
+        super().__init__(*a, **kw)
+        self.history: list[Trade] = []
+        self.reads = 0
+
+    async def trades(self, *, since_ms: int = 0) -> list[Trade]:
+        self.reads += 1
+        return [t for t in self.history if t.ts_ms >= since_ms]
+
+
+async def test_a_fill_counted_without_its_trade_record_gets_it_from_the_trade_history_and_its_money_into_pnl(
+        autojump_clock):
+    from hedged.venues.base import OrderStatus, OrderUpdate
+
+    ext = TradeHistory(Venue.EXTENDED, "SOL-USD")
+    ledger, tracker, check, alerts = setup(ext)
+    await check.check()
+    assert ext.reads == 0  # every counted fill has its trade record: nothing to read
+    ledger.register_order(MAKER, "m1", Side.BUY, D("2"))
+    t = Trade(Venue.EXTENDED, "SOL-USD", "t7", "77", "m1", Side.BUY, D("2"), D("99.5"), D("0.01"), Liquidity.TAKER,
+              ts_ms=5_000)
+    ext.history.append(t)
+    ext.trade(t)  # the venue's books moved; our stream said nothing
+    ledger.apply(OrderUpdate(Venue.EXTENDED, "SOL-USD", "77", "m1", Side.BUY, OrderStatus.FILLED, D("2"), D("2"),
+                             avg_price=D("99.5"), ts_ms=5_000))
+    assert ledger.position(Venue.EXTENDED) == 2 and tracker.book.positions[Venue.EXTENDED].size == 0
+    found = {d.check: d for d in await check.check()}
+    assert ext.reads == 1 and tracker.book.positions[Venue.EXTENDED].size == 2
+    assert ledger.position(Venue.EXTENDED) == 2  # the trade record adds money, not a second fill
+    assert found["equity"].difference == 0 and found["fees"].difference == 0 and alerts == []
+    await check.check()
+    assert ext.reads == 1  # nothing is missing any more
