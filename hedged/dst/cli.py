@@ -104,6 +104,8 @@ def _one(seed: int, minutes: float, only: list[int] | None, scenario: int | None
             "fills_while_down": s.fills_while_down, "hedges": r.trace.count("| hedge_sent "), "crashes": s.crashes,
             "stops": s.stops, "naked_qty_s": str(s.naked_qty_s), "faults_fired": s.faults_fired,
             "restarts": s.restarts, "venue_service_restarts": r.trace.count("| service_restarting name=venue:"),
+            "funding_payments": s.funding_payments, "trades_left_out": s.trades_left_out,
+            "payments_left_out": s.payments_left_out,
             "exits": r.exit_codes,
             "hint": hint(r.trace, min(v.at for v in r.violations)) if r.violations else "", "scenario": scenario}
 
@@ -225,5 +227,5 @@ def _tally(results: list[dict[str, Any]], known: dict[int, str]) -> None:
           f"hedges={sum(r['hedges'] for r in results)} crashes={sum(r['crashes'] for r in results)} "
           f"graceful_stops={sum(r['stops'] for r in results)} failing_seeds={len(failing)} "
           f"known={sum(1 for s in failing if s in known)} "
-          + " ".join(f"invariant{i}={by_inv.get(i, 0)}" for i in range(1, 7))
+          + " ".join(f"invariant{i}={by_inv.get(i, 0)}" for i in range(1, 8))
           + (f" venue_restarts={restarts}" if (restarts := sum(r.get("restarts", 0) for r in results)) else ""))

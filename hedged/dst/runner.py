@@ -245,6 +245,8 @@ class _Driver:
             # Already halting when the stop came: the halt's incidents came before it, and count.
             before = life.incidents_from
         self.trace.add(f"dst life={self.mon.stats.lives} graceful stop")
+        for cable in life.cables:
+            cable.stopping = True  # invariant 7: history read from here on may be abandoned by the stop
         life.rt.supervisor.request_stop("dst")
         budget = self.world.cfg.daemon.graceful_stop_s + STOP_SLACK_S
         with trio.move_on_after(budget) as hung:
@@ -330,6 +332,7 @@ class _Driver:
             self.down.append((self.down_since, self.world.now_ms()))
             self.mon.stats.virtual_s = trio.current_time()
             checker.check_journal(self.mon, self.state_dir, self.down)
+            checker.check_money(self.mon, self.state_dir, self.down)
             p = self.world.pair
             self.mon.stats.faults_fired = len(p.extended.faults.history) + len(p.lighter.faults.history)
             n.cancel_scope.cancel()

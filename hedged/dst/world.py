@@ -51,8 +51,22 @@ def dst_config(seed: int, state_dir: Path) -> Config:
         sim=r(c.sim, seed=seed, tick_interval_s=1.0, depth_levels=3,
               volatility=rng.choice([0.0002, 0.0005, 0.001]),
               flow_rate=rng.choice([0.5, 1.0, 2.0]),
-              lighter_latency=rng.choice(["standard", "standard", "premium", "zero"])),
+              lighter_latency=rng.choice(["standard", "standard", "premium", "zero"]),
+              **money_knobs(seed)),
     )
+
+
+FUNDING_INTERVALS_S = (30.0, 45.0, 60.0, 90.0)
+HISTORY_PATHS = {("extended", "funding"): "/user/funding/history", ("lighter", "funding"): "/api/v1/positionFunding",
+                 ("extended", "trades"): "/user/trades", ("lighter", "trades"): "/api/v1/trades"}
+
+
+def money_knobs(seed: int) -> dict[str, Any]:
+    """The seed's fee schedule on Lighter and funding interval of both sims (the venues settle hourly,
+    which a 3-minute run from an on-the-hour epoch would never reach). Drawn from their own stream, so
+    the config's other draws, and with them the seed's market and plan, are what they were before."""
+    rng = random.Random(f"{seed}:money")
+    return {"funding_interval_s": rng.choice(FUNDING_INTERVALS_S), "lighter_fees": rng.choice(["standard", "premium"])}
 
 
 @contextmanager
@@ -83,8 +97,10 @@ class Cable:
     """One engine's connection to one venue simulator; `cut()` breaks it for good."""
 
     def __init__(self, handler: Any, rng: random.Random, *, ping_interval: float | None = None,
-                 pong_timeout: float = 10.0) -> None:
+                 pong_timeout: float = 10.0, on_served: Any = None) -> None:
         self.is_cut = False
+        self.on_served = on_served  # (cable, request path, venue ms it reached the venue): the world's record
+        self.stopping = False  # its engine was asked to stop: what it reads now may be abandoned by the stop
         self.rng = rng  # one-way REST latency, 0.5-15 ms each way: REST reads take time, as on a network
         self._http = MemoryHttpTransport(handler)
         self._streams: list[Any] = []
@@ -117,7 +133,10 @@ class _CableTransport(httpx.AsyncBaseTransport):
                 cable.in_flight += 1
                 try:
                     await trio.sleep(cable.rng.uniform(0.0005, 0.015))
+                    served = trio.current_time()
                     response = await cable._http.handle_async_request(request)  # noqa: SLF001
+                    if cable.on_served is not None and response.status_code == 200:
+                        cable.on_served(cable, request.url.path, served)
                     await trio.sleep(cable.rng.uniform(0.0005, 0.015))
                     return response
                 finally:
@@ -157,6 +176,24 @@ class World:
         self.pair.lighter.settings = dataclasses.replace(self.pair.lighter.settings, book_interval_s=0.5)
         self.account = self.pair.lighter_account
         self.pair.remember_secrets(SECRETS)  # throw-away keys, but the trace redacts them like any log
+        self._reads: list[tuple[str, str, int, Cable]] = []  # (venue, history, venue ms, cable) of each read
+
+    def _served(self, cable: Cable, path: str, at: float) -> None:
+        if cable.stopping:
+            return
+        for (venue, kind), tail in HISTORY_PATHS.items():
+            if path.endswith(tail):
+                self._reads.append((venue, kind, round((self.wall() - trio.current_time() + at) * 1000), cable))
+
+    def history_reads(self, kind: str) -> dict[str, list[int]]:
+        """Venue ms at which each venue served a read of its `kind` history ("trades", "funding") to an
+        engine that was neither killed nor stopping (its reply may never have reached the journal):
+        invariant 7's horizon, past which a trade or payment the streams did not bring may be missing."""
+        out: dict[str, list[int]] = {"extended": [], "lighter": []}
+        for venue, k, ms, cable in self._reads:
+            if k == kind and not cable.is_cut:
+                out[venue].append(ms)
+        return out
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[World]:
@@ -167,8 +204,8 @@ class World:
         ext = self.pair.extended.settings
         rng = random.Random(f"{self.seed}:cables:{life}")
         return (Cable(self.pair.extended, random.Random(rng.random()), ping_interval=ext.ping_interval,
-                      pong_timeout=ext.pong_timeout),
-                Cable(self.pair.lighter, random.Random(rng.random())))
+                      pong_timeout=ext.pong_timeout, on_served=self._served),
+                Cable(self.pair.lighter, random.Random(rng.random()), on_served=self._served))
 
     def engine_kw(self, ext: Cable, lig: Cable) -> dict[str, Any]:
         wall = {"wall_clock": self.wall}

@@ -3,7 +3,9 @@ copy with one defect put in by hand (a lost fill, a double count, a fill the ven
 
 from __future__ import annotations
 
+import re
 import sqlite3
+from decimal import Decimal as D
 
 import pytest
 
@@ -86,3 +88,65 @@ def test_a_halt_already_under_way_when_the_final_stop_comes_counts_the_incidents
                     f"{stopped}): the check needs another seed that does")
     assert checker.incidents(tmp_path / "state")
     assert not [v for v in r.violations if v.invariant == 5], [v.line() for v in r.violations]
+
+
+# ---------------------------------------------------------------- invariant 7: money
+
+PREMIUM_SEED = 7  # its world: Lighter on the premium fee schedule, funding every 30 s (world.money_knobs)
+
+
+@pytest.fixture(scope="module")
+def money_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dst-money")
+    return run_seed(PREMIUM_SEED, 1.5, plan=[], keep_dir=root), root / "state"
+
+
+def _money(result, state) -> list[checker.Violation]:
+    mon = checker.Monitor(result.world, result.world.cfg)
+    checker.check_money(mon, state, result.down)
+    return mon.violations
+
+
+def _rows(state, sql: str) -> list[tuple]:
+    with sqlite3.connect(state / "ledger.sqlite3") as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_a_seed_with_fees_and_funding_has_our_pnl_equal_to_the_simulators_books(money_run):
+    from hedged.dst.world import money_knobs
+
+    result, state = money_run
+    assert money_knobs(PREMIUM_SEED) == {"funding_interval_s": 30.0, "lighter_fees": "premium"}
+    assert result.ok, [v.line() for v in result.violations]
+    fills = _rows(state, "SELECT qty, price, fee, liquidity FROM fills WHERE venue = 'lighter' AND trade_id IS NOT NULL")
+    rate = {"taker": D("0.00028"), "maker": D("0.00004")}  # Premium: 0.028 % taker, 0.004 % maker (lighter.md §7)
+    assert fills and all(D(fee) == D(q) * D(p) * rate[liq] > 0 for q, p, fee, liq in fills)
+    funding = _rows(state, "SELECT venue, amount FROM funding")
+    assert {v for v, _ in funding} == {"extended", "lighter"} and all(D(a) != 0 for _, a in funding)
+    assert result.stats.funding_payments >= len(funding)
+    assert _money(result, state) == []
+
+
+def test_a_fee_missing_from_the_journal_breaks_invariant_7_by_exactly_that_fee(money_run, tmp_path):
+    result, state = money_run
+    copy = _copy(state, tmp_path)
+    [(row, fee)] = _rows(copy, "SELECT id, fee FROM fills WHERE venue = 'lighter' AND trade_id IS NOT NULL "
+                               "ORDER BY id LIMIT 1")
+    _edit(copy, f"UPDATE fills SET fee = '0' WHERE id = {row}")
+    [v] = _money(result, copy)
+    assert v.invariant == 7 and v.detail.startswith("lighter:")
+    assert _difference(v) == -D(fee)  # the venue's books moved by the fee less than we say: exactly, no tolerance
+
+
+def test_a_funding_payment_missing_from_the_journal_breaks_invariant_7(money_run, tmp_path):
+    result, state = money_run
+    copy = _copy(state, tmp_path)
+    [(venue, pid, amount)] = _rows(copy, "SELECT venue, payment_id, amount FROM funding ORDER BY ts_ms LIMIT 1")
+    _edit(copy, f"DELETE FROM funding WHERE venue = '{venue}' AND payment_id = '{pid}'")
+    [v] = _money(result, copy)
+    assert v.invariant == 7 and v.detail.startswith(f"{venue}:")
+    assert _difference(v) == D(amount) and f"funding payments not journaled ['{pid}']" in v.detail
+
+
+def _difference(v: checker.Violation) -> D:
+    return D(re.search(r"\(difference (-?[0-9.]+);", v.detail).group(1))
