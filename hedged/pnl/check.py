@@ -207,16 +207,22 @@ class MoneyCheck:
         history = getattr(client, "trades", None)
         if since is None or history is None:
             return
+        got = await self._read_history(client, "trade", history, since - _TRADES_MARGIN_MS, self.ledger.backfill)
+        if got is not None:
+            logger.info("trades_backfilled venue={} new={} read={} why=fills_without_trade_record", client.venue,
+                        *got)
+
+    async def _read_history(self, client: VenueClient, what: str, history: Any, since_ms: int,
+                            journal: Any) -> tuple[int, int] | None:
+        """One history read from `since_ms`, its rows of our market journaled: (new, read), None if it failed."""
         try:
             with trio.fail_after(self.call_s):
-                got = await history(since_ms=max(0, since - _TRADES_MARGIN_MS))
+                rows = await history(since_ms=max(0, since_ms))
         except (VenueError, trio.TooSlowError) as exc:
-            logger.warning("trade_backfill_failed venue={} error={!r}", client.venue, exc)
-            return
+            logger.warning("{}_backfill_failed venue={} error={!r}", what, client.venue, exc)
+            return None
         market = next(leg.market for leg in self.ledger.legs() if leg.venue is client.venue)
-        new = self.ledger.backfill(t for t in got if t.market == market)
-        logger.info("trades_backfilled venue={} new={} read={} why=fills_without_trade_record", client.venue, new,
-                    len(got))
+        return journal(r for r in rows if r.market == market), len(rows)
 
     async def _backfill_funding(self, client: VenueClient, *, due: bool) -> None:
         history = getattr(client, "funding", None)
@@ -230,16 +236,10 @@ class MoneyCheck:
             return
         self._funding_read_at[str(client.venue)] = trio.current_time()
         since = self.tracker.funding_ts.get(client.venue, 0)
-        try:
-            with trio.fail_after(self.call_s):
-                payments = await history(since_ms=max(0, since - _FUNDING_MARGIN_MS))
-        except (VenueError, trio.TooSlowError) as exc:
-            logger.warning("funding_backfill_failed venue={} error={!r}", client.venue, exc)
-            return
-        market = next(leg.market for leg in self.ledger.legs() if leg.venue is client.venue)
-        new = self.ledger.backfill_funding(p for p in payments if p.market == market)
-        if new:
-            logger.info("funding_backfilled venue={} new={} read={}", client.venue, new, len(payments))
+        got = await self._read_history(client, "funding", history, since - _FUNDING_MARGIN_MS,
+                                       self.ledger.backfill_funding)
+        if got is not None and got[0]:
+            logger.info("funding_backfilled venue={} new={} read={}", client.venue, *got)
 
     def _say_once(self, key: str, template: str) -> None:
         if key not in self._said:
