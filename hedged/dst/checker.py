@@ -2,7 +2,7 @@
 
 `Monitor.run` samples the venues every `SAMPLE_S` virtual seconds while the seed runs (invariants 2, 3, 4
 and the time-weighted naked exposure); `final_checks` reads the journal file and the incident store
-after the last stop (invariants 1, 3, 5, 6). The numbers are those of issue 10:
+after the last stop (invariants 1, 3, 5, 6, 7). The numbers are those of issue 10:
 
 1. every venue fill is in the journal exactly once (fills made while the daemon was down, or in flight
    when it died, are counted apart until back-filling from trade history lands: issue 11);
@@ -11,7 +11,8 @@ after the last stop (invariants 1, 3, 5, 6). The numbers are those of issue 10:
 4. naked exposure beyond tolerance never lasts longer than the hedge budget plus the guard's grace,
    unless the daemon halted with an incident;
 5. after a graceful stop nothing rests on either venue, and exit 0 only within tolerance (else 3 + incident);
-6. no timeout counted as a fill (a journal fill the venue never made), no task or thread survives an engine.
+6. no timeout counted as a fill (a journal fill the venue never made), no task or thread survives an engine;
+7. our PnL equals the simulators' books to the last unit (`check_money`, issue 14).
 """
 
 from __future__ import annotations
