@@ -185,7 +185,7 @@ class SimConfig:
     flow_size_min: Decimal = Decimal("0.05")  # their sizes: what partially fills our resting orders
     flow_size_max: Decimal = Decimal("1.0")  # upper end of their sizes
     lighter_latency: Literal["zero", "standard", "premium"] = "standard"  # Lighter's deliberate delays
-    lighter_fees: Literal["standard", "premium"] = "standard"  # Lighter's fee schedule: standard 0/0, premium 0.004 % maker, 0.028 % taker
+    lighter_fees: Literal["standard", "premium"] = "standard"  # Lighter's fees: standard 0/0, premium 0.004 %/0.028 % maker/taker
     funding_interval_s: float = 3600.0  # seconds between both sims' funding settlements (the venues: hourly)
     extended_accept_delay_s: float = 0.005  # REST OK -> order outcome on the account stream
     extended_port: int = 0  # `hedged sim` and embedded mode: 127.0.0.1 ports, 0 = ephemeral

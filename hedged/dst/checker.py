@@ -307,7 +307,7 @@ class VenueCash:
 
     equity_change: Decimal  # balance change since start + the open position at `mark` less its entry cost
     mark: Decimal
-    trades: dict[str, tuple[int, Decimal]]  # trade id -> (venue ms, its equity change at `mark`: cash - fee + qty x mark)
+    trades: dict[str, tuple[int, Decimal]]  # trade id -> (venue ms, equity change at `mark`: cash - fee + qty x mark)
     payments: dict[str, tuple[int, Decimal]]  # journal payment id -> (venue ms, amount received)
 
 
@@ -361,7 +361,8 @@ def check_money(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) -> N
     book = PnlBook((Venue.EXTENDED, Venue.LIGHTER))
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         fold(conn, roles, book, lambda *_: ("all",))
-        traded = {(Venue(v), t) for v, t in conn.execute("SELECT venue, trade_id FROM fills WHERE trade_id IS NOT NULL")}
+        traded = {(Venue(v), t) for v, t in conn.execute("SELECT venue, trade_id FROM fills "
+                                                           "WHERE trade_id IS NOT NULL")}
         paid = {(Venue(v), p) for v, p in conn.execute("SELECT venue, payment_id FROM funding")}
     truth = venue_cash(mon.world)
     report = book.report("all", {v: c.mark for v, c in truth.items()})
@@ -370,7 +371,8 @@ def check_money(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) -> N
         t_reads, f_reads = trade_reads[str(venue)], funding_reads[str(venue)]
         later = [k for k, (ms, _) in cash.trades.items() if (venue, k) not in traded
                  and (_unseen(ms, down) or not any(r > ms for r in t_reads))]
-        unread = [k for k, (ms, _) in cash.payments.items() if (venue, k) not in paid and not any(r > ms for r in f_reads)]
+        unread = [k for k, (ms, _) in cash.payments.items()
+                  if (venue, k) not in paid and not any(r > ms for r in f_reads)]
         excused = sum((cash.trades[k][1] for k in later), ZERO) + sum((cash.payments[k][1] for k in unread), ZERO)
         theirs, ours = cash.equity_change - excused, report.leg(venue).net
         mon.stats.funding_payments += len(cash.payments)
