@@ -13,12 +13,13 @@ Session lifecycle (one `connect` per session, reconnect with exponential backoff
 
 Nothing is sent on a new session until it is subscribed and re-synced: `send_tx` refuses with
 `TransportError` (certainly not sent) while `ready` is False, and the client waits for `ready`.
+The connect -> subscribe -> re-sync -> ready -> backoff loop is the shared `hedged.venues.session.Session`;
+`LighterStream` is its hooks (what to subscribe, how to re-sync, how to take a frame) plus `send_tx`.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import json
 import random
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from loguru import logger
 from trio_util import AsyncValue, wait_any
 
 from hedged.venues.wsclient import open_ws
-from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue, VenueError
+from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue
+from hedged.venues.session import Hooks, Reconnect, Session, SessionBackoff, SessionConfig, SessionLog
 from hedged.venues.lighter import wire
 from hedged.venues.lighter.book import BookSync, Verdict
 from hedged.venues.lighter.nonces import AuthTokens
@@ -52,12 +54,8 @@ FUNDING = "account_all"
 PRIVATE = (ORDERS, TRADES, POSITIONS, TXS)
 STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their series from this
 _MAX_CROSSED_RESUBSCRIBES = 3
-
-
-def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
-    """Exponential backoff with 'equal jitter': half fixed, half random, so clients never sync up."""
-    base = min(max_s, initial_s * (2**attempt))
-    return base / 2 + rng.random() * base / 2
+_LOG = SessionLog(down="lighter_ws_session_ended reason={reason} attempt={attempt}",
+                  ready="lighter_ws_ready session={session}{after}", connected="lighter_ws_connected session={session}")
 
 
 class StreamHandler(Protocol):
@@ -99,11 +97,7 @@ class _Pending:
     reply: Any = None  # SendTxReply | ErrorFrame | None (None = connection lost)
 
 
-class _Reconnect(Exception):
-    """Internal: end this session and start a new one."""
-
-
-class LighterStream:
+class LighterStream(Hooks):
     def __init__(
         self,
         cfg: StreamConfig,
@@ -118,8 +112,6 @@ class LighterStream:
         self.cfg = cfg
         self._handler = handler
         self._tokens = tokens
-        self._connect = connect
-        self._rng = rng
         self._sendtx_limiter = sendtx_limiter
         m, a = cfg.market_id, cfg.account_index
         self._channels = {
@@ -132,59 +124,41 @@ class LighterStream:
         }
         self.book = BookSync()
         self.decoder = wire.FrameDecoder()
-        self.connected = False
-        # The client's flag when given: one object across the client's runs, so a watcher of its
-        # False -> True edges (the reconciler) still sees re-syncs after a restart of the service.
-        self.ready: AsyncValue[bool] = ready if ready is not None else AsyncValue(False)
-        self.ready.value = False
-        self.sessions = 0
-        self.reconnects = 0
+        self.session = Session(
+            SessionConfig(cfg.url, {}, setup_timeout_s=cfg.connect_timeout_s, idle_timeout_s=cfg.idle_timeout_s,
+                          ping_interval_s=cfg.ping_interval_s, pong_timeout_s=cfg.pong_timeout_s),
+            self, connect=connect, log=_LOG, ready=ready,
+            backoff=lambda: SessionBackoff(rng, initial_s=cfg.backoff_initial_s, max_s=cfg.backoff_max_s))
+        self.ready: AsyncValue[bool] = self.session.ready
         self._ws: trio_websocket.WebSocketConnection | None = None
         self._pending: dict[str, _Pending] = {}
         self._ids = itertools.count(1)
         self._all_subscribed = trio.Event()
         self._broken = trio.Event()  # set when this session proved frozen (a sendtx never answered)
-        self._socket_last: float | None = None
         self._crossed_in_row = 0
         self._private_token: str | None = None  # the token the private channels were last subscribed with
 
     # ---- public ---------------------------------------------------------
 
-    def health(self) -> dict[str, StreamHealth]:
-        """Per channel. Account channels are quiet while nothing trades; they share the socket with the
-        book, so while subscribed their age is that of the socket's last frame."""
-        now = trio.current_time()
-        out = {}
-        for name, ch in self._channels.items():
-            last = ch.last_message
-            if ch.private and ch.subscribed and self._socket_last is not None:
-                last = self._socket_last if last is None else max(last, self._socket_last)
-            out[name] = StreamHealth(self.connected, ch.subscribed, None if last is None else now - last)
-        return out
+    @property
+    def reconnects(self) -> int:
+        return self.session.reconnects
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Keep a session up forever; `task_status.started()` once the first session is ready."""
-        attempt = 0
-        started = False
-        while True:
-            became_ready = False
+        await self.session.run(task_status=task_status)
 
-            def on_ready() -> None:
-                nonlocal became_ready, started
-                became_ready = True
-                if not started:
-                    started = True
-                    task_status.started()
-
-            try:
-                await self._session(on_ready)
-            except* _SESSION_ENDS as group:
-                logger.warning("lighter_ws_session_ended reason={} attempt={}", _why(group), attempt)
-            finally:
-                self._session_down()
-            attempt = 0 if became_ready else attempt + 1
-            self.reconnects += 1
-            await trio.sleep(backoff_delay(attempt, self.cfg.backoff_initial_s, self.cfg.backoff_max_s, self._rng))
+    def health(self) -> dict[str, StreamHealth]:
+        """Per channel. Account channels are quiet while nothing trades; they share the socket with the
+        book, so while subscribed their age is that of the socket's last frame."""
+        now, socket_last, connected = trio.current_time(), self.session.last_message_at, self.session.connected
+        out = {}
+        for name, ch in self._channels.items():
+            last = ch.last_message
+            if ch.private and ch.subscribed and socket_last is not None:
+                last = socket_last if last is None else max(last, socket_last)
+            out[name] = StreamHealth(connected, ch.subscribed, None if last is None else now - last)
+        return out
 
     async def send_tx(self, tx_type: int, tx_info: str) -> wire.SendTxReply:
         """Send a signed tx over the socket. TransportError = certainly not sent (fall back to REST)."""
@@ -218,43 +192,35 @@ class LighterStream:
             raise classify(reply.code, reply.message, http_status=200)
         return reply
 
-    # ---- one session ----------------------------------------------------
+    # ---- the session's hooks ------------------------------------------
 
-    async def _session(self, on_ready: Callable[[], None]) -> None:
-        self.sessions += 1
-        with trio.CancelScope(deadline=trio.current_time() + self.cfg.connect_timeout_s) as setup:
-            async with self._connect(self.cfg.url, {}) as ws:
-                while not isinstance(self._decode(await ws.get_message()), wire.Connected):
-                    pass
-                self._ws = ws
-                self.connected = True
-                self._all_subscribed = trio.Event()
-                self._broken = trio.Event()
-                logger.debug("lighter_ws_connected session={}", self.sessions)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._reader, ws)
-                    nursery.start_soon(self._until_broken)
-                    nursery.start_soon(self._pinger, ws)
-                    for name in self._channels:
-                        await self._subscribe(ws, name)
-                    await self._all_subscribed.wait()
-                    try:
-                        await self._handler.resync()
-                    except VenueError as exc:
-                        raise _Reconnect(f"resync failed: {exc}") from None
-                    setup.deadline = math.inf  # set up in time: from here the session runs until it breaks
-                    nursery.start_soon(self._token_watch, ws)
-                    self.ready.value = True
-                    logger.info("lighter_ws_ready session={}", self.sessions)
-                    on_ready()
-        if setup.cancelled_caught:
-            raise _Reconnect("session setup timed out")
+    async def opened(self, ws: trio_websocket.WebSocketConnection) -> None:
+        while not isinstance(self.decoder.decode(await ws.get_message()), wire.Connected):
+            pass
+        self._ws = ws
+        self._all_subscribed = trio.Event()
+        self._broken = trio.Event()
 
-    def _session_down(self) -> None:
-        self.ready.value = False
-        self.connected = False
+    async def subscribe(self, ws: trio_websocket.WebSocketConnection) -> None:
+        for name in self._channels:
+            await self._subscribe(ws, name)
+        await self._all_subscribed.wait()
+
+    async def resync(self) -> None:
+        await self._handler.resync()
+
+    async def serve(self, ws: trio_websocket.WebSocketConnection) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._until_broken)
+            await self._token_watch(ws)
+
+    async def ping_payload(self, ws: trio_websocket.WebSocketConnection) -> None:
+        """A protocol ping proves the peer is alive; the application ping is a client frame, which is
+        what the venue's 2-minute idle rule counts (protocol pings may be invisible to it)."""
+        await ws.send_message('{"type":"ping"}')
+
+    def down(self) -> None:
         self._ws = None
-        self._socket_last = None
         for ch in self._channels.values():
             ch.subscribed = False
         self.book.reset()
@@ -280,7 +246,7 @@ class LighterStream:
         handler re-syncs what the gap hid and the session is ready again."""
         while True:
             await self._tokens.token.wait_value(self._new_token)
-            self.ready.value = False
+            self.session.not_ready()
             while True:
                 subscribed = self._all_subscribed = trio.Event()
                 logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
@@ -290,44 +256,19 @@ class LighterStream:
                 if subscribed.is_set():
                     break
                 # A newer token came before the channels were back (the last one was refused): use it.
-            try:
-                await self._handler.resync()
-            except VenueError as exc:
-                raise _Reconnect(f"resync after token refresh failed: {exc}") from None
-            self.ready.value = True
-            logger.info("lighter_ws_ready session={} after=token_refresh", self.sessions)
+            await self.session.resync_then_ready(after="token_refresh")
 
     def _new_token(self, token: str | None) -> bool:
         return token is not None and token != self._private_token
 
     async def _until_broken(self) -> None:
         await self._broken.wait()
-        raise _Reconnect("sendtx reply timeout on an open socket")
+        raise Reconnect("sendtx reply timeout on an open socket")
 
-    async def _pinger(self, ws: trio_websocket.WebSocketConnection) -> None:
-        """A protocol ping proves the peer is alive; the application ping is a client frame, which is
-        what the venue's 2-minute idle rule counts (protocol pings may be invisible to it)."""
-        while True:
-            await trio.sleep(self.cfg.ping_interval_s)
-            await ws.send_message('{"type":"ping"}')
-            with trio.move_on_after(self.cfg.pong_timeout_s) as scope:
-                await ws.ping()
-            if scope.cancelled_caught:
-                raise _Reconnect("pong timeout")
-
-    def _decode(self, raw: str | bytes) -> wire.AnyFrame | None:
-        return self.decoder.decode(raw)
-
-    async def _reader(self, ws: trio_websocket.WebSocketConnection) -> None:
-        while True:
-            with trio.move_on_after(self.cfg.idle_timeout_s):
-                raw = await ws.get_message()
-                self._socket_last = trio.current_time()
-                frame = self._decode(raw)
-                if frame is not None:
-                    await self._dispatch(ws, frame)
-                continue
-            raise _Reconnect("idle feed")
+    async def on_message(self, ws: trio_websocket.WebSocketConnection, raw: str | bytes) -> None:
+        frame = self.decoder.decode(raw)
+        if frame is not None:
+            await self._dispatch(ws, frame)
 
     def _touch(self, name: str, *, subscribed: bool = False) -> None:
         ch = self._channels[name]
@@ -363,7 +304,7 @@ class LighterStream:
             case wire.Ping():
                 await ws.send_message('{"type":"pong"}')
             case wire.Shutdown():
-                raise _Reconnect(f"shutdown frame close_in_ms={frame.close_in_ms}")
+                raise Reconnect(f"shutdown frame close_in_ms={frame.close_in_ms}")
             case _:
                 pass
 
@@ -391,7 +332,7 @@ class LighterStream:
             self._crossed_in_row += 1
             if self._crossed_in_row > _MAX_CROSSED_RESUBSCRIBES:
                 # Fresh snapshots keep coming crossed: back off through a reconnect, not a resubscribe loop.
-                raise _Reconnect(f"book crossed {self._crossed_in_row} times in a row")
+                raise Reconnect(f"book crossed {self._crossed_in_row} times in a row")
             logger.warning("lighter_book_crossed crossed={} action=resubscribe", self.book.crossed)
             await self._subscribe(ws, BOOK, resubscribe=True)
         elif verdict is Verdict.APPLIED:
@@ -415,7 +356,7 @@ class LighterStream:
         else:
             logger.warning("lighter_ws_error code={} message={}", code, (frame.message or "")[:200])
             if code == 30012:
-                raise _Reconnect(f"subscribe failed code={code}")
+                raise Reconnect(f"subscribe failed code={code}")
 
     def _resolve(self, req_id: str | None, reply: Any) -> None:
         pending = self._pending.get(req_id) if req_id is not None else None
@@ -424,23 +365,6 @@ class LighterStream:
             return
         pending.reply = reply
         pending.done.set()
-
-
-_SESSION_ENDS = (
-    _Reconnect,
-    OSError,
-    trio_websocket.HandshakeError,
-    trio_websocket.ConnectionClosed,
-    trio.BrokenResourceError,
-    trio.ClosedResourceError,
-)
-
-
-def _why(group: BaseExceptionGroup) -> str:
-    first = group.exceptions[0]
-    while isinstance(first, BaseExceptionGroup):
-        first = first.exceptions[0]
-    return f"{type(first).__name__}: {first}"[:200]
 
 
 def default_connect(url: str, headers: dict[str, str]) -> AbstractAsyncContextManager[trio_websocket.WebSocketConnection]:

@@ -7,7 +7,7 @@ import trio
 
 from hedged.venues.base import AuthError, NonceError, OrderRejected, RateLimited
 from hedged.venues.lighter.rest import TIERS, Budgets, Limiter, RollingBudget, classify
-from hedged.venues.lighter.streams import backoff_delay
+from hedged.venues.session import backoff_delay
 
 
 def test_sixty_requests_pass_then_the_sixty_first_waits_for_the_oldest_to_age_out():
