@@ -237,6 +237,19 @@ class StreamHealth:
     last_message_age_s: float | None  # None when nothing has arrived yet
 
 
+@dataclass(slots=True)
+class StreamStats:
+    """Counters of one venue stream, written only by that stream's task (read by statistics/metrics)."""
+
+    messages: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    reconnects: int = 0  # sessions ended (counted by the session skeleton)
+    stale_updates: int = 0
+    crossed: int = 0  # book frames that left the book crossed (bid >= ask)
+
+
 @dataclass(frozen=True, slots=True)
 class VenueHealth:
     venue: Venue

@@ -32,7 +32,7 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
-from hedged.venues.base import VenueError
+from hedged.venues.base import StreamStats, VenueError
 
 Ws = trio_websocket.WebSocketConnection
 Connect = Callable[[str, Any], AbstractAsyncContextManager[Ws]]
@@ -147,7 +147,8 @@ class Session:
     """Keeps one venue stream's sessions up forever. Written only by its own task (and its hooks)."""
 
     def __init__(self, cfg: SessionConfig, hooks: SessionHooks, *, connect: Connect,
-                 backoff: Callable[[], Backoff], log: SessionLog, ready: AsyncValue[bool] | None = None) -> None:
+                 backoff: Callable[[], Backoff], log: SessionLog, ready: AsyncValue[bool] | None = None,
+                 stats: StreamStats | None = None) -> None:
         self.cfg = cfg
         self._hooks = hooks
         self._connect = connect
@@ -160,8 +161,8 @@ class Session:
         self.ready.value = False
         self.connected = False
         self.last_message_at: float | None = None  # any frame of this socket
+        self.stats = stats if stats is not None else StreamStats()  # the skeleton counts `reconnects`
         self.sessions = 0
-        self.reconnects = 0
         self._became_ready = False
         self._started: Callable[[], None] | None = None
 
@@ -179,11 +180,15 @@ class Session:
                 reason = why(group)
             finally:
                 self._down()
-            self.reconnects += 1
+            self.stats.reconnects += 1
             delay = self._backoff.next()
             logger.warning(self._log.down.format(session=self.sessions, reason=reason, attempt=attempt, delay=delay))
             attempt = 0 if self._became_ready else attempt + 1
             await trio.sleep(delay)
+
+    @property
+    def reconnects(self) -> int:
+        return self.stats.reconnects
 
     def not_ready(self) -> None:
         self.ready.value = False

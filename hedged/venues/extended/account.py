@@ -7,24 +7,13 @@ yields plus whether the stream must reconnect. The Trio loops live in streams.py
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import replace
 
-from hedged.venues.base import OrderStatus, OrderUpdate, VenueEvent
+from hedged.venues.base import OrderStatus, OrderUpdate, StreamStats, VenueEvent
 from hedged.venues.extended import wire
 
-
-@dataclass(slots=True)
-class StreamStats:
-    """Counters of one stream (exported by the client's health/statistics)."""
-
-    messages: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    gaps: int = 0
-    reconnects: int = 0
-    stale_updates: int = 0
-    crossed: int = 0  # book frames that left the book crossed (bid >= ask)
-
+__all__ = ["AccountCore", "OrderTracker", "SeqCheck", "StreamStats", "TradeDedup"]
 
 
 class SeqCheck:

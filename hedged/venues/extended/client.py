@@ -59,16 +59,15 @@ from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, 
 from hedged.venues.extended.settings import ExtendedSettings
 from hedged.venues.extended.signing import OrderSigner, domain_for
 from hedged.venues.extended.streams import (
-    AccountCore,
+    AccountStream,
     Backoff,
+    BookStream,
     OrderTracker,
-    StreamState,
     StreamStats,
     WsConnect,
     default_ws_connect,
-    run_account_stream,
-    run_book_stream,
 )
+from hedged.venues.session import SessionConfig
 
 VENUE = Venue.EXTENDED
 STREAMS = ("account", "book")  # the keys of `health()`; metrics pre-create their series from this
@@ -115,14 +114,20 @@ class ExtendedClient:
         self._signer: OrderSigner | None = None
         self._events: trio.MemorySendChannel[VenueEvent] | None = None
         self._tracker = OrderTracker(settings.market)
-        self._account = StreamState()
-        self._book = StreamState()
-        self._core = AccountCore(settings.market, self._tracker, self._account.stats,
-                                 on_malformed=lambda why: logger.warning("account_malformed venue=extended error={}", why))
         self._feed = BookFeed(settings.market)
         self._ready = AsyncValue(False)
         # Public, read-only for callers: True once the account stream is connected and re-synced.
         self.synced: AsyncValue[bool] = self._ready
+        s, ua = settings, USER_AGENT.encode()
+        ws = s.ws_url.rstrip("/")
+        self._account = AccountStream(
+            SessionConfig(f"{ws}/account", [(b"User-Agent", ua), (b"X-Api-Key", s.api_key.encode())],
+                          ping_interval_s=s.ping_interval_s, pong_timeout_s=s.ping_timeout_s),
+            connect=self._account_connect, market=s.market, tracker=self._tracker, backoff=self._backoff,
+            resync=self._resync, ready=self._ready, emit=self._emit, rng=self._rng)
+        self._book = BookStream(SessionConfig(f"{ws}/orderbooks/{s.market}", [(b"User-Agent", ua)],
+                                              idle_timeout_s=s.book_stale_s),
+                                connect=self._ws_connect, feed=self._feed, top=self.top_of_book, backoff=self._backoff)
         self._order_version = AsyncValue(0)
         self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
                                     on_wait=on_rate_limit_wait)
@@ -150,18 +155,9 @@ class ExtendedClient:
             try:
                 await self._load_market()
                 self._market_loaded_at_start = True
-                ua = USER_AGENT.encode()
-                ws = s.ws_url.rstrip("/")
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(lambda: run_account_stream(
-                        url=f"{ws}/account", headers=[(b"User-Agent", ua), (b"X-Api-Key", s.api_key.encode())],
-                        connect=self._account_connect, core=self._core, state=self._account,
-                        backoff=self._backoff(), resync=self._resync, ready=self._ready, emit=self._emit,
-                        ping_interval_s=s.ping_interval_s, ping_timeout_s=s.ping_timeout_s, rng=self._rng))
-                    nursery.start_soon(lambda: run_book_stream(
-                        url=f"{ws}/orderbooks/{s.market}", headers=[(b"User-Agent", ua)], connect=self._ws_connect,
-                        feed=self._feed, state=self._book, top=self.top_of_book, backoff=self._backoff(),
-                        stale_s=s.book_stale_s))
+                    nursery.start_soon(self._account.run)
+                    nursery.start_soon(self._book.run)
                     await self._ready.wait_value(True)
                     await self.top_of_book.wait_value(lambda top: top is not None)
                     logger.info("venue_ready venue=extended market={}", s.market)
