@@ -84,17 +84,11 @@ class MetricsExporter:
 
     def _export_feeds(self, venues: Any) -> None:
         m, inc = self.m, self._inc
-        ext = venues.extended.statistics()
-        for name in ("account", "book"):
-            st = getattr(ext, name)
-            inc(m.stream_reconnects.labels("extended", name), st.reconnects)
-            inc(m.stream_seq_gaps.labels("extended", name), st.gaps)
-            inc(m.malformed_messages.labels("extended", name), st.malformed)
-        lig = venues.lighter.statistics()
-        inc(m.stream_reconnects.labels("lighter", "ws"), lig["reconnects"])
-        inc(m.stream_seq_gaps.labels("lighter", "order_book"), lig["book_gaps"])
-        inc(m.malformed_messages.labels("lighter", "ws"), lig["ws_malformed"])
         for client in (venues.extended, venues.lighter):
+            for stream, st in client.statistics().streams.items():
+                inc(m.stream_reconnects.labels(str(client.venue), stream), st.reconnects)
+                inc(m.stream_seq_gaps.labels(str(client.venue), stream), st.gaps)
+                inc(m.malformed_messages.labels(str(client.venue), stream), st.malformed)
             for stream, h in client.health().streams.items():
                 m.stream_up.labels(str(client.venue), stream).set(1 if h.connected and h.subscribed else 0)
                 if h.last_message_age_s is not None:

@@ -251,6 +251,17 @@ class StreamStats:
 
 
 @dataclass(frozen=True, slots=True)
+class VenueStatistics:
+    """What `statistics()` returns on every adapter: counters per stream, keyed by the names metrics label
+    them with (Extended `account`, `book`; Lighter's one socket `ws` and its `order_book`), and the
+    venue's own counters by name (placements, nonce fetches, rate-limit waits, ...)."""
+
+    venue: Venue
+    streams: dict[str, StreamStats] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class VenueHealth:
     venue: Venue
     streams: dict[str, StreamHealth] = field(default_factory=dict)
@@ -321,12 +332,14 @@ class VenueClient(Protocol):
 
     `run()` is a long-lived service: it connects the streams, pushes normalized
     events into `events`, keeps `top_of_book` current, and reconnects/re-syncs on
-    its own. It reports readiness through `task_status` once subscribed and synced.
+    its own. It reports readiness through `task_status` once subscribed and synced, and
+    `synced` is True while the account stream is subscribed and re-synced (orders wait for it).
     """
 
     venue: Venue
     rules: MarketRules
     top_of_book: AsyncValue[TopOfBook | None]
+    synced: AsyncValue[bool]
 
     async def run(self, events: trio.MemorySendChannel[VenueEvent], *, task_status=trio.TASK_STATUS_IGNORED) -> None: ...
 
@@ -370,3 +383,5 @@ class VenueClient(Protocol):
         ...
 
     def health(self) -> VenueHealth: ...
+
+    def statistics(self) -> VenueStatistics: ...

@@ -45,7 +45,7 @@ async def test_a_crossing_delta_on_extended_makes_the_book_stale_and_resyncs_it(
             with trio.fail_after(30):
                 await client.top_of_book.wait_value(lambda t: t is not None)
             assert not client.health().not_live(60)
-            stats = client.statistics().book
+            stats = client.statistics().streams["book"]
             assert stats.crossed == 1 and stats.reconnects == 1
             await trio.sleep(1)
             watch.cancel_scope.cancel()
@@ -72,7 +72,7 @@ async def test_a_crossing_update_on_lighter_makes_the_book_stale_and_resubscribe
             with trio.fail_after(30):
                 await h.client.top_of_book.wait_value(lambda t: t is not None)
             assert not h.client.health().not_live(60)
-            assert h.client.statistics()["book_crossed"] == 1 and h.client.statistics()["reconnects"] == 0
+            assert h.client.statistics().streams["order_book"].crossed == 1 and h.client.statistics().streams["ws"].reconnects == 0
             await trio.sleep(1)
             watch.cancel_scope.cancel()
         assert seen and not any(crossed(t) for t in seen)

@@ -7,7 +7,7 @@ for the x10 SDK import.
 
 from typing import Any
 
-__all__ = ["ExtendedClient", "ExtendedSettings", "ExtendedStatistics"]
+__all__ = ["ExtendedClient", "ExtendedSettings"]
 
 
 def __getattr__(name: str) -> Any:

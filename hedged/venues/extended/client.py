@@ -20,7 +20,6 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -51,11 +50,12 @@ from hedged.venues.base import (
     VenueError,
     VenueEvent,
     VenueHealth,
+    VenueStatistics,
 )
 from hedged.venues.credentials import CredentialRefusals
 from hedged.venues.extended import history, money, wire
 from hedged.venues.extended.book import BookFeed
-from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, LimiterStats, NotFound, RateLimiter, open_http_client
+from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, NotFound, RateLimiter, open_http_client
 from hedged.venues.extended.settings import ExtendedSettings
 from hedged.venues.extended.signing import OrderSigner, domain_for
 from hedged.venues.extended.streams import (
@@ -63,7 +63,6 @@ from hedged.venues.extended.streams import (
     Backoff,
     BookStream,
     OrderTracker,
-    StreamStats,
     WsConnect,
     default_ws_connect,
 )
@@ -73,19 +72,7 @@ VENUE = Venue.EXTENDED
 STREAMS = ("account", "book")  # the keys of `health()`; metrics pre-create their series from this
 _RETRYABLE = (TransportError, RateLimited)
 
-__all__ = ["ExtendedClient", "ExtendedSettings", "ExtendedStatistics"]
-
-
-@dataclass(frozen=True, slots=True)
-class ExtendedStatistics:
-    account: StreamStats
-    book: StreamStats
-    limiter: LimiterStats
-    rest_requests: int
-    placements: int
-    placements_resolved_by_lookup: int
-    placements_ambiguous: int
-    regressed_updates: int = 0  # lower cumulative fills forwarded to the ledger (cumulative_regressed)
+__all__ = ["ExtendedClient", "ExtendedSettings"]
 
 
 class ExtendedClient:
@@ -185,12 +172,19 @@ class ExtendedClient:
         account, book = STREAMS
         return VenueHealth(venue=VENUE, streams={account: self._account.health(now), book: self._book.health(now)})
 
-    def statistics(self) -> ExtendedStatistics:
-        return ExtendedStatistics(
-            account=self._account.stats, book=self._book.stats, limiter=self._limiter.stats(),
-            rest_requests=self._rest.requests if self._rest else 0, placements=self._placements,
-            placements_resolved_by_lookup=self._resolved, placements_ambiguous=self._ambiguous,
-            regressed_updates=self._tracker.regressed)
+    def statistics(self) -> VenueStatistics:
+        account, book = STREAMS
+        limiter = self._limiter.stats()
+        return VenueStatistics(VENUE, streams={account: self._account.stats, book: self._book.stats}, counters={
+            "rest_requests": self._rest.requests if self._rest else 0,
+            "rest_limit_acquired": limiter.acquired,
+            "rest_limit_waits": limiter.waits,
+            "limit_waited_s": limiter.waited_s,
+            "placements": self._placements,
+            "placements_resolved_by_lookup": self._resolved,
+            "placements_ambiguous": self._ambiguous,
+            "regressed_updates": self._tracker.regressed,  # lower cumulative fills forwarded (cumulative_regressed)
+        })
 
     def new_client_id(self) -> str:
         """A short external id unique across restarts: wall ms + counter + 32 random bits."""

@@ -55,7 +55,9 @@ from hedged.venues.base import (
     TransportError,
     Venue,
     VenueEvent,
+    StreamStats,
     VenueHealth,
+    VenueStatistics,
 )
 from hedged.venues.lighter import history, markets, money, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
@@ -64,7 +66,7 @@ from hedged.venues.credentials import CredentialRefusals
 from hedged.venues.lighter.rest import TIERS, Budgets, LighterRest
 from hedged.venues.lighter.handler import EventsClosed, StreamEvents
 from hedged.venues.lighter.settings import NETWORKS, LighterSettings
-from hedged.venues.lighter.streams import LighterStream, StreamConfig, WsConnect, default_connect
+from hedged.venues.lighter.streams import BOOK, LighterStream, StreamConfig, WsConnect, default_connect
 
 V = Venue.LIGHTER
 _T = TypeVar("_T")
@@ -429,35 +431,29 @@ class LighterClient(StreamEvents):
         """The current rate per hour as a fraction, positive = longs pay shorts (`GET /funding-rates`)."""
         return money.funding_rate_per_hour(await self._rest.funding_rates(), self._spec().market_id)
 
-    @property
-    def ready(self) -> AsyncValue[bool]:
-        """True while the stream is subscribed and re-synced (sends wait for it): `synced`."""
-        return self.synced
-
     def health(self) -> VenueHealth:
         return VenueHealth(V, self._stream.health() if self._stream is not None else {})
 
-    def statistics(self) -> dict[str, float]:
-        """Counters for metrics: rate-limit waits, decode failures, nonce refetches, reconnects."""
+    def statistics(self) -> VenueStatistics:
+        """The socket (`ws`: reconnects, decode failures) and its book (`order_book`: gaps, ignored
+        frames as duplicates, crossings); rate-limit waits, nonce refetches and the rest by name."""
         st = self._stream
         b = self._budgets
         n = self._nonces.stats(self.settings.api_key_index)
-        return {
+        streams = {"ws": StreamStats(), BOOK: StreamStats()} if st is None else {
+            "ws": StreamStats(reconnects=st.reconnects, malformed=st.decoder.malformed),
+            BOOK: StreamStats(gaps=st.book.gaps, duplicates=st.book.ignored, crossed=st.book.crossed)}
+        return VenueStatistics(V, streams=streams, counters={
             "rest_limit_waits": b.rest.waits,
             "sendtx_limit_waits": b.sendtx.waits if b.sendtx is not b.rest else 0,
             "limit_waited_s": b.rest.waited_s + (b.sendtx.waited_s if b.sendtx is not b.rest else 0.0),
             "hedge_limit_waits": b.rest.priority_waits + (b.sendtx.priority_waits if b.sendtx is not b.rest else 0),
             "credential_refusals": self.credentials.count.value,
-            "ws_malformed": st.decoder.malformed if st else 0,
             "ws_unknown": st.decoder.unknown if st else 0,
-            "book_gaps": st.book.gaps if st else 0,
-            "book_ignored": st.book.ignored if st else 0,
-            "book_crossed": st.book.crossed if st else 0,
-            "reconnects": st.reconnects if st else 0,
             "nonce_fetches": n.fetches,
             "nonce_invalidations": n.invalidations,
             "dropped_updates": self.dropped_updates,
             "stale_updates": self.stale_updates,
             "regressed_updates": self.regressed_updates,
             "token_mints": self.tokens.mints,
-        }
+        })

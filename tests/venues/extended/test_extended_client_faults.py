@@ -32,7 +32,7 @@ async def test_lost_placement_reply_is_resolved_by_lookup_without_placing_again(
         ack = await client.place_maker(Side.BUY, D("0.5"), client.top_of_book.value.bid - D("0.05"), cid)
         assert ack.order_id == str(sim.engine.by_external[cid])
         assert len(posts(recorder[0])) == 1 and len(sim.engine.by_external) == 1
-        assert client.statistics().placements_resolved_by_lookup == 1
+        assert client.statistics().counters["placements_resolved_by_lookup"] == 1
 
 
 async def test_lost_reply_is_resolved_even_when_lookups_lag_and_the_stream_is_silent(autojump_clock) -> None:
@@ -63,7 +63,7 @@ async def test_unapplied_placement_with_unknown_outcome_ends_ambiguous_and_is_ne
             await client.place_maker(Side.BUY, D("0.5"), client.top_of_book.value.bid - D("0.05"), cid)
         assert trio.current_time() - start <= FAST["request_timeout_s"] + FAST["resolve_timeout_s"] + 1
         assert len(posts(recorder[0])) == 1 and cid not in sim.engine.by_external
-        assert client.statistics().placements_ambiguous == 1
+        assert client.statistics().counters["placements_ambiguous"] == 1
 
 
 async def test_rate_limited_placement_is_typed_and_not_placed(autojump_clock) -> None:
@@ -105,7 +105,7 @@ async def test_drop_mid_fill_with_fills_while_disconnected_reaches_the_truth(aut
         await until(events, observed, settled(sim, a, b))
         assert_reaches_truth(observed, sim)
         assert observed.orders[a].status is OrderStatus.FILLED
-        assert client.statistics().account.reconnects >= 1
+        assert client.statistics().streams["account"].reconnects >= 1
 
 
 async def test_duplicated_account_frames_never_double_count(autojump_clock) -> None:
@@ -121,7 +121,7 @@ async def test_duplicated_account_frames_never_double_count(autojump_clock) -> N
         assert_reaches_truth(observed, sim)
         fills = [e for e in observed.log if getattr(e, "client_id", None) == a and hasattr(e, "filled_qty")]
         assert [f.filled_qty for f in fills] == sorted(f.filled_qty for f in fills)
-        assert client.statistics().account.duplicates > 0
+        assert client.statistics().streams["account"].duplicates > 0
 
 
 @pytest.mark.parametrize("kind", [FaultKind.REORDER, FaultKind.SEQ_GAP, FaultKind.DROP])
@@ -137,7 +137,7 @@ async def test_account_continuity_faults_resync_to_the_truth(autojump_clock, kin
         await until(events, observed, settled(sim, a))
         assert_reaches_truth(observed, sim)
         assert observed.orders[a].status is OrderStatus.CANCELLED and observed.filled[a] == D("0.5")
-        assert client.statistics().account.gaps == 1
+        assert client.statistics().streams["account"].gaps == 1
 
 
 async def test_resync_retries_rest_errors_and_rate_limits(autojump_clock) -> None:
@@ -188,7 +188,7 @@ async def test_book_seq_gap_reconnects_and_the_book_recovers(autojump_clock) -> 
         for pct in ("0.002", "-0.001", "0.003", "0.001"):
             sim.move_price(D(pct))
             await wait_top_matches(client, sim)
-        stats = client.statistics().book
+        stats = client.statistics().streams["book"]
         assert stats.gaps == 1 and stats.reconnects == 1
 
 
@@ -198,7 +198,7 @@ async def test_duplicated_book_frames_are_ignored(autojump_clock) -> None:
         for pct in ("0.002", "-0.001", "0.003"):
             sim.move_price(D(pct))
             await wait_top_matches(client, sim)
-        stats = client.statistics().book
+        stats = client.statistics().streams["book"]
         assert stats.duplicates >= 1 and stats.reconnects == 0
         book = client._feed.book  # the whole depth, not just the top, equals the venue's
         assert book.levels(Side.BUY) == list(sim.book.bids) and book.levels(Side.SELL) == list(sim.book.asks)
@@ -209,7 +209,7 @@ async def test_frozen_book_feed_is_replaced_after_the_stale_timeout(autojump_clo
         sim.faults.add(Fault(FaultKind.FREEZE, target="orderbooks/*"))
         sim.move_price(D("0.01"))
         await wait_top_matches(client, sim)
-        assert client.statistics().book.reconnects == 1
+        assert client.statistics().streams["book"].reconnects == 1
 
 
 async def test_book_disconnect_clears_top_of_book_until_resubscribed(autojump_clock) -> None:
@@ -265,6 +265,6 @@ async def test_malformed_frames_on_live_streams_are_counted_and_never_break_them
         observed = Observed()
         await until(events, observed, settled(sim, a))
         stats = client.statistics()
-        assert stats.account.malformed == 4 and stats.book.malformed == 4
-        assert stats.account.reconnects == 0 and stats.book.reconnects == 0
+        assert stats.streams["account"].malformed == 4 and stats.streams["book"].malformed == 4
+        assert stats.streams["account"].reconnects == 0 and stats.streams["book"].reconnects == 0
         assert client.health().fresh(5.0)

@@ -71,7 +71,7 @@ async def test_a_falling_cumulative_fill_reaches_the_ledger_as_cumulative_regres
         sim.force_fill(a, D("0.1"))
         grown = await until_event(events, lambda e: isinstance(e, OrderUpdate) and e.client_id == a)
         assert grown.filled_qty == D("0.7")
-        assert client.statistics().account.stale_updates == 0 and client.statistics().regressed_updates == 1
+        assert client.statistics().streams["account"].stale_updates == 0 and client.statistics().counters["regressed_updates"] == 1
 
 
 async def until_event(events, predicate, timeout: float = 30.0):

@@ -44,7 +44,7 @@ async def _refuse_the_token(h) -> None:
     with pytest.raises(AuthError):
         await h.client.open_orders()
     with trio.fail_after(10):  # a new token at most `retry_s` (5 s) after the last one
-        await h.client.ready.wait_value(False)
+        await h.client.synced.wait_value(False)
         # The venue refused it on `account_orders` (a second refusal): from here no order frame reaches us.
         await h.client.credentials.count.wait_value(lambda n: n >= 2)
 
@@ -69,10 +69,10 @@ async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_t
         await _refuse_the_token(h)
         h.sim.force_fill(int(opened.order_id))  # filled while no account channel is subscribed
         with trio.fail_after(90):  # the revocation horizon (60 s) plus the token loop's retry
-            await h.client.ready.wait_value(True)
+            await h.client.synced.wait_value(True)
         done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=1)
         assert done.filled_qty == Decimal("0.300") == h.sim.position(ACCOUNT)
-        assert h.client.statistics()["reconnects"] == 0  # re-subscribed and re-synced on the same socket
+        assert h.client.statistics().streams["ws"].reconnects == 0  # re-subscribed and re-synced on the same socket
 
 
 async def test_sends_refused_while_not_ready_spend_none_of_the_budget_the_re_sync_needs(tmp_path, autojump_clock):
@@ -129,4 +129,4 @@ async def test_a_sendtx_unanswered_on_a_frozen_socket_replaces_the_session_and_t
         done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=5)
         assert trio.current_time() - t0 < 10  # tx_reply_timeout_s (5 s) + a reconnect, not the idle timeout
         assert done.filled_qty == Decimal("0.200") == h.sim.position(ACCOUNT)
-        assert h.client.statistics()["reconnects"] == 1
+        assert h.client.statistics().streams["ws"].reconnects == 1

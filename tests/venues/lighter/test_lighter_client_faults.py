@@ -42,7 +42,7 @@ async def test_nonce_skipped_at_the_venue_is_refetched_and_the_order_resigned(tm
         cid = await hedge(h)
         await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
         stats = h.client.statistics()
-        assert stats["nonce_invalidations"] == 1 and stats["nonce_fetches"] == 2
+        assert stats.counters["nonce_invalidations"] == 1 and stats.counters["nonce_fetches"] == 2
         assert h.sim.position(ACCOUNT) == Decimal("0.100")
 
 
@@ -53,7 +53,7 @@ async def test_invalid_nonce_reply_on_either_path_is_retried_once_with_a_fresh_n
     async with running(tmp_path, faults=plan, tx_over_ws=target.startswith("WS")) as h:
         cid = await hedge(h)
         await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
-        assert h.client.statistics()["nonce_fetches"] == 2
+        assert h.client.statistics().counters["nonce_fetches"] == 2
         assert plan.history
 
 
@@ -78,7 +78,7 @@ async def test_sendtx_429_is_rate_limited_and_reuses_the_nonce(tmp_path, autojum
             await hedge(h)
         cid = await hedge(h)
         await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
-        assert h.client.statistics()["nonce_fetches"] == 1
+        assert h.client.statistics().counters["nonce_fetches"] == 1
 
 
 @pytest.mark.parametrize("target", ["WS jsonapi/sendtx", "POST /sendTx"])
@@ -117,7 +117,7 @@ async def test_socket_dropped_mid_fill_is_resynced_to_the_fill(tmp_path, autojum
         await h.client.place_taker(Side.BUY, Decimal("0.300"), through(h), cid)
         done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
         assert done.filled_qty == Decimal("0.300") == h.sim.position(ACCOUNT)
-        assert h.client.statistics()["reconnects"] >= 1
+        assert h.client.statistics().streams["ws"].reconnects >= 1
         assert h.client.health().fresh(max_age_s=5)
 
 
@@ -159,7 +159,7 @@ async def test_a_late_frame_after_the_terminal_one_does_not_reopen_the_order(tmp
                                 "filled_quote_amount": "15", "status": "open"}]}}, wire.OrdersUpdate)  # fmt: skip
         await h.client.on_orders(late)
         h.drain()
-        assert h.seen[-1] == done and h.client.statistics()["stale_updates"] == 1
+        assert h.seen[-1] == done and h.client.statistics().counters["stale_updates"] == 1
         assert (await h.client.order_status(cid)).status is OrderStatus.FILLED
 
 
@@ -169,7 +169,7 @@ async def test_book_continuity_break_resubscribes_and_the_book_recovers(tmp_path
     async with running(tmp_path, faults=plan) as h:
         plan.add(Fault(kind, target="order_book/2", on="update/order_book", skip=3))
         with trio.fail_after(30):
-            while h.client.statistics()["book_gaps"] == 0:
+            while h.client.statistics().streams["order_book"].gaps == 0:
                 await h.client.top_of_book.wait_transition()
             await h.client.top_of_book.wait_value(lambda t: t is not None)
         h.sim.freeze_feed()  # stop publishing, let everything in flight arrive, then compare
@@ -183,7 +183,7 @@ async def test_duplicated_book_frames_are_ignored_without_a_gap(tmp_path, autoju
     plan.add(Fault(FaultKind.DUPLICATE, target="order_book/2", on="update/order_book", count=5))
     async with running(tmp_path, faults=plan) as h:
         await trio.sleep(2)
-        assert h.client.statistics()["book_gaps"] == 0 and h.client.statistics()["book_ignored"] >= 5
+        assert h.client.statistics().streams["order_book"].gaps == 0 and h.client.statistics().streams["order_book"].duplicates >= 5
 
 
 async def test_shutdown_frame_reconnects_and_sends_wait_for_the_resync(tmp_path, autojump_clock):
@@ -191,10 +191,10 @@ async def test_shutdown_frame_reconnects_and_sends_wait_for_the_resync(tmp_path,
         price, cid = through(h), h.client.new_client_id()
         async with trio.open_nursery() as n:
             n.start_soon(h.sim.shutdown_connections, 0)
-            await h.client.ready.wait_value(False)
+            await h.client.synced.wait_value(False)
             # Waits until the new session is subscribed and re-synced, then sends.
             await h.client.place_taker(Side.BUY, Decimal("0.100"), price, cid)
-        assert h.client.ready.value and h.client.statistics()["reconnects"] == 1
+        assert h.client.synced.value and h.client.statistics().streams["ws"].reconnects == 1
         await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
 
 
@@ -203,7 +203,7 @@ async def test_frozen_feed_is_detected_and_the_connection_replaced(tmp_path, aut
     async with running(tmp_path, faults=plan, ws_idle_timeout_s=5.0) as h:
         plan.add(Fault(FaultKind.FREEZE, target="order_book/2"))
         await trio.sleep(12)
-        assert h.client.statistics()["reconnects"] == 1
+        assert h.client.statistics().streams["ws"].reconnects == 1
         assert h.client.health().fresh(max_age_s=1)
 
 
@@ -229,7 +229,7 @@ async def test_token_refresh_resubscribes_private_channels_before_expiry(tmp_pat
         part = await h.wait_order(cid, lambda u: u.filled_qty == Decimal("0.200"))
         assert part.status is OrderStatus.PARTIALLY_FILLED
         assert await h.client.open_orders()  # private REST with the current token
-        assert h.client.statistics()["reconnects"] == 0
+        assert h.client.statistics().streams["ws"].reconnects == 0
 
 
 async def test_standard_tier_limiter_waits_instead_of_hitting_429(tmp_path, autojump_clock):
@@ -238,7 +238,7 @@ async def test_standard_tier_limiter_waits_instead_of_hitting_429(tmp_path, auto
         t0 = trio.current_time()
         for _ in range(70):
             await h.client.open_orders()
-        assert h.client.statistics()["rest_limit_waits"] >= 1
+        assert h.client.statistics().counters["rest_limit_waits"] >= 1
         assert trio.current_time() - t0 >= 59
 
 
@@ -268,7 +268,7 @@ async def test_malformed_frames_on_the_live_socket_are_counted_and_never_stop_th
         cid = await hedge(h)
         await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
         stats = h.client.statistics()
-        assert stats["ws_malformed"] >= 3 and stats["ws_unknown"] >= 1 and stats["reconnects"] == 0
+        assert stats.streams["ws"].malformed >= 3 and stats.counters["ws_unknown"] >= 1 and stats.streams["ws"].reconnects == 0
         assert h.client.top_of_book.value is not None and h.sim.position(ACCOUNT) == Decimal("0.100")
 
 
@@ -288,15 +288,15 @@ class DeafConnection:
 async def test_missing_pong_replaces_the_connection(tmp_path, autojump_clock):
     async with running(tmp_path, wrap_ws=DeafConnection, ws_ping_interval_s=5.0, ws_pong_timeout_s=2.0) as h:
         await trio.sleep(7.5)
-        assert h.client.statistics()["reconnects"] == 1
-        await h.client.ready.wait_value(True)
+        assert h.client.statistics().streams["ws"].reconnects == 1
+        await h.client.synced.wait_value(True)
 
 
 async def test_application_pings_keep_an_idle_watchdog_from_closing_the_socket(tmp_path, autojump_clock):
     sim = LighterSimSettings(seed=1, idle_timeout_s=120.0, book_interval_s=2.0)
     async with running(tmp_path, sim_settings=sim, ws_ping_interval_s=20.0) as h:
         await trio.sleep(400)
-        assert h.client.statistics()["reconnects"] == 0
+        assert h.client.statistics().streams["ws"].reconnects == 0
 
 
 async def test_closing_the_events_receiver_stops_the_client_instead_of_reconnecting(tmp_path, autojump_clock):

@@ -159,7 +159,7 @@ async def test_orders_below_the_minimum_or_off_the_grid_are_refused_locally(tmp_
             await h.client.place_taker(Side.BUY, Decimal("0.010"), px, h.client.new_client_id())
         with pytest.raises(OrderRejected):
             await h.client.place_taker(Side.BUY, Decimal("0.1005"), px, h.client.new_client_id())
-        assert h.client.statistics()["nonce_invalidations"] == 0
+        assert h.client.statistics().counters["nonce_invalidations"] == 0
 
 
 async def test_reusing_a_client_id_is_refused_before_sending(tmp_path, autojump_clock):
@@ -221,7 +221,7 @@ async def test_a_hedge_and_a_flatten_sent_together_never_race_for_a_nonce(tmp_pa
                 n.start_soon(h.client.place_taker, side, Decimal("0.100"), px, cid)
         for cid in cids:
             await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
-        assert h.client.statistics()["nonce_invalidations"] == 0
+        assert h.client.statistics().counters["nonce_invalidations"] == 0
         assert h.sim.position(ACCOUNT) == 0
 
 

@@ -47,7 +47,7 @@ async def test_the_client_runs_again_after_its_run_ended_as_a_supervisor_restart
                             break
                 n.cancel_scope.cancel()  # the run ends (a failure or a stop): it must close what it opened
             assert sim.position(ACCOUNT) == Decimal("0.100") * life
-        assert again.statistics()["credential_refusals"] == 0
+        assert again.statistics().counters["credential_refusals"] == 0
 
 
 async def test_a_hedge_goes_out_at_once_while_ordinary_traffic_waits_for_the_budget(tmp_path, autojump_clock):

@@ -49,7 +49,7 @@ async def test_a_falling_cumulative_fill_reaches_the_ledger_as_cumulative_regres
         assert ledger.counters["cumulative_regressed"] == 1 and ledger.reconcile_requested
         assert ledger.positions[ROLES.hedge] == D("0.600")  # an anomaly never subtracts
         assert regressed.status is OrderStatus.PARTIALLY_FILLED
-        assert h.client.statistics()["regressed_updates"] == 1
+        assert h.client.statistics().counters["regressed_updates"] == 1
         # Later news is still judged against the highest fill seen.
         h.sim.force_fill(int(opened.order_id), D("0.100"))
         grown = await h.wait_order(cid, lambda u: u.filled_qty > D("0.600"))
@@ -159,4 +159,4 @@ async def test_a_cancel_frame_without_a_fill_amount_keeps_the_status_and_the_las
         h.drain()
         final = h.seen[-1]
         assert final.status is OrderStatus.CANCELLED and final.filled_qty == D("0.400")
-        assert h.client.statistics()["regressed_updates"] == 0
+        assert h.client.statistics().counters["regressed_updates"] == 0
