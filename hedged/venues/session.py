@@ -1,6 +1,6 @@
 """One WebSocket session skeleton for every venue stream: connect -> subscribe -> re-sync -> ready -> backoff -> reconnect.
 
-A venue supplies only its hooks (`SessionHooks`): what to do once the socket is open, what to subscribe,
+A venue supplies only its hooks (`Hooks`): what to do once the socket is open, what to subscribe,
 how to re-sync, how to take a frame, what to run while ready, what to forget when the session ends.
 
 | step | the skeleton | the venue's hooks |
@@ -104,18 +104,8 @@ class SessionConfig:
     pong_timeout_s: float = 10.0
 
 
-class SessionHooks(Protocol):
-    async def opened(self, ws: Ws) -> None: ...
-    async def subscribe(self, ws: Ws) -> None: ...
-    async def resync(self) -> None: ...
-    async def on_message(self, ws: Ws, raw: str | bytes) -> None: ...
-    async def serve(self, ws: Ws) -> None: ...
-    async def ping_payload(self, ws: Ws) -> bytes | None: ...
-    def down(self) -> None: ...
-
-
 class Hooks:
-    """Defaults for the hooks a venue stream does not need."""
+    """What a venue stream supplies to its `Session` (override what it needs; these are the defaults)."""
 
     async def opened(self, ws: Ws) -> None:
         pass
@@ -128,6 +118,9 @@ class Hooks:
 
     async def serve(self, ws: Ws) -> None:
         await trio.sleep_forever()
+
+    async def on_message(self, ws: Ws, raw: str | bytes) -> None:
+        raise NotImplementedError
 
     async def ping_payload(self, ws: Ws) -> bytes | None:
         return None
@@ -146,7 +139,7 @@ def why(group: BaseExceptionGroup) -> str:
 class Session:
     """Keeps one venue stream's sessions up forever. Written only by its own task (and its hooks)."""
 
-    def __init__(self, cfg: SessionConfig, hooks: SessionHooks, *, connect: Connect,
+    def __init__(self, cfg: SessionConfig, hooks: Hooks, *, connect: Connect,
                  backoff: Callable[[], Backoff], log: SessionLog, ready: AsyncValue[bool] | None = None,
                  stats: StreamStats | None = None) -> None:
         self.cfg = cfg

@@ -12,7 +12,7 @@ Modules: wire (msgspec shapes, frame decoding), markets (integer encodings), nor
 base.py events), rest (httpx, typed errors, tier
 limits), nonces (nonce manager, auth tokens), streams (the WebSocket session), book (nonce-chain
 continuity), ids (client order indexes), signing (ctypes signer), settings (LighterSettings),
-handler (stream frames -> events), client (the VenueClient).
+account (stream frames and re-syncs -> events), client (the VenueClient).
 """
 
 from hedged.venues.lighter.client import LighterClient, LighterSettings

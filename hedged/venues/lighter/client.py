@@ -64,7 +64,7 @@ from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.credentials import CredentialRefusals
 from hedged.venues.lighter.rest import TIERS, Budgets, LighterRest
-from hedged.venues.lighter.handler import EventsClosed, StreamEvents
+from hedged.venues.lighter.account import AccountEvents, EventsClosed
 from hedged.venues.lighter.settings import NETWORKS, LighterSettings
 from hedged.venues.lighter.streams import BOOK, LighterStream, StreamConfig, WsConnect, default_connect
 
@@ -78,7 +78,7 @@ def _market_error(exc: Exception) -> OrderRejected:
     return OrderRejected(V, str(exc))
 
 
-class LighterClient(StreamEvents):
+class LighterClient:
     venue = V
 
     def __init__(
@@ -121,10 +121,10 @@ class LighterClient(StreamEvents):
         self._stream: LighterStream | None = None
         # True while the stream is subscribed and re-synced; the same object across runs (both adapters).
         self.synced: AsyncValue[bool] = AsyncValue(False)
-        self._events: trio.MemorySendChannel[VenueEvent] | None = None
-        self.dropped_updates = 0
-        self.stale_updates = 0
-        self.regressed_updates = 0
+        # The stream's handler: frames and re-syncs -> events (account.py); it reads, never sends.
+        self.account = AccountEvents(settings=s, registry=self.registry, top_of_book=self.top_of_book,
+                                     rest=self._rest, nonces=self._nonces, wall=wall_clock, spec=self._spec,
+                                     private=self._private, positions=self.positions, open_orders=self.open_orders)
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -148,7 +148,7 @@ class LighterClient(StreamEvents):
         """One life of the venue service. Everything that can be closed is opened here, so the
         supervisor can run it again after a failure (never a client closed by the previous run)."""
         s = self.settings
-        self._events = events
+        self.account.events = events
         async with self._rest:
             infos = await self._rest.order_books()
             info = next((i for i in infos if i.symbol == s.market), None)
@@ -167,7 +167,7 @@ class LighterClient(StreamEvents):
                              idle_timeout_s=s.ws_idle_timeout_s, backoff_initial_s=s.backoff_initial_s,
                              backoff_max_s=s.backoff_max_s, tx_reply_timeout_s=s.tx_reply_timeout_s,
                              funding=self._stream_funding),
-                handler=self, tokens=self.tokens, connect=self._ws_connect, rng=self._rng,
+                handler=self.account, tokens=self.tokens, connect=self._ws_connect, rng=self._rng,
                 sendtx_limiter=None,  # the budget is taken in _submit, before the nonce lock
                 ready=self.synced,
             )  # fmt: skip
@@ -385,22 +385,22 @@ class LighterClient(StreamEvents):
     async def open_orders(self) -> list[OrderUpdate]:
         s = self.settings
         orders = await self._private(lambda t: self._rest.active_orders(s.account_index, self._spec().market_id, t))
-        return [u for o in orders if (u := self._to_update(o)) is not None]
+        return [u for o in orders if (u := self.account.to_update(o)) is not None]
 
     async def positions(self) -> list[PositionSnapshot]:
         spec = self._spec()
         account = await self._rest.account(self.settings.account_index)
         for p in account.positions:
             if p.market_id == spec.market_id:
-                return [normalize.position_snapshot(p, spec.symbol, self._now_ms())]
-        return [PositionSnapshot(V, spec.symbol, Decimal(0), self._now_ms())]
+                return [normalize.position_snapshot(p, spec.symbol, self.account.now_ms())]
+        return [PositionSnapshot(V, spec.symbol, Decimal(0), self.account.now_ms())]
 
     async def order_status(self, client_id: str) -> OrderUpdate | None:
         coi = self.registry.coi_for(client_id)
         if coi is None:
             return None
         found = await self._private(lambda t: self._rest.orders_by_client_index(self.settings.account_index, [coi], t))
-        updates = [u for o in found if (u := self._to_update(o)) is not None]
+        updates = [u for o in found if (u := self.account.to_update(o)) is not None]
         return updates[-1] if updates else None
 
     async def trades(self, *, since_ms: int = 0) -> list[Trade]:
@@ -425,7 +425,7 @@ class LighterClient(StreamEvents):
         """`GET /account` only (one request of the REST budget): the mark is the position's value / size."""
         spec = self._spec()
         acct = await self._rest.account(self.settings.account_index)
-        return normalize.account_money(acct, spec.market_id, spec.symbol, spec.price_decimals, self._now_ms())
+        return normalize.account_money(acct, spec.market_id, spec.symbol, spec.price_decimals, self.account.now_ms())
 
     async def funding_rate(self) -> Decimal | None:
         """The current rate per hour as a fraction, positive = longs pay shorts (`GET /funding-rates`)."""
@@ -452,8 +452,8 @@ class LighterClient(StreamEvents):
             "ws_unknown": st.decoder.unknown if st else 0,
             "nonce_fetches": n.fetches,
             "nonce_invalidations": n.invalidations,
-            "dropped_updates": self.dropped_updates,
-            "stale_updates": self.stale_updates,
-            "regressed_updates": self.regressed_updates,
+            "dropped_updates": self.account.dropped_updates,
+            "stale_updates": self.account.stale_updates,
+            "regressed_updates": self.account.regressed_updates,
             "token_mints": self.tokens.mints,
         })

@@ -25,7 +25,7 @@ import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import trio
 import trio_websocket
@@ -39,6 +39,9 @@ from hedged.venues.lighter import wire
 from hedged.venues.lighter.book import BookSync, Verdict
 from hedged.venues.lighter.nonces import AuthTokens
 from hedged.venues.lighter.rest import Limiter, classify
+
+if TYPE_CHECKING:
+    from hedged.venues.lighter.account import AccountEvents
 
 V = Venue.LIGHTER
 WsConnect = Callable[..., AbstractAsyncContextManager[trio_websocket.WebSocketConnection]]
@@ -56,16 +59,6 @@ STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their s
 _MAX_CROSSED_RESUBSCRIBES = 3
 _LOG = SessionLog(down="lighter_ws_session_ended reason={reason} attempt={attempt}",
                   ready="lighter_ws_ready session={session}{after}", connected="lighter_ws_connected session={session}")
-
-
-class StreamHandler(Protocol):
-    def on_book(self, sync: BookSync) -> None: ...
-    async def on_orders(self, frame: wire.OrdersFrame) -> None: ...
-    async def on_trades(self, frame: wire.TradesFrame) -> None: ...
-    async def on_positions(self, frame: wire.PositionsFrame) -> None: ...
-    async def on_txs(self, frame: wire.TxFrame) -> None: ...
-    async def on_funding(self, frame: wire.AccountAllFrame) -> None: ...
-    async def resync(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +95,7 @@ class LighterStream(Hooks):
         self,
         cfg: StreamConfig,
         *,
-        handler: StreamHandler,
+        handler: AccountEvents,
         tokens: AuthTokens,
         connect: WsConnect,
         rng: random.Random,

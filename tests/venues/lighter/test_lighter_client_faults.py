@@ -157,7 +157,7 @@ async def test_a_late_frame_after_the_terminal_one_does_not_reopen_the_order(tmp
         late = msgspec.convert({"orders": {"2": [{"order_index": int(done.order_id), "client_order_index": int(cid),
                                 "is_ask": False, "initial_base_amount": "0.300", "filled_base_amount": "0.100",
                                 "filled_quote_amount": "15", "status": "open"}]}}, wire.OrdersUpdate)  # fmt: skip
-        await h.client.on_orders(late)
+        await h.client.account.on_orders(late)
         h.drain()
         assert h.seen[-1] == done and h.client.statistics().counters["stale_updates"] == 1
         assert (await h.client.order_status(cid)).status is OrderStatus.FILLED

@@ -155,7 +155,7 @@ async def test_a_cancel_frame_without_a_fill_amount_keeps_the_status_and_the_las
         # An abbreviated update: the status only, no filled_base_amount (not "0").
         frame = msgspec.convert({"orders": {"2": [{"order_index": int(opened.order_id), "client_order_index": int(cid),
                                  "status": "canceled", "updated_at": opened.ts_ms + 5_000}]}}, wire.OrdersUpdate)
-        await h.client.on_orders(frame)
+        await h.client.account.on_orders(frame)
         h.drain()
         final = h.seen[-1]
         assert final.status is OrderStatus.CANCELLED and final.filled_qty == D("0.400")

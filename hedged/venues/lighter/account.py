@@ -1,7 +1,8 @@
-"""The Lighter client's `StreamHandler` side: stream frames (and re-syncs) become base.py events.
+"""Lighter account side: stream frames (and re-syncs) become base.py events (Extended's is account.py too).
 
-`StreamEvents` is mixed into `LighterClient`; it owns no state of its own and reads the client's
-registry, spec and REST helpers. Kept apart from the order-sending side, which it never calls.
+`AccountEvents` is the stream's handler: the session's hooks (`streams.py`) hand it every frame and the
+re-sync. It is given what it reads (the client's registry, spec, REST helpers and queries) and owns only
+its counters; it never calls the order-sending side.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import trio
 from loguru import logger
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from hedged.venues.lighter.settings import LighterSettings
 
 V = Venue.LIGHTER
-_T = TypeVar("_T")
 
 
 class EventsClosed(RuntimeError):
@@ -44,34 +44,23 @@ def _judge(new: OrderUpdate, last: OrderUpdate) -> str:
     return "news"
 
 
-
-class StreamEvents:
+class AccountEvents:
     """Book, orders, trades, positions and tx frames -> `VenueEvent`s on the client's events channel."""
 
-    settings: LighterSettings
-    registry: OrderRegistry
-    top_of_book: AsyncValue[TopOfBook | None]
-    dropped_updates: int
-    stale_updates: int
-    regressed_updates: int
-    _rest: LighterRest
-    _nonces: NonceManager
-    _events: trio.MemorySendChannel[VenueEvent] | None
-    _wall: Callable[[], float]
+    def __init__(self, *, settings: LighterSettings, registry: OrderRegistry, top_of_book: AsyncValue[TopOfBook | None],
+                 rest: LighterRest, nonces: NonceManager, wall: Callable[[], float],
+                 spec: Callable[[], markets.MarketSpec], private: Callable[[Callable[[str], Awaitable[Any]]], Awaitable[Any]],
+                 positions: Callable[[], Awaitable[list[PositionSnapshot]]],
+                 open_orders: Callable[[], Awaitable[list[OrderUpdate]]]) -> None:
+        self.settings, self.registry, self.top_of_book = settings, registry, top_of_book
+        self._rest, self._nonces, self._wall = rest, nonces, wall
+        self._spec, self._private, self._positions, self._open_orders = spec, private, positions, open_orders
+        self.events: trio.MemorySendChannel[VenueEvent] | None = None  # set by each run() of the client
+        self.dropped_updates = 0
+        self.stale_updates = 0
+        self.regressed_updates = 0
 
-    def _spec(self) -> markets.MarketSpec:
-        raise NotImplementedError
-
-    async def _private(self, call: Callable[[str], Awaitable[_T]]) -> _T:
-        raise NotImplementedError
-
-    async def positions(self) -> list[PositionSnapshot]:
-        raise NotImplementedError
-
-    async def open_orders(self) -> list[OrderUpdate]:
-        raise NotImplementedError
-
-    def _to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
+    def to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
         tracked = self.registry.orders.get(o.client_order_index)
         client_id = tracked.client_id if tracked else self.registry.client_id_for(o.client_order_index)
         try:
@@ -96,14 +85,14 @@ class StreamEvents:
         self.registry.observe(o.client_order_index, o.order_index, kept)
         return update
 
-    def _now_ms(self) -> int:
+    def now_ms(self) -> int:
         return int(self._wall() * 1000)
 
     async def _emit(self, event: VenueEvent) -> None:
-        if self._events is None:
+        if self.events is None:
             return
         try:
-            await self._events.send(event)
+            await self.events.send(event)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             # The consumer is gone: stop, rather than let the stream take it for a dropped socket.
             raise EventsClosed("the events channel was closed by its consumer") from None
@@ -123,7 +112,7 @@ class StreamEvents:
             if market != str(self._spec().market_id):
                 continue
             for o in orders:
-                if (update := self._to_update(o)) is not None:
+                if (update := self.to_update(o)) is not None:
                     await self._emit(replace(update, received_at=at))
 
     async def on_trades(self, frame: wire.TradesFrame) -> None:
@@ -149,7 +138,7 @@ class StreamEvents:
         if p is None:
             return  # absence is not proof of flat; the re-sync reads /account
         try:
-            await self._emit(normalize.position_snapshot(p, spec.symbol, self._now_ms()))
+            await self._emit(normalize.position_snapshot(p, spec.symbol, self.now_ms()))
         except ValueError as exc:
             self.dropped_updates += 1
             logger.warning("lighter_position_dropped error={}", exc)
@@ -178,9 +167,9 @@ class StreamEvents:
             await self._resync()
 
     async def _resync(self) -> None:
-        for snapshot in await self.positions():
+        for snapshot in await self._positions():
             await self._emit(snapshot)
-        open_now = await self.open_orders()
+        open_now = await self._open_orders()
         for update in open_now:
             await self._emit(update)
         seen = {u.client_id for u in open_now}
@@ -190,6 +179,6 @@ class StreamEvents:
                 lambda t: self._rest.orders_by_client_index(self.settings.account_index, missing, t)
             )
             for o in found:
-                if (update := self._to_update(o)) is not None:
+                if (update := self.to_update(o)) is not None:
                     await self._emit(update)
         logger.debug("lighter_resynced open_orders={} looked_up={}", len(open_now), len(missing))
