@@ -22,6 +22,7 @@ from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
 from hedged.venues.extended.sim import ExtendedSim
 from hedged.venues.extended.sim_config import ExtendedSimSettings
 from hedged.venues.lighter.client import LighterClient, LighterSettings
+from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
 from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings, trio_wall_clock
 
@@ -68,7 +69,8 @@ class SimWorld:
 @asynccontextmanager
 async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True, lighter_latency: Latency | None = None,
                     tx_over_ws: bool = True, lighter_flow_rate: float = 1.0,
-                    sign_in_thread: bool = False):
+                    sign_in_thread: bool = False, hedge_keys: tuple[int, ...] = ()):
+    """`hedge_keys`: more API keys of the Lighter account, registered on the sim and given to the adapter."""
     keys = generate_api_key()
     ext_sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM"))
     wall = trio_wall_clock()
@@ -76,6 +78,11 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True,
                          market=Market(MarketSettings(seed=seed, flow_rate=lighter_flow_rate)))
     lig_sim.add_account(LIGHTER_ACCOUNT, collateral=Decimal(1_000_000))
     lig_sim.register_api_key(LIGHTER_ACCOUNT, LIGHTER_KEY, keys.public_key)
+    pool = []
+    for index in hedge_keys:
+        extra = generate_api_key()
+        lig_sim.register_api_key(LIGHTER_ACCOUNT, index, extra.public_key)
+        pool.append(HedgeKey(index, extra.private_key))
     send, recv = trio.open_memory_channel(math.inf)
     async with trio.open_nursery() as n:
         await n.start(ext_sim.run)
@@ -91,7 +98,7 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True,
             LighterSettings(rest_url="http://lighter.sim", ws_url="ws://lighter.sim/stream", market="SOL",
                             account_index=LIGHTER_ACCOUNT, api_key_index=LIGHTER_KEY,
                             api_private_key=keys.private_key, chain_id=300, state_dir=state_dir, tier="premium", tx_over_ws=tx_over_ws,
-                            sign_in_thread=sign_in_thread),  # autojump clock: no worker threads (docs/design.md)
+                            sign_in_thread=sign_in_thread, hedge_keys=tuple(pool)),  # autojump clock: no worker threads (docs/design.md)
             rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
             wall_clock=wall)
         await n.start(ext.run, send.clone())

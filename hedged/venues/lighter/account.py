@@ -155,10 +155,10 @@ class AccountEvents:
 
     async def on_txs(self, frame: wire.TxFrame) -> None:
         for tx in frame.txs:
-            if tx.status == 0 and tx.api_key_index == self.settings.api_key_index:
+            if tx.status == 0 and tx.api_key_index in self.settings.key_indexes:
                 # A sequencer rejection may leave the nonce unconsumed: refetch before the next send.
-                logger.warning("lighter_tx_failed tx_hash={} nonce={}", tx.hash, tx.nonce)
-                self._nonces.invalidate(self.settings.api_key_index)
+                logger.warning("lighter_tx_failed tx_hash={} key={} nonce={}", tx.hash, tx.api_key_index, tx.nonce)
+                self._nonces.invalidate(tx.api_key_index)
 
     async def resync(self) -> None:
         """After (re)subscribing: positions, open orders, and every order we still consider live.

@@ -20,6 +20,7 @@ from `account_orders`.
 | token, API key (21108) or signature refused | reported to `credentials` (the engine alerts once, halts at a bound) |
 | service restarted by the supervisor | `run()` opens a fresh HTTP pool, signer, token and stream; budgets persist |
 | sendTx budget spent | waits *before* the nonce lock; hedge-path txs have a reserved share (rest.py) |
+| several API keys (`hedge_keys`) | each tx takes a free key (own nonce, own lock); cancel-all holds them all |
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class LighterClient:
         self.top_of_book: AsyncValue[TopOfBook | None] = AsyncValue(None)
         self.spec: markets.MarketSpec | None = None
         self._rules: MarketRules | None = None
-        self._signer: signing.Signer | None = None
+        self._signers: dict[int, signing.Signer] = {}  # by api_key_index, the primary first
         self._stream: LighterStream | None = None
         # True while the stream is subscribed and re-synced; the same object across runs (both adapters).
         self.synced: AsyncValue[bool] = AsyncValue(False)
@@ -159,8 +160,11 @@ class LighterClient:
             except markets.MarketUnsupported as exc:
                 raise _market_error(exc) from None
             self._rules = self.spec.rules()
-            self._signer = await self._create_signer()
-            await self._nonces.prime(s.api_key_index)
+            self._signers = {}
+            for index, private_key in s.private_keys():
+                self._signers[index] = await self._create_signer(index, private_key)
+            for index in s.key_indexes:
+                await self._nonces.prime(index)
             self._stream = LighterStream(
                 StreamConfig(s.ws_url, self.spec.market_id, s.account_index, connect_timeout_s=s.ws_setup_timeout_s,
                              ping_interval_s=s.ws_ping_interval_s, pong_timeout_s=s.ws_pong_timeout_s,
@@ -171,8 +175,8 @@ class LighterClient:
                 sendtx_limiter=None,  # the budget is taken in _submit, before the nonce lock
                 ready=self.synced,
             )  # fmt: skip
-            logger.info("lighter_starting market={} market_id={} account={} key={}", s.market,
-                        self.spec.market_id, s.account_index, s.api_key_index)  # fmt: skip
+            logger.info("lighter_starting market={} market_id={} account={} key={} hedge_keys={}", s.market,
+                        self.spec.market_id, s.account_index, s.api_key_index, list(s.key_indexes[1:]))  # fmt: skip
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.tokens.run)
                 await nursery.start(self._stream.run)
@@ -185,15 +189,17 @@ class LighterClient:
         await trio.lowlevel.checkpoint()
         return fn(*args, **kwargs)
 
-    async def _create_signer(self) -> signing.Signer:
+    async def _create_signer(self, index: int, private_key: str) -> signing.Signer:
+        # The Go library keeps one client per (account, api key) and each Sign* call names its key,
+        # so the pool's signers live side by side in one process.
         s = self.settings
         try:
-            return await self._sign_call(signing.Signer.create, url=s.rest_url, private_key=s.api_private_key,
-                                            chain_id=s.chain_id, api_key_index=s.api_key_index,
-                                            account_index=s.account_index)  # fmt: skip
+            return await self._sign_call(signing.Signer.create, url=s.rest_url, private_key=private_key,
+                                         chain_id=s.chain_id, api_key_index=index,
+                                         account_index=s.account_index)  # fmt: skip
         except signing.SignerError as exc:
             self.credentials.refused("signer", exc)
-            raise AuthError(V, f"signer refused the API key: {exc}") from None
+            raise AuthError(V, f"signer refused API key {index}: {exc}") from None
 
     async def _mint_token(self, deadline: int) -> str:
         try:
@@ -210,10 +216,11 @@ class LighterClient:
         return (f"{len(live)} lighter order(s) whose fills cannot be seen (client ids {', '.join(live[:5])}): "
                 "not journaled until the next start back-fills them")
 
-    def _signer_or_raise(self) -> signing.Signer:
-        if self._signer is None:
+    def _signer_or_raise(self, index: int | None = None) -> signing.Signer:
+        signer = self._signers.get(self.settings.api_key_index if index is None else index)
+        if signer is None:
             raise TransportError(V, "client not started")
-        return self._signer
+        return signer
 
     def _spec(self) -> markets.MarketSpec:
         if self.spec is None:
@@ -233,8 +240,13 @@ class LighterClient:
             return stream
         raise TransportError(V, "stream not subscribed and re-synced; nothing sent")
 
-    async def _submit(self, what: str, sign: Callable[[int], signing.SignedTx], *, priority: bool) -> str:
-        """Take the budget, then sign with the next nonce and send under the per-key lock. Returns the tx hash.
+    async def _submit(self, what: str, sign: Callable[[signing.Signer, int], signing.SignedTx], *, priority: bool,
+                      every_key: bool = False) -> str:
+        """Take the budget, then sign with a free key's next nonce and send under its lock. Returns the tx hash.
+
+        Any free key of the pool will do (Lighter's orders belong to the account, not to the key that
+        placed them: a cancel or modify needs only the order index). `every_key` (cancel-all) holds
+        all of them, so no transaction of ours is in flight on another key while it goes out.
 
         The budget is taken before the lock: a tx waiting for the venue's minute never holds the
         nonce sequence, so it cannot hold up a hedge (`priority`) that the budget would let through.
@@ -243,19 +255,20 @@ class LighterClient:
         """
         await self._wait_ready()
         await self._budgets.acquire_tx(priority=priority)
-        key = self.settings.api_key_index
+        keys = self.settings.key_indexes
         for attempt in (1, 2):
             try:
-                async with self._nonces.hold(key) as nonce:
+                async with self._nonces.hold_pool(keys, every=every_key) as (key, nonce):
                     # Checked again under the lock (no pass if still ready): nothing goes out on a
                     # session not yet re-synced.
                     stream = await self._wait_ready()
                     try:
-                        signed = await self._sign_call(sign, nonce)
+                        signed = await self._sign_call(sign, self._signer_or_raise(key), nonce)
                     except (signing.SignerError, ValueError) as exc:
                         raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
                     tx_hash = await self._send(stream, signed, priority)
-                    logger.debug("lighter_tx_sent what={} nonce={} tx_hash={} attempt={}", what, nonce, tx_hash, attempt)
+                    logger.debug("lighter_tx_sent what={} key={} nonce={} tx_hash={} attempt={}", what, key, nonce,
+                                 tx_hash, attempt)
                     return tx_hash
             except NonceError as exc:
                 if attempt == 2:
@@ -311,9 +324,9 @@ class LighterClient:
         tracked.sent = False
         expiry = 0 if tif == signing.TIF_IOC else signing.EXPIRY_DEFAULT
 
-        def sign(nonce: int) -> signing.SignedTx:
+        def sign(signer: signing.Signer, nonce: int) -> signing.SignedTx:
             tracked.sent = True  # signed under the nonce lock and sent at once: from here it may be live
-            return self._signer_or_raise().sign_create_order(
+            return signer.sign_create_order(
                 market_index=spec.market_id, client_order_index=coi, base_amount=base, price=px,
                 is_ask=side is Side.SELL, order_type=signing.ORDER_TYPE_LIMIT, time_in_force=tif,
                 order_expiry=expiry, nonce=nonce)  # fmt: skip
@@ -353,13 +366,13 @@ class LighterClient:
         index = await self._order_index(order_id, client_id)
         market = self._spec().market_id
         # Cancels and modifies manage (hedge) risk: they share the hedges' priority.
-        await self._submit(f"cancel index={index}", lambda nonce: self._signer_or_raise().sign_cancel_order(
+        await self._submit(f"cancel index={index}", lambda signer, nonce: signer.sign_cancel_order(
             market_index=market, order_index=index, nonce=nonce), priority=True)  # fmt: skip
 
     async def cancel_all(self) -> None:
         # Treated as account-wide: whether the venue honours a per-market cancel-all is unconfirmed.
-        await self._submit("cancel_all", lambda nonce: self._signer_or_raise().sign_cancel_all(nonce=nonce),
-                           priority=True)
+        await self._submit("cancel_all", lambda signer, nonce: signer.sign_cancel_all(nonce=nonce),
+                           priority=True, every_key=True)
 
     async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
         spec = self._spec()
@@ -368,7 +381,7 @@ class LighterClient:
         except ValueError as exc:
             raise OrderRejected(V, str(exc)) from None
         index = int(order_id)
-        await self._submit(f"modify index={index}", lambda nonce: self._signer_or_raise().sign_modify_order(
+        await self._submit(f"modify index={index}", lambda signer, nonce: signer.sign_modify_order(
             market_index=spec.market_id, order_index=index, base_amount=base, price=px, nonce=nonce),
             priority=True)  # fmt: skip
 
@@ -439,7 +452,7 @@ class LighterClient:
         frames as duplicates, crossings); rate-limit waits, nonce refetches and the rest by name."""
         st = self._stream
         b = self._budgets
-        n = self._nonces.stats(self.settings.api_key_index)
+        n = self._nonces.totals()
         streams = {"ws": StreamStats(), BOOK: StreamStats()} if st is None else {
             "ws": StreamStats(reconnects=st.reconnects, malformed=st.decoder.malformed),
             BOOK: StreamStats(gaps=st.book.gaps, duplicates=st.book.ignored, crossed=st.book.crossed)}
@@ -452,6 +465,7 @@ class LighterClient:
             "ws_unknown": st.decoder.unknown if st else 0,
             "nonce_fetches": n.fetches,
             "nonce_invalidations": n.invalidations,
+            "key_busy_waits": self._nonces.busy_waits,
             "dropped_updates": self.account.dropped_updates,
             "stale_updates": self.account.stale_updates,
             "regressed_updates": self.account.regressed_updates,

@@ -16,6 +16,20 @@ NETWORKS = {
 
 
 @dataclass(frozen=True)
+class HedgeKey:
+    """One more API key of the account for parallel hedges: its index and private key (hidden from repr)."""
+
+    index: int  # 3..254, not the primary api_key_index
+    private_key: str = field(repr=False)  # 80 hex chars, optional 0x
+
+
+def _check_private_key(key: str, name: str) -> None:
+    key = key.removeprefix("0x")
+    if len(key) != 80 or any(c not in "0123456789abcdefABCDEF" for c in key):
+        raise ValueError(f"{name} must be 80 hex characters")  # never echo the value
+
+
+@dataclass(frozen=True)
 class LighterSettings:
     """Everything the Lighter adapter needs. Secrets are values (resolved by the caller), hidden from repr."""
 
@@ -25,6 +39,10 @@ class LighterSettings:
     account_index: int
     api_key_index: int  # 3..254 (0-2 are reserved by Lighter's apps, 255 is a sentinel)
     api_private_key: str = field(repr=False)  # 80 hex chars, optional 0x
+    # More keys of the same account, each with its own nonce sequence: a transaction takes whichever
+    # key is free, so a burst's hedges go out side by side instead of one reply after another. The
+    # primary key (api_key_index) also mints the auth token and sends cancel-all.
+    hedge_keys: tuple[HedgeKey, ...] = ()
     chain_id: int = 304  # 304 mainnet, 300 testnet
     state_dir: Path = Path("state")  # holds the client order index counter
     tier: str = "standard"  # standard | premium | plus: sets the client-side rate limits
@@ -56,6 +74,21 @@ class LighterSettings:
             raise ValueError("api_key_index must be 3..254")
         if self.tier not in TIERS:
             raise ValueError(f"tier must be one of {sorted(TIERS)}")
-        key = self.api_private_key.removeprefix("0x")
-        if len(key) != 80 or any(c not in "0123456789abcdefABCDEF" for c in key):
-            raise ValueError("api_private_key must be 80 hex characters")  # never echo the value
+        _check_private_key(self.api_private_key, "api_private_key")
+        seen = {self.api_key_index}
+        for k in self.hedge_keys:
+            if not 3 <= k.index <= 254:
+                raise ValueError(f"hedge key index {k.index} must be 3..254")
+            if k.index in seen:
+                raise ValueError(f"hedge key index {k.index} is used twice (or is api_key_index)")
+            seen.add(k.index)
+            _check_private_key(k.private_key, f"the private key of hedge key {k.index}")
+
+    def private_keys(self) -> list[tuple[int, str]]:
+        """(api_key_index, private key) of every key, the primary first (never logged)."""
+        return [(self.api_key_index, self.api_private_key), *((k.index, k.private_key) for k in self.hedge_keys)]
+
+    @property
+    def key_indexes(self) -> tuple[int, ...]:
+        """Every API key this client signs with, the primary first."""
+        return (self.api_key_index, *(k.index for k in self.hedge_keys))

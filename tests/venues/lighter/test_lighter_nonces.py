@@ -107,6 +107,77 @@ class Wall:
         return self.offset + trio.current_time()
 
 
+async def test_a_pool_hands_each_sender_a_free_key_and_waits_only_when_every_key_is_busy(autojump_clock):
+    venue = FakeVenueNonce(100)
+    mgr = NonceManager(venue.fetch)
+    for key in (3, 4, 5):
+        await mgr.prime(key)
+    taken: list[tuple[int, int, float]] = []
+
+    async def send(hold_s: float) -> None:
+        async with mgr.hold_any((3, 4, 5)) as (key, nonce):
+            taken.append((key, nonce, trio.current_time()))
+            await trio.sleep(hold_s)  # sign, send, wait for the reply
+
+    t0 = trio.current_time()
+    async with trio.open_nursery() as n:
+        for hold_s in (0.3, 0.1, 0.2, 0.05):
+            n.start_soon(send, hold_s)
+            await trio.sleep(0)  # in this order
+    at = {(k, nonce): round(t - t0, 3) for k, nonce, t in taken}
+    # Three keys, four senders: three at once, the fourth on the first key released (4, after 0.1 s).
+    assert at == {(3, 100): 0.0, (4, 100): 0.0, (5, 100): 0.0, (4, 101): 0.1}
+    assert mgr.busy_waits == 1
+
+
+async def test_hold_all_waits_for_every_key_in_flight_and_holds_them_back_meanwhile(autojump_clock):
+    mgr = NonceManager(FakeVenueNonce(1).fetch)
+    for key in (3, 4):
+        await mgr.prime(key)
+    log: list[tuple[str, float]] = []
+
+    async def hedge(name: str, hold_s: float) -> None:
+        async with mgr.hold_any((3, 4)) as (key, _):
+            log.append((f"{name} on {key}", trio.current_time()))
+            await trio.sleep(hold_s)
+
+    async def cancel_all() -> None:
+        async with mgr.hold_pool((3, 4), every=True) as (key, nonce):
+            log.append((f"cancel_all on {key} nonce {nonce}", trio.current_time()))
+            await trio.sleep(0.1)
+
+    t0 = trio.current_time()
+    async with trio.open_nursery() as n:
+        n.start_soon(hedge, "a", 0.2)  # in flight on key 3
+        await trio.sleep(0.01)
+        n.start_soon(cancel_all)  # takes the free key 4, then waits for key 3
+        await trio.sleep(0.01)
+        n.start_soon(hedge, "b", 0.05)  # both keys held: waits for the cancel-all
+    assert [(what, round(t - t0, 2)) for what, t in log] == [
+        ("a on 3", 0.0), ("cancel_all on 3 nonce 2", 0.2), ("b on 4", 0.3)]
+
+
+async def test_a_sender_cancelled_while_waiting_for_a_key_leaves_the_line_and_takes_no_key(autojump_clock):
+    mgr = NonceManager(FakeVenueNonce(1).fetch)
+    await mgr.prime(3)
+    order: list[str] = []
+
+    async def send(name: str, hold_s: float) -> None:
+        async with mgr.hold_any((3,)):
+            order.append(name)
+            await trio.sleep(hold_s)
+
+    async with trio.open_nursery() as n:
+        n.start_soon(send, "first", 0.1)
+        await trio.sleep(0.01)
+        with trio.move_on_after(0.02):  # gives up waiting long before the key is free
+            await send("impatient", 0.0)
+        n.start_soon(send, "last", 0.0)
+    assert order == ["first", "last"]
+    async with mgr.hold_any((3,)) as (key, nonce):  # and the key is free again afterwards
+        assert (key, nonce) == (3, 3)
+
+
 async def test_token_is_refreshed_a_margin_before_expiry_and_bumps_the_value(autojump_clock):
     deadlines = []
 
