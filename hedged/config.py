@@ -120,6 +120,11 @@ class LighterVenueConfig:
     api_key_index: int = 3  # 3..254; 0-2 are reserved by Lighter's own apps, 255 is a sentinel
     tier: Literal["standard", "premium"] = "standard"  # sets client-side rate limits
     api_private_key_env: str = "HEDGED_LIGHTER_API_PRIVATE_KEY"  # secret: the API key's private key
+    hedge_api_keys: tuple[int, ...] = ()  # more keys for parallel hedges, e.g. [4, 5, 6]; key N's secret: <api_private_key_env>_N
+
+    def hedge_key_env(self, index: int) -> str:
+        """The secret (env var / credential file) holding hedge key `index`'s private key."""
+        return f"{self.api_private_key_env}_{index}"
 
 
 @dataclass(frozen=True)

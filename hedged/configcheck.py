@@ -16,7 +16,7 @@ from hedged.config import ConfigError
 from hedged.secrets import ENV_NAME, shown
 
 if TYPE_CHECKING:
-    from hedged.config import Config, CycleConfig
+    from hedged.config import Config, CycleConfig, LighterVenueConfig
     from hedged.venues.base import MarketRules
 
 _SEVERITIES = {"critical", "error", "warning", "info"}
@@ -148,6 +148,7 @@ def validate(cfg: Config) -> None:
     _env_name("venues.lighter.api_private_key_env", lt.api_private_key_env)
     _in_range("venues.lighter.api_key_index", lt.api_key_index, 3, 254)
     _non_negative("venues.lighter.account_index", lt.account_index)
+    _hedge_keys(lt)
     if lt.mode != "sim" and lt.account_index == 0:
         raise _err(f"venues.lighter.account_index is required in mode {lt.mode!r}")
     if (e.mode == "mainnet") != (lt.mode == "mainnet"):
@@ -193,6 +194,19 @@ def validate(cfg: Config) -> None:
     _in_range("sim.extended_accept_delay_s", s.extended_accept_delay_s, 0, 10)
     _in_range("sim.extended_port", s.extended_port, 0, 65535)
     _in_range("sim.lighter_port", s.lighter_port, 0, 65535)
+
+
+def _hedge_keys(lt: LighterVenueConfig) -> None:
+    """venues.lighter.hedge_api_keys: each 3..254, none twice, none the primary api_key_index."""
+    path = "venues.lighter.hedge_api_keys"
+    seen: set[int] = set()
+    for i, k in enumerate(lt.hedge_api_keys):
+        _in_range(f"{path}[{i}]", k, 3, 254)
+        if k == lt.api_key_index:
+            raise _err(f"{path}[{i}] ({k}) is venues.lighter.api_key_index: list only the other keys")
+        if k in seen:
+            raise _err(f"{path}[{i}] ({k}) is listed twice: each key has one nonce sequence")
+        seen.add(k)
 
 
 def check_venue_rules(c: CycleConfig, venue: str, rules: MarketRules) -> None:

@@ -127,7 +127,7 @@ def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is Literal:
         return " \\| ".join(f'`"{a}"`' for a in typing.get_args(tp))
     if typing.get_origin(tp) is tuple:
-        return "array of strings"
+        return "array of integers" if typing.get_args(tp)[0] is int else "array of strings"
     return {Decimal: "decimal (string)", float: "number", int: "integer", bool: "boolean", str: "string",
             Path: "path"}[tp]
 

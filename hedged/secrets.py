@@ -69,6 +69,7 @@ def required_secrets(cfg: Config) -> list[tuple[str, str]]:
                 ("venues.extended.stark_private_key_env", e.stark_private_key_env)]
     if lt.mode != "sim":
         out.append(("venues.lighter.api_private_key_env", lt.api_private_key_env))
+        out += [(f"venues.lighter.hedge_api_keys[{i}]", lt.hedge_key_env(k)) for i, k in enumerate(lt.hedge_api_keys)]
     if a.telegram.enabled:
         out.append(("alerts.telegram.bot_token_env", a.telegram.bot_token_env))
     if a.lark.enabled:
@@ -130,10 +131,12 @@ def check_secrets(cfg: Config, store: SecretStore, *, key_pair: bool = True) -> 
             if public is None or public != int(e.stark_public_key, 16):
                 problems.append(f"venues.extended.stark_public_key is not the public key of the secret "
                                 f"{e.stark_private_key_env} {named}")
-    lt = cfg.venues.lighter
-    if lt.mode != "sim" and (key := values.get(lt.api_private_key_env)) is not None and not _LIGHTER_PRIVATE.match(key):
-        problems.append(f"secret {lt.api_private_key_env} must be 80 hex digits (Lighter's 40-byte API private key, "
-                        f"0x optional) (named by venues.lighter.api_private_key_env)")
+    for key_path, name in required_secrets(cfg):
+        if not key_path.startswith("venues.lighter."):  # the primary API key and each hedge key
+            continue
+        if (key := values.get(name)) is not None and not _LIGHTER_PRIVATE.match(key):
+            problems.append(f"secret {name} must be 80 hex digits (Lighter's 40-byte API private key, "
+                            f"0x optional) (named by {key_path})")
     return missing, problems
 
 

@@ -26,6 +26,7 @@ from hedged.venues.extended import ExtendedClient, ExtendedSettings
 from hedged.venues.extended.sim import ExtendedSim
 from hedged.venues.extended.sim_config import ExtendedSimSettings
 from hedged.venues.lighter import LighterClient, LighterSettings
+from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
 from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings
 from hedged.venues.lighter.sim_tx import LighterFees
@@ -75,6 +76,8 @@ class SimPair:
     lighter_private_key: str = field(repr=False)
     lighter_account: int = SIM_LIGHTER_ACCOUNT
     lighter_key_index: int = SIM_LIGHTER_KEY_INDEX
+    # venues.lighter.hedge_api_keys, each registered with its own throw-away key: index -> private key
+    lighter_hedge_keys: dict[int, str] = field(default_factory=dict, repr=False)
     # where the adapters reach them: socket URLs once served, in-memory otherwise
     extended_urls: tuple[str, str] = ("", "")
     lighter_urls: tuple[str, str] = ("", "")
@@ -109,7 +112,13 @@ class SimPair:
         keys = generate_api_key()
         lig.add_account(SIM_LIGHTER_ACCOUNT, collateral=Decimal(100_000))
         lig.register_api_key(SIM_LIGHTER_ACCOUNT, SIM_LIGHTER_KEY_INDEX, keys.public_key)
-        pair = cls(market=market, extended=ext, lighter=lig, lighter_private_key=keys.private_key)
+        hedge_keys = {}
+        for index in cfg.venues.lighter.hedge_api_keys:  # the pool for parallel hedges, as on the venue
+            extra = generate_api_key()
+            lig.register_api_key(SIM_LIGHTER_ACCOUNT, index, extra.public_key)
+            hedge_keys[index] = extra.private_key
+        pair = cls(market=market, extended=ext, lighter=lig, lighter_private_key=keys.private_key,
+                   lighter_hedge_keys=hedge_keys)
         pair.extended_urls = (ext.rest_url, ext.ws_url)
         pair.lighter_urls = ("http://lighter.sim", "ws://lighter.sim/stream")
         return pair
@@ -140,7 +149,8 @@ class SimPair:
         ext, lig = ExtendedVenueConfig(), LighterVenueConfig()
         return [f"{ext.api_key_env}={self.extended.keys.api_key}",
                 f"{ext.stark_private_key_env}={self.extended.keys.private_key_hex}",
-                f"{lig.api_private_key_env}={self.lighter_private_key}"]
+                f"{lig.api_private_key_env}={self.lighter_private_key}",
+                *(f"{lig.hedge_key_env(i)}={key}" for i, key in self.lighter_hedge_keys.items())]
 
     def venue_toml(self) -> str:
         """A [venues.*] fragment that points a daemon in testnet mode at these sims."""
@@ -150,6 +160,7 @@ class SimPair:
             f'stark_public_key = "{self.extended.keys.public_key_hex}"', "",
             "[venues.lighter]", 'mode = "testnet"', f'rest_url = "{self.lighter_urls[0]}"',
             f'ws_url = "{self.lighter_urls[1]}"', f"account_index = {self.lighter_account}",
+            *([f"hedge_api_keys = [{', '.join(map(str, self.lighter_hedge_keys))}]"] if self.lighter_hedge_keys else []),
             f"api_key_index = {self.lighter_key_index}", "",
         ])
 
@@ -157,6 +168,8 @@ class SimPair:
         store.remember(self.extended.keys.api_key)
         store.remember(self.extended.keys.private_key_hex)
         store.remember(self.lighter_private_key)
+        for key in self.lighter_hedge_keys.values():
+            store.remember(key)
 
 
 def extended_settings(cfg: Config, *, sim: SimPair | None = None, secrets: SecretStore = SECRETS) -> ExtendedSettings:
@@ -185,11 +198,13 @@ def lighter_settings(cfg: Config, *, sim: SimPair | None = None, secrets: Secret
         return LighterSettings(rest_url=v.rest_url or rest, ws_url=v.ws_url or ws, market=cfg.market.lighter,
                                account_index=sim.lighter_account, api_key_index=sim.lighter_key_index,
                                api_private_key=sim.lighter_private_key, chain_id=SIM_CHAIN_ID,
+                               hedge_keys=tuple(HedgeKey(i, k) for i, k in sim.lighter_hedge_keys.items()),
                                state_dir=state_dir, tier=v.tier, sign_in_thread=sign_in_thread)
+    hedge_keys = tuple(HedgeKey(i, secrets.get(v.hedge_key_env(i))) for i in v.hedge_api_keys)
     return LighterSettings.for_network(v.mode, rest_url=v.rest_url, ws_url=v.ws_url, market=cfg.market.lighter,
                                        account_index=v.account_index, api_key_index=v.api_key_index,
-                                       api_private_key=secrets.get(v.api_private_key_env), state_dir=state_dir,
-                                       tier=v.tier)
+                                       api_private_key=secrets.get(v.api_private_key_env), hedge_keys=hedge_keys,
+                                       state_dir=state_dir, tier=v.tier)
 
 
 @dataclass
