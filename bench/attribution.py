@@ -21,8 +21,11 @@ The rule (docs/benchmarks.md says the same):
    fill is *hedged* at the stamp of the event that covers the last of its quantity; its fill -> hedge
    time is that stamp minus the fill's stamp. Quantity already covered when the fill arrives (a hedge
    sent ahead, or an opposite fill that nets it) counts as time 0 for that part.
-3. A fill is "hedge already resting" when, at its stamp, a Lighter hedge order is live (arrived, not
-   ended) or an earlier fill is still uncovered; otherwise "executor idle".
+3. A fill is "hedge already resting" (queued) when, at its stamp, a Lighter hedge order is live (arrived,
+   not ended) or an earlier fill is still uncovered; otherwise "executor idle". A fill smaller than
+   Lighter's minimum order (`small_qty`) is neither: no order of its own can hedge it, so it is its own
+   population ("below the minimum"). Every hedged fill is in exactly one of the three; a fill never
+   hedged is counted in `unhedged_fills` (and in none of them).
 4. Time-weighted unhedged quantity: the integral of |open quantity| over the run divided by its length.
 
 The replaced design (orig): it hedged an order's whole filled quantity once it saw the order end
@@ -54,8 +57,9 @@ class _Open:
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)  # one per maker fill that got hedged, seconds
-    idle: list[float] = field(default_factory=list)
+    idle: list[float] = field(default_factory=list)  # hedgeable fills (at least the minimum order) only
     resting: list[float] = field(default_factory=list)
+    small: list[float] = field(default_factory=list)  # fills below the minimum order, idle or not
     unhedged_fills: int = 0  # maker fills still (partly) uncovered at the end
     time_weighted_unhedged: Decimal = ZERO
     max_unhedged: Decimal = ZERO
@@ -103,7 +107,7 @@ def _live_hedges(lig: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None = None,
-              end: float | None = None) -> Result:
+              end: float | None = None, small_qty: Decimal = ZERO) -> Result:
     events = _events(ext, lig)
     res = Result()
     if not events:
@@ -151,12 +155,12 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
     res.time_weighted_unhedged = area / Decimal(repr(res.duration_s)) if res.duration_s else ZERO
     res.fills = len(samples)
     res.traces = [(t, q, lat, by) for (t, q), lat, by in zip(stamps, samples, covered_by)]
-    for lat, busy in zip(samples, resting_flag):
+    for lat, busy, (_, q) in zip(samples, resting_flag, stamps):
         if lat is None:
             res.unhedged_fills += 1
             continue
         res.latencies.append(lat)
-        (res.resting if busy else res.idle).append(lat)
+        (res.small if abs(q) < small_qty else res.resting if busy else res.idle).append(lat)
     return res
 
 

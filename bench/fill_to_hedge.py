@@ -31,9 +31,18 @@ import profiler  # noqa: E402
 from attribution import attribute, orig_replay, summary  # noqa: E402
 from procs import DaemonProcess, SimProcess, mono  # noqa: E402
 
+SLOW_S = 0.010  # the 10x target
+# Lighter's minimum order is 10 USDC (min_quote_amount): about 0.067 SOL at the sim's ~150 USD. A maker fill
+# smaller than that (often the last piece of a maker order) cannot be hedged by an order of its own: it is
+# reported as its own population, apart from the hedgeable fills (idle or queued).
+SMALL_QTY = Decimal("0.067")
+
 # The bench's "1x" market: the default feed (one book step per 0.1 s) and a flow of other traders
 # dense enough for ~1,000 maker fills in a few minutes. Sizes start at 0.07: Lighter's minimum order is 10 USD.
 BASE_FLOW_RATE = 60.0
+# The bench's daemon signs with four Lighter API keys (the primary and these), so a burst's hedges go out side
+# by side; `--hedge-keys ""` (or hedge_keys=()) runs it with the one key main had.
+POOL = (4, 5, 6)
 SIM_DEFAULTS: dict[str, Any] = {"seed": 7, "tick_interval_s": 0.1, "flow_rate": BASE_FLOW_RATE,
                                 "flow_size_min": "0.07", "flow_size_max": "0.15", "lighter_latency": "standard"}
 
@@ -54,14 +63,15 @@ def sim_settings(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: Path | None = None,
-        daemon: dict[str, dict[str, Any]] | None = None, seed: int = 1,
+        daemon: dict[str, dict[str, Any]] | None = None, seed: int = 1, hedge_keys: tuple[int, ...] = POOL,
         keep_stamps: Path | None = None, profile: Path | None = None) -> dict[str, Any]:
-    """One run: both processes up, until `fills` maker fills were written; then the figures."""
+    """One run: both processes up, until `fills` maker fills were written; then the figures.
+    `hedge_keys`: the Lighter API keys beside the primary (venues.lighter.hedge_api_keys); () is one key."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="hedged-bench-")
         workdir = Path(tmp.name)
-    s = SimProcess(workdir, sim).start()
+    s = SimProcess(workdir, sim, hedge_keys=tuple(hedge_keys)).start()
     d = DaemonProcess(workdir, s, workdir / "daemon-state", overrides=daemon or {}, notify=True)
     try:
         d.start()
@@ -83,12 +93,13 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
         s.stop()
     if keep_stamps is not None:
         keep_stamps.write_text(json.dumps({"extended": ext, "lighter": lig}))
-    res = attribute(ext, lig)
+    res = attribute(ext, lig, small_qty=SMALL_QTY)
     orig = orig_replay(ext, seed=seed)
     ours = summary(res.latencies)
     base = summary(orig)
     out = {
         "sim": sim,
+        "hedge_keys": list(hedge_keys),
         "fills": res.fills,
         "unhedged_fills": res.unhedged_fills,
         "wall_s": t_end - t_ready,
@@ -99,6 +110,7 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
         "all": ours,
         "idle": summary(res.idle),
         "resting": summary(res.resting),
+        "small": summary(res.small),
         "time_weighted_unhedged": float(res.time_weighted_unhedged),
         "max_unhedged": float(res.max_unhedged),
         "orig": base,
@@ -115,10 +127,6 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
     return out
 
 
-SLOW_S = 0.010  # the 10x target
-# Lighter's minimum order is 10 USDC (min_quote_amount): about 0.067 SOL at the sim's ~150 USD. A maker fill
-# smaller than that (often the last piece of a maker order) cannot be hedged by an order of its own.
-SMALL_QTY = Decimal("0.067")
 
 
 def tail(traces: list) -> dict[str, Any]:
@@ -154,10 +162,11 @@ def describe(r: dict[str, Any]) -> str:
     lines = [
         f"fill -> hedge, tick {sim['tick_interval_s']} s, flow {sim['flow_rate']}/s, "
         f"{r['fills']} maker fills in {r['wall_s']:.0f} s, {r['hedge_txs']} hedge orders ({r['hedges_rested_1s']} live > 1 s, "
-        f"{r['modifies']} modifies), daemon CPU {r['cpu_pct']:.0f}%",
+        f"{r['modifies']} modifies), daemon CPU {r['cpu_pct']:.0f}%, Lighter API keys {1 + len(r.get('hedge_keys', []))}",
         row("all fills", r["all"]),
-        row("executor idle", r["idle"]),
-        row("hedge already resting", r["resting"]),
+        row("hedgeable, executor idle", r["idle"]),
+        row("hedgeable, hedge resting", r["resting"]),
+        row("below the minimum order", r["small"]),
         row("replaced design (orig)", r["orig"]),
         f"  time-weighted unhedged qty {r['time_weighted_unhedged']:.3f} (max {r['max_unhedged']:.3f}); "
         f"fills never hedged: {r['unhedged_fills']}",
@@ -181,11 +190,14 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--stamps", type=Path, help="also write the raw stamps here (to re-attribute or debug)")
     p.add_argument("--workdir", type=Path, help="keep configs and logs here (default: a temporary dir)")
+    p.add_argument("--hedge-keys", default=",".join(map(str, POOL)),
+                   help='Lighter API keys beside the primary, comma-separated ("" = one key)')
     a = p.parse_args()
     if a.workdir:
         a.workdir.mkdir(parents=True, exist_ok=True)
     r = run(sim_settings(a), fills=a.fills, max_seconds=a.max_seconds, seed=a.seed, keep_stamps=a.stamps,
-            workdir=a.workdir, daemon={"venues.lighter": {"tier": a.tier}})
+            workdir=a.workdir, daemon={"venues.lighter": {"tier": a.tier}},
+            hedge_keys=tuple(int(k) for k in a.hedge_keys.split(",") if k.strip()))
     print(describe(r))
     if a.json:
         a.json.write_text(json.dumps(r, indent=1))

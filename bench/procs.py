@@ -37,6 +37,8 @@ def toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int | float):
         return repr(v)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
     return json.dumps(str(v))  # a TOML basic string is a JSON string for these values
 
 
@@ -77,6 +79,7 @@ def wait_for(pred, timeout: float, what: str, every: float = 0.02) -> Any:
 class SimProcess:
     workdir: Path
     sim: dict[str, Any]
+    hedge_keys: tuple[int, ...] = ()  # venues.lighter.hedge_api_keys: the sim registers them, the fragment names them
     proc: subprocess.Popen | None = None
     ext_control: str = ""
     lig_control: str = ""
@@ -88,8 +91,9 @@ class SimProcess:
         for name in ("sim-venues.toml", "sim.env"):
             (state / name).unlink(missing_ok=True)
         cfg = self.workdir / "sim.toml"
+        pool = {"venues.lighter": {"hedge_api_keys": list(self.hedge_keys)}} if self.hedge_keys else {}
         cfg.write_text(toml_tables({"daemon": {"state_dir": str(state)}, "log": {"format": "text", "level": "WARNING"},
-                                    "sim": self.sim}))
+                                    **pool, "sim": self.sim}))
         log = (self.workdir / "sim.log").open("w")
         self.proc = subprocess.Popen([HEDGED, "--config", str(cfg), "sim"], stdout=log, stderr=subprocess.STDOUT,
                                      cwd=self.workdir)

@@ -2,16 +2,18 @@
 
     python bench/report.py [--quick] [--no-micro] [--out docs/benchmarks.md] [--json results.json]
 
-Full mode: two 1,000-fill runs (tick 0.1 s and 0.01 s), two more cost-growth points (300 fills), an RSS run
-of 4 minutes (see bench/cost.py), 5 lifecycle runs, the micro-benchmarks: about 17 minutes on the shared
-2-core machine with today's executor (~5 maker fills/s). `--quick` (`make bench QUICK=1`): 200 fills, 150 per
-growth point, 90 s of RSS, 3 lifecycle runs: about 5 minutes, for checking the bench, not for quoting.
+Full mode: four 1,000-fill runs (tick 0.1 s and 0.01 s, each with one Lighter API key and with the pool;
+`--baseline TREE` runs the one-key runs from a checkout of main), two more cost-growth points (300 fills), an
+RSS run of 4 minutes (see bench/cost.py), 5 lifecycle runs, the micro-benchmarks: about 25 minutes on the
+shared 2-core machine (~5 maker fills/s). `--quick` (`make bench QUICK=1`): 200 fills, 150 per growth point,
+90 s of RSS, 3 lifecycle runs: about 7 minutes, for checking the bench, not for quoting.
 Only the text between the two `generated` markers of the output file is replaced.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -66,19 +68,45 @@ def _section(fn, describe) -> Any:
     return result
 
 
-def run_all(quick: bool, micro: bool) -> dict[str, Any]:
+@contextlib.contextmanager
+def _source(tree: Path | None):
+    """Run the processes started meanwhile from `tree` (a checkout of main) instead of this worktree."""
+    if tree is None:
+        yield
+        return
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(tree)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+def run_all(quick: bool, micro: bool, baseline: Path | None = None) -> dict[str, Any]:
     fills, point_fills = (200, 150) if quick else (1000, 300)
     rss_s, runs = (90, 3) if quick else (240, 5)
     out: dict[str, Any] = {"quick": quick, "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
                            "machine": machine(), "load_start": load()}
     prof = Path(tempfile.mkdtemp(prefix="hedged-prof-")) / "fill_to_hedge_10x.raw"
     head: dict[str, Any] = {}
+    one: dict[str, Any] = {}
     for label, tick in (("1x", 0.1), ("10x", 0.01)):
         sim = dict(fill_to_hedge.SIM_DEFAULTS, tick_interval_s=tick)
-        print(f"== fill_to_hedge tick {tick} s ({fills} fills)", flush=True)
+        # Side by side in one run: the daemon with one Lighter API key (main's code with --baseline), then the pool.
+        print(f"== fill_to_hedge tick {tick} s ({fills} fills), one Lighter API key, from {baseline or 'here'}",
+              flush=True)
+        with _source(baseline):
+            one[label] = fill_to_hedge.run(sim, fills=fills, hedge_keys=())
+        print(fill_to_hedge.describe(one[label]), flush=True)
+        print(f"== fill_to_hedge tick {tick} s ({fills} fills), API keys {fill_to_hedge.POOL} too", flush=True)
         head[label] = fill_to_hedge.run(sim, fills=fills, profile=prof if label == "10x" else None)
         print(fill_to_hedge.describe(head[label]), flush=True)
     out["headline"] = head
+    out["one_key"] = one
+    out["baseline"] = str(baseline) if baseline else None
     out["profile"] = profiler.summarise(prof) if prof.exists() else None
     have = {(k, "1x"): {"feed": k, "flow": "1x", "fills": r["fills"], "cpu_pct": r["cpu_pct"], "p99": r["all"]["p99"],
                         "p50": r["all"]["p50"]} for k, r in head.items()}
@@ -113,8 +141,11 @@ def render(r: dict[str, Any]) -> str:
     L += ["### Fill -> hedge (`bench/fill_to_hedge.py`)", "",
           "| run | fills | half | n | p50 | p90 | p99 | max |", "|---|---|---|---|---|---|---|---|"]
     for label, res in (("tick 0.1 s (1x)", h1), ("tick 0.01 s (10x)", h10)):
-        for half, key in (("all fills", "all"), ("executor idle", "idle"), ("hedge already resting", "resting"),
+        for half, key in (("all fills", "all"), ("hedgeable, executor idle", "idle"),
+                          ("hedgeable, hedge already resting", "resting"), ("below the minimum order", "small"),
                           ("replaced design (orig)", "orig")):
+            if key not in res:
+                continue
             st = res[key]
             L.append(f"| {label} | {res['fills']} | {half} | {st['n']} | {ms(st['p50'])} | {ms(st['p90'])} | "
                      f"{ms(st['p99'])} | {ms(st['max'])} |")
@@ -124,6 +155,7 @@ def render(r: dict[str, Any]) -> str:
         L.append(f"| {label} | {res['time_weighted_unhedged']:.3f} | {res['max_unhedged']:.3f} | {res['unhedged_fills']} | "
                  f"{res['hedge_txs']} | {res['cpu_pct']:.0f}% | **{res['ratio_p50']:.1f}x** | **{res['ratio_p99']:.1f}x** |")
 
+    L += _one_key_vs_pool(r)
     L += ["", "### Cost growth (`bench/cost.py`)", ""]
     if "error" in r["growth"]:
         L.append(f"Not measured: {r['growth']['error']}")
@@ -162,6 +194,9 @@ def render(r: dict[str, Any]) -> str:
               f"{lc['hedge_confirmed']} of {lc['stop_hedge']['n']} \"hedge resting\" runs."]
 
     targets = [
+        ("fill -> sent p99, hedgeable, 1x and 10x feed, idle and queued (issue 12)", "<= 10 ms",
+         "; ".join(ms(h[k]["p99"]) for h in (h1, h10) for k in ("idle", "resting")),
+         max(h[k]["p99"] for h in (h1, h10) for k in ("idle", "resting")) <= 0.010),
         ("fill -> hedge p99, 1x feed, executor idle", "<= 5 ms", ms(h1["idle"]["p99"]), h1["idle"]["p99"] <= 0.005),
         ("fill -> hedge p99, 1x feed, hedge already resting", "<= 5 ms", ms(h1["resting"]["p99"]), h1["resting"]["p99"] <= 0.005),
         ("fill -> hedge p99, 10x feed, executor idle", "<= 10 ms", ms(h10["idle"]["p99"]), h10["idle"]["p99"] <= 0.010),
@@ -186,7 +221,7 @@ def render(r: dict[str, Any]) -> str:
                         f"{grown:+.1f} MB", grown <= 10))
     L += ["", "### Targets (issue 15)", "", "| figure | target | measured | |", "|---|---|---|---|"]
     L += [f"| {a} | {t} | {m} | {met(ok)} |" for a, t, m, ok in targets]
-    missed_latency = not all(ok for _, _, _, ok in targets[:6])
+    missed_latency = not all(ok for _, _, _, ok in targets[:7])
     if missed_latency:
         L += ["", "### Where fill -> hedge misses: profile and finding", ""]
         queued = h1["resting"]["p99"] > 10 * h1["idle"]["p99"] or h10["resting"]["p99"] > 10 * h10["idle"]["p99"]
@@ -258,6 +293,29 @@ def render(r: dict[str, Any]) -> str:
     return "\n".join(L)
 
 
+def _one_key_vs_pool(r: dict[str, Any]) -> list[str]:
+    """The same bench with one Lighter API key (the path main has) and with the pool, in this run."""
+    one = r.get("one_key")
+    if not one:
+        return []
+    keys = 1 + len(r["headline"]["1x"].get("hedge_keys", []))
+    who = ("main's code (`--baseline`, a checkout of main), one key" if r.get("baseline")
+           else "this branch with one key (main's path)")
+    L = ["", f"Before and after in this run, each tick's two runs one after the other: {who}, against this branch "
+         f"with {keys} keys. Every hedged fill is in exactly one of the populations below \"all fills\" splits into.", "",
+         f"| feed | population | one key n | p50 | p99 | max | {keys} keys n | p50 | p99 | max | p99 one / {keys} |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label in ("1x", "10x"):
+        a, b = one[label], r["headline"][label]
+        for name, key in (("all fills", "all"), ("hedgeable, idle", "idle"), ("hedgeable, queued", "resting"),
+                          ("below the minimum order", "small")):
+            x, y = a[key], b[key]
+            ratio = x["p99"] / y["p99"] if y["p99"] else math.nan
+            L.append(f"| {label} | {name} | {x['n']} | {ms(x['p50'])} | {ms(x['p99'])} | {ms(x['max'])} | {y['n']} | "
+                     f"{ms(y['p50'])} | {ms(y['p99'])} | {ms(y['max'])} | {ratio:.1f}x |")
+    return L
+
+
 def rewrite(path: Path, generated: str, *, begin: str = BEGIN, end: str = END) -> None:
     """Replace the text between `begin` and `end` (bench/cost.py's journal section has its own pair)."""
     text = path.read_text() if path.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
@@ -277,11 +335,13 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     p.add_argument("--json", type=Path, help="also keep every figure here")
     p.add_argument("--render", type=Path, metavar="JSON", help="do not measure: write the report from a --json file")
+    p.add_argument("--baseline", type=Path, metavar="TREE",
+                   help="run the one-key runs from this source tree (e.g. `git archive main | tar -x -C TREE`)")
     a = p.parse_args()
     if a.render:
         r = json.loads(a.render.read_text())
     else:
-        r = run_all(a.quick, not a.no_micro)
+        r = run_all(a.quick, not a.no_micro, a.baseline.resolve() if a.baseline else None)
     if a.json and not a.render:
         a.json.write_text(json.dumps(r, indent=1, default=str))
     rewrite(a.out, render(r))

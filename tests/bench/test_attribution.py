@@ -113,3 +113,19 @@ def test_percentiles_are_nearest_rank():
     s = attribution.summary(xs)
     assert (s["p50"], s["p90"], s["p99"], s["max"], s["n"]) == (50.0, 90.0, 99.0, 100.0, 100)
     assert math.isnan(attribution.summary([])["p50"])
+
+
+def test_a_fill_below_the_minimum_order_is_its_own_population_and_every_hedged_fill_is_in_exactly_one():
+    # 0.04 cannot be sent alone (Lighter's minimum order): it waits for the next fill of its side and the
+    # two go out as one hedge. It is reported apart from the hedgeable fills, idle or queued, never dropped.
+    ext = {"fills": [fill(0.0, "BUY", "0.04"), fill(0.2, "BUY", "0.3"), fill(0.25, "BUY", "0.2"), fill(2.0, "BUY", "0.5")]}
+    lig = {"txs": [create(0.204, "sell", "0.34", 1), create(0.253, "sell", "0.2", 2), create(2.003, "sell", "0.5", 3)],
+           "orders": [ended(0.5, 1, "sell", "0.34", "0.34"), ended(0.55, 2, "sell", "0.2", "0.2"),
+                      ended(2.3, 3, "sell", "0.5", "0.5")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert res.small == [pytest.approx(0.204)]
+    assert res.resting == [pytest.approx(0.004), pytest.approx(0.003)]  # the 0.04 was uncovered / a hedge live
+    assert res.idle == [pytest.approx(0.003)]
+    assert len(res.small) + len(res.resting) + len(res.idle) + res.unhedged_fills == res.fills == 4
+    unsplit = attribution.attribute(ext, lig)
+    assert unsplit.small == [] and sorted(unsplit.idle + unsplit.resting) == sorted(res.latencies)

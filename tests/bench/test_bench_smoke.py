@@ -30,7 +30,8 @@ def test_the_fill_to_hedge_bench_measures_every_maker_fill_of_a_short_run(reques
     r = json.loads(out.read_text())
     assert r["fills"] >= 20
     assert r["all"]["n"] + r["unhedged_fills"] == r["fills"]
-    assert r["idle"]["n"] + r["resting"]["n"] == r["all"]["n"]
+    assert r["idle"]["n"] + r["resting"]["n"] + r["small"]["n"] == r["all"]["n"]  # each fill in one population
+    assert r["hedge_keys"] == [4, 5, 6]  # the bench's daemon signs with the pool (one key: --hedge-keys "")
     assert r["unhedged_fills"] == 0  # the daemon stopped gracefully: every fill got its hedge
     assert r["orig"]["n"] > 0 and r["all"]["p50"] > 0
     assert "ratio orig/ours" in done.stdout
