@@ -160,9 +160,7 @@ class LighterClient:
             except markets.MarketUnsupported as exc:
                 raise _market_error(exc) from None
             self._rules = self.spec.rules()
-            self._signers = {}
-            for index, private_key in s.private_keys():
-                self._signers[index] = await self._create_signer(index, private_key)
+            self._signers = {index: await self._create_signer(index, key) for index, key in s.private_keys()}
             for index in s.key_indexes:
                 await self._nonces.prime(index)
             self._stream = LighterStream(
@@ -190,8 +188,6 @@ class LighterClient:
         return fn(*args, **kwargs)
 
     async def _create_signer(self, index: int, private_key: str) -> signing.Signer:
-        # The Go library keeps one client per (account, api key) and each Sign* call names its key,
-        # so the pool's signers live side by side in one process.
         s = self.settings
         try:
             return await self._sign_call(signing.Signer.create, url=s.rest_url, private_key=private_key,
@@ -243,10 +239,7 @@ class LighterClient:
     async def _submit(self, what: str, sign: Callable[[signing.Signer, int], signing.SignedTx], *, priority: bool,
                       every_key: bool = False) -> str:
         """Take the budget, then sign with a free key's next nonce and send under its lock. Returns the tx hash.
-
-        Any free key of the pool will do (Lighter's orders belong to the account, not to the key that
-        placed them: a cancel or modify needs only the order index). `every_key` (cancel-all) holds
-        all of them, so no transaction of ours is in flight on another key while it goes out.
+        Any key will do (orders belong to the account); `every_key` (cancel-all) holds them all.
 
         The budget is taken before the lock: a tx waiting for the venue's minute never holds the
         nonce sequence, so it cannot hold up a hedge (`priority`) that the budget would let through.

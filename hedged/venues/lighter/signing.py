@@ -24,8 +24,10 @@ Every call is synchronous and must run off the Trio thread: a cgo call from the 
 (it re-reads /proc/self/maps) against ~0.5 ms on a worker thread. Use `await off_thread(signer.sign_..., ...)`.
 Nonces are always explicit (a nonce of -1 would make the Go code fetch one over HTTP inside the C call).
 
-The Go library keeps its clients in process-global state, so every call into it (including `Free`) holds
-one process-wide threading lock. Signing is ~0.5 ms, so the lock costs little for one hedge at a time.
+The Go library keeps its clients in process-global state, one per (account_index, api_key_index), and every
+Sign* call names its key: several keys of one account (a pool for parallel hedges) sign side by side, each
+`Signer.create` adding a client without replacing another. Every call into the library (including `Free`)
+holds one process-wide threading lock. Signing is ~0.5 ms, so the lock costs little for one hedge at a time.
 Private keys are passed to the library once, at `Signer.create`, and never stored or logged.
 """
 

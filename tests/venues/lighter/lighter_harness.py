@@ -19,6 +19,7 @@ import trio
 
 from hedged.venues.base import OrderUpdate, VenueEvent
 from hedged.venues.lighter.client import LighterClient, LighterSettings
+from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
 from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
 from hedged.venues.sim.faults import FaultPlan
@@ -82,12 +83,21 @@ async def running(
     seed: int = 1,
     wrap_ws: Callable[[Any], Any] | None = None,
     stream_funding: bool = False,
+    hedge_keys: tuple[int, ...] = (),
     **over: Any,
 ) -> AsyncIterator[Harness]:
+    """`hedge_keys`: more API keys of the account, registered on the sim and given to the client."""
     wall = trio_wall_clock()  # real epoch base: the signer stamps ExpiredAt from the real clock
     sim = LighterSim(sim_settings or LighterSimSettings(seed=seed), faults=faults, wall_clock=wall)
     sim.add_account(ACCOUNT, collateral=Decimal(1_000_000))
     sim.register_api_key(ACCOUNT, KEY, _KEYS.public_key)
+    pool = []
+    for index in hedge_keys:
+        extra = generate_api_key()
+        sim.register_api_key(ACCOUNT, index, extra.public_key)
+        pool.append(HedgeKey(index, extra.private_key))
+    if pool:
+        over["hedge_keys"] = tuple(pool)
     connect = sim.connect_ws
     if wrap_ws is not None:
 

@@ -85,6 +85,30 @@ async def test_resting_gtt_order_is_cancelled_by_client_id(tmp_path, autojump_cl
         assert await h.client.open_orders() == [] and h.sim.open_orders(ACCOUNT) == []
 
 
+async def test_orders_sent_on_two_api_keys_at_once_are_cancelled_through_whichever_key_is_free(tmp_path, autojump_clock):
+    # A pool of keys: two hedges placed concurrently go out on keys 5 and 6; Lighter's orders belong to the
+    # account, so each cancel names the order index and takes the first free key (5 both times here).
+    async with running(tmp_path, hedge_keys=(6,)) as h:
+        ex = h.sim.exchange
+        before = {k: ex.next_nonce(ACCOUNT, k) for k in (5, 6)}
+        top = h.client.top_of_book.value
+        cids = [h.client.new_client_id() for _ in range(2)]
+        async with trio.open_nursery() as n:
+            for i, cid in enumerate(cids):
+                price = h.client.rules.round_price(top.bid * Decimal("0.9") - i, up=False)
+                n.start_soon(h.client.place_taker, Side.BUY, Decimal("0.100"), price, cid, TimeInForce.GTT)
+        assert {k: ex.next_nonce(ACCOUNT, k) - before[k] for k in (5, 6)} == {5: 1, 6: 1}
+        for cid in cids:
+            await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
+        for cid in cids:
+            await h.client.cancel(client_id=cid)
+        for cid in cids:
+            assert (await h.wait_order(cid, lambda u: u.status.is_terminal)).status is OrderStatus.CANCELLED
+        assert {k: ex.next_nonce(ACCOUNT, k) - before[k] for k in (5, 6)} == {5: 3, 6: 1}
+        assert h.sim.open_orders(ACCOUNT) == []
+        assert h.client.statistics().counters["nonce_fetches"] == 2  # one per key at start, none since
+
+
 async def test_modify_moves_a_resting_order_and_it_then_fills(tmp_path, autojump_clock):
     async with running(tmp_path) as h:
         top = h.client.top_of_book.value

@@ -89,6 +89,19 @@ def test_unregistered_key_is_refused_by_the_library() -> None:
         other.sign_cancel_order(market_index=2, order_index=1, nonce=1)
 
 
+def test_several_api_keys_of_one_account_sign_side_by_side_in_one_process(signer: Signer) -> None:
+    # The Go library keeps a client per (account, api key) and each Sign* call names its key
+    # (lighter-go executables/shared.go: accountIndex -> apiKeyIndex -> client), so a pool of hedge keys
+    # needs one CreateClient each and nothing else; creating one never replaces another.
+    pool = [Signer.create(url="http://127.0.0.1:9", private_key=generate_api_key().private_key, chain_id=304,
+                          api_key_index=index, account_index=ACCOUNT) for index in (6, 7)]
+    for s in (signer, *pool):  # the first key's client is still there after the others were created
+        info = s.sign_cancel_order(market_index=2, order_index=77, nonce=9).info()
+        assert (info["AccountIndex"], info["ApiKeyIndex"], info["Nonce"]) == (ACCOUNT, s.api_key_index, 9)
+        _assert_signature(info)
+        assert s.create_auth_token(2_000_000_000).split(":")[1:3] == [str(ACCOUNT), str(s.api_key_index)]
+
+
 @pytest.mark.parametrize(
     ("field", "value"), [("price", 2**31), ("price", 0), ("client_order_index", 2**48), ("base_amount", 0)]
 )
