@@ -217,6 +217,24 @@ async def test_sequencer_rejection_after_an_ok_ack_is_a_cancel_and_trading_conti
         await h.wait_order(cid2, lambda u: u.status is OrderStatus.FILLED)
 
 
+async def test_a_sequencer_rejection_on_a_hedge_key_refetches_that_keys_nonce(tmp_path, autojump_clock):
+    # Two hedges at once go out on keys 5 and 6; the sequencer refuses both after the OK ack, which may
+    # leave each key's nonce unconsumed: each key is refetched before its next tx (not only the primary).
+    async with running(tmp_path, hedge_keys=(6,)) as h:
+        h.sim.reject_next_orders(2, "canceled-margin-not-allowed")
+        fetches = h.client.statistics().counters["nonce_fetches"]
+        async with trio.open_nursery() as n:
+            cids = [h.client.new_client_id() for _ in range(2)]
+            for cid in cids:
+                n.start_soon(h.client.place_taker, Side.BUY, Decimal("0.100"), through(h, Side.BUY), cid)
+        for cid in cids:
+            assert (await h.wait_order(cid, lambda u: u.status.is_terminal)).status is OrderStatus.CANCELLED
+        async with trio.open_nursery() as n:  # the next tx on each key
+            for _ in range(2):
+                n.start_soon(hedge, h)
+        assert h.client.statistics().counters["nonce_fetches"] == fetches + 2
+
+
 async def test_token_refresh_resubscribes_private_channels_before_expiry(tmp_path, autojump_clock):
     sim = LighterSimSettings(seed=1, cut_expired_subscriptions=True, book_interval_s=2.0)  # fewer ticks over 25 min
     async with running(tmp_path, sim_settings=sim, token_lifetime_s=600, token_refresh_margin_s=120) as h:
