@@ -51,7 +51,7 @@ async def bench_signing(n: int) -> None:
 
 
 async def bench_place(n: int, *, over_ws: bool) -> None:
-    from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
+    from hedged.sim.lighter.server import LighterSim, LighterSimSettings
 
     sim = LighterSim(LighterSimSettings(seed=3))
     keys = signing.generate_api_key()

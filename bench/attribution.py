@@ -1,6 +1,6 @@
 """Fill -> hedge attribution from simulator stamps (pure: lists of stamps in, figures out).
 
-Inputs are the rows of `GET /_sim/stamps` (hedged/venues/sim/stamps.py), times in CLOCK_MONOTONIC s:
+Inputs are the rows of `GET /_sim/stamps` (hedged/sim/common/stamps.py), times in CLOCK_MONOTONIC s:
 
 * Extended `fills`: `{t, trade, order, side: BUY|SELL, qty, taker}`, stamped when the TRADE frame was
   written to the account stream; `orders`: `{t, order, status, filled}` when an order ended with a fill.

@@ -34,7 +34,7 @@ from hedged import logs  # noqa: E402
 from hedged.config import HedgeConfig  # noqa: E402
 from hedged.strategy.executor import HedgeExecutor  # noqa: E402
 from hedged.venues.base import Side  # noqa: E402
-from hedged.venues.lighter.sim import Latency  # noqa: E402
+from hedged.sim.lighter.server import Latency  # noqa: E402
 from tests.strategy.sims import sim_world  # noqa: E402  (the same wiring the simulator tests use)
 
 BATCH = 20

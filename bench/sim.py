@@ -34,10 +34,10 @@ import fast_stark_crypto
 import trio
 import trio_websocket
 
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_checks import NewOrder, order_hash, stark_amounts
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.sim.transport import SimRequest
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.checks import NewOrder, order_hash, stark_amounts
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.common.transport import SimRequest
 
 SECONDS = 2.0
 

@@ -28,9 +28,9 @@ import trio
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sim import reader_command  # noqa: E402 - the shared reader process of bench/sim.py
 
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT, prepare_sim
-from hedged.venues.sim.transport import SimRequest
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_ACCOUNT, prepare_sim
+from hedged.sim.common.transport import SimRequest
 
 SECONDS = 2.0
 

@@ -92,7 +92,7 @@ async def test_daemon_rides_out_stream_faults_and_still_matches_the_venues(tmp_p
     """Streams drop between a fill and its next message, skip sequence numbers, repeat and
     reorder frames, and a sendTx fails; the daemon re-syncs, keeps every fill exactly once,
     and its journal equals the venues' truth afterwards."""
-    from hedged.venues.sim.faults import Fault, FaultKind
+    from hedged.sim.common.faults import Fault, FaultKind
 
     cfg = fast_config(tmp_path)
 

@@ -22,7 +22,7 @@ from hedged.config import Config, CycleConfig, ExtendedVenueConfig, LighterVenue
 from hedged.errors import EXIT_HALTED
 from hedged.venues.assembly import SimPair
 from hedged.venues.credentials import REFUSAL_BOUND
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 from tests.daemon_harness import hedged_process, run_daemon
 
 

@@ -10,8 +10,8 @@ import trio
 from hedged.engine import Engine
 from hedged.nursery import Supervisor
 from hedged.venues.assembly import SimPair, build_venues
-from hedged.venues.lighter.sim import trio_wall_clock
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.lighter.server import trio_wall_clock
+from hedged.sim.common.faults import Fault, FaultKind
 
 
 async def _no_alerts(event, severity, **details):

@@ -13,10 +13,10 @@ from tools.import_graph import cycles, strongly_connected
 # Listed by name so that any other cycle fails here, and so that this list only ever shrinks.
 OTHER_BRANCH = [
     [
-        "hedged.venues.extended.sim",
-        "hedged.venues.extended.sim_control",
-        "hedged.venues.extended.sim_rest",
-        "hedged.venues.extended.sim_streams",
+        "hedged.sim.extended.server",
+        "hedged.sim.extended.control",
+        "hedged.sim.extended.rest",
+        "hedged.sim.extended.streams",
     ],
     [
         "hedged.venues.lighter.markets",
@@ -24,12 +24,12 @@ OTHER_BRANCH = [
         "hedged.venues.lighter.wire",
     ],
     [
-        "hedged.venues.lighter.sim",
-        "hedged.venues.lighter.sim_control",
-        "hedged.venues.lighter.sim_feed",
-        "hedged.venues.lighter.sim_money",
-        "hedged.venues.lighter.sim_rest",
-        "hedged.venues.lighter.sim_ws",
+        "hedged.sim.lighter.server",
+        "hedged.sim.lighter.control",
+        "hedged.sim.lighter.feed",
+        "hedged.sim.lighter.money",
+        "hedged.sim.lighter.rest",
+        "hedged.sim.lighter.ws",
     ],
 ]
 

@@ -33,7 +33,7 @@ from hedged.cli.flatten import flatten_with_venues
 from hedged.strategy.ports import is_settled, wait_order
 from hedged.venues.assembly import SIM_LIGHTER_ACCOUNT, SimPair, build_venues
 from hedged.venues.base import Liquidity, OrderStatus, OrderUpdate, Side, TimeInForce, Trade, Venue
-from hedged.venues.lighter.sim import trio_wall_clock
+from hedged.sim.lighter.server import trio_wall_clock
 
 EXT, LIG = Venue.EXTENDED, Venue.LIGHTER
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hedged.dst.plan import Action
-from hedged.venues.sim.faults import Fault, FaultKind as K
+from hedged.sim.common.faults import Fault, FaultKind as K
 
 BASE_SEED = 2
 MINUTES = 1.5

@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 EXT_REST = ("POST /user/order", "DELETE /user/order*", "POST /user/order/massCancel", "GET /user/orders",
             "GET /user/orders/*", "GET /user/positions", "GET /user/balance")

@@ -29,8 +29,8 @@ from loguru import logger
 from hedged.config import Config
 from hedged.secrets import SECRETS
 from hedged.venues.assembly import SimPair
-from hedged.venues.lighter.sim import trio_wall_clock
-from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector
+from hedged.sim.lighter.server import trio_wall_clock
+from hedged.sim.common.transport import MemoryHttpTransport, MemoryWsConnector
 
 EPOCH_S = 1_767_225_600  # 2026-01-01T00:00:00Z: every seed's venues start their wall clocks here
 

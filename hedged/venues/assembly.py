@@ -23,15 +23,15 @@ import trio
 from hedged.config import Config, ExtendedVenueConfig, LighterVenueConfig, SimConfig
 from hedged.secrets import SECRETS, SecretStore
 from hedged.venues.extended import ExtendedClient, ExtendedSettings
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_config import ExtendedSimSettings
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.config import ExtendedSimSettings
 from hedged.venues.lighter import LighterClient, LighterSettings
 from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings
-from hedged.venues.lighter.sim_tx import LighterFees
-from hedged.venues.sim.market import Market, MarketSettings
-from hedged.venues.sim.money import FundingSettings
+from hedged.sim.lighter.server import Latency, LighterSim, LighterSimSettings
+from hedged.sim.lighter.tx import LighterFees
+from hedged.sim.common.market import Market, MarketSettings
+from hedged.sim.common.money import FundingSettings
 
 EXTENDED_NETWORKS = {
     "mainnet": ("https://api.starknet.extended.exchange/api/v1",

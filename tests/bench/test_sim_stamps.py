@@ -1,4 +1,4 @@
-"""The simulators' benchmark stamps (hedged/venues/sim/stamps.py) as a bench reads them over `/_sim/stamps`:
+"""The simulators' benchmark stamps (hedged/sim/common/stamps.py) as a bench reads them over `/_sim/stamps`:
 one row per fill frame written (however many account connections read it) and per sendTx accepted,
 stamped on CLOCK_MONOTONIC, the clock the bench process shares."""
 
@@ -11,11 +11,11 @@ import httpx
 import trio
 
 from hedged.venues.base import Side
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_checks import NewOrder
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
-from hedged.venues.lighter.sim_testing import LighterSimTrader, prepare_sim
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.checks import NewOrder
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings
+from tests.venues.lighter.sim_trader import LighterSimTrader, prepare_sim
 
 
 def mono() -> float:

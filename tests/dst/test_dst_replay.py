@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hedged.dst.plan import Action, draw_plan
 from hedged.dst.runner import run_seed
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 # A plan with a bit of everything the runner does: a stream fault, a REST fault, a crash with a
 # restart on the same journal, a graceful stop and restart, then the final stop.

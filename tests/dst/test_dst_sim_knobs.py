@@ -9,7 +9,7 @@ import pytest
 import trio
 
 from hedged.dst.world import World
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 BOOKS = {"extended": "/api/v1/info/markets/SOL-USD/orderbook", "lighter": "/api/v1/orderBookOrders?market_id=2&limit=5"}
 

@@ -22,17 +22,17 @@ from hedged.pnl.core import PnlBook
 from hedged.venues.base import Venue
 from hedged.venues.extended import wire as ext_wire
 from hedged.venues.extended.money import to_funding as ext_funding
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.extended.sim_engine import ExtendedEngine
-from hedged.venues.extended.sim_wire import SimOrder as ExtOrder
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.extended.engine import ExtendedEngine
+from hedged.sim.extended.wire import SimOrder as ExtOrder
 from hedged.venues.lighter import normalize
 from hedged.venues.lighter import wire as lig_wire
-from hedged.venues.lighter.sim_exchange import LighterExchange
-from hedged.venues.lighter.sim_money import position_funding_json, settle
-from hedged.venues.lighter.sim_render import trade_json
-from hedged.venues.lighter.sim_tx import LighterFees, MarketSpec
-from hedged.venues.lighter.sim_tx import SimOrder as LigOrder
-from hedged.venues.sim.market import Fill
+from hedged.sim.lighter.exchange import LighterExchange
+from hedged.sim.lighter.money import position_funding_json, settle
+from hedged.sim.lighter.render import trade_json
+from hedged.sim.lighter.tx import LighterFees, MarketSpec
+from hedged.sim.lighter.tx import SimOrder as LigOrder
+from hedged.sim.common.market import Fill
 
 ACCOUNT = 281474976710000
 

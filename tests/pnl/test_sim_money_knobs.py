@@ -11,8 +11,8 @@ import pytest
 from hedged.config import Config, ConfigError
 from hedged.configcheck import validate
 from hedged.venues.assembly import SimPair
-from hedged.venues.lighter.sim_tx import LighterFees, SimOrder
-from hedged.venues.sim.market import Fill
+from hedged.sim.lighter.tx import LighterFees, SimOrder
+from hedged.sim.common.market import Fill
 
 ACCOUNT = 281474976710000
 

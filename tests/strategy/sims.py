@@ -17,14 +17,14 @@ import trio
 
 from hedged.ledger import Ledger, LedgerCore, Leg, Roles
 from hedged.venues.base import OrderStatus
-from hedged.venues.sim.market import Market, MarketSettings
+from hedged.sim.common.market import Market, MarketSettings
 from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_config import ExtendedSimSettings
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.config import ExtendedSimSettings
 from hedged.venues.lighter.client import LighterClient, LighterSettings
 from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings, trio_wall_clock
+from hedged.sim.lighter.server import Latency, LighterSim, LighterSimSettings, trio_wall_clock
 
 LIGHTER_ACCOUNT, LIGHTER_KEY = 604118, 5
 

@@ -12,7 +12,7 @@ import trio
 from hedged.config import HedgeConfig
 from hedged.strategy.executor import HedgeExecutor
 from hedged.venues.base import Side
-from hedged.venues.lighter.sim import Latency
+from hedged.sim.lighter.server import Latency
 
 from .sims import LIGHTER_ACCOUNT, sim_world
 

@@ -16,7 +16,7 @@ from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.sweep import Sweeper
 from hedged.strategy.tolerance import tolerance
 
-from hedged.venues.lighter.sim import Latency
+from hedged.sim.lighter.server import Latency
 
 from .sims import LIGHTER_ACCOUNT, sim_world
 

@@ -14,7 +14,7 @@ from hedged.strategy.guard import RECONCILE_BACKOFF_S, ExposureGuard
 from hedged.strategy.ports import wait_order
 from hedged.strategy.sweep import Sweeper
 from hedged.venues.base import OrderStatus, Side
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 from .sims import sim_world
 

@@ -16,8 +16,8 @@ import trio
 from hedged.config import HedgeConfig
 from hedged.strategy.executor import HedgeExecutor
 from hedged.venues.base import Side
-from hedged.venues.lighter.sim import Latency
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.lighter.server import Latency
+from hedged.sim.common.faults import Fault, FaultKind
 
 from .sims import LIGHTER_ACCOUNT, LIGHTER_KEY, sim_world
 

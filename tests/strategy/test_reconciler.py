@@ -16,9 +16,9 @@ from hedged.ledger import ReconcileKind
 from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.base import OrderStatus, Side, TimeInForce, Venue
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
-from hedged.venues.lighter.sim import Latency
+from hedged.sim.lighter.server import Latency
 
 from .recon_world import process, sims
 from .rig import Alerts, hedge_config

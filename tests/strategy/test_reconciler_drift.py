@@ -14,7 +14,7 @@ import trio
 from hedged.ledger import ReconcileKind
 from hedged.strategy.reconciler import Reconciler
 from hedged.venues.base import OrderStatus, Side, Venue
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 from .recon_world import process, sims
 from .test_reconciler import drift, executor, one_order_traded, settle, until

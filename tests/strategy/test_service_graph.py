@@ -14,7 +14,7 @@ from hedged.engine import Engine
 from hedged.nursery import Supervisor
 from hedged.strategy.tolerance import ToleranceRule
 from hedged.venues.assembly import SimPair
-from hedged.venues.lighter.sim import trio_wall_clock
+from hedged.sim.lighter.server import trio_wall_clock
 
 
 async def _no_alerts(event, severity, **details):

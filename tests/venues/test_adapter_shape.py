@@ -16,7 +16,7 @@ from trio_util import AsyncValue
 from hedged.metrics import FEED_STREAMS
 from hedged.venues.base import VenueClient, VenueStatistics
 from hedged.venues.session import SessionBackoff, backoff_delay
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 sys.path.insert(0, str(Path(__file__).parent / "extended"))
 sys.path.insert(0, str(Path(__file__).parent / "lighter"))

@@ -11,7 +11,7 @@ from hedged.config import Config
 from hedged.secrets import SecretStore
 from hedged.venues.assembly import SimPair, build_venues
 from hedged.venues.base import Venue
-from hedged.venues.lighter.sim import trio_wall_clock
+from hedged.sim.lighter.server import trio_wall_clock
 
 
 def _cfg(tmp_path) -> Config:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import trio
 
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).parent / "extended"))
 sys.path.insert(0, str(Path(__file__).parent / "lighter"))

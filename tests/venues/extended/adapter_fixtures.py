@@ -135,8 +135,8 @@ async def open_sim_client(*, seed: int = 11, live_market: bool = False, sim_kw: 
     Yields (client, sim, events receive channel).
     """
     from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
-    from hedged.venues.extended.sim import ExtendedSim
-    from hedged.venues.extended.sim_config import ExtendedSimSettings
+    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.config import ExtendedSimSettings
 
     sim = ExtendedSim(ExtendedSimSettings(seed=seed, live_market=live_market, domain_chain_id="SN_SIM",
                                           **(sim_kw or {})))

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_config import ExtendedSimSettings
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.config import ExtendedSimSettings
 
 UA = "hedged-tests/1"
 

@@ -10,7 +10,7 @@ from adapter_fixtures import Observed, rest_maker, RecordingTransport, assert_re
 from loguru import logger
 
 from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, RateLimited, Side
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 D = Decimal
 FAST = {"request_timeout_s": 2.0, "resolve_timeout_s": 5.0}

@@ -14,8 +14,8 @@ from hedged.venues.extended import ExtendedClient, ExtendedSettings
 
 
 async def test_default_transports_place_fill_and_cancel_over_loopback() -> None:
-    from hedged.venues.extended.sim import ExtendedSim
-    from hedged.venues.extended.sim_config import ExtendedSimSettings
+    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.config import ExtendedSimSettings
 
     sim = ExtendedSim(ExtendedSimSettings(seed=21, live_market=False, domain_chain_id="SN_SIM"))
     with trio.fail_after(20):

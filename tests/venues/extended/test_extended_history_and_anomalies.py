@@ -15,7 +15,7 @@ from adapter_fixtures import Observed, rest_maker, open_sim_client, settled, unt
 from hedged.ledger import LedgerCore
 from hedged.ledger.orders import Leg, Roles
 from hedged.venues.base import Liquidity, OrderStatus, OrderUpdate, Side, Venue
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 D = Decimal
 ROLES = Roles(maker=Leg(Venue.EXTENDED, "SOL-USD"), hedge=Leg(Venue.LIGHTER, "SOL"))
@@ -161,8 +161,8 @@ async def test_trade_history_back_fills_fills_made_while_no_client_was_running(a
     import random
 
     from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
-    from hedged.venues.extended.sim import ExtendedSim
-    from hedged.venues.extended.sim_config import ExtendedSimSettings
+    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.config import ExtendedSimSettings
 
     sim = ExtendedSim(ExtendedSimSettings(seed=5, live_market=False, domain_chain_id="SN_SIM", page_limit_max=2))
 

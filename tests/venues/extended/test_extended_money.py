@@ -13,7 +13,7 @@ from x10.models.market import MarketModel
 from x10.models.position import PositionModel
 
 from hedged.venues.base import Liquidity, OrderStatus, Side, TimeInForce
-from hedged.venues.sim.money import FundingSettings
+from hedged.sim.common.money import FundingSettings
 
 D = Decimal
 FEES = {"maker_fee": D("0.0002"), "taker_fee": D("0.0005"), "funding": FundingSettings(enabled=False)}

@@ -5,7 +5,7 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hedged.venues.extended.sim_streams import _diff, _plain
+from hedged.sim.extended.streams import _diff, _plain
 
 prices = st.integers(min_value=1, max_value=40).map(lambda i: Decimal(i).scaleb(-1) + 100)
 sizes = st.integers(min_value=1, max_value=5).map(lambda i: Decimal(i).scaleb(-2))

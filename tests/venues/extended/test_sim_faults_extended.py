@@ -9,8 +9,8 @@ import trio_websocket
 from x10.models.account import AccountStreamDataModel
 from x10.models.http import WrappedStreamResponseModel
 
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.common.faults import Fault, FaultKind
 
 AccountFrame = WrappedStreamResponseModel[AccountStreamDataModel]
 BOOK = "/orderbooks/SOL-USD"
@@ -121,7 +121,7 @@ async def test_server_pings_every_15_s_and_drops_a_client_that_does_not_answer(e
     from wsproto import ConnectionType, WSConnection
     from wsproto.events import CloseConnection, Ping, Request
 
-    from hedged.venues.sim.transport import serve_ws_stream
+    from hedged.sim.common.transport import serve_ws_stream
 
     # A hand-made client that completes the handshake, then reads but never answers pings.
     client, server = trio.testing.memory_stream_pair()

@@ -10,10 +10,10 @@ from x10.models.account import AccountStreamDataModel
 from x10.models.http import WrappedStreamResponseModel
 
 from hedged.venues.base import Side
-from hedged.venues.extended.sim import ExtendedSim
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.sim.faults import Fault, FaultKind
-from hedged.venues.sim.market import MarketSettings
+from hedged.sim.extended.server import ExtendedSim
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.common.faults import Fault, FaultKind
+from hedged.sim.common.market import MarketSettings
 
 AccountFrame = WrappedStreamResponseModel[AccountStreamDataModel]
 
@@ -97,7 +97,7 @@ async def _recorded_run(seed: int) -> list[str]:
 
 
 def _unsigned(sim, side, price):
-    from hedged.venues.extended.sim_checks import NewOrder
+    from hedged.sim.extended.checks import NewOrder
 
     return NewOrder(
         external_id=f"det-{side}", market="SOL-USD", type="LIMIT", side="BUY" if side is Side.BUY else "SELL",

@@ -7,8 +7,8 @@ import pytest
 from x10.models.account import AccountStreamDataModel
 from x10.models.http import WrappedApiResponseModel, WrappedStreamResponseModel
 
-from hedged.venues.extended.sim_checks import stark_amounts
-from hedged.venues.extended.sim_config import ExtendedSimSettings
+from hedged.sim.extended.checks import stark_amounts
+from hedged.sim.extended.config import ExtendedSimSettings
 
 Frame = WrappedStreamResponseModel[AccountStreamDataModel]
 

@@ -14,7 +14,7 @@ from x10.models.orderbook import OrderbookUpdateModel
 from x10.models.position import PositionModel
 from x10.models.trade import AccountTradeModel
 
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.common.faults import Fault, FaultKind
 
 
 def parse(model, response: httpx.Response):
@@ -151,8 +151,8 @@ async def test_rate_limit_and_injected_http_errors(extended_sim_http, extended_s
 async def test_rolling_per_minute_budget_returns_429(nursery, autojump_clock):
     import trio
 
-    from hedged.venues.extended.sim import ExtendedSim
-    from hedged.venues.extended.sim_config import ExtendedSimSettings
+    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.config import ExtendedSimSettings
 
     sim = ExtendedSim(ExtendedSimSettings(live_market=False, rate_limit_per_min=3, ping_interval=None))
     await nursery.start(sim.run)

@@ -10,8 +10,8 @@ from x10.models.http import WrappedStreamResponseModel
 from x10.models.orderbook import OrderbookUpdateModel
 
 from hedged.venues.base import Side
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.sim.market import MarketSettings
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.common.market import MarketSettings
 
 BookFrame = WrappedStreamResponseModel[OrderbookUpdateModel]
 AccountFrame = WrappedStreamResponseModel[AccountStreamDataModel]

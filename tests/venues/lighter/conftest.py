@@ -9,8 +9,8 @@ import pytest
 import trio
 
 from hedged.venues.lighter.signing import Signer
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
-from hedged.venues.lighter.sim_testing import LighterSimTrader, prepare_sim
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings
+from tests.venues.lighter.sim_trader import LighterSimTrader, prepare_sim
 
 
 @pytest.fixture

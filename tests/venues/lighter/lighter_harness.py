@@ -21,8 +21,8 @@ from hedged.venues.base import OrderUpdate, VenueEvent
 from hedged.venues.lighter.client import LighterClient, LighterSettings
 from hedged.venues.lighter.settings import HedgeKey
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
-from hedged.venues.sim.faults import FaultPlan
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings, trio_wall_clock
+from hedged.sim.common.faults import FaultPlan
 
 ACCOUNT, KEY = 604118, 5
 _KEYS = generate_api_key()  # one throw-away key for the module: the sim cannot verify signatures anyway

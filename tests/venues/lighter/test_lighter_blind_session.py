@@ -16,8 +16,8 @@ import trio
 from hedged.errors import Halted
 from hedged.venues import credentials
 from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError
-from hedged.venues.lighter.sim import LighterSimSettings
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.sim.lighter.server import LighterSimSettings
+from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running  # noqa: E402

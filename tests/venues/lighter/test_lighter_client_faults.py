@@ -10,8 +10,8 @@ import trio
 
 from hedged.venues.base import AmbiguousOutcome, OrderStatus, RateLimited, Side, TimeInForce, TransportError
 from hedged.venues.lighter import wire
-from hedged.venues.lighter.sim import LighterSimSettings
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.sim.lighter.server import LighterSimSettings
+from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, KEY, running  # noqa: E402

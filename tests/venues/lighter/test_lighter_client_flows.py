@@ -17,7 +17,7 @@ from hedged.venues.base import (
     Trade,
     VenueClient,
 )
-from hedged.venues.lighter.sim import LighterSimSettings
+from hedged.sim.lighter.server import LighterSimSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running  # noqa: E402

@@ -12,7 +12,7 @@ from hedged.ledger import LedgerCore
 from hedged.ledger.orders import Leg, Roles
 from hedged.venues.base import Liquidity, OrderStatus, Side, TimeInForce, Venue, VenueEvent
 from hedged.venues.lighter.client import LighterClient
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings, trio_wall_clock
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import _KEYS, ACCOUNT, KEY, running, settings_for  # noqa: E402

@@ -16,11 +16,11 @@ from lighter.models.trade import Trade as SdkTrade
 
 from hedged.venues.base import FundingPayment, Liquidity, OrderStatus, PositionSnapshot, Side, Trade
 from hedged.venues.lighter import normalize, wire
-from hedged.venues.lighter.sim import LighterSimSettings
-from hedged.venues.lighter.sim_render import trade_json
-from hedged.venues.lighter.sim_tx import LighterFees
+from hedged.sim.lighter.server import LighterSimSettings
+from hedged.sim.lighter.render import trade_json
+from hedged.sim.lighter.tx import LighterFees
 from hedged.venues.lighter.streams import STREAMS
-from hedged.venues.sim.money import FundingSettings
+from hedged.sim.common.money import FundingSettings
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running  # noqa: E402

@@ -17,9 +17,9 @@ import trio
 import trio_websocket
 from lighter.models import Order, Trade
 
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT as ACCT
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_KEY, LighterSimTrader
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_ACCOUNT as ACCT
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_KEY, LighterSimTrader
 
 ORDERS = f"account_orders/2/{ACCT}"
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hedged.venues.lighter import sim_render as render
-from hedged.venues.lighter.sim import LighterSimSettings
+from hedged.sim.lighter import render
+from hedged.sim.lighter.server import LighterSimSettings
 
 values = st.decimals(allow_nan=False, allow_infinity=False, min_value=0, max_value=10**7)
 

@@ -25,12 +25,12 @@ from lighter.models import (
 )
 
 from hedged.venues.base import Side
-from hedged.venues.lighter.sim import Latency, LighterSim, LighterSimSettings
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.lighter.server import Latency, LighterSim, LighterSimSettings
+from hedged.sim.common.faults import Fault, FaultKind
 
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT as ACCT
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_KEY as KEY
-from hedged.venues.lighter.sim_testing import LighterSimTrader, prepare_sim
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_ACCOUNT as ACCT
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_KEY as KEY
+from tests.venues.lighter.sim_trader import LighterSimTrader, prepare_sim
 
 
 

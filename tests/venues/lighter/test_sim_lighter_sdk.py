@@ -17,7 +17,7 @@ import trio
 from lighter.models import AccountApiKeys, AccountPosition, Trade
 
 from hedged.venues.lighter.signing import generate_api_key
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT, LighterSimTrader, prepare_sim
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_ACCOUNT, LighterSimTrader, prepare_sim
 
 
 def _sdk(coro_fn):

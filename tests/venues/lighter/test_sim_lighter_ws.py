@@ -18,10 +18,10 @@ import trio
 import trio_websocket
 from lighter.models import AccountPosition, Order, Trade, Tx
 
-from hedged.venues.lighter.sim import LighterSim, LighterSimSettings, trio_wall_clock
-from hedged.venues.lighter.sim_testing import LIGHTER_SIM_ACCOUNT as ACCT
-from hedged.venues.lighter.sim_testing import LighterSimTrader, prepare_sim
-from hedged.venues.sim.faults import Fault, FaultKind
+from hedged.sim.lighter.server import LighterSim, LighterSimSettings, trio_wall_clock
+from tests.venues.lighter.sim_trader import LIGHTER_SIM_ACCOUNT as ACCT
+from tests.venues.lighter.sim_trader import LighterSimTrader, prepare_sim
+from hedged.sim.common.faults import Fault, FaultKind
 
 ORDERS = f"account_orders/2/{ACCT}"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from hedged.venues.lighter import sim_render as render
+from hedged.sim.lighter import render
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.sim import LighterSim
+    from hedged.sim.lighter.server import LighterSim
 
 
 class BookFeed:

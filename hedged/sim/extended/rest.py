@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 from loguru import logger
 
-from hedged.venues.extended import sim_wire as wire
-from hedged.venues.extended.sim_checks import Reject, check_order
-from hedged.venues.sim.faults import FaultKind
-from hedged.venues.sim.transport import SimRequest, SimResponse
+from hedged.sim.extended import wire
+from hedged.sim.extended.checks import Reject, check_order
+from hedged.sim.common.faults import FaultKind
+from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.venues.extended.sim import ExtendedSim
+    from hedged.sim.extended.server import ExtendedSim
 
 NOT_FOUND_CODE = 404  # the venue's code for "not found" is UNCONFIRMED (docs show "NOT_FOUND"); the SDK needs an int
 

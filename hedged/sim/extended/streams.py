@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 import trio
 import trio_websocket
 
-from hedged.venues.extended import sim_wire as wire
-from hedged.venues.extended.sim_engine import AccountMsg
-from hedged.venues.sim.frames import FrameWriter
-from hedged.venues.sim.transport import Query
+from hedged.sim.extended import wire
+from hedged.sim.extended.engine import AccountMsg
+from hedged.sim.common.frames import FrameWriter
+from hedged.sim.common.transport import Query
 
 if TYPE_CHECKING:
-    from hedged.venues.extended.sim import ExtendedSim
+    from hedged.sim.extended.server import ExtendedSim
 
 ACCOUNT_QUEUE = 10_000  # messages buffered per account connection before the sim drops a slow client
 
@@ -161,7 +161,7 @@ _ENDED = frozenset({"FILLED", "CANCELLED", "EXPIRED", "REJECTED"})
 
 
 def _stamp(sim: ExtendedSim, msg: AccountMsg) -> None:
-    """Benchmark stamps (hedged/venues/sim/stamps.py), taken once the frame is written: each
+    """Benchmark stamps (hedged/sim/common/stamps.py), taken once the frame is written: each
     fill, and each order that ended with something filled (the replaced design hedged then)."""
     if msg.type == "TRADE":
         for t in msg.data["trades"]:

@@ -19,7 +19,7 @@ import trio
 import trio_websocket
 from loguru import logger
 
-from hedged.venues.sim.faults import FaultKind, FaultPlan
+from hedged.sim.common.faults import FaultKind, FaultPlan
 
 
 def ws_text_frames(payloads: Sequence[bytes]) -> bytes:

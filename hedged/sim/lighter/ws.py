@@ -20,10 +20,10 @@ import msgspec
 import trio
 import trio_websocket
 
-from hedged.venues.lighter import sim_money
-from hedged.venues.lighter import sim_render as render
-from hedged.venues.lighter.sim_exchange import Event, FundingEvent, OrderEvent, PositionEvent, TradeEvent, TxEvent
-from hedged.venues.lighter.sim_tx import (
+from hedged.sim.lighter import money as sim_money
+from hedged.sim.lighter import render
+from hedged.sim.lighter.exchange import Event, FundingEvent, OrderEvent, PositionEvent, TradeEvent, TxEvent
+from hedged.sim.lighter.tx import (
     ERR_AUTH,
     WS_ALREADY_SUBSCRIBED,
     WS_MALFORMED,
@@ -31,11 +31,11 @@ from hedged.venues.lighter.sim_tx import (
     TxRejected,
     parse_tx,
 )
-from hedged.venues.sim.faults import FaultKind
-from hedged.venues.sim.frames import send_texts
+from hedged.sim.common.faults import FaultKind
+from hedged.sim.common.frames import send_texts
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.sim import LighterSim
+    from hedged.sim.lighter.server import LighterSim
 
 _encode = msgspec.json.Encoder().encode
 _PRIVATE = ("account_orders", "account_all_orders", "account_all_trades", "account_all_positions", "account_tx")

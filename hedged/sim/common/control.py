@@ -20,8 +20,8 @@ from typing import Any
 import msgspec
 
 from hedged.venues.base import Side
-from hedged.venues.sim.faults import Fault, fault_from_json
-from hedged.venues.sim.transport import SimRequest, SimResponse
+from hedged.sim.common.faults import Fault, fault_from_json
+from hedged.sim.common.transport import SimRequest, SimResponse
 
 _encode = msgspec.json.Encoder().encode
 _MISSING: Any = object()

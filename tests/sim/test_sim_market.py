@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from hedged.venues.base import Side
-from hedged.venues.sim.market import Flow, Market, MarketSettings, RestingOrder, match_resting
+from hedged.sim.common.market import Flow, Market, MarketSettings, RestingOrder, match_resting
 
 TICK = Decimal("0.01")
 STEP = Decimal("0.01")

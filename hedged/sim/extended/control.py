@@ -16,20 +16,20 @@
 | `POST {control}/book/cross` | one DELTA per book connection with a bid above the best ask (a fresh SNAPSHOT is sound) |
 | `GET  {control}/stamps`, `GET {control}/stamps/counts` | benchmark stamps (CLOCK_MONOTONIC): fill frames written, orders ended with a fill; counts add book frames sent |
 
-Parsing and error replies are shared with the Lighter sim (hedged/venues/sim/control.py).
+Parsing and error replies are shared with the Lighter sim (hedged/sim/common/control.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hedged.venues.extended.sim_wire import dec
-from hedged.venues.sim import control
-from hedged.venues.sim.control import BadField, ControlArgs
-from hedged.venues.sim.transport import SimRequest, SimResponse
+from hedged.sim.extended.wire import dec
+from hedged.sim.common import control
+from hedged.sim.common.control import BadField, ControlArgs
+from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.venues.extended.sim import ExtendedSim
+    from hedged.sim.extended.server import ExtendedSim
 
 
 async def handle_control(sim: ExtendedSim, req: SimRequest, rel: str) -> SimResponse:

@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys
+from hedged.sim.extended.config import ExtendedSimSettings, SimKeys
 
 _encoder = msgspec.json.Encoder()
 ZERO = Decimal(0)

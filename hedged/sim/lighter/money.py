@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hedged.venues.lighter.sim_exchange import Event, FundingEvent, LighterExchange, PositionEvent
-from hedged.venues.lighter.sim_tx import MarketSpec, SimFunding
-from hedged.venues.sim.money import funding_amount, next_settlement_ms
+from hedged.sim.lighter.exchange import Event, FundingEvent, LighterExchange, PositionEvent
+from hedged.sim.lighter.tx import MarketSpec, SimFunding
+from hedged.sim.common.money import funding_amount, next_settlement_ms
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.sim import LighterSim
+    from hedged.sim.lighter.server import LighterSim
 
 _FUNDING_ID_BASE = 90_000
 # `GET /funding-rates` serves 8-hour rates, the reading the adapter takes (money.py; UNCONFIRMED).

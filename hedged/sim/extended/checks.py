@@ -13,7 +13,7 @@ from typing import Any
 
 import fast_stark_crypto
 
-from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys
+from hedged.sim.extended.config import ExtendedSimSettings, SimKeys
 
 _SETTLEMENT_BUFFER_S = 14 * 86400
 _DAY_MS = 86_400_000

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from hedged.venues.base import Side
-from hedged.venues.lighter.sim_tx import (
+from hedged.sim.lighter.tx import (
     ERR_BATCH_NONCE,
     ERR_DUPLICATE_CLIENT_ORDER,
     ERR_INVALID_NONCE,
@@ -49,8 +49,8 @@ from hedged.venues.lighter.sim_tx import (
     TxRecord,
     TxRejected,
 )
-from hedged.venues.sim.market import Fill, RestingOrder, VenueBook, match_resting
-from hedged.venues.sim.money import MoneyBook, close_cost
+from hedged.sim.common.market import Fill, RestingOrder, VenueBook, match_resting
+from hedged.sim.common.money import MoneyBook, close_cost
 
 ZERO = Decimal(0)
 MARKET_MAKER_ACCOUNT = 77120  # the "other traders" account on the far side of every fill
@@ -103,7 +103,7 @@ class LighterExchange:
         self.market = market
         self.book = book
         self.fees = fees or LighterFees()
-        self.fundings: list[tuple[int, SimFunding]] = []  # (account, payment), oldest first (sim_money.py)
+        self.fundings: list[tuple[int, SimFunding]] = []  # (account, payment), oldest first (money.py)
         self.initial_nonce = initial_nonce
         self.accounts: dict[int, SimAccount] = {}
         self.orders: dict[int, SimOrder] = {}  # order_index -> order (all, terminal included)

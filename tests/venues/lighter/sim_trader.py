@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 
 from hedged.venues.lighter.signing import SignedTx, Signer, generate_api_key
-from hedged.venues.lighter.sim import LighterSim
+from hedged.sim.lighter.server import LighterSim
 
 LIGHTER_SIM_ACCOUNT = 604118
 LIGHTER_SIM_KEY = 5

@@ -1,10 +1,10 @@
-"""The simulators' money core (hedged/venues/sim/money.py): the seeded funding path, the settlement grid,
+"""The simulators' money core (hedged/sim/common/money.py): the seeded funding path, the settlement grid,
 funding amounts and exact entry-cost removal."""
 
 import random
 from decimal import Decimal
 
-from hedged.venues.sim.money import (
+from hedged.sim.common.money import (
     RATE_UNIT,
     FundingPath,
     FundingSettings,

@@ -13,8 +13,8 @@ from typing import Literal
 
 import fast_stark_crypto
 
-from hedged.venues.sim.market import MarketSettings
-from hedged.venues.sim.money import FundingSettings
+from hedged.sim.common.market import MarketSettings
+from hedged.sim.common.money import FundingSettings
 
 _EC_ORDER_BITS = 250  # below the STARK curve order, so any draw is a valid private key
 
@@ -34,7 +34,7 @@ class ExtendedSimSettings:
     rest_prefix: str = "/api/v1"
     ws_prefix: str = "/stream.extended.exchange/v1"
     control_path: str | None = "/_sim"
-    """Local HTTP control surface (see sim_control.py) on the same port; None disables it."""
+    """Local HTTP control surface (see control.py) on the same port; None disables it."""
 
     # -- the market (GET /info/markets)
     market: str = "SOL-USD"
@@ -58,7 +58,7 @@ class ExtendedSimSettings:
     taker_fee: Decimal = Decimal("0.00025")
     """Fee rates served by `/user/fees` and charged on every fill (docs: 0 % maker, 0.025 % taker)."""
     funding: FundingSettings = field(default_factory=FundingSettings)
-    """Hourly funding on a seeded rate path (`hedged/venues/sim/money.py`); served as `marketStats.fundingRate`."""
+    """Hourly funding on a seeded rate path (`hedged/sim/common/money.py`); served as `marketStats.fundingRate`."""
 
     # -- the account
     account_id: int = 55012

@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio_websocket
 
-from hedged.venues.sim.transport import (
+from hedged.sim.common.transport import (
     MemoryHttpTransport,
     MemoryWsConnector,
     SimRequest,

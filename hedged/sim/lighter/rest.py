@@ -14,15 +14,15 @@ import msgspec
 import trio
 
 from hedged.venues.base import Side
-from hedged.venues.lighter import sim_money
-from hedged.venues.lighter import sim_render as render
-from hedged.venues.lighter.sim_exchange import MARKET_MAKER_ACCOUNT
-from hedged.venues.lighter.sim_tx import ERR_MALFORMED, ERR_UNKNOWN_ACCOUNT, TxRejected, parse_tx
-from hedged.venues.sim.faults import FaultKind
-from hedged.venues.sim.transport import SimRequest, SimResponse
+from hedged.sim.lighter import money as sim_money
+from hedged.sim.lighter import render
+from hedged.sim.lighter.exchange import MARKET_MAKER_ACCOUNT
+from hedged.sim.lighter.tx import ERR_MALFORMED, ERR_UNKNOWN_ACCOUNT, TxRejected, parse_tx
+from hedged.sim.common.faults import FaultKind
+from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.sim import LighterSim
+    from hedged.sim.lighter.server import LighterSim
 
 PREFIX = "/api/v1"
 ALL_API_KEYS = 255

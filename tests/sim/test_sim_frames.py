@@ -6,8 +6,8 @@ import trio_websocket
 import wsproto
 from wsproto.events import TextMessage
 
-from hedged.venues.sim.frames import send_texts, ws_text_frames
-from hedged.venues.sim.transport import MemoryWsConnector, serve_tcp
+from hedged.sim.common.frames import send_texts, ws_text_frames
+from hedged.sim.common.transport import MemoryWsConnector, serve_tcp
 
 # Lengths at each edge of the three WebSocket length encodings (7-bit, 16-bit, 64-bit).
 SIZES = [0, 1, 125, 126, 127, 65535, 65536, 70000]

@@ -1,12 +1,12 @@
-"""The Lighter simulator's settings (`LighterSimSettings`, `Latency`); re-exported by sim.py."""
+"""The Lighter simulator's settings (`LighterSimSettings`, `Latency`); re-exported by server.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from hedged.venues.lighter.sim_tx import LighterFees, MarketSpec
-from hedged.venues.sim.money import FundingSettings
+from hedged.sim.lighter.tx import LighterFees, MarketSpec
+from hedged.sim.common.money import FundingSettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,7 +68,7 @@ class LighterSimSettings:
     collateral: Decimal = Decimal(100_000)
     """Default collateral of accounts added without an explicit amount."""
     control_path: str | None = "/_sim"
-    """Local HTTP control surface (see sim_control.py) on the same port; None disables it."""
+    """Local HTTP control surface (see control.py) on the same port; None disables it."""
     id_base: int = 0
     """Added to every order index and trade id. 0 keeps in-memory tests repeatable; the daemon's embedded
     sims get a run-unique base (`SimPair.build`), so a second run never reuses the first run's ids."""
@@ -77,4 +77,4 @@ class LighterSimSettings:
     fees: LighterFees = field(default_factory=LighterFees.standard)
     """Trade fee rates in 1e-6 of the quote amount: Standard 0/0, `LighterFees.premium()` 40/280."""
     funding: FundingSettings = field(default_factory=FundingSettings)
-    """Hourly funding on a seeded rate path (sim_money.py)."""
+    """Hourly funding on a seeded rate path (money.py)."""

@@ -1,7 +1,7 @@
 """The Lighter simulator's local HTTP control surface (standalone mode), under `control_path` (default /_sim).
 
-Same route names, bodies and reply shapes as the Extended sim's (hedged/venues/extended/sim_control.py) where
-the control exists on both; parsing and errors are shared (hedged/venues/sim/control.py). `account` defaults
+Same route names, bodies and reply shapes as the Extended sim's (hedged/sim/extended/control.py) where
+the control exists on both; parsing and errors are shared (hedged/sim/common/control.py). `account` defaults
 to the sim's only trading account; give it (`?account=` or in the body) when there are several.
 
 | Request | Effect |
@@ -24,22 +24,22 @@ to the sim's only trading account; give it (`?account=` or in the body) when the
 | `POST {control}/nonce/skip` `{"api_key_index"?: K, "by"?: 1, "account"?}` | advance the venue's nonce behind the client's back |
 | `POST {control}/tokens/revoke` | every auth token minted so far becomes invalid |
 | `POST {control}/shutdown` `{"close_in_ms"?: 0}` | `{"type":"shutdown"}` to every WS, closed after the delay; replies once closed |
-| `GET  {control}/stamps`, `GET {control}/stamps/counts` | benchmark stamps (CLOCK_MONOTONIC): txs accepted, orders ended (hedged/venues/sim/stamps.py) |
+| `GET  {control}/stamps`, `GET {control}/stamps/counts` | benchmark stamps (CLOCK_MONOTONIC): txs accepted, orders ended (hedged/sim/common/stamps.py) |
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hedged.venues.lighter import sim_money
-from hedged.venues.lighter import sim_render as render
-from hedged.venues.lighter.sim_exchange import MARKET_MAKER_ACCOUNT
-from hedged.venues.sim import control
-from hedged.venues.sim.control import BadField, ControlArgs
-from hedged.venues.sim.transport import SimRequest, SimResponse
+from hedged.sim.lighter import money as sim_money
+from hedged.sim.lighter import render
+from hedged.sim.lighter.exchange import MARKET_MAKER_ACCOUNT
+from hedged.sim.common import control
+from hedged.sim.common.control import BadField, ControlArgs
+from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.venues.lighter.sim import LighterSim
+    from hedged.sim.lighter.server import LighterSim
 
 
 async def handle_control(sim: LighterSim, req: SimRequest, rel: str) -> SimResponse:

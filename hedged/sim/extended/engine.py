@@ -2,7 +2,7 @@
 
 Every mutating call takes the venue time in epoch ms and returns the account-stream messages
 it causes (`AccountMsg(type, data)`), in the order the venue would send them. The Trio layer
-(`sim.py`) decides *when* to call (placement delay, market steps) and broadcasts the result.
+(`server.py`) decides *when* to call (placement delay, market steps) and broadcasts the result.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from hedged.venues.base import Side
-from hedged.venues.extended.sim_checks import NewOrder, Reject
-from hedged.venues.extended.sim_config import ExtendedSimSettings
-from hedged.venues.extended.sim_wire import (
+from hedged.sim.extended.checks import NewOrder, Reject
+from hedged.sim.extended.config import ExtendedSimSettings
+from hedged.sim.extended.wire import (
     SimOrder,
     SimPosition,
     balance_json,
@@ -25,8 +25,8 @@ from hedged.venues.extended.sim_wire import (
     position_json,
     trade_json,
 )
-from hedged.venues.sim.market import Flow, RestingOrder, VenueBook, match_resting
-from hedged.venues.sim.money import MoneyBook, close_cost, funding_amount
+from hedged.sim.common.market import Flow, RestingOrder, VenueBook, match_resting
+from hedged.sim.common.money import MoneyBook, close_cost, funding_amount
 
 ZERO = Decimal(0)
 _FIRST_ORDER_ID = 1_802_260_413_377_142_784

@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from hedged.venues.lighter.sim_exchange import SimAccount
-from hedged.venues.lighter.sim_tx import ORDER_TYPES, TIME_IN_FORCE, MarketSpec, SimOrder, SimPosition, SimTrade, TxRecord
+from hedged.sim.lighter.exchange import SimAccount
+from hedged.sim.lighter.tx import ORDER_TYPES, TIME_IN_FORCE, MarketSpec, SimOrder, SimPosition, SimTrade, TxRecord
 
 QUOTE_DECIMALS = 6
 _CREATED_AT = "1718000000"

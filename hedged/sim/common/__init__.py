@@ -6,10 +6,10 @@
 * `transport`: handler protocols, in-memory httpx transport and WebSocket connector, socket serving.
 """
 
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan, fault_from_json
-from hedged.venues.sim.frames import FrameWriter
-from hedged.venues.sim.market import Fill, Flow, Market, MarketSettings, RestingOrder, VenueBook, match_resting
-from hedged.venues.sim.transport import (
+from hedged.sim.common.faults import Fault, FaultKind, FaultPlan, fault_from_json
+from hedged.sim.common.frames import FrameWriter
+from hedged.sim.common.market import Fill, Flow, Market, MarketSettings, RestingOrder, VenueBook, match_resting
+from hedged.sim.common.transport import (
     MemoryHttpTransport,
     MemoryWsConnector,
     RestHandler,

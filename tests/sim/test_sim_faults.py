@@ -1,6 +1,6 @@
 """The fault plan: matching, skip/count, probability with a seed."""
 
-from hedged.venues.sim.faults import Fault, FaultKind, FaultPlan
+from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
 
 def test_no_rules_means_no_faults():
@@ -50,7 +50,7 @@ def test_probabilistic_rules_are_reproducible_with_the_same_seed():
 def test_faults_can_be_built_from_json_and_unknown_fields_are_refused():
     import pytest
 
-    from hedged.venues.sim.faults import fault_from_json
+    from hedged.sim.common.faults import fault_from_json
 
     f = fault_from_json({"kind": "close_after", "target": "account", "on": "TRADE", "count": 2})
     assert f == Fault(FaultKind.CLOSE_AFTER, target="account", on="TRADE", count=2)

@@ -38,16 +38,16 @@ import trio
 import trio_websocket
 
 from hedged.venues.base import Side
-from hedged.venues.extended import sim_rest, sim_streams
-from hedged.venues.extended import sim_wire as wire
-from hedged.venues.extended.sim_control import handle_control
-from hedged.venues.extended.sim_config import ExtendedSimSettings, SimKeys, derive_keys
-from hedged.venues.extended.sim_engine import AccountMsg, ExtendedEngine
-from hedged.venues.sim.faults import FaultPlan
-from hedged.venues.sim.market import Flow, Market
-from hedged.venues.sim.money import FundingPath, MoneyBook, next_settlement_ms
-from hedged.venues.sim.stamps import StampLog
-from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, SocketServer, serve_tcp
+from hedged.sim.extended import rest as sim_rest, streams as sim_streams
+from hedged.sim.extended import wire
+from hedged.sim.extended.control import handle_control
+from hedged.sim.extended.config import ExtendedSimSettings, SimKeys, derive_keys
+from hedged.sim.extended.engine import AccountMsg, ExtendedEngine
+from hedged.sim.common.faults import FaultPlan
+from hedged.sim.common.market import Flow, Market
+from hedged.sim.common.money import FundingPath, MoneyBook, next_settlement_ms
+from hedged.sim.common.stamps import StampLog
+from hedged.sim.common.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, SocketServer, serve_tcp
 
 VENUE = "extended"
 

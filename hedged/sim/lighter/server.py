@@ -11,8 +11,8 @@
         async with sim.connect_ws("ws://lighter.sim/stream") as ws: ...
         server = await n.start(sim.serve_tcp)                # or on 127.0.0.1 (server.http_url(), ws_url())
 
-REST handling lives in sim_rest.py, the WebSocket in sim_ws.py, the venue state in sim_exchange.py, and the
-local HTTP control surface (`/_sim/...` on the same port, `settings.control_path`) in sim_control.py.
+REST handling lives in rest.py, the WebSocket in ws.py, the venue state in exchange.py, and the
+local HTTP control surface (`/_sim/...` on the same port, `settings.control_path`) in control.py.
 Signatures are not verified (the shipped Go library exports no verify function): a well-formed `Sig`
 from a registered (account, api key) is accepted; everything else of a tx is checked.
 """
@@ -33,19 +33,19 @@ import trio_websocket
 from trio_util import AsyncValue
 
 from hedged.venues.base import Side
-from hedged.venues.lighter import sim_feed, sim_money, sim_rest, sim_ws
-from hedged.venues.lighter.sim_control import handle_control
-from hedged.venues.lighter.sim_exchange import Event, LighterExchange, OrderEvent
-from hedged.venues.lighter.sim_settings import Latency, LighterSimSettings
-from hedged.venues.lighter.sim_tx import ERR_AUTH, ParsedTx, SimFunding, SimOrder, SimTrade, TxRecord, TxRejected
-from hedged.venues.sim import stamps
-from hedged.venues.sim.faults import Fault, FaultPlan
-from hedged.venues.sim.market import Flow, Market, MarketSettings
-from hedged.venues.sim.money import FundingPath, MoneyBook
-from hedged.venues.sim.stamps import StampLog
-from hedged.venues.sim.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, serve_tcp
+from hedged.sim.lighter import feed as sim_feed, money as sim_money, rest as sim_rest, ws as sim_ws
+from hedged.sim.lighter.control import handle_control
+from hedged.sim.lighter.exchange import Event, LighterExchange, OrderEvent
+from hedged.sim.lighter.settings import Latency, LighterSimSettings
+from hedged.sim.lighter.tx import ERR_AUTH, ParsedTx, SimFunding, SimOrder, SimTrade, TxRecord, TxRejected
+from hedged.sim.common import stamps
+from hedged.sim.common.faults import Fault, FaultPlan
+from hedged.sim.common.market import Flow, Market, MarketSettings
+from hedged.sim.common.money import FundingPath, MoneyBook
+from hedged.sim.common.stamps import StampLog
+from hedged.sim.common.transport import MemoryHttpTransport, MemoryWsConnector, Query, SimRequest, SimResponse, serve_tcp
 
-__all__ = ["Latency", "LighterSim", "LighterSimSettings", "trio_wall_clock"]  # settings live in sim_settings.py
+__all__ = ["Latency", "LighterSim", "LighterSimSettings", "trio_wall_clock"]  # settings live in settings.py
 
 
 def trio_wall_clock(start: float | None = None) -> Callable[[], float]:
