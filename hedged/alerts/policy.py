@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from hedged.alerts.settings import AlertSettings
+from hedged.backoff import Backoff
 
 
 class Verdict(enum.StrEnum):
@@ -67,10 +68,7 @@ class Suppressor:
 
 def backoff_delay(failed_attempts: int, settings: AlertSettings, retry_after: float | None = None) -> float:
     """Delay before the next attempt after `failed_attempts` (>= 1) failures."""
-    exponent = max(0, failed_attempts - 1)
-    # Cap the exponent so a long outage never overflows a float.
-    delay = settings.backoff_initial_s * settings.backoff_factor ** min(exponent, 64)
-    delay = min(delay, settings.backoff_max_s)
+    delay = Backoff(settings.backoff_initial_s, settings.backoff_max_s, settings.backoff_factor).delay(failed_attempts - 1)
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.backoff_max_s))
     return delay

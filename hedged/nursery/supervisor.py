@@ -17,7 +17,6 @@ executor cancelling its live hedges, runs while the venue clients are still up).
 
 from __future__ import annotations
 
-import math
 import random
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from typing import Any, Literal
 import trio
 from loguru import logger
 
+from hedged.backoff import Backoff
 from hedged.deadlines import StopBudget
 from hedged.errors import Halted, ServiceFailed
 
@@ -42,8 +42,7 @@ class RestartPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Backoff before restart number `attempt` (0-based), jittered."""
-        base = min(self.backoff_max_s, self.backoff_initial_s * math.pow(2, attempt))
-        return max(0.0, base * (1 + rng.uniform(-self.jitter, self.jitter)))
+        return Backoff(self.backoff_initial_s, self.backoff_max_s, jitter="spread", spread=self.jitter).delay(attempt, rng)
 
 
 CRITICAL = RestartPolicy(kind="critical")

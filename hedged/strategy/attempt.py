@@ -29,8 +29,8 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from hedged.backoff import Backoff
 from hedged.ledger.hedging import HedgePlan
-from hedged.strategy.pricing import backoff_s
 from hedged.venues.base import Side
 
 
@@ -409,7 +409,7 @@ class HedgeAttempts:
         self._round_fence = self._last_key
         self.failures += 1
         if self.failures < self.max_attempts:
-            pause = backoff_s(self.failures, self.backoff_initial_s, self.backoff_max_s)
+            pause = Backoff(self.backoff_initial_s, self.backoff_max_s).delay(self.failures - 1)
             self.backoff_until = now + max(pause, retry_after_s)
             self._backoff_open = None
         return []

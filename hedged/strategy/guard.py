@@ -18,6 +18,7 @@ from decimal import Decimal
 import trio
 from loguru import logger
 
+from hedged.backoff import Backoff
 from hedged.errors import Halted
 from hedged.strategy.exposure import GuardCore, Verdict
 from hedged.strategy.failsafe import flatten_and_verify
@@ -26,7 +27,7 @@ from hedged.strategy.waiting import wait_changed
 from hedged.venues.base import VenueClient, VenueError
 
 RECONCILE_BUDGET_S = 60.0  # how long the post-flatten re-read may keep failing before halting
-RECONCILE_BACKOFF_S = (0.5, 8.0)  # first pause, longest pause (doubling)
+RECONCILE_BACKOFF = Backoff(0.5, 8.0)  # first pause, longest pause (doubling)
 
 
 class ExposureGuard:
@@ -100,10 +101,10 @@ class ExposureGuard:
     async def _reconcile(self, reconcile: Callable[[], Awaitable[object]]) -> None:
         """Re-read the venues, retrying venue errors and timeouts within the budget; else halt."""
         deadline = trio.current_time() + self.reconcile_budget_s
-        pause, longest = RECONCILE_BACKOFF_S
         attempt = 0
         while True:
             attempt += 1
+            pause = RECONCILE_BACKOFF.delay(attempt - 1)
             try:
                 await reconcile()
                 return
@@ -118,4 +119,3 @@ class ExposureGuard:
             self.reconcile_retries += 1
             logger.warning("guard_reconcile_retry attempt={} wait_s={:.1f} error={}", attempt, pause, error)
             await trio.sleep(pause)
-            pause = min(pause * 2, longest)

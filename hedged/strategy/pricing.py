@@ -49,8 +49,3 @@ def hedge_price(
     return max(price, rules.tick)
 
 
-def backoff_s(attempt: int, initial_s: float, max_s: float) -> float:
-    """Pause before attempt `attempt + 1`: initial, doubled each time, capped."""
-    if attempt < 1:
-        return 0.0
-    return min(max_s, initial_s * (2 ** (attempt - 1)))

@@ -12,7 +12,7 @@ how to re-sync, how to take a frame, what to run while ready, what to forget whe
 | every frame | `last_message_at`; none for `idle_timeout_s`: reconnect | `on_message(ws, raw)`; raise `Reconnect(why)` to end the session |
 | keepalive | every `ping_interval_s` a protocol ping; no pong in `pong_timeout_s`: reconnect | `ping_payload(ws)`: its payload (and any application ping) |
 | down | `ready` False, `connected` False, `reconnects` += 1 | `down()`: drop what the session knew |
-| backoff | sleep `backoff.next()`, connect again | the `Backoff` (injected: each venue keeps its schedule) |
+| backoff | sleep `backoff.next()`, connect again | the `Backoff` (injected, a `hedged.backoff.Retries`: each venue keeps its schedule) |
 
 A mid-session re-sync (Lighter's token refresh) is `not_ready()`, then `resync_then_ready(after=...)`.
 Log lines keep each venue's event names (`SessionLog`): operators, docs and DST read them.
@@ -21,7 +21,6 @@ Log lines keep each venue's event names (`SessionLog`): operators, docs and DST 
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -60,27 +59,6 @@ class Backoff(Protocol):
     def reset(self) -> None:
         """A session became ready."""
         ...
-
-
-def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
-    """Exponential backoff with 'equal jitter': half fixed, half random, so clients never sync up."""
-    base = min(max_s, initial_s * (2**attempt))
-    return base / 2 + rng.random() * base / 2
-
-
-class SessionBackoff:
-    """`backoff_delay(n)` after the n-th session in a row that never became ready; n = 0 after one that did."""
-
-    def __init__(self, rng: random.Random, *, initial_s: float, max_s: float) -> None:
-        self._rng, self.initial_s, self.max_s = rng, initial_s, max_s
-        self._attempt = 0
-
-    def next(self) -> float:
-        self._attempt += 1
-        return backoff_delay(self._attempt, self.initial_s, self.max_s, self._rng)
-
-    def reset(self) -> None:
-        self._attempt = -1  # the next delay is backoff_delay(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ import pytest
 
 from hedged.config import CycleConfig, HedgeConfig
 from hedged.strategy.planning import draw_side, draw_size, plan_cycle
-from hedged.strategy.pricing import NoPrice, backoff_s, draw_offset_bps, hedge_price
+from hedged.strategy.pricing import NoPrice, draw_offset_bps, hedge_price
 from hedged.strategy.tolerance import tolerance, within
 from hedged.venues.base import MarketRules, Side, TopOfBook, Venue
 
@@ -113,13 +113,6 @@ def test_offsets_are_drawn_inside_each_sides_range():
     buys = [draw_offset_bps(cfg, Side.BUY, rng) for _ in range(200)]
     assert all(D(2) <= b <= D(4) for b in buys) and len(set(buys)) > 50
     assert {draw_offset_bps(cfg, Side.SELL, rng) for _ in range(20)} == {D(7)}
-
-
-@pytest.mark.parametrize(
-    ("attempt", "expected"), [(0, 0.0), (1, 0.2), (2, 0.4), (3, 0.8), (4, 1.6), (5, 2.0), (30, 2.0)]
-)
-def test_backoff_doubles_from_the_initial_pause_up_to_the_cap(attempt, expected):
-    assert backoff_s(attempt, 0.2, 2.0) == pytest.approx(expected)
 
 
 def test_cycle_tolerance_never_drops_below_what_the_hedge_venue_can_trade():

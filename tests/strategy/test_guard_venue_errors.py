@@ -10,7 +10,7 @@ from trio_util import AsyncValue
 
 from hedged.config import RiskConfig
 from hedged.errors import Halted
-from hedged.strategy.guard import RECONCILE_BACKOFF_S, ExposureGuard
+from hedged.strategy.guard import RECONCILE_BACKOFF, ExposureGuard
 from hedged.strategy.ports import wait_order
 from hedged.strategy.sweep import Sweeper
 from hedged.venues.base import OrderStatus, Side
@@ -82,7 +82,7 @@ async def test_a_reread_that_keeps_failing_halts_with_an_incident_after_the_budg
             with trio.fail_after(600):
                 await guard.run()
         # It gives up when the next pause would overrun the budget: within one longest pause of it.
-        longest = RECONCILE_BACKOFF_S[1]
+        longest = RECONCILE_BACKOFF.max_s
         assert guard.reconcile_budget_s - longest <= trio.current_time() - t0 <= guard.reconcile_budget_s + 5
         assert ("guard_reconcile_failed", "critical") in alerts
         assert guard.reconcile_retries >= 4  # backoff within the budget, not one try

@@ -15,7 +15,7 @@ from trio_util import AsyncValue
 
 from hedged.metrics import FEED_STREAMS
 from hedged.venues.base import VenueClient, VenueStatistics
-from hedged.venues.session import SessionBackoff, backoff_delay
+from hedged.backoff import Backoff, Retries
 from hedged.sim.common.faults import Fault, FaultKind
 
 sys.path.insert(0, str(Path(__file__).parent / "extended"))
@@ -63,11 +63,12 @@ async def test_lighter_socket_dropped_is_reconnected_and_reported_in_the_common_
     ("rrr", [0, 0, 0]),
 ])
 def test_the_session_backoff_keeps_lighters_schedule(outcomes, attempts):
-    backoff, expected = SessionBackoff(random.Random(7), initial_s=0.5, max_s=30.0), random.Random(7)
+    schedule = Backoff(0.5, 30.0, jitter="equal")
+    backoff, expected = Retries(schedule, random.Random(7), failed=1), random.Random(7)
     for outcome, attempt in zip(outcomes, attempts, strict=True):
         if outcome == "r":
             backoff.reset()
-        assert backoff.next() == backoff_delay(attempt, 0.5, 30.0, expected)
+        assert backoff.next() == schedule.delay(attempt, expected)
 
 
 

@@ -29,6 +29,7 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
+from hedged.backoff import Backoff, Retries
 from hedged.venues.base import (
     AccountMoney,
     AmbiguousOutcome,
@@ -60,7 +61,6 @@ from hedged.venues.extended.settings import ExtendedSettings
 from hedged.venues.extended.signing import OrderSigner, domain_for
 from hedged.venues.extended.streams import (
     AccountStream,
-    Backoff,
     BookStream,
     OrderTracker,
     WsConnect,
@@ -279,8 +279,8 @@ class ExtendedClient:
             raise TransportError(VENUE, "client is not running")
         return self._rest
 
-    def _backoff(self) -> Backoff:
-        return Backoff(self._rng, initial=self.settings.backoff_initial_s, maximum=self.settings.backoff_max_s)
+    def _backoff(self) -> Retries:
+        return Retries(Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s, jitter="equal"), self._rng)
 
     async def _emit(self, events: list[VenueEvent]) -> None:
         assert self._events is not None
@@ -392,7 +392,7 @@ class ExtendedClient:
         """Find out whether a placement whose reply was lost exists, without ever re-sending it."""
         rest = self._require_rest()
         deadline = trio.current_time() + self.settings.resolve_timeout_s
-        backoff = Backoff(self._rng, initial=0.25, maximum=2.0)
+        backoff = Retries(Backoff(0.25, 2.0, jitter="equal"), self._rng)
         while True:
             known = self._tracker.get(client_id)
             if known is not None and known.status is not OrderStatus.PENDING:

@@ -33,6 +33,7 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue
 
+from hedged.backoff import Retries
 from hedged.venues.wsclient import open_ws
 from hedged.venues.base import OrderUpdate, StreamHealth, StreamStats, Trade, VenueEvent
 from hedged.venues.extended import wire
@@ -41,28 +42,9 @@ from hedged.venues.extended.book import BookFeed, BookResult, same_top
 from hedged.venues.session import Hooks, Reconnect, Session, SessionConfig, SessionLog
 
 __all__ = [
-    "AccountCore", "AccountStream", "Backoff", "BookStream", "OrderTracker", "SeqCheck", "StreamStats", "TradeDedup",
+    "AccountCore", "AccountStream", "BookStream", "OrderTracker", "SeqCheck", "StreamStats", "TradeDedup",
     "WsConnect", "default_ws_connect",
 ]  # fmt: skip
-
-
-class Backoff:
-    """Exponential backoff with full-range jitter from an injected, seeded RNG."""
-
-    def __init__(self, rng: random.Random, *, initial: float = 0.2, maximum: float = 30.0, factor: float = 2.0) -> None:
-        self._rng = rng
-        self.initial, self.maximum, self.factor = initial, maximum, factor
-        self._attempt = 0
-
-    def next(self) -> float:
-        base = min(self.maximum, self.initial * self.factor**self._attempt)
-        if base < self.maximum:
-            self._attempt += 1  # stop growing at the cap (and never overflow a float)
-        # Jitter in [base/2, base]: spreads reconnect storms but never reconnects instantly.
-        return base / 2 + self._rng.random() * base / 2
-
-    def reset(self) -> None:
-        self._attempt = 0
 
 
 WsConnect = Callable[[str, list[tuple[bytes, bytes]]], AbstractAsyncContextManager[trio_websocket.WebSocketConnection]]
@@ -102,7 +84,7 @@ class BookStream(_Stream):
     """Keeps `top` current from the full-depth book stream; ready at the first applied frame."""
 
     def __init__(self, cfg: SessionConfig, *, connect: WsConnect, feed: BookFeed, top: AsyncValue,
-                 backoff: Callable[[], Backoff]) -> None:
+                 backoff: Callable[[], Retries]) -> None:
         super().__init__()
         self.feed, self.top = feed, top
         self._live = trio.Event()
@@ -156,7 +138,7 @@ class AccountStream(_Stream):
     """Feeds account events to `emit`; after every (re)connect re-syncs over REST, then `ready`."""
 
     def __init__(self, cfg: SessionConfig, *, connect: WsConnect, market: str, tracker: OrderTracker,
-                 backoff: Callable[[], Backoff], resync: Callable[[], Awaitable[None]], ready: AsyncValue[bool],
+                 backoff: Callable[[], Retries], resync: Callable[[], Awaitable[None]], ready: AsyncValue[bool],
                  emit: Callable[[list[VenueEvent]], Awaitable[None]], rng: random.Random) -> None:
         super().__init__()
         self.core = AccountCore(market, tracker, self.stats,

@@ -32,9 +32,10 @@ import trio_websocket
 from loguru import logger
 from trio_util import AsyncValue, wait_any
 
+from hedged.backoff import Backoff, Retries
 from hedged.venues.wsclient import open_ws
 from hedged.venues.base import AmbiguousOutcome, StreamHealth, TransportError, Venue
-from hedged.venues.session import Hooks, Reconnect, Session, SessionBackoff, SessionConfig, SessionLog
+from hedged.venues.session import Hooks, Reconnect, Session, SessionConfig, SessionLog
 from hedged.venues.lighter import wire
 from hedged.venues.lighter.book import BookSync, Verdict
 from hedged.venues.lighter.nonces import AuthTokens
@@ -121,7 +122,7 @@ class LighterStream(Hooks):
             SessionConfig(cfg.url, {}, setup_timeout_s=cfg.connect_timeout_s, idle_timeout_s=cfg.idle_timeout_s,
                           ping_interval_s=cfg.ping_interval_s, pong_timeout_s=cfg.pong_timeout_s),
             self, connect=connect, log=_LOG, ready=ready,
-            backoff=lambda: SessionBackoff(rng, initial_s=cfg.backoff_initial_s, max_s=cfg.backoff_max_s))
+            backoff=lambda: Retries(Backoff(cfg.backoff_initial_s, cfg.backoff_max_s, jitter="equal"), rng, failed=1))
         self.ready: AsyncValue[bool] = self.session.ready
         self._ws: trio_websocket.WebSocketConnection | None = None
         self._pending: dict[str, _Pending] = {}

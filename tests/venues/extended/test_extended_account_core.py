@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import random
 from decimal import Decimal
 
 from adapter_fixtures import MARKET, frame, order_json, position_json, trade_json
 
 from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, Side, Trade, Venue
 from hedged.venues.extended.account import AccountCore, OrderTracker, SeqCheck, StreamStats
-from hedged.venues.extended.streams import Backoff
 
 
 def core() -> AccountCore:
@@ -98,16 +96,6 @@ def test_seq_check_accepts_any_base_then_plus_one() -> None:
     assert [seq.check(s) for s in (5, 6, 6, 8)] == ["ok", "ok", "duplicate", "gap"]
 
 
-def test_backoff_grows_to_its_cap_with_seeded_jitter_and_resets() -> None:
-    a, b = Backoff(random.Random(3), initial=1, maximum=8), Backoff(random.Random(3), initial=1, maximum=8)
-    delays = [a.next() for _ in range(6)]
-    assert delays == [b.next() for _ in range(6)]
-    for d, base in zip(delays, [1, 2, 4, 8, 8, 8]):
-        assert base / 2 <= d <= base
-    a.reset()
-    assert a.next() <= 1
-
-
 # ---------------------------------------------------------------- properties
 
 from hypothesis import given, settings  # noqa: E402
@@ -162,9 +150,3 @@ def test_book_feed_matches_a_plain_dict_model(changes) -> None:
         expected.set_level(Side.BUY if is_bid else Side.SELL, Decimal(price), Decimal(size))
     for side in (Side.BUY, Side.SELL):
         assert feed.book.levels(side) == expected.levels(side)
-
-
-def test_backoff_stays_at_its_cap_after_thousands_of_failures() -> None:
-    backoff = Backoff(random.Random(1), initial=0.2, maximum=30.0)
-    delays = [backoff.next() for _ in range(5000)]
-    assert 15.0 <= delays[-1] <= 30.0

@@ -1,13 +1,11 @@
-"""Pure parts of the REST layer: the rolling-window limiter, error classification, backoff."""
+"""Pure parts of the REST layer: the rolling-window limiter, error classification."""
 
-import random
 
 import pytest
 import trio
 
 from hedged.venues.base import AuthError, NonceError, OrderRejected, RateLimited
 from hedged.venues.lighter.rest import TIERS, Budgets, Limiter, RollingBudget, classify
-from hedged.venues.session import backoff_delay
 
 
 def test_sixty_requests_pass_then_the_sixty_first_waits_for_the_oldest_to_age_out():
@@ -87,11 +85,3 @@ def test_failures_are_typed_by_code_message_and_status(code, message, status, ki
     err = classify(code, message, http_status=status)
     assert type(err) is kind
 
-
-def test_backoff_grows_exponentially_with_bounded_jitter():
-    rng = random.Random(3)
-    delays = [backoff_delay(a, 0.5, 30.0, rng) for a in range(10)]
-    for a, d in enumerate(delays):
-        base = min(30.0, 0.5 * 2**a)
-        assert base / 2 <= d <= base
-    assert delays[-1] <= 30.0
