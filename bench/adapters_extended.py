@@ -122,7 +122,7 @@ async def bench_place_ack(n: int) -> None:
     rtt_rest, rtt_stream = [], []
     # Limiter and sim budget lifted: this measures the round trip, not the 1,000/min pacing.
     async with open_sim_client(seed=11, live_market=False, sim_kw={"rate_limit_per_min": 0},
-                               client_kw={"rate_limit_per_minute": 10**9, "rate_limit_burst": 10**8}
+                               client_kw={"rate_limit_per_minute": 10**9}
                                ) as (client, sim, events):
         top = client.top_of_book.value
         price = client.rules.round_price(top.bid - client.rules.tick * 5, up=False)

@@ -56,7 +56,8 @@ from hedged.venues.base import (
 from hedged.venues.credentials import CredentialRefusals
 from hedged.venues.extended import history, money, wire
 from hedged.venues.extended.book import BookFeed
-from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, NotFound, RateLimiter, open_http_client
+from hedged.venues.extended.rest import USER_AGENT, ExtendedRest, NotFound, open_http_client
+from hedged.venues.ratelimit import Limiter
 from hedged.venues.extended.settings import ExtendedSettings
 from hedged.venues.extended.signing import OrderSigner, domain_for
 from hedged.venues.extended.streams import (
@@ -116,8 +117,7 @@ class ExtendedClient:
                                               idle_timeout_s=s.book_stale_s),
                                 connect=self._ws_connect, feed=self._feed, top=self.top_of_book, backoff=self._backoff)
         self._order_version = AsyncValue(0)
-        self._limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst,
-                                    on_wait=on_rate_limit_wait)
+        self._limiter = Limiter("rest", settings.rate_limit_per_minute, venue="extended", on_wait=on_rate_limit_wait)
         self._id_counter = 0
         self._placements = self._resolved = self._ambiguous = 0
 

@@ -1,4 +1,4 @@
-"""Extended REST: one keep-alive httpx client, the envelope, typed errors, a rate limiter.
+"""Extended REST: one keep-alive httpx client, the envelope, typed errors, the rate limit (`hedged/venues/ratelimit.py`).
 
 Error mapping (what the caller can rely on):
 
@@ -20,14 +20,12 @@ Error mapping (what the caller can rely on):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import msgspec
 import trio
-from loguru import logger
 
 from hedged.venues.base import (
     AmbiguousOutcome,
@@ -39,6 +37,7 @@ from hedged.venues.base import (
     VenueError,
 )
 from hedged.venues.extended import wire
+from hedged.venues.ratelimit import Limiter
 
 VENUE = Venue.EXTENDED
 USER_AGENT = "hedged/0.1 (+x10-python-trading-starknet 2.6.0 compatible)"
@@ -51,61 +50,6 @@ CREDENTIAL_CODES = frozenset({"1100", "1101", "1102"})
 
 class NotFound(VenueError):
     """HTTP 404: callers turn it into None / [] / "look it up"."""
-
-
-@dataclass(frozen=True, slots=True)
-class LimiterStats:
-    acquired: int
-    waits: int
-    waited_s: float
-
-
-class RateLimiter:
-    """Token bucket sized so no 60 s window exceeds `per_minute` requests.
-
-    A window can see the full bucket plus a minute of refill, so the refill rate
-    is (per_minute - burst) / 60. Callers reserve a token synchronously and then
-    sleep for their turn, which keeps them in FIFO order without a lock.
-    """
-
-    def __init__(self, per_minute: int = 1000, burst: int = 100,
-                 on_wait: Callable[[float], None] | None = None) -> None:
-        if not 0 < burst < per_minute:
-            raise ValueError("need 0 < burst < per_minute")
-        self.rate = (per_minute - burst) / 60.0
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._last: float | None = None
-        self.acquired = 0
-        self.waits = 0
-        self.waited_s = 0.0
-        self._on_wait = on_wait  # e.g. the Prometheus counters hedged_rate_limit_wait*
-
-    def reserve(self, now: float) -> float:
-        """Take one token; return how long the caller must wait before using it."""
-        if self._last is not None:
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-        self._last = now
-        self._tokens -= 1.0
-        self.acquired += 1
-        if self._tokens >= 0:
-            return 0.0
-        return -self._tokens / self.rate
-
-    async def acquire(self) -> None:
-        wait = self.reserve(trio.current_time())
-        if wait > 0:
-            self.waits += 1
-            self.waited_s += wait
-            if self._on_wait is not None:
-                self._on_wait(wait)
-            logger.debug("rate_limit_wait venue=extended wait_s={:.3f}", wait)
-            await trio.sleep(wait)
-        else:
-            await trio.lowlevel.checkpoint()
-
-    def stats(self) -> LimiterStats:
-        return LimiterStats(acquired=self.acquired, waits=self.waits, waited_s=self.waited_s)
 
 
 def open_http_client(
@@ -127,7 +71,7 @@ def open_http_client(
 
 
 class ExtendedRest:
-    def __init__(self, http: httpx.AsyncClient, api_key: str, limiter: RateLimiter, *, deadline_s: float = 10.0,
+    def __init__(self, http: httpx.AsyncClient, api_key: str, limiter: Limiter, *, deadline_s: float = 10.0,
                  on_refused: Callable[[str, VenueError], None] | None = None) -> None:
         self._http = http
         self._on_refused = on_refused  # the venue refused our credentials (API key, Stark key, signature)
@@ -144,7 +88,9 @@ class ExtendedRest:
     async def request(
         self, method: str, path: str, *, params: Any = None, body: bytes | None = None, write: bool = False
     ) -> wire.Envelope:
-        await self.limiter.acquire()
+        if not await self.limiter.acquire():
+            # A REST call here has always been a scheduling point, budget or not (DST seeds replay it so).
+            await trio.lowlevel.checkpoint()
         self.requests += 1
         headers = self._auth if path.startswith("/user") else None
         what = f"{method} {path.split('?')[0]}"

@@ -37,7 +37,7 @@ class ExtendedSettings:
     """Retry budget of reads (open orders, positions, lookups)."""
     order_expiry_s: float = 3600.0
     rate_limit_per_minute: int = 1000
-    rate_limit_burst: int = 100
+    """REST requests per rolling minute (extended.md section 8: 1,000 per IP by default)."""
     book_stale_s: float = 65.0
     """Reconnect the book stream when nothing arrives for this long. The venue sends a fresh
     SNAPSHOT every minute even on a quiet market, so this stays above 60 s; quoting decisions

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import contextvars
 import math
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 import msgspec
 import trio
-from loguru import logger
 
 from hedged.venues.base import (
     AmbiguousOutcome,
@@ -37,6 +35,7 @@ from hedged.venues.base import (
     VenueError,
 )
 from hedged.venues.lighter import wire
+from hedged.venues.ratelimit import Limiter
 
 V = Venue.LIGHTER
 API = "/api/v1"
@@ -105,83 +104,6 @@ WEIGHTS = {"sendTx": 6, "sendTxBatch": 6, "nextNonce": 6, "accountInactiveOrders
 DEFAULT_WEIGHT = 300
 
 
-class RollingBudget:
-    """Pure rolling-window budget with a share reserved for priority requests.
-
-    `take(now, cost, priority)` records the request and returns None if it may go now, else the
-    earliest time at which enough earlier requests will have aged out (the caller retries then).
-    """
-
-    def __init__(self, capacity: int, *, reserved: int = 0, window_s: float = 60.0) -> None:
-        if not 0 <= reserved < capacity:
-            raise ValueError("need 0 <= reserved < capacity")
-        self.capacity = capacity
-        self.reserved = reserved
-        self.window_s = window_s
-        self._slots: deque[tuple[float, int]] = deque()
-        self.used = 0
-
-    def take(self, now: float, cost: int, *, priority: bool = False) -> float | None:
-        # `t + window_s <= now`, the very sum returned below as the retry time: written as
-        # `t <= now - window_s` it can round the other way, so a caller retrying at the time it was
-        # given is refused again at the same instant (a livelock under the autojump clock, found by DST).
-        while self._slots and self._slots[0][0] + self.window_s <= now:
-            self.used -= self._slots.popleft()[1]
-        limit = self.capacity if priority else self.capacity - self.reserved
-        cost = min(cost, limit)
-        if self.used + cost <= limit:
-            self._slots.append((now, cost))
-            self.used += cost
-            return None
-        need, freed = self.used + cost - limit, 0
-        for t, c in self._slots:
-            freed += c
-            if freed >= need:
-                return t + self.window_s
-        raise AssertionError("unreachable: cost <= limit")
-
-
-class Limiter:
-    """A `RollingBudget` on the Trio clock; counts how often and how long it made requests wait.
-
-    Granted at once means no checkpoint at all: on the hedge path every scheduler pass before
-    signing is latency.
-    """
-
-    def __init__(self, name: str, capacity: int, *, reserved: int = 0, window_s: float = 61.0,
-                 on_wait: Callable[[float], None] | None = None) -> None:
-        # One second more than the venue's minute: our slot time precedes the request's arrival there.
-        self.name = name
-        self._on_wait = on_wait
-        self.budget = RollingBudget(capacity, reserved=reserved, window_s=window_s)
-        self.waits = 0
-        self.waited_s = 0.0
-        self.priority_waits = 0
-        self.priority_waited_s = 0.0
-
-    async def acquire(self, cost: int = 1, *, priority: bool = False) -> None:
-        started = trio.current_time()
-        at = self.budget.take(started, cost, priority=priority)
-        if at is None:
-            return
-        while at is not None:
-            await trio.sleep_until(at)
-            at = self.budget.take(trio.current_time(), cost, priority=priority)
-        waited = trio.current_time() - started
-        self.waits += 1
-        self.waited_s += waited
-        if priority:
-            # A hedge held back by the venue's budget is never silent: hedges alone used it up.
-            self.priority_waits += 1
-            self.priority_waited_s += waited
-            logger.warning("lighter_rate_limit_wait bucket={} priority=hedge wait_s={:.3f} waits={}",
-                           self.name, waited, self.priority_waits)
-        else:
-            logger.info("lighter_rate_limit_wait bucket={} wait_s={:.3f} waits={}", self.name, waited, self.waits)
-        if self._on_wait is not None:
-            self._on_wait(waited)
-
-
 @dataclass(frozen=True, slots=True)
 class Budgets:
     """The limiters of one account, owned by the client so they outlive a restart of the service."""
@@ -192,10 +114,10 @@ class Budgets:
 
     @classmethod
     def for_tier(cls, tier: Tier, on_wait: Callable[[float], None] | None = None) -> Budgets:
-        rest = Limiter("rest", tier.rest_capacity, reserved=tier.reserved, on_wait=on_wait)
+        rest = Limiter("rest", tier.rest_capacity, venue="lighter", reserved=tier.reserved, on_wait=on_wait)
         if tier.sendtx_capacity is None:
             return cls(tier, rest, rest)
-        return cls(tier, rest, Limiter("sendtx", tier.sendtx_capacity, reserved=tier.reserved, on_wait=on_wait))
+        return cls(tier, rest, Limiter("sendtx", tier.sendtx_capacity, venue="lighter", reserved=tier.reserved, on_wait=on_wait))
 
     def cost(self, endpoint: str) -> int:
         """What one request costs in its bucket (sendTx in a bucket of its own counts 1 per tx)."""

@@ -39,7 +39,8 @@ from hedged.venues.session import Hooks, Reconnect, Session, SessionConfig, Sess
 from hedged.venues.lighter import wire
 from hedged.venues.lighter.book import BookSync, Verdict
 from hedged.venues.lighter.nonces import AuthTokens
-from hedged.venues.lighter.rest import Limiter, classify
+from hedged.venues.lighter.rest import classify
+from hedged.venues.ratelimit import Limiter
 
 if TYPE_CHECKING:
     from hedged.venues.lighter.account import AccountEvents

@@ -13,7 +13,7 @@ from loguru import logger
 
 from hedged.venues.base import OrderStatus, OrderUpdate, Side, VenueEvent
 from hedged.venues.lighter.client import LighterClient
-from hedged.venues.lighter.rest import Limiter
+from hedged.venues.ratelimit import Limiter
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lighter_harness import ACCOUNT, running, settings_for  # noqa: E402
@@ -83,7 +83,7 @@ async def test_a_hedge_goes_out_at_once_while_ordinary_traffic_waits_for_the_bud
 
 
 async def test_a_hedge_waits_only_when_hedges_spent_the_whole_budget_and_says_so(autojump_clock, log_lines):
-    lim = Limiter("sendtx", 3, reserved=1, window_s=60.0)
+    lim = Limiter("sendtx", 3, venue="lighter", reserved=1, window_s=60.0)
     t0 = trio.current_time()
     await lim.acquire()
     await lim.acquire()

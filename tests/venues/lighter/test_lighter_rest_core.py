@@ -5,7 +5,8 @@ import pytest
 import trio
 
 from hedged.venues.base import AuthError, NonceError, OrderRejected, RateLimited
-from hedged.venues.lighter.rest import TIERS, Budgets, Limiter, RollingBudget, classify
+from hedged.venues.lighter.rest import TIERS, Budgets, classify
+from hedged.venues.ratelimit import Limiter, RollingBudget
 
 
 def test_sixty_requests_pass_then_the_sixty_first_waits_for_the_oldest_to_age_out():
@@ -58,7 +59,7 @@ def test_a_request_retried_at_the_time_it_was_given_is_granted_whatever_the_floa
 
 async def test_limiter_counts_the_waits_it_imposes(autojump_clock):
     waits = []
-    lim = Limiter("rest", 2, window_s=60.0, on_wait=waits.append)
+    lim = Limiter("rest", 2, venue="lighter", window_s=60.0, on_wait=waits.append)
     t0 = trio.current_time()
     for _ in range(3):
         await lim.acquire()
