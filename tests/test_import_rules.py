@@ -1,9 +1,11 @@
-"""The simulators are apart from the production adapters (issue 16 point 1, docs/simulators.md): checked on the
-source with `ast`, every import statement counted, inside functions and under TYPE_CHECKING too."""
+"""The simulators are apart from the production adapters (issue 16 point 1, docs/simulators.md), and neither has an
+import cycle (point 5): checked on the source with `ast`, every import statement counted, inside functions and under
+TYPE_CHECKING too."""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import hedged
@@ -44,6 +46,7 @@ def _within(name: str, package: str) -> bool:
     return name == package or name.startswith(package + ".")
 
 
+@functools.cache
 def _sources() -> dict[str, set[str]]:
     return {_module(p): imports_of(p) for p in sorted(ROOT.rglob("*.py"))}
 
@@ -88,3 +91,52 @@ def test_the_checker_sees_relative_function_level_and_type_checking_imports(tmp_
     names = imports_of(src)
     assert {"hedged.sim.lighter", "hedged.sim.lighter.server", "hedged.sim.common.faults",
             "hedged.venues.lighter.wire"} <= names  # fmt: skip
+
+
+def _graph(within: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module -> the modules it imports, both inside `within`; `from pkg import mod` points at `pkg.mod`, not at
+    the package (whose `__init__` is a separate node)."""
+    sources = _sources()
+    nodes = {m for m in sources if any(_within(m, w) for w in within)}
+    graph = {}
+    for m in nodes:
+        inside = {n for n in sources[m] if n in nodes and n != m}
+        graph[m] = {n for n in inside if not any(x.startswith(n + ".") for x in inside)}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while comp[-1:] != [v]:
+                comp.append(stack.pop())
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycle_in_the_simulators_or_the_adapters():
+    assert cycles(_graph(("hedged.sim", "hedged.venues"))) == []
+
+
+def test_the_cycle_check_finds_a_cycle_through_a_type_checking_import():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -29,14 +29,14 @@ from hedged.sim.common.control import BadField, ControlArgs
 from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.host import ExtendedHost
 
 
-async def handle_control(sim: ExtendedSim, req: SimRequest, rel: str) -> SimResponse:
+async def handle_control(sim: ExtendedHost, req: SimRequest, rel: str) -> SimResponse:
     return await control.handle_control(routes(sim), req, rel)
 
 
-def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
+def routes(sim: ExtendedHost) -> dict[tuple[str, str], control.Route]:
     return {
         ("GET", "/truth"): lambda a: truth(sim),
         ("POST", "/price"): lambda a: price(sim, a),
@@ -56,7 +56,7 @@ def routes(sim: ExtendedSim) -> dict[tuple[str, str], control.Route]:
     }
 
 
-def truth(sim: ExtendedSim) -> dict[str, Any]:
+def truth(sim: ExtendedHost) -> dict[str, Any]:
     return {
         "position": dec(sim.position()),
         "balance": dec(sim.balance()),
@@ -71,14 +71,14 @@ def truth(sim: ExtendedSim) -> dict[str, Any]:
     }
 
 
-def price(sim: ExtendedSim, a: ControlArgs) -> None:
+def price(sim: ExtendedHost, a: ControlArgs) -> None:
     if a.has("price"):
         sim.set_price(a.decimal("price", positive=True))
     else:
         sim.move_price(a.decimal("pct"))
 
 
-def fill(sim: ExtendedSim, a: ControlArgs) -> None:
+def fill(sim: ExtendedHost, a: ControlArgs) -> None:
     order = a.values.get("order")
     if order is None or isinstance(order, bool) or not isinstance(order, int | str):
         raise BadField("order", "expected a venue id (integer) or an externalId (string)")

@@ -16,7 +16,7 @@ from hedged.sim.common.faults import FaultKind
 from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.host import ExtendedHost
 
 NOT_FOUND_CODE = 404  # the venue's code for "not found" is UNCONFIRMED (docs show "NOT_FOUND"); the SDK needs an int
 
@@ -44,7 +44,7 @@ async def _hang(delay: float | None) -> SimResponse:
     return _err(504, 1006, "Gateway timeout")
 
 
-async def handle(sim: ExtendedSim, req: SimRequest) -> SimResponse:
+async def handle(sim: ExtendedHost, req: SimRequest) -> SimResponse:
     s = sim.settings
     if not req.path.startswith(s.rest_prefix + "/"):
         return _not_found()
@@ -86,7 +86,7 @@ async def handle(sim: ExtendedSim, req: SimRequest) -> SimResponse:
     return resp
 
 
-Route = Callable[["ExtendedSim", SimRequest, str], SimResponse]
+Route = Callable[["ExtendedHost", SimRequest, str], SimResponse]
 
 
 def _route(method: str, rel: str) -> tuple[Route, str] | None:
@@ -132,14 +132,14 @@ def _json_body(req: SimRequest) -> Any:
 # ---------------------------------------------------------------- public
 
 
-def _markets(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _markets(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     wanted = req.args("market")
     if wanted and sim.settings.market not in wanted:
         return _ok([])
     return _ok([sim.market_data()])
 
 
-def _orderbook(sim: ExtendedSim, req: SimRequest, market: str) -> SimResponse:
+def _orderbook(sim: ExtendedHost, req: SimRequest, market: str) -> SimResponse:
     if market != sim.settings.market:
         return _err(404, 1001, "Market not found")
     book = sim.book
@@ -149,7 +149,7 @@ def _orderbook(sim: ExtendedSim, req: SimRequest, market: str) -> SimResponse:
 # ---------------------------------------------------------------- orders
 
 
-def _place(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _place(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     now_ms = sim.now_ms()
     new = check_order(sim.settings, sim.keys, _json_body(req), now_ms, sim.engine.mark)
     order = sim.engine.submit(new, now_ms)
@@ -157,7 +157,7 @@ def _place(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _ok({"id": order.id, "externalId": order.external_id})
 
 
-def _cancel_id(sim: ExtendedSim, req: SimRequest, raw: str) -> SimResponse:
+def _cancel_id(sim: ExtendedHost, req: SimRequest, raw: str) -> SimResponse:
     try:
         order_id = int(raw)
     except ValueError:
@@ -168,7 +168,7 @@ def _cancel_id(sim: ExtendedSim, req: SimRequest, raw: str) -> SimResponse:
     return _ok()
 
 
-def _cancel_external(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _cancel_external(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     external = req.arg("externalId")
     if not external:
         raise Reject(1133, "externalId is required")
@@ -179,7 +179,7 @@ def _cancel_external(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _ok()
 
 
-def _mass_cancel(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _mass_cancel(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     body = _json_body(req)
     if not isinstance(body, dict) or not any(body.get(k) for k in ("orderIds", "externalOrderIds", "markets", "cancelAll")):
         raise Reject(1133, "at least one of orderIds, externalOrderIds, markets, cancelAll is required")
@@ -207,16 +207,16 @@ def _filtered(req: SimRequest, orders: list[wire.SimOrder]) -> list[wire.SimOrde
     ]
 
 
-def _open_orders(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _open_orders(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     return _ok([sim.engine.order_data(o) for o in _filtered(req, sim.engine.open_orders())])
 
 
-def _visible(sim: ExtendedSim, o: wire.SimOrder) -> bool:
+def _visible(sim: ExtendedHost, o: wire.SimOrder) -> bool:
     """REST lags the engine: unknown until accepted, then `get_by_id_lag` more seconds."""
     return o.accepted_at is not None and trio.current_time() >= o.accepted_at + sim.settings.get_by_id_lag
 
 
-def _order_by_id(sim: ExtendedSim, req: SimRequest, raw: str) -> SimResponse:
+def _order_by_id(sim: ExtendedHost, req: SimRequest, raw: str) -> SimResponse:
     try:
         o = sim.engine.orders.get(int(raw))
     except ValueError:
@@ -226,7 +226,7 @@ def _order_by_id(sim: ExtendedSim, req: SimRequest, raw: str) -> SimResponse:
     return _ok(sim.engine.order_data(o))
 
 
-def _orders_by_external(sim: ExtendedSim, req: SimRequest, external: str) -> SimResponse:
+def _orders_by_external(sim: ExtendedHost, req: SimRequest, external: str) -> SimResponse:
     order_id = sim.engine.by_external.get(external)
     o = sim.engine.orders.get(order_id) if order_id is not None else None
     if o is None or not _visible(sim, o):
@@ -234,7 +234,7 @@ def _orders_by_external(sim: ExtendedSim, req: SimRequest, external: str) -> Sim
     return _ok([sim.engine.order_data(o)])
 
 
-def _page(sim: ExtendedSim, req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
+def _page(sim: ExtendedHost, req: SimRequest, items: list[dict[str, Any]]) -> SimResponse:
     """Newest first; `cursor` = the last id of the previous page."""
     items = sorted(items, key=lambda d: d["id"], reverse=True)
     cursor = int(req.arg("cursor") or 0)
@@ -248,7 +248,7 @@ def _page(sim: ExtendedSim, req: SimRequest, items: list[dict[str, Any]]) -> Sim
     return _ok(page, pagination=pagination)
 
 
-def _history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _history(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     closed = [o for o in sim.engine.orders.values() if o.status in ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")]
     return _page(sim, req, [sim.engine.order_data(o) for o in _filtered(req, closed)])
 
@@ -256,7 +256,7 @@ def _history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
 # ---------------------------------------------------------------- account
 
 
-def _fees(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _fees(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     s = sim.settings
     markets = req.args("market") or [s.market]
     return _ok(
@@ -267,7 +267,7 @@ def _fees(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     )
 
 
-def _positions(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _positions(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     engine = sim.engine
     data = engine.position_data()
     market, side = req.args("market"), req.arg("side")
@@ -276,13 +276,13 @@ def _positions(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _ok([data])
 
 
-def _balance(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _balance(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     if sim.engine.balance == 0:
         return _not_found("Balance not found")
     return _ok(sim.engine.balance_data(sim.now_ms()))
 
 
-def _trades(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _trades(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     market, side = req.args("market"), req.arg("side")
     trades = [t for t in sim.engine.trades if (not market or t["market"] in market) and (not side or t["side"] == side)]
     # `externalOrderId` is a stream-only extra (the SDK's REST model has no such field): not served here,
@@ -290,7 +290,7 @@ def _trades(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _page(sim, req, [{k: v for k, v in t.items() if k != "externalOrderId"} for t in trades])
 
 
-def _funding_history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _funding_history(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     """Our funding payments, newest first, paged like `/user/trades`. The docs name the lower bound
     `fromTime`, some clients send `startTime`: both are honoured (epoch ms, inclusive)."""
     market, side = req.args("market"), req.arg("side")
@@ -300,15 +300,15 @@ def _funding_history(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _page(sim, req, rows)
 
 
-def _account(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _account(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     return _ok(wire.account_json(sim.settings, sim.keys))
 
 
-def _leverage(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _leverage(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     return _ok([{"market": sim.settings.market, "leverage": wire.dec(sim.engine.leverage)}])
 
 
-def _set_leverage(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _set_leverage(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     body = _json_body(req)
     try:
         leverage = Decimal(str(body["leverage"]))
@@ -322,7 +322,7 @@ def _set_leverage(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
     return _ok()
 
 
-def _deadman(sim: ExtendedSim, req: SimRequest, _: str) -> SimResponse:
+def _deadman(sim: ExtendedHost, req: SimRequest, _: str) -> SimResponse:
     try:
         seconds = int(req.arg("countdownTime") or "")
     except ValueError:

@@ -17,12 +17,12 @@ from hedged.sim.common.frames import FrameWriter
 from hedged.sim.common.transport import Query
 
 if TYPE_CHECKING:
-    from hedged.sim.extended.server import ExtendedSim
+    from hedged.sim.extended.host import ExtendedHost
 
 ACCOUNT_QUEUE = 10_000  # messages buffered per account connection before the sim drops a slow client
 
 
-def ws_reject(sim: ExtendedSim, path: str, query: Query, headers: Mapping[str, str]) -> int | None:
+def ws_reject(sim: ExtendedHost, path: str, query: Query, headers: Mapping[str, str]) -> int | None:
     s = sim.settings
     if not path.startswith(s.ws_prefix + "/"):
         return 404
@@ -37,7 +37,7 @@ def ws_reject(sim: ExtendedSim, path: str, query: Query, headers: Mapping[str, s
 
 
 async def serve_ws(
-    sim: ExtendedSim, path: str, query: Query, headers: Mapping[str, str], conn: trio_websocket.WebSocketConnection
+    sim: ExtendedHost, path: str, query: Query, headers: Mapping[str, str], conn: trio_websocket.WebSocketConnection
 ) -> None:
     rel = path[len(sim.settings.ws_prefix) :]
     if rel == "/account":
@@ -87,7 +87,7 @@ def _diff(old: dict[Decimal, Decimal], new: list[tuple[Decimal, Decimal]], desce
 _ZERO = Decimal(0)
 
 
-async def _serve_book(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection, *, depth1: bool) -> None:
+async def _serve_book(sim: ExtendedHost, conn: trio_websocket.WebSocketConnection, *, depth1: bool) -> None:
     s = sim.settings
     market = s.market
     book = sim.book
@@ -133,7 +133,7 @@ async def _serve_book(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection
 # ---------------------------------------------------------------- account
 
 
-async def _serve_account(sim: ExtendedSim, conn: trio_websocket.WebSocketConnection) -> None:
+async def _serve_account(sim: ExtendedHost, conn: trio_websocket.WebSocketConnection) -> None:
     writer = FrameWriter(conn, sim.faults, "account")
     send_channel, receive_channel = trio.open_memory_channel[AccountMsg](ACCOUNT_QUEUE)
     # Snapshot and subscription in the same step (no checkpoint between): no update lost or doubled.
@@ -149,7 +149,7 @@ async def _serve_account(sim: ExtendedSim, conn: trio_websocket.WebSocketConnect
         sim.account_subscribers.discard(send_channel)
 
 
-async def _send_account(sim: ExtendedSim, writer: FrameWriter, msg: AccountMsg) -> None:
+async def _send_account(sim: ExtendedHost, writer: FrameWriter, msg: AccountMsg) -> None:
     ts = sim.now_ms()
     await writer.send(msg.type, lambda seq: wire.stream_frame(msg.type, msg.data, ts, seq))
     if msg.type in _STAMPED:
@@ -160,7 +160,7 @@ _STAMPED = frozenset({"TRADE", "ORDER"})
 _ENDED = frozenset({"FILLED", "CANCELLED", "EXPIRED", "REJECTED"})
 
 
-def _stamp(sim: ExtendedSim, msg: AccountMsg) -> None:
+def _stamp(sim: ExtendedHost, msg: AccountMsg) -> None:
     """Benchmark stamps (hedged/sim/common/stamps.py), taken once the frame is written: each
     fill, and each order that ended with something filled (the replaced design hedged then)."""
     if msg.type == "TRADE":

@@ -39,14 +39,14 @@ from hedged.sim.common.control import BadField, ControlArgs
 from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.sim.lighter.server import LighterSim
+    from hedged.sim.lighter.host import LighterHost
 
 
-async def handle_control(sim: LighterSim, req: SimRequest, rel: str) -> SimResponse:
+async def handle_control(sim: LighterHost, req: SimRequest, rel: str) -> SimResponse:
     return await control.handle_control(routes(sim), req, rel)
 
 
-def routes(sim: LighterSim) -> dict[tuple[str, str], control.Route]:
+def routes(sim: LighterHost) -> dict[tuple[str, str], control.Route]:
     return {
         ("GET", "/truth"): lambda a: truth(sim, a),
         ("GET", "/order"): lambda a: order(sim, a),
@@ -73,7 +73,7 @@ def routes(sim: LighterSim) -> dict[tuple[str, str], control.Route]:
     }
 
 
-def account_of(sim: LighterSim, a: ControlArgs) -> int:
+def account_of(sim: LighterHost, a: ControlArgs) -> int:
     accounts = [i for i in sim.exchange.accounts if i != MARKET_MAKER_ACCOUNT]
     if a.has("account"):
         index = a.integer("account")
@@ -89,7 +89,7 @@ def _dec(x: Any) -> str | None:
     return None if x is None else format(x, "f")
 
 
-def truth(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
+def truth(sim: LighterHost, a: ControlArgs) -> dict[str, Any]:
     acct = account_of(sim, a)
     m, height = sim.settings.market, sim.exchange.block_height
     return {
@@ -108,26 +108,26 @@ def truth(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
     }
 
 
-def money(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
+def money(sim: LighterHost, a: ControlArgs) -> dict[str, Any]:
     acct = account_of(sim, a)
     return sim.money(acct).as_json(sim.collateral(acct))
 
 
-def order(sim: LighterSim, a: ControlArgs) -> dict[str, Any]:
+def order(sim: LighterHost, a: ControlArgs) -> dict[str, Any]:
     acct = account_of(sim, a)
     found = sim.order_by_client_id(acct, a.integer("client_order_index", minimum=0))
     height = sim.exchange.block_height
     return {"order": None if found is None else render.order_json(sim.settings.market, found, block_height=height)}
 
 
-def price(sim: LighterSim, a: ControlArgs) -> None:
+def price(sim: LighterHost, a: ControlArgs) -> None:
     if a.has("price"):
         sim.set_price(a.decimal("price", positive=True))
     else:
         sim.move_price(a.decimal("pct"))
 
 
-def fill(sim: LighterSim, a: ControlArgs) -> None:
+def fill(sim: LighterHost, a: ControlArgs) -> None:
     qty = a.decimal("qty", None, positive=True)
     px = a.decimal("price", None, positive=True)
     ref = a.values.get("order")
@@ -149,14 +149,14 @@ def fill(sim: LighterSim, a: ControlArgs) -> None:
         raise BadField("order", str(exc)) from None
 
 
-def reject(sim: LighterSim, a: ControlArgs) -> None:
+def reject(sim: LighterHost, a: ControlArgs) -> None:
     status = a.text("status", "canceled-margin-not-allowed")
     if not status.startswith("canceled-"):
         raise BadField("status", f"expected a canceled-* order status, got {status!r}")
     sim.reject_next_orders(a.integer("count", 1, minimum=1), status)
 
 
-def skip_nonce(sim: LighterSim, a: ControlArgs) -> None:
+def skip_nonce(sim: LighterHost, a: ControlArgs) -> None:
     acct = account_of(sim, a)
     keys = sorted(sim.exchange.accounts[acct].api_keys)
     if a.has("api_key_index"):

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 from hedged.sim.lighter import render
 
 if TYPE_CHECKING:
-    from hedged.sim.lighter.server import LighterSim
+    from hedged.sim.lighter.host import LighterHost
 
 
 class BookFeed:
     """The published order_book state: levels as last sent, and the book nonce chain."""
 
-    def __init__(self, sim: LighterSim) -> None:
+    def __init__(self, sim: LighterHost) -> None:
         self.sim = sim
         self.nonce = sim.rng.randint(1_000_000, 9_000_000)
         self.bids: dict[Decimal, Decimal] = {}

@@ -21,7 +21,7 @@ from hedged.sim.lighter.tx import MarketSpec, SimFunding
 from hedged.sim.common.money import funding_amount, next_settlement_ms
 
 if TYPE_CHECKING:
-    from hedged.sim.lighter.server import LighterSim
+    from hedged.sim.lighter.host import LighterHost
 
 _FUNDING_ID_BASE = 90_000
 # `GET /funding-rates` serves 8-hour rates, the reading the adapter takes (money.py; UNCONFIRMED).
@@ -58,7 +58,7 @@ def position_funding_json(m: MarketSpec, f: SimFunding) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def settle_now(sim: LighterSim, now_ms: int | None = None) -> list[SimFunding]:
+def settle_now(sim: LighterHost, now_ms: int | None = None) -> list[SimFunding]:
     """Run one settlement at the path's current rate; the payments it made."""
     m = sim.settings.market
     mark = sim.market_model.reference.quantize(Decimal(1).scaleb(-m.price_decimals))
@@ -69,7 +69,7 @@ def settle_now(sim: LighterSim, now_ms: int | None = None) -> list[SimFunding]:
     return [ev.funding for ev in events if isinstance(ev, FundingEvent)]
 
 
-async def funding_task(sim: LighterSim) -> None:
+async def funding_task(sim: LighterHost) -> None:
     """Settle at every multiple of the interval of venue time. The last round is remembered, so a
     venue clock that lags the trio clock (a real wall clock under a MockClock) never settles twice."""
     interval = sim.settings.funding.interval_s

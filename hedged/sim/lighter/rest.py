@@ -22,7 +22,7 @@ from hedged.sim.common.faults import FaultKind
 from hedged.sim.common.transport import SimRequest, SimResponse
 
 if TYPE_CHECKING:
-    from hedged.sim.lighter.server import LighterSim
+    from hedged.sim.lighter.host import LighterHost
 
 PREFIX = "/api/v1"
 ALL_API_KEYS = 255
@@ -37,7 +37,7 @@ def _error(code: int, message: str, status: int = 400) -> SimResponse:
     return SimResponse(status, _encode({"code": code, "message": message}))
 
 
-async def handle(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def handle(sim: LighterHost, req: SimRequest) -> SimResponse:
     sim.stats["rest_requests"] += 1
     if not req.path.startswith(PREFIX):
         return _error(404, "not found", 404)
@@ -91,23 +91,23 @@ def _token(req: SimRequest) -> str | None:
     return req.headers.get("authorization") or req.arg("auth")
 
 
-def _markets(sim: LighterSim, req: SimRequest) -> list[Any]:
+def _markets(sim: LighterHost, req: SimRequest) -> list[Any]:
     wanted = _int_arg(req, "market_id", 255)
     specs = [sim.settings.market, *sim.settings.extra_markets]
     return [m for m in specs if wanted in (255, m.market_id)]
 
 
-async def _order_books(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _order_books(sim: LighterHost, req: SimRequest) -> SimResponse:
     return _ok({"order_books": [render.order_book_info(m) for m in _markets(sim, req)]})
 
 
-async def _order_book_details(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _order_book_details(sim: LighterHost, req: SimRequest) -> SimResponse:
     ref = sim.market_model.reference
     details = [render.order_book_detail(m, last_price=ref, mark=ref) for m in _markets(sim, req)]
     return _ok({"order_book_details": details, "spot_order_book_details": []})
 
 
-async def _order_book_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _order_book_orders(sim: LighterHost, req: SimRequest) -> SimResponse:
     m = sim.settings.market
     if _int_arg(req, "market_id") != m.market_id:
         return _ok({"total_asks": 0, "asks": [], "total_bids": 0, "bids": []})
@@ -126,7 +126,7 @@ async def _order_book_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok(out)
 
 
-async def _apikeys(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _apikeys(sim: LighterHost, req: SimRequest) -> SimResponse:
     """`AccountApiKeys`: one key, or every key of the account with `api_key_index=255` (the venue's
     sentinel, also the default). The SDK's `SignerClient.check_client` compares `public_key` with its own."""
     acct = sim.exchange.accounts.get(_int_arg(req, "account_index"))
@@ -137,7 +137,7 @@ async def _apikeys(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok({"api_keys": keys})
 
 
-async def _next_nonce(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _next_nonce(sim: LighterHost, req: SimRequest) -> SimResponse:
     nonce = sim.exchange.next_nonce(_int_arg(req, "account_index"), _int_arg(req, "api_key_index"))
     return _ok({"nonce": nonce})
 
@@ -154,7 +154,7 @@ def _form(req: SimRequest) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True).items()}
 
 
-async def _send_tx(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _send_tx(sim: LighterHost, req: SimRequest) -> SimResponse:
     form = _form(req)
     tx = parse_tx(form.get("tx_type"), form.get("tx_info"), now_ms=sim.expiry_now_ms())
     records, predicted = sim.submit([tx])
@@ -164,7 +164,7 @@ async def _send_tx(sim: LighterSim, req: SimRequest) -> SimResponse:
     })  # fmt: skip
 
 
-async def _send_tx_batch(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _send_tx_batch(sim: LighterHost, req: SimRequest) -> SimResponse:
     form = _form(req)
     try:
         types = json.loads(form.get("tx_types", ""))
@@ -182,7 +182,7 @@ async def _send_tx_batch(sim: LighterSim, req: SimRequest) -> SimResponse:
     })  # fmt: skip
 
 
-def account_view(sim: LighterSim, index: int) -> dict[str, Any]:
+def account_view(sim: LighterHost, index: int) -> dict[str, Any]:
     """The `DetailedAccount` of one account (shared with the WS position frames)."""
     acct = sim.exchange.accounts.get(index)
     if acct is None:
@@ -198,32 +198,32 @@ def account_view(sim: LighterSim, index: int) -> dict[str, Any]:
     )
 
 
-async def _account(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _account(sim: LighterHost, req: SimRequest) -> SimResponse:
     by = req.arg("by") or "index"
     if by != "index":
         raise TxRejected(ERR_MALFORMED, "only by=index is simulated")
     return _ok({"total": 1, "accounts": [account_view(sim, _int_arg(req, "value"))], "next_cursor": ""})
 
 
-def _orders(sim: LighterSim, orders: list[Any]) -> SimResponse:
+def _orders(sim: LighterHost, orders: list[Any]) -> SimResponse:
     m, height = sim.settings.market, sim.exchange.block_height
     return _ok({"orders": [render.order_json(m, o, block_height=height) for o in orders]})
 
 
-async def _active_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _active_orders(sim: LighterHost, req: SimRequest) -> SimResponse:
     account = sim.check_token(_token(req), _int_arg(req, "account_index"))
     market_id = _int_arg(req, "market_id", sim.settings.market.market_id)
     return _orders(sim, [o for o in sim.exchange.open_orders(account) if o.market_id == market_id])
 
 
-async def _inactive_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _inactive_orders(sim: LighterHost, req: SimRequest) -> SimResponse:
     account = sim.check_token(_token(req), _int_arg(req, "account_index"))
     limit = max(1, min(100, _int_arg(req, "limit", 100)))
     done = [o for o in sim.exchange.orders.values() if o.account == account and not o.live]
     return _orders(sim, done[::-1][:limit])
 
 
-async def _account_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _account_orders(sim: LighterHost, req: SimRequest) -> SimResponse:
     account = sim.check_token(_token(req), _int_arg(req, "account_index"))
     raw = req.arg("client_order_indexes") or ""
     try:
@@ -236,7 +236,7 @@ async def _account_orders(sim: LighterSim, req: SimRequest) -> SimResponse:
 _TRADE_SORTS = ("block_height", "timestamp", "trade_id")
 
 
-async def _trades(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _trades(sim: LighterHost, req: SimRequest) -> SimResponse:
     """`GET /trades`: `sort_by` and `limit` (1-100) required as in the SDK; trade ids grow with time here, so
     every `sort_by` gives the same order. `cursor` is opaque to clients (here: the last trade id served)."""
     m = sim.settings.market
@@ -274,7 +274,7 @@ async def _trades(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok(body)
 
 
-async def _tx(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _tx(sim: LighterHost, req: SimRequest) -> SimResponse:
     rec = sim.exchange.txs.get(req.arg("value") or "")
     if rec is None:
         return _error(21500, "tx not found")
@@ -283,7 +283,7 @@ async def _tx(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok({**body, "committed_at": rec.executed_ms, "verified_at": rec.executed_ms})
 
 
-async def _position_funding(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _position_funding(sim: LighterHost, req: SimRequest) -> SimResponse:
     """`GET /positionFunding` (token required): our funding payments, newest first. `limit` 1-100 is required
     as in the SDK; `cursor` is opaque (here: the last funding id served); `start_timestamp`/`end_timestamp`
     bound `timestamp` (inclusive), `side` is long|short, `market_ids` a comma-separated list."""
@@ -308,7 +308,7 @@ async def _position_funding(sim: LighterSim, req: SimRequest) -> SimResponse:
     return _ok(body)
 
 
-async def _funding_rates(sim: LighterSim, req: SimRequest) -> SimResponse:
+async def _funding_rates(sim: LighterHost, req: SimRequest) -> SimResponse:
     """`GET /funding-rates`: rates of several venues side by side (JSON numbers, as the SDK's model types
     them), each as an 8-hour rate (the normalisation the adapter assumes; UNCONFIRMED, docs/simulators.md)."""
     m = sim.settings.market

@@ -35,7 +35,7 @@ from hedged.sim.common.faults import FaultKind
 from hedged.sim.common.frames import send_texts
 
 if TYPE_CHECKING:
-    from hedged.sim.lighter.server import LighterSim
+    from hedged.sim.lighter.host import LighterHost
 
 _encode = msgspec.json.Encoder().encode
 _PRIVATE = ("account_orders", "account_all_orders", "account_all_trades", "account_all_positions", "account_tx")
@@ -56,7 +56,7 @@ class _Sub:
 class Session:
     """One client connection."""
 
-    def __init__(self, sim: LighterSim, conn: trio_websocket.WebSocketConnection, *, readonly: bool) -> None:
+    def __init__(self, sim: LighterHost, conn: trio_websocket.WebSocketConnection, *, readonly: bool) -> None:
         self.sim = sim
         self.conn = conn
         self.readonly = readonly
@@ -380,7 +380,7 @@ def _skip_nonce(frame: dict[str, Any]) -> dict[str, Any]:
     return frame
 
 
-async def serve(sim: LighterSim, path: str, query: Any, conn: trio_websocket.WebSocketConnection) -> None:
+async def serve(sim: LighterHost, path: str, query: Any, conn: trio_websocket.WebSocketConnection) -> None:
     readonly = (query.get("readonly") or ["false"])[0] == "true"
     session = Session(sim, conn, readonly=readonly)
     sim.sessions.add(session)

@@ -1,5 +1,5 @@
 """Lighter wire shapes (msgspec) and frame decoding. Integer encodings become `Decimal` in markets.py
-and normalize.py (re-exported here, so `wire.MarketSpec`, `wire.order_update`... still work).
+and normalize.py, which import this module (for types); this one imports neither.
 
 Decoding is lenient: unknown fields are ignored and fields hedged does not use are
 optional, because live replies sometimes lack fields the SDK models require. A frame
@@ -13,29 +13,6 @@ from decimal import Decimal
 
 import msgspec
 from loguru import logger
-
-# Re-exported so `wire.MarketSpec`, `wire.order_update`, ... keep working; they live in markets.py and
-# normalize.py, which import this module only for type checking (no import cycle).
-from hedged.venues.lighter.markets import (
-    MAX_CLIENT_ORDER_INDEX,
-    MAX_SIGNED_PRICE,
-    MarketSpec,
-    MarketUnsupported,
-    to_decimal,
-)
-from hedged.venues.lighter.normalize import (
-    FEE_RATE_UNIT,
-    funding_payment,
-    order_status,
-    order_update,
-    position_snapshot,
-    trade_event,
-)
-
-__all__ = [
-    "MAX_CLIENT_ORDER_INDEX", "MAX_SIGNED_PRICE", "MarketSpec", "MarketUnsupported", "to_decimal",
-    "FEE_RATE_UNIT", "funding_payment", "order_status", "order_update", "position_snapshot", "trade_event",
-]  # fmt: skip
 
 # ---- REST --------------------------------------------------------------------
 
