@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import replace
 
 from hedged.venues.base import OrderStatus, OrderUpdate, StreamStats, VenueEvent
 from hedged.venues.extended import wire
+from hedged.venues.orderstate import Verdict, judge, remembered
 
 __all__ = ["AccountCore", "OrderTracker", "SeqCheck", "StreamStats", "TradeDedup"]
 
@@ -43,14 +43,10 @@ def _key(update: OrderUpdate) -> str:
 class OrderTracker:
     """The adapter's view of its orders: filters stream noise, remembers what is live.
 
-    An update is forwarded when it moves the order forward (more filled, or a later
-    lifecycle stage). That makes duplicated, re-ordered and restated updates harmless
-    and keeps a late `PARTIALLY_FILLED` from reopening a finished order. A *lower*
-    cumulative fill is forwarded too when the venue stamps it later than what we hold
-    (a real regression: the ledger must see it to raise `cumulative_regressed`); one
-    stamped at or before it is a late echo and dropped. Either way the tracker keeps
-    the highest fill, so later news is judged against it. Terminal orders are
-    remembered in a bounded LRU so late echoes stay filtered.
+    Updates are judged by `orderstate.judge` (the same judgement as Lighter's): news and
+    regressions are forwarded, stale and duplicate updates dropped, and what is held is
+    `orderstate.remembered` (the highest fill; a finished order stays finished). Terminal
+    orders are remembered in a bounded LRU so late echoes stay filtered.
     """
 
     def __init__(self, market: str, *, done_capacity: int = 10_000) -> None:
@@ -90,21 +86,15 @@ class OrderTracker:
         return list(self._live.values())
 
     def observe(self, update: OrderUpdate) -> bool:
-        """Record `update`; True when it is news that should reach the ledger."""
+        """Record `update`; True when it is news that should reach the ledger (hedged/venues/orderstate.py)."""
         key = _key(update)
         prev = self._live.get(key) or self._done.get(key)
-        kept = update  # what the tracker remembers; the caller forwards `update` itself
-        if prev is not None and prev.status is not OrderStatus.PENDING:
-            if update.filled_qty < prev.filled_qty:
-                if update.ts_ms <= prev.ts_ms:
-                    return False  # an older picture (late frame, lagging REST read)
-                self.regressed += 1
-                status = update.status if update.status.rank >= prev.status.rank else prev.status
-                # Remember the highest fill and the new stamp: a repeat of this frame is then old news.
-                kept = replace(update, status=status, filled_qty=prev.filled_qty, avg_price=prev.avg_price)
-            elif update.filled_qty == prev.filled_qty and update.status.rank <= prev.status.rank:
-                return False
-        self._record(key, kept)
+        verdict = judge(update, prev)
+        if verdict in (Verdict.STALE, Verdict.DUPLICATE):
+            return False  # an older picture (late frame, lagging REST read) or nothing new
+        if verdict is Verdict.REGRESSED:
+            self.regressed += 1
+        self._record(key, remembered(update, prev, verdict))
         return True
 
     def _record(self, key: str, update: OrderUpdate) -> None:

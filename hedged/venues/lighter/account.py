@@ -22,6 +22,7 @@ from hedged.venues.lighter.book import BookSync
 from hedged.venues.lighter.ids import OrderRegistry
 from hedged.venues.lighter.nonces import NonceManager
 from hedged.venues.lighter.rest import hedge_path
+from hedged.venues.orderstate import Verdict, judge, remembered
 
 if TYPE_CHECKING:
     from hedged.venues.lighter.rest import LighterRest
@@ -34,14 +35,6 @@ class EventsClosed(RuntimeError):
     """`run()` ends with this when the receiver of its events channel was closed."""
 
 
-def _judge(new: OrderUpdate, last: OrderUpdate) -> str:
-    """'news', 'stale' (a late or reordered frame) or 'regressed' (a lower cumulative fill the venue
-    stamps after the one we hold: the ledger must see it, to raise `cumulative_regressed`)."""
-    if new.filled_qty < last.filled_qty:
-        return "regressed" if new.ts_ms > last.ts_ms else "stale"
-    if last.status.is_terminal and not new.status.is_terminal:
-        return "stale"
-    return "news"
 
 
 class AccountEvents:
@@ -69,20 +62,17 @@ class AccountEvents:
             self.dropped_updates += 1
             logger.warning("lighter_order_update_dropped order_index={} error={}", o.order_index, exc)
             return None
-        verdict = "news" if tracked is None else _judge(update, tracked.last)
-        if verdict == "stale":
+        last = tracked.last if tracked else None
+        verdict = judge(update, last)  # hedged/venues/orderstate.py, the same judgement as Extended's
+        if verdict is Verdict.STALE:
             # A reordered or late frame: never let an order go back in time (fills are cumulative).
             self.stale_updates += 1
-            return tracked.last
-        kept = update
-        if verdict == "regressed":
-            # Forwarded as the venue said it; remembered at the highest fill, with the new stamp (a
-            # repeat of this frame is then stale) and a status that never moves back.
+            return last
+        if verdict is Verdict.REGRESSED:
+            # Forwarded as the venue said it; remembered at the highest fill (a repeat is then stale).
             self.regressed_updates += 1
-            last = tracked.last
-            status = update.status if update.status.rank >= last.status.rank else last.status
-            kept = replace(update, status=status, filled_qty=last.filled_qty, avg_price=last.avg_price)
-        self.registry.observe(o.client_order_index, o.order_index, kept)
+        # A duplicate is passed through too: a REST snapshot lists every open order, and the ledger absorbs it.
+        self.registry.observe(o.client_order_index, o.order_index, remembered(update, last, verdict))
         return update
 
     def now_ms(self) -> int:
