@@ -15,7 +15,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -121,6 +121,19 @@ class ControlArgs:
             return fault_from_json(dict(self.values))
         except ValueError as exc:
             raise BadField("kind", str(exc)) from None
+
+
+class MarketKnobs(Protocol):
+    """The control knobs of the shared market that both simulators offer (each venue's host protocol adds its own)."""
+
+    def set_funding_rate(self, rate: Decimal) -> None: ...
+    def set_price(self, price: Decimal) -> None: ...
+    def move_price(self, pct: Decimal) -> None: ...
+    def step_market(self, steps: int = 1) -> None: ...
+    def pull_book(self, side: Side | None = None) -> None: ...
+    def restore_book(self) -> None: ...
+    def cross_book(self) -> None: ...
+    def add_flow(self, aggressor: Side, qty: Decimal) -> None: ...
 
 
 Route = Callable[[ControlArgs], "dict[str, Any] | None | Awaitable[dict[str, Any] | None]"]
