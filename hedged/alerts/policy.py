@@ -68,7 +68,8 @@ class Suppressor:
 
 def backoff_delay(failed_attempts: int, settings: AlertSettings, retry_after: float | None = None) -> float:
     """Delay before the next attempt after `failed_attempts` (>= 1) failures."""
-    delay = Backoff(settings.backoff_initial_s, settings.backoff_max_s, settings.backoff_factor).delay(failed_attempts - 1)
+    backoff = Backoff(settings.backoff_initial_s, settings.backoff_max_s, settings.backoff_factor)
+    delay = backoff.delay(failed_attempts - 1)
     if retry_after is not None:
         delay = max(delay, min(retry_after, settings.backoff_max_s))
     return delay

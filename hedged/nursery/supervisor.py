@@ -42,7 +42,8 @@ class RestartPolicy:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Backoff before restart number `attempt` (0-based), jittered."""
-        return Backoff(self.backoff_initial_s, self.backoff_max_s, jitter="spread", spread=self.jitter).delay(attempt, rng)
+        backoff = Backoff(self.backoff_initial_s, self.backoff_max_s, jitter="spread", spread=self.jitter)
+        return backoff.delay(attempt, rng)
 
 
 CRITICAL = RestartPolicy(kind="critical")
