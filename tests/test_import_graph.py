@@ -5,40 +5,7 @@ Function-level and TYPE_CHECKING imports count: they hide a cycle from the inter
 
 from __future__ import annotations
 
-import pytest
-
 from tools.import_graph import cycles, strongly_connected
-
-# Cycles another branch of issue 16 removes (the simulators' move to hedged/sim/ and Lighter's wire split).
-# Listed by name so that any other cycle fails here, and so that this list only ever shrinks.
-OTHER_BRANCH = [
-    [
-        "hedged.sim.extended.server",
-        "hedged.sim.extended.control",
-        "hedged.sim.extended.rest",
-        "hedged.sim.extended.streams",
-    ],
-    [
-        "hedged.venues.lighter.markets",
-        "hedged.venues.lighter.normalize",
-        "hedged.venues.lighter.wire",
-    ],
-    [
-        "hedged.sim.lighter.server",
-        "hedged.sim.lighter.control",
-        "hedged.sim.lighter.feed",
-        "hedged.sim.lighter.money",
-        "hedged.sim.lighter.rest",
-        "hedged.sim.lighter.ws",
-    ],
-]
-
-
-
-
-def _other_branch(cycle: list[str]) -> bool:
-    # After the move the simulators' own cycles carry their new names (hedged.sim.*); only those count.
-    return cycle in OTHER_BRANCH or all(m.startswith("hedged.sim.") for m in cycle)
 
 
 def test_the_graph_tool_finds_a_cycle_and_none_in_a_chain():
@@ -58,8 +25,4 @@ def test_the_graph_tool_counts_function_level_and_type_checking_imports(tmp_path
 
 
 def test_hedged_has_no_import_cycles():
-    found = cycles()
-    unexpected = [c for c in found if not _other_branch(c)]
-    assert unexpected == [], f"import cycles: {unexpected}"
-    if found:
-        pytest.xfail(f"issue 16: simulator/Lighter-wire cycles (other branch): {found}")
+    assert cycles() == []
