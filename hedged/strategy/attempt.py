@@ -18,7 +18,10 @@ Invariants kept here:
   except one that was already live when the last failure was counted (concurrent orders failing
   together are one attempt); `max_attempts` in a row without a complete fill -> GiveUp;
 * an ambiguous outcome is looked up, never resent blindly, and "the venue does not know the
-  order" is asked again within a bound before it is believed (lookups can lag).
+  order" is asked again within a bound before it is believed (lookups can lag);
+* a send the hedge book cannot price (no book yet, a side pulled) is no attempt: the machine
+  waits for the executor to report a price (`priced`), within `timeout_s`; no price by then
+  -> GiveUp (the failure path: nothing can be hedged, so the exposure is flattened or halts).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from decimal import Decimal
 
 from hedged.backoff import Backoff
 from hedged.ledger.hedging import HedgePlan
+from hedged.strategy.actions import Action, Cancel, Failure, Forget, GiveUp, Lookup, Modify, Send, Settled
 from hedged.venues.base import Side
 
 
@@ -60,67 +64,6 @@ class LookupResult(enum.StrEnum):
 # Retrying these cannot help: the next attempt would fail the same way.
 _FATAL = frozenset({ErrorKind.AUTH})
 _ZERO = Decimal(0)
-
-
-# ---- actions --------------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class Send:
-    key: int  # the machine's name for the order; the executor maps it to a client id
-    side: Side
-    qty: Decimal
-    level: int  # pricing level: grows with every failure and reprice, so a retry is never less aggressive
-    residual: Decimal  # lot residual of the plan it came from (for the ledger)
-    retry: bool  # sized after an earlier order of the chain ended with a remainder
-
-
-@dataclass(frozen=True, slots=True)
-class Modify:
-    key: int
-    level: int
-    remaining: Decimal  # the new remaining size (Lighter ModifyOrder BaseAmount)
-    reduce: bool  # True: netting a maker fill on the other side; False: a tighter reprice
-
-
-@dataclass(frozen=True, slots=True)
-class Cancel:
-    key: int
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """Ask the venue (REST) for the order's state; answer with `observed` or `looked_up`."""
-
-    key: int
-
-
-@dataclass(frozen=True, slots=True)
-class Forget:
-    """The order is certainly not live: tell the ledger (nothing of it filled)."""
-
-    key: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Settled:
-    key: int
-    complete: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    """One attempt went wrong: `reason` is an ErrorKind value, "deadline", "modify_failed" or "exhausted"."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class GiveUp:
-    reason: str
-
-
-Action = Send | Modify | Cancel | Lookup | Forget | Settled | Failure | GiveUp
 
 
 @dataclass(slots=True)
@@ -171,14 +114,16 @@ class HedgeAttempts:
         self._keys = itertools.count(1)
         self._last_key = 0  # the newest order's key
         self._round_fence = 0  # orders up to this key were live when the last failure was counted
+        self.unpriced: Side | None = None  # a send of this side found no price: wait for `priced`
+        self._unpriced_until = math.inf  # ... until then (the first unpriced send + timeout_s)
 
     @property
     def busy(self) -> bool:
         """An order is live or a retry is pending."""
-        return bool(self.orders) or self.backoff_until is not None
+        return bool(self.orders) or self.backoff_until is not None or self.unpriced is not None
 
     def next_timer(self) -> float:
-        times = [self.backoff_until if self.backoff_until is not None else math.inf]
+        times = [self.backoff_until if self.backoff_until is not None else math.inf, self._unpriced_until]
         for o in self.orders.values():
             times += [o.deadline_at, o.reprice_at if o.reducing is None else o.mod_until, o.lookup_at]
         return min(times)
@@ -193,6 +138,8 @@ class HedgeAttempts:
             if plan.open_delta == self.stuck:
                 return []  # the failure path left it; only a change of exposure starts new work
             self.stuck = None
+        if not plan.needed or plan.side is not self.unpriced:
+            self._end_unpriced()  # nothing left to price, or the other side now: new work
         if not plan.needed:
             return []
         side = plan.side
@@ -203,6 +150,8 @@ class HedgeAttempts:
             self.failed = why = f"{self.failures} attempts left exposure open" + (
                 f" (last error {self.last_error})" if self.last_error else "")
             return [Failure("exhausted"), GiveUp(why)]
+        if self.unpriced is not None:
+            return []  # no price to send at: `priced` (or the wait's timeout) moves on
         if self.backoff_until is not None:
             if self._backoff_open is None:
                 self._backoff_open = abs(plan.open_delta)
@@ -215,6 +164,21 @@ class HedgeAttempts:
         key = self._last_key = next(self._keys)
         self.orders[key] = Order(key, side, plan.qty, level)
         return [Send(key, side, plan.qty, level, plan.residual, retry)]
+
+    def unpriced_send(self, key: int, now: float) -> list[Action]:
+        """`Send(key)` found no price on the hedge book (none yet, the side pulled): nothing went out
+        and it is no attempt. Wait for `priced`, within `timeout_s` of the first such send."""
+        o = self.orders.pop(key, None)
+        if o is None:
+            return []
+        if self.unpriced is None:
+            self.unpriced, self._unpriced_until = o.side, now + self.timeout_s
+        return [Forget(key, "no price on the hedge book")]
+
+    def priced(self, now: float) -> list[Action]:
+        """The hedge book has a price for the side `unpriced` waits for: the next exposure sends."""
+        self._end_unpriced()
+        return []
 
     def placed(self, key: int, now: float) -> list[Action]:
         o = self.orders.get(key)
@@ -314,6 +278,12 @@ class HedgeAttempts:
         out: list[Action] = []
         if self.backoff_until is not None and now >= self.backoff_until:
             self.backoff_until = self._backoff_open = None
+        if now >= self._unpriced_until:
+            # No price for a whole hedge timeout: no attempt can help (each would wait the same), and
+            # waiting longer leaves the fill naked past the hedge budget. The failure path takes over.
+            self._end_unpriced()
+            self.failed = f"no price on the hedge book for {self.timeout_s:g}s"
+            return [*out, Failure("no_price"), GiveUp(self.failed)]
         for o in list(self.orders.values()):
             if o.reducing is not None and now >= o.mod_until:
                 o.reducing, o.shrinking, o.mod_until = None, False, math.inf  # landed long ago
@@ -341,8 +311,12 @@ class HedgeAttempts:
         self.failed = None
         self.last_error = None
         self.stuck = open_delta
+        self._end_unpriced()
 
     # ---- internals ------------------------------------------------------------------------
+
+    def _end_unpriced(self) -> None:
+        self.unpriced, self._unpriced_until = None, math.inf
 
     def _reduce(self, live_side: Side, excess: Decimal, now: float) -> list[Action]:
         """Live hedges on `live_side` are `excess` more than the exposure needs: shrink them."""

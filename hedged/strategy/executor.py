@@ -29,14 +29,19 @@ from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.fillclock import FillClock
 from hedged.strategy.hedgecalls import CALL_S, ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
 from hedged.strategy.ports import Alert, LedgerPort
-from hedged.strategy.pricing import NoPrice, draw_offset_bps
+from hedged.strategy.pricing import NoPrice, crossed_price, draw_offset_bps
 from hedged.strategy.tolerance import within
-from hedged.venues.base import MarketRules, VenueClient
+from hedged.venues.base import MarketRules, Side, TopOfBook, VenueClient
 
 
 def _seen(rec: OrderRecord) -> tuple:
     """What of a hedge order's record the attempt machine reacts to (a change wakes the executor)."""
     return rec.counted, rec.qty, rec.status, rec.order_id
+
+
+def _priceable(side: Side, top: TopOfBook | None) -> bool:
+    """A hedge on `side` can be priced against `top` (what `hedge_price` needs)."""
+    return crossed_price(top, side) is not None
 
 
 def _first(exc: BaseException) -> Halted:
@@ -74,7 +79,7 @@ class HedgeExecutor(HedgeCalls):
         # Phases: fill_to_sent (one sample per maker fill, from the frame's arrival), sent_to_ack,
         # sent_to_filled, maker_fill_to_hedge_filled (seconds).
         self.on_latency = on_latency or (lambda phase, seconds: None)
-        # Why an attempt failed: an ErrorKind value, "deadline", "modify_failed" or "exhausted".
+        # Why an attempt failed: an ErrorKind value, "deadline", "no_price", "modify_failed" or "exhausted".
         self.on_failure = on_failure or (lambda reason: None)
         self.maker = maker
         self.hedge = hedge
@@ -241,6 +246,8 @@ class HedgeExecutor(HedgeCalls):
                 actions += self._answers.popleft()()
             m, now = self._machine, trio.current_time()
             actions += self._observe(now)
+            if m.unpriced is not None and _priceable(m.unpriced, self.hedge.top_of_book.value):
+                actions += m.priced(now)
             actions += m.tick(now)
             actions += m.exposure(now, self.plan())
             if actions:
@@ -254,11 +261,16 @@ class HedgeExecutor(HedgeCalls):
                 # left within tolerance), not a fill waiting for its hedge.
                 self._unhedged.clear()
             delta = self.ledger.open_hedge_delta.value
+            waits = [partial(self.ledger.version.wait_value, lambda _: self._changed(delta)),
+                     partial(self._answered.wait_value, lambda n: n != answered)]
+            if m.unpriced is not None:
+                # The book came back: the predicate is the one pricing uses, false when this loop last
+                # looked (same step), so it wakes only once a price is there, never on a useless frame.
+                waits.append(partial(self.hedge.top_of_book.wait_value, partial(_priceable, m.unpriced)))
             with trio.move_on_at(m.next_timer()):
-                # Wake on what the machine can see (the open delta, a live order's record), not on
-                # every ledger change: the predicate runs inside the setter, no task switch.
-                await wait_any(partial(self.ledger.version.wait_value, lambda _: self._changed(delta)),
-                               partial(self._answered.wait_value, lambda n: n != answered))
+                # Wake on what the machine can see (the open delta, a live order's record, a price for a
+                # hedge waiting for one), not on every ledger change: predicates run inside the setter.
+                await wait_any(*waits)
 
     def _changed(self, delta: Decimal) -> bool:
         if self.ledger.open_hedge_delta.value != delta:
@@ -326,11 +338,11 @@ class HedgeExecutor(HedgeCalls):
         try:
             price = self._price(a.side, offset, a.level)
         except NoPrice as exc:
-            logger.warning("hedge_no_price level={} error={}", a.level, exc)
-            # Never sent, never registered: the machine counts the attempt and backs off.
+            logger.warning("hedge_no_price level={} error={} wait_s={}", a.level, exc, self.cfg.timeout_s)
+            # Never sent, never registered, no attempt: the machine waits for a price (the loop watches
+            # the book for it), within the hedge's timeout.
             self._live[a.key] = _Live("", a.side, offset, trio.current_time())
-            self._answer(partial(self._machine.send_failed, a.key, A.ErrorKind.REJECTED, trio.current_time(),
-                                 "no opposite price on the hedge book"))
+            self._answer(partial(self._machine.unpriced_send, a.key, trio.current_time()))
             return
         cid = self.new_client_id(self.hedge.venue)
         sent_at = trio.current_time()

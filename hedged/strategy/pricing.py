@@ -26,6 +26,14 @@ def draw_offset_bps(cfg, side: Side, rng: random.Random) -> Decimal:
     return (lo + (hi - lo) * Decimal(repr(rng.random()))).quantize(Decimal("0.01"))
 
 
+def crossed_price(top: TopOfBook | None, side: Side) -> Decimal | None:
+    """The price a hedge on `side` crosses (best ask for a BUY, best bid for a SELL), None when the
+    book has none (no book yet, the side pulled): exactly when `hedge_price` raises NoPrice."""
+    if top is None:
+        return None
+    return top.ask if side is Side.BUY else top.bid
+
+
 def hedge_price(
     side: Side, top: TopOfBook, offset_bps: Decimal, level: int, step_bps: Decimal, rules: MarketRules
 ) -> Decimal:
@@ -38,13 +46,12 @@ def hedge_price(
     if level < 1:
         raise ValueError("pricing levels are numbered from 1")
     bps = offset_bps + step_bps * (level - 1)
+    ref = crossed_price(top, side)
+    if ref is None:
+        raise NoPrice(f"{top.venue} has no {'ask' if side is Side.BUY else 'bid'}")
     if side is Side.BUY:
-        if top.ask is None:
-            raise NoPrice(f"{top.venue} has no ask")
-        return rules.round_price(top.ask * (1 + bps / _BPS), up=True)
-    if top.bid is None:
-        raise NoPrice(f"{top.venue} has no bid")
-    price = rules.round_price(top.bid * (1 - bps / _BPS), up=False)
+        return rules.round_price(ref * (1 + bps / _BPS), up=True)
+    price = rules.round_price(ref * (1 - bps / _BPS), up=False)
     # A price of zero or below is not an order; one tick is the most aggressive sell there is.
     return max(price, rules.tick)
 

@@ -37,6 +37,18 @@ class SimWorld:
     lig: LighterClient
     ledger: Ledger
     nursery: trio.Nursery
+    events: trio.MemorySendChannel
+    lig_scope: trio.CancelScope
+
+    async def stop_lighter(self) -> None:
+        """End the Lighter venue service, as the first half of a supervisor restart does (the
+        same client object is started again by `start_lighter`)."""
+        self.lig_scope.cancel()
+        with trio.fail_after(5):
+            await self.lig.top_of_book.wait_value(None)
+
+    async def start_lighter(self) -> None:
+        self.lig_scope = await self.nursery.start(_run_lighter, self.lig, self.events.clone())
 
     def new_client_id(self, venue) -> str:
         return (self.ext if venue == self.ext.venue else self.lig).new_client_id()
@@ -64,6 +76,15 @@ class SimWorld:
         cid = await self.rest_maker(side, resting if resting is not None else qty)
         self.ext_sim.force_fill(cid, qty)
         return cid
+
+
+async def _run_lighter(lig: LighterClient, events: trio.MemorySendChannel, *,
+                       task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run the Lighter service in a scope of its own (handed back when it is ready), so a test can end it."""
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as n:
+            await n.start(lig.run, events)
+            task_status.started(scope)
 
 
 @asynccontextmanager
@@ -102,8 +123,8 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True,
             rng=random.Random(seed), http_transport=lig_sim.http_transport(), ws_connect=lig_sim.connect_ws,
             wall_clock=wall)
         await n.start(ext.run, send.clone())
-        await n.start(lig.run, send.clone())
+        lig_scope = await n.start(_run_lighter, lig, send.clone())
         ledger = Ledger(LedgerCore(Roles(maker=Leg(ext.venue, ext.rules.market), hedge=Leg(lig.venue, lig.rules.market))))
         await n.start(ledger.run, recv)
-        yield SimWorld(ext_sim, ext, lig_sim, lig, ledger, n)
+        yield SimWorld(ext_sim, ext, lig_sim, lig, ledger, n, send, lig_scope)
         n.cancel_scope.cancel()

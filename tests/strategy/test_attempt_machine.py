@@ -209,3 +209,30 @@ def test_a_delta_left_by_the_failure_path_is_not_retried_until_exposure_changes(
     assert m.exposure(0.0, plan("0.03")) == []
     (send,) = m.exposure(1.0, plan("0.53"))
     assert send.qty == D("0.53")
+
+
+def test_a_send_the_hedge_book_cannot_price_is_no_attempt_and_goes_out_first_try_once_a_price_is_there():
+    m = machine()
+    m.exposure(0.0, plan("1"))
+    assert m.unpriced_send(1, 0.0) == [Forget(1, "no price on the hedge book")]
+    assert m.busy and m.next_timer() == 5.0  # waiting for a price, within the hedge's timeout
+    assert m.exposure(0.2, plan("1")) == [] and m.tick(4.9) == []  # no resend, no attempt used
+    assert m.priced(4.9) == []
+    assert m.exposure(4.9, plan("1")) == [Send(2, Side.SELL, D(1), 1, D(0), retry=False)]
+    assert m.failures == 0
+
+
+def test_no_price_for_a_whole_hedge_timeout_gives_up_to_the_failure_path_without_spending_attempts():
+    m = machine()
+    m.exposure(0.0, plan("1")), m.unpriced_send(1, 0.0)
+    assert m.tick(4.99) == [] and m.failures == 0
+    assert m.tick(5.0) == [Failure("no_price"), GiveUp("no price on the hedge book for 5s")]
+    assert m.exposure(5.0, plan("1")) == []  # given up: the failure path owns it now
+
+
+def test_a_wait_for_a_price_ends_when_the_exposure_is_netted_away_or_turns_to_the_other_side():
+    m = machine()
+    m.exposure(0.0, plan("1")), m.unpriced_send(1, 0.0)
+    assert m.exposure(1.0, plan("0")) == [] and not m.busy  # netted: nothing to wait for
+    m.exposure(2.0, plan("1")), m.unpriced_send(2, 2.0)
+    assert m.exposure(3.0, plan("-0.5")) == [Send(3, Side.BUY, D("0.5"), 1, D(0), retry=False)]

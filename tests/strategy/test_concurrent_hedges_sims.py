@@ -4,12 +4,14 @@ truth, never the executor's view."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from decimal import Decimal as D
 
 import trio
 
 from hedged.config import HedgeConfig
+from hedged.errors import Halted
 from hedged.strategy.executor import HedgeExecutor
 from hedged.venues.base import Side
 from hedged.sim.lighter.server import Latency
@@ -202,3 +204,62 @@ async def test_a_hedge_fill_while_its_reprice_modify_is_in_flight_is_taken_off_a
         await trio.sleep(5.0)
         assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
         assert w.truth() == (D("1.0"), D("-1.0"))
+
+
+async def test_a_fill_while_the_lighter_service_is_down_is_hedged_once_its_book_is_back_with_one_attempt(
+        autojump_clock, tmp_path):
+    # Fault scenario 53's case: the Lighter venue service is between two runs (a supervisor restart's
+    # backoff), so the hedge book is gone, when a maker fill lands. No price is no attempt: the executor
+    # waits for the book within the hedge's timeout and sends the hedge, first try, once it is back.
+    # (Before: all four attempts went in 1.4 s on "no book yet", then the failure path.)
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        alerts: list[str] = []
+        failures: list[str] = []
+        ex = _executor(w, alerts, max_attempts=4, timeout_s=5.0, reprice_after_s=100.0)
+        ex.on_failure = failures.append
+        await w.nursery.start(ex.run)
+        a = await w.rest_maker(Side.BUY, D("0.5"))
+        await w.stop_lighter()
+        w.ext_sim.force_fill(a, D("0.5"))
+        await _until(w, lambda: w.ledger.position(w.ext.venue) == D("0.5"))
+        await trio.sleep(3.0)  # down longer than the four attempts' backoffs (0.2 + 0.4 + 0.8 s)
+        assert ex.hedge_orders == [] and failures == [] and alerts == []
+        assert ex.busy.value  # waiting for the book: not idle, not given up
+        await w.start_lighter()
+        await _until(w, lambda: w.ledger.position(w.lig.venue) == D("-0.5"))
+        await ex.wait_flat()
+        assert len(ex.hedge_orders) == 1 and failures == [] and alerts == []
+        assert w.truth() == (D("0.5"), D("-0.5"))
+
+
+async def test_a_lighter_book_away_for_a_whole_hedge_timeout_hands_the_fill_to_the_failure_path_then(
+        autojump_clock, tmp_path):
+    # The other half of the wait for the book: it lasts one hedge timeout (virtual time really passes:
+    # no spin), spends no attempt, and then the failure path owns the naked fill.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        failed = trio.Event()
+        failures: list[str] = []
+
+        async def alert(event, severity, **details):
+            if event == "hedge_failed":
+                failed.set()
+            await trio.lowlevel.checkpoint()
+
+        ex = HedgeExecutor(ledger=w.ledger, maker=w.ext, hedge=w.lig, cfg=HedgeConfig(timeout_s=5.0),
+                           tolerance=lambda: D("0.05"), rng=random.Random(1), alert=alert,
+                           new_client_id=w.new_client_id, on_failure=failures.append)
+
+        async def run_executor(*, task_status=trio.TASK_STATUS_IGNORED):
+            with contextlib.suppress(Halted):  # the failure path cannot verify with Lighter down
+                await ex.run(task_status=task_status)
+
+        await w.nursery.start(run_executor)
+        a = await w.rest_maker(Side.BUY, D("0.5"))
+        await w.stop_lighter()
+        w.ext_sim.force_fill(a, D("0.5"))
+        await _until(w, lambda: w.ledger.position(w.ext.venue) == D("0.5"))
+        filled_at = trio.current_time()
+        with trio.fail_after(30):
+            await failed.wait()
+        assert 5.0 <= trio.current_time() - filled_at < 5.1
+        assert failures == ["no_price"] and ex.hedge_orders == []

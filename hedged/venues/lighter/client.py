@@ -64,7 +64,7 @@ from hedged.venues.lighter import history, markets, money, normalize, signing
 from hedged.venues.lighter.ids import ClientOrderIndexAllocator, OrderRegistry
 from hedged.venues.lighter.nonces import AuthTokens, NonceManager
 from hedged.venues.credentials import CredentialRefusals
-from hedged.venues.lighter.rest import TIERS, Budgets, LighterRest
+from hedged.venues.lighter.rest import TIERS, Budgets, LighterRest, hedge_path
 from hedged.venues.lighter.account import AccountEvents, EventsClosed
 from hedged.venues.lighter.settings import NETWORKS, LighterSettings
 from hedged.venues.lighter.streams import BOOK, LighterStream, StreamConfig, WsConnect, default_connect
@@ -151,7 +151,12 @@ class LighterClient:
         s = self.settings
         self.account.events = events
         async with self._rest:
-            infos = await self._rest.order_books()
+            # A start's market read takes the budget's priority share, as the re-sync's reads do: no
+            # hedge goes out before it ends, and after restarts in one minute the normal share is spent
+            # (fault scenario 53: the second restart's read waited 28 s). Only this await: a task
+            # started below would inherit the flag.
+            with hedge_path():
+                infos = await self._rest.order_books()
             info = next((i for i in infos if i.symbol == s.market), None)
             if info is None:
                 raise OrderRejected(V, f"market {s.market} not listed")
