@@ -263,7 +263,7 @@ class AuthTokens:
         self.mints = 0
         self.refusals = 0  # distinct tokens the venue refused
         self._on_refused = on_refused
-        self._refused: str | None = None
+        self.refused: AsyncValue[str | None] = AsyncValue(None)  # the last token the venue refused
         self._refresh_now = trio.Event()
 
     def current(self) -> str:
@@ -286,8 +286,8 @@ class AuthTokens:
         channels or requests refused it: one stale token must not look like several.
         """
         token = self.token.value
-        if token is not None and token != self._refused:
-            self._refused = token
+        if token is not None and token != self.refused.value:
+            self.refused.value = token
             self.refusals += 1
             if self._on_refused is not None:
                 self._on_refused(f"refused by the venue (token {self.refusals})")

@@ -9,6 +9,7 @@ Session lifecycle (one `connect` per session, reconnect with exponential backoff
 | book gap (`begin_nonce` != previous `nonce`) | book dropped, `top_of_book` None, `order_book` unsubscribed + subscribed again |
 | book crossed (bid >= ask) after a frame | the same (stale until the fresh snapshot); crossed more than 3 times in a row: reconnect with backoff |
 | token refreshed | `ready` = False; private channels unsubscribed and subscribed again with the new token; once all are confirmed, re-sync, `ready` = True (a refused token: stays not ready) |
+| the private channels' token refused (by a channel or a REST call) | `ready` = False at once, not at the next mint; then as a token refresh |
 | `shutdown` frame, idle feed, missing pong, a sendtx unanswered on an open socket, closed socket | `ready` = False, in-flight WS sends fail as `AmbiguousOutcome` (never replayed), reconnect |
 
 Nothing is sent on a new session until it is subscribed and re-synced: `send_tx` refuses with
@@ -238,10 +239,14 @@ class LighterStream(Hooks):
         confirms every channel again, our account is not seen (a hedge's fill would be missed), so the
         session is not ready: nothing is sent blind. A refused token keeps it so (the venue sends an
         error, never `subscribed/...`; the token loop mints again) until one is accepted; then the
-        handler re-syncs what the gap hid and the session is ready again."""
+        handler re-syncs what the gap hid and the session is ready again. The channels' token refused
+        (by a REST call too) ends ready at once, not at the next mint (`retry_s` later): the venue may cut
+        the channels any moment, and a hedge sent meanwhile filled unseen (DST seed 222)."""
         while True:
-            await self._tokens.token.wait_value(self._new_token)
+            await wait_any(lambda: self._tokens.token.wait_value(self._new_token),
+                           lambda: self._tokens.refused.wait_value(self._own_token_refused))
             self.session.not_ready()
+            await self._tokens.token.wait_value(self._new_token)
             while True:
                 subscribed = self._all_subscribed = trio.Event()
                 logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
@@ -255,6 +260,9 @@ class LighterStream(Hooks):
 
     def _new_token(self, token: str | None) -> bool:
         return token is not None and token != self._private_token
+
+    def _own_token_refused(self, refused: str | None) -> bool:
+        return refused is not None and refused == self._private_token
 
     async def _until_broken(self) -> None:
         await self._broken.wait()

@@ -60,6 +60,25 @@ async def test_a_refused_token_takes_the_session_out_of_ready_and_no_hedge_is_se
         assert h.client.credentials.count.value >= 2  # the engine's watch halts at its bound
 
 
+async def test_a_token_refused_by_a_rest_call_takes_the_session_out_of_ready_at_once_not_at_the_next_mint(
+        tmp_path, autojump_clock):  # fmt: skip
+    # DST seed 222: a REST read was refused for its token and the session stayed ready until the token loop
+    # minted again (`retry_s`, 5 s, after the last mint); a hedge sent in that window filled just as the
+    # re-subscription with the new token was refused, and its fill never reached the journal.
+    async with running(tmp_path, sim_settings=SIM, ready_wait_s=1, **TOKENS) as h:
+        h.sim.revoke_tokens()
+        mints = h.client.tokens.mints
+        with pytest.raises(AuthError):
+            await h.client.open_orders()
+        with trio.fail_after(0.1):
+            await h.client.ready.wait_value(False)
+        assert h.client.tokens.mints == mints  # before any new token: the refusal alone did it
+        cid = h.client.new_client_id()
+        with pytest.raises(TransportError):
+            await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), cid)
+        assert h.sim.order_by_client_id(ACCOUNT, int(cid)) is None
+
+
 async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_token_is_accepted(
         tmp_path, autojump_clock):  # fmt: skip
     async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
