@@ -52,6 +52,7 @@ class AccountEvents:
         self.dropped_updates = 0
         self.stale_updates = 0
         self.regressed_updates = 0
+        self.order_frames: AsyncValue[int] = AsyncValue(0)  # order frames handled (a live order may have ended)
 
     def to_update(self, o: wire.WireOrder) -> OrderUpdate | None:
         tracked = self.registry.orders.get(o.client_order_index)
@@ -104,6 +105,14 @@ class AccountEvents:
             for o in orders:
                 if (update := self.to_update(o)) is not None:
                     await self._emit(replace(update, received_at=at))
+        self.order_frames.value += 1
+
+    async def let_in_flight_settle(self, within_s: float) -> None:
+        """Until every order of ours that was sent has had its final frame, at most `within_s`."""
+        with trio.move_on_after(within_s):
+            while any(t.sent for t in self.registry.live()):
+                seen = self.order_frames.value
+                await self.order_frames.wait_value(lambda n: n != seen)
 
     async def on_trades(self, frame: wire.TradesFrame) -> None:
         at = trio.current_time()  # as in on_orders

@@ -62,6 +62,7 @@ STREAMS = (BOOK, *PRIVATE)  # the keys of `health()`; metrics pre-create their s
 _MAX_CROSSED_RESUBSCRIBES = 3
 _LOG = SessionLog(down="lighter_ws_session_ended reason={reason} attempt={attempt}",
                   ready="lighter_ws_ready session={session}{after}", connected="lighter_ws_connected session={session}")
+_IN_FLIGHT_SETTLE_S = 1.0  # longer than Lighter's taker hold (300 ms on a Standard account) plus latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class LighterStream(Hooks):
         self._broken = trio.Event()  # set when this session proved frozen (a sendtx never answered)
         self._crossed_in_row = 0
         self._private_token: str | None = None  # the token the private channels were last subscribed with
+        self._channels_refused = False  # a private channel refused that token (not only a REST call)
 
     # ---- public ---------------------------------------------------------
 
@@ -247,6 +249,12 @@ class LighterStream(Hooks):
                            lambda: self._tokens.refused.wait_value(self._own_token_refused))
             self.session.not_ready()
             await self._tokens.token.wait_value(self._new_token)
+            if not self._channels_refused:
+                # Refused on REST only: the channels still deliver, and an order of ours in Lighter's taker
+                # hold fills on them. Re-subscribing with the new token (refused too, in a revocation) would
+                # cut them just before (DST seeds 177, 391, 518, 582): let the orders in flight end first.
+                await self._handler.let_in_flight_settle(_IN_FLIGHT_SETTLE_S)
+            self._channels_refused = False
             while True:
                 subscribed = self._all_subscribed = trio.Event()
                 logger.info("lighter_ws_resubscribe_private reason=token_refreshed")
@@ -353,6 +361,7 @@ class LighterStream(Hooks):
             # A private channel was refused or cut for its token: mint a new one; the token
             # watcher then re-subscribes every private channel with it.
             logger.warning("lighter_ws_auth_error channel={} action=refresh_token", frame.channel)
+            self._channels_refused = True
             self._tokens.refresh_soon()
         elif code == 30003:
             logger.debug("lighter_ws_already_subscribed channel={}", frame.channel)

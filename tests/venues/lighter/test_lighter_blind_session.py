@@ -7,6 +7,7 @@ is never answered. Real LighterClient against the in-memory simulator, autojump 
 """
 
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import trio
 from hedged.errors import Halted
 from hedged.venues import credentials
 from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError
-from hedged.sim.lighter.server import LighterSimSettings
+from hedged.sim.lighter.server import Latency, LighterSimSettings
 from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -77,6 +78,25 @@ async def test_a_token_refused_by_a_rest_call_takes_the_session_out_of_ready_at_
         with pytest.raises(TransportError):
             await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), cid)
         assert h.sim.order_by_client_id(ACCOUNT, int(cid)) is None
+
+
+async def test_a_hedge_in_the_taker_hold_when_a_rest_call_finds_the_token_refused_is_seen_filling(
+        tmp_path, autojump_clock):  # fmt: skip
+    # DST seeds 177, 391, 518, 582: the hedge was sent before anything knew of the revocation; a REST read
+    # found the token refused during Lighter's taker hold, the new token (refused too) re-subscribed the
+    # private channels at once, which cut the channels the hedge's fill was about to come on. The channels
+    # still deliver after a refusal on REST: the re-subscription now waits for our orders in flight.
+    async with running(tmp_path, sim_settings=replace(SIM, latency=Latency.standard()), **TOKENS) as h:
+        await trio.sleep(6.0)  # past the token loop's retry_s: the refusal gets a new token at once
+        h.sim.revoke_tokens()
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), cid)  # acked; 300 ms hold
+        with pytest.raises(AuthError):
+            await h.client.open_orders()
+        done = await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED, timeout=2)
+        assert done.filled_qty == Decimal("0.100") == h.sim.position(ACCOUNT)
+        with trio.fail_after(5):  # and then the re-subscription, refused: a second refusal
+            await h.client.credentials.count.wait_value(lambda n: n >= 2)
 
 
 async def test_a_fill_made_while_the_token_was_refused_is_re_synced_once_a_new_token_is_accepted(
