@@ -18,6 +18,7 @@ from loguru import logger
 from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.maker import MakerWorker
 from hedged.strategy.planning import CyclePlan, FundingDecision, funding_side, plan_cycle
+from hedged.strategy.recent import Recent
 from hedged.strategy.sweep import Sweeper
 from hedged.strategy.tolerance import ToleranceRule, within
 from hedged.venues.base import Side, VenueClient, VenueError
@@ -38,6 +39,9 @@ class CycleReport:
     fees: Decimal | None = None  # the cycle's fees, net of rebates
 
 
+REPORTS_KEPT = 1000  # cycle reports kept in memory (the journal has every cycle)
+
+
 @dataclass
 class CycleSummary:
     cycles: int = 0
@@ -45,7 +49,8 @@ class CycleSummary:
     maker_volume: Decimal = Decimal(0)
     hedge_volume: Decimal = Decimal(0)
     sweeps: int = 0
-    reports: list[CycleReport] = field(default_factory=list)
+    # The last REPORTS_KEPT cycles' reports, indexed as the whole run (len = every cycle reported).
+    reports: Recent[CycleReport] = field(default_factory=lambda: Recent(REPORTS_KEPT))
 
 
 def _money(value: Decimal | None) -> str:

@@ -29,19 +29,15 @@ from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.fillclock import FillClock
 from hedged.strategy.hedgecalls import CALL_S, ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
 from hedged.strategy.ports import Alert, LedgerPort
-from hedged.strategy.pricing import NoPrice, crossed_price, draw_offset_bps
+from hedged.strategy.pricing import NoPrice, can_price, draw_offset_bps
+from hedged.strategy.recent import Recent
 from hedged.strategy.tolerance import within
-from hedged.venues.base import MarketRules, Side, TopOfBook, VenueClient
+from hedged.venues.base import MarketRules, VenueClient
 
 
 def _seen(rec: OrderRecord) -> tuple:
     """What of a hedge order's record the attempt machine reacts to (a change wakes the executor)."""
     return rec.counted, rec.qty, rec.status, rec.order_id
-
-
-def _priceable(side: Side, top: TopOfBook | None) -> bool:
-    """A hedge on `side` can be priced against `top` (what `hedge_price` needs)."""
-    return crossed_price(top, side) is not None
 
 
 def _first(exc: BaseException) -> Halted:
@@ -74,6 +70,7 @@ class HedgeExecutor(HedgeCalls):
         new_client_id: Callable[[object], str],
         on_latency: Callable[[str, float], None] | None = None,
         on_failure: Callable[[str], None] | None = None,
+        history: int = 1000,
     ) -> None:
         self.ledger = ledger
         # Phases: fill_to_sent (one sample per maker fill, from the frame's arrival), sent_to_ack,
@@ -98,7 +95,9 @@ class HedgeExecutor(HedgeCalls):
         self._answered = AsyncValue(0)
         self._unhedged = FillClock(maker.venue, lambda: self.rules().min_size,
                                    lambda seconds: self.on_latency("fill_to_sent", seconds))
-        self.hedge_orders: list[str] = []  # client ids of every hedge sent, in order (for reports)
+        # Client ids of the hedges sent, in order (for reports): the last `history` of them, indexed as the
+        # whole run (len = all ever sent), so memory does not grow with the run.
+        self.hedge_orders: Recent[str] = Recent(history)
         ledger.on_fill = self._unhedged.note
 
     def _new_machine(self) -> A.HedgeAttempts:
@@ -113,7 +112,7 @@ class HedgeExecutor(HedgeCalls):
 
     def fills_since(self, index: int) -> tuple[Decimal, Decimal, Decimal]:
         """(quantity, priced quantity, notional) filled by the hedges sent from `hedge_orders[index]`
-        on, per the ledger. A venue may report an order's average price after its fills (or, for an
+        on (those still kept: a cycle sending more than `history` hedges reports its last ones), per the ledger. A venue may report an order's average price after its fills (or, for an
         order settled by its trades, not yet): such fills count in the quantity, not in the average."""
         qty = priced = notional = Decimal(0)
         for cid in self.hedge_orders[index:]:
@@ -246,7 +245,7 @@ class HedgeExecutor(HedgeCalls):
                 actions += self._answers.popleft()()
             m, now = self._machine, trio.current_time()
             actions += self._observe(now)
-            if m.unpriced is not None and _priceable(m.unpriced, self.hedge.top_of_book.value):
+            if m.unpriced is not None and can_price(m.unpriced, self.hedge.top_of_book.value):
                 actions += m.priced(now)
             actions += m.tick(now)
             actions += m.exposure(now, self.plan())
@@ -266,7 +265,7 @@ class HedgeExecutor(HedgeCalls):
             if m.unpriced is not None:
                 # The book came back: the predicate is the one pricing uses, false when this loop last
                 # looked (same step), so it wakes only once a price is there, never on a useless frame.
-                waits.append(partial(self.hedge.top_of_book.wait_value, partial(_priceable, m.unpriced)))
+                waits.append(partial(self.hedge.top_of_book.wait_value, partial(can_price, m.unpriced)))
             with trio.move_on_at(m.next_timer()):
                 # Wake on what the machine can see (the open delta, a live order's record, a price for a
                 # hedge waiting for one), not on every ledger change: predicates run inside the setter.

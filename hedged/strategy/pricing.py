@@ -34,6 +34,11 @@ def crossed_price(top: TopOfBook | None, side: Side) -> Decimal | None:
     return top.ask if side is Side.BUY else top.bid
 
 
+def can_price(side: Side, top: TopOfBook | None) -> bool:
+    """A hedge on `side` can be priced against `top` (the executor's wait for the book uses it)."""
+    return crossed_price(top, side) is not None
+
+
 def hedge_price(
     side: Side, top: TopOfBook, offset_bps: Decimal, level: int, step_bps: Decimal, rules: MarketRules
 ) -> Decimal:
