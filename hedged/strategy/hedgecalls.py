@@ -16,7 +16,7 @@ from hedged.strategy import attempt as A
 from hedged.strategy.ports import is_settled, wait_order
 from hedged.strategy.pricing import NoPrice, hedge_price
 from hedged.venues.base import (AmbiguousOutcome, AuthError, NonceError, OrderRejected, RateLimited, Side, TimeInForce,
-                                TransportError, VenueError)
+                                TransportError, VenueError, hedge_path)
 
 ESTABLISH_S = 2.0  # how long the stream gets to report a final state before REST is asked
 CALL_S = 5.0  # bound on one venue call made during cleanup
@@ -100,7 +100,7 @@ class HedgeCalls:
         (and reaches the machine as an observation); anything else is reported as is."""
         m, cid = self._machine, live.cid
         try:
-            with trio.fail_after(CALL_S):
+            with trio.fail_after(CALL_S), hedge_path():  # the hedge cannot be known without it
                 status = await self.hedge.order_status(cid)
         except (VenueError, trio.TooSlowError) as exc:
             logger.warning("hedge_status_failed client_id={} error={}", cid, exc)

@@ -7,6 +7,7 @@ inside the venue packages.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -385,3 +386,23 @@ class VenueClient(Protocol):
     def health(self) -> VenueHealth: ...
 
     def statistics(self) -> VenueStatistics: ...
+
+# Set by `with hedge_path():` around a venue read that a hedge cannot go out, or be known, without (the
+# executor's lookup of an ambiguous hedge, a venue's re-sync). An adapter with a rate budget lets it take
+# the share kept for hedges (Lighter); one without ignores it.
+_HEDGE_PATH: contextvars.ContextVar[bool] = contextvars.ContextVar("hedge_path", default=False)
+
+
+def on_hedge_path() -> bool:
+    return _HEDGE_PATH.get()
+
+
+class hedge_path:
+    """`with hedge_path():` venue requests of this task are on the hedge path (a budget's priority share).
+    Child tasks started inside inherit it: wrap single awaits, not a service."""
+
+    def __enter__(self) -> None:
+        self._token = _HEDGE_PATH.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _HEDGE_PATH.reset(self._token)

@@ -15,7 +15,6 @@ Failure mapping (the strategy branches on these):
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from hedged.venues.base import (
     TransportError,
     Venue,
     VenueError,
+    hedge_path,  # noqa: F401 (re-exported: the adapter's modules take it from here)
+    on_hedge_path,
 )
 from hedged.venues.lighter import wire
 from hedged.venues.ratelimit import Limiter
@@ -63,20 +64,11 @@ API = "/api/v1"
 
 
 
-# Set (by `hedge_path()`) around requests that a hedge cannot go out without: the re-sync that must
-# finish before the session is ready. They take the priority share like the hedge itself; in the normal
-# share they waited behind periodic reads while every hedge ended "nothing sent" (DST seed 49's plan).
-_HEDGE_PATH: contextvars.ContextVar[bool] = contextvars.ContextVar("lighter_hedge_path", default=False)
-
-
-class hedge_path:
-    """`with hedge_path():` REST requests of this task take the budget's priority share."""
-
-    def __enter__(self) -> None:
-        self._token = _HEDGE_PATH.set(True)
-
-    def __exit__(self, *exc: object) -> None:
-        _HEDGE_PATH.reset(self._token)
+# `hedge_path()` (venues/base.py) is set around requests that a hedge cannot go out without or be known
+# without: the re-sync that must finish before the session is ready, a start's market read, the executor's
+# lookup of an ambiguous hedge. They take the priority share like the hedge itself; in the normal share
+# they waited behind periodic reads (DST seed 49's plan: every hedge ended "nothing sent"; seed 728: an
+# ambiguous hedge's lookups timed out).
 
 @dataclass(frozen=True, slots=True)
 class Tier:
@@ -233,7 +225,7 @@ class LighterRest:
             raise TransportError(V, f"{endpoint}: not sent (client not running)")
         if not budgeted:
             limiter = self.sendtx_limiter if is_tx else self.rest_limiter
-            await limiter.acquire(self.budgets.cost(endpoint), priority=priority or _HEDGE_PATH.get())
+            await limiter.acquire(self.budgets.cost(endpoint), priority=priority or on_hedge_path())
             if self._http is not http or http.is_closed:
                 # The limiter outlives a run of the service: the run this request was made for ended
                 # (and closed its client) while it waited. Nothing was sent.

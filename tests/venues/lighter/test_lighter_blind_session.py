@@ -16,7 +16,7 @@ import trio
 
 from hedged.errors import Halted
 from hedged.venues import credentials
-from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError
+from hedged.venues.base import AmbiguousOutcome, AuthError, OrderStatus, Side, TimeInForce, TransportError, hedge_path
 from hedged.sim.lighter.server import Latency, LighterSimSettings
 from hedged.sim.common.faults import Fault, FaultKind, FaultPlan
 
@@ -169,3 +169,22 @@ async def test_a_sendtx_unanswered_on_a_frozen_socket_replaces_the_session_and_t
         assert trio.current_time() - t0 < 10  # tx_reply_timeout_s (5 s) + a reconnect, not the idle timeout
         assert done.filled_qty == Decimal("0.200") == h.sim.position(ACCOUNT)
         assert h.client.statistics().streams["ws"].reconnects == 1
+
+
+async def test_an_order_lookup_on_the_hedge_path_takes_the_priority_share_of_a_spent_budget(tmp_path, autojump_clock):
+    # DST seed 728: an ambiguous hedge's lookups waited behind periodic reads in the normal share of the
+    # Standard budget until they timed out. The executor's lookup runs under `hedge_path()`, and the
+    # client lets it take the share kept for hedges, as a hedge's own send does.
+    async with running(tmp_path, sim_settings=SIM, tier="standard", **TOKENS) as h:
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, Decimal("0.300"), away(h), cid, TimeInForce.GTT)
+        await h.wait_order(cid, lambda u: u.status is OrderStatus.OPEN)
+        budget = h.client.budgets.rest.budget
+        budget.take(trio.current_time(), budget.capacity - budget.reserved - budget.used)  # normal share spent
+        with trio.fail_after(1):
+            with hedge_path():
+                status = await h.client.order_status(cid)
+        assert status is not None and status.status is OrderStatus.OPEN
+        with trio.move_on_after(5) as waited:  # and off the hedge path it waits for the minute
+            await h.client.order_status(cid)
+        assert waited.cancelled_caught
