@@ -387,6 +387,7 @@ class VenueClient(Protocol):
 
     def statistics(self) -> VenueStatistics: ...
 
+
 # Set by `with hedge_path():` around a venue read that a hedge cannot go out, or be known, without (the
 # executor's lookup of an ambiguous hedge, a venue's re-sync). An adapter with a rate budget lets it take
 # the share kept for hedges (Lighter); one without ignores it.
