@@ -72,7 +72,7 @@ async def test_a_token_refused_by_a_rest_call_takes_the_session_out_of_ready_at_
         with pytest.raises(AuthError):
             await h.client.open_orders()
         with trio.fail_after(0.1):
-            await h.client.ready.wait_value(False)
+            await h.client.synced.wait_value(False)
         assert h.client.tokens.mints == mints  # before any new token: the refusal alone did it
         cid = h.client.new_client_id()
         with pytest.raises(TransportError):
