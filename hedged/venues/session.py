@@ -12,7 +12,7 @@ how to re-sync, how to take a frame, what to run while ready, what to forget whe
 | every frame | `last_message_at`; none for `idle_timeout_s`: reconnect | `on_message(ws, raw)`; raise `Reconnect(why)` to end the session |
 | keepalive | every `ping_interval_s` a protocol ping; no pong in `pong_timeout_s`: reconnect | `ping_payload(ws)`: its payload (and any application ping) |
 | down | `ready` False, `connected` False, `reconnects` += 1 | `down()`: drop what the session knew |
-| backoff | sleep `backoff.next()`, connect again | the `Backoff` (injected, a `hedged.backoff.Retries`: each venue keeps its schedule) |
+| backoff | sleep `backoff.next()`, connect again | the `ReconnectDelays` (injected, a `hedged.backoff.Retries`: each venue keeps its schedule) |
 
 A mid-session re-sync (Lighter's token refresh) is `not_ready()`, then `resync_then_ready(after=...)`.
 Log lines keep each venue's event names (`SessionLog`): operators, docs and DST read them.
@@ -51,7 +51,7 @@ SESSION_ENDS = (
 )
 
 
-class Backoff(Protocol):
+class ReconnectDelays(Protocol):
     def next(self) -> float:
         """Seconds to wait before the next connect (a session just ended)."""
         ...
@@ -118,7 +118,7 @@ class Session:
     """Keeps one venue stream's sessions up forever. Written only by its own task (and its hooks)."""
 
     def __init__(self, cfg: SessionConfig, hooks: Hooks, *, connect: Connect,
-                 backoff: Callable[[], Backoff], log: SessionLog, ready: AsyncValue[bool] | None = None,
+                 backoff: Callable[[], ReconnectDelays], log: SessionLog, ready: AsyncValue[bool] | None = None,
                  stats: StreamStats | None = None) -> None:
         self.cfg = cfg
         self._hooks = hooks
