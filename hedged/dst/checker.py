@@ -345,10 +345,11 @@ def _equity(buy: bool, qty: Decimal, price: Decimal, fee: Decimal, mark: Decimal
 def check_money(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) -> None:
     """Invariant 7: our PnL (the journal's trade records and funding payments folded by the daemon's own
     PnL book, valued at the venue's mark) equals the change of the simulator's books to the last unit,
-    per venue. Left out are only the items the daemon could not have journaled yet: a trade made while
-    it was down (invariant 1's rule) or that no trade-history read served after it (a stream that never
-    delivered it, and no back-fill since), and a funding payment no funding-history read served after
-    (`World.history_reads`: reads by engines that were not killed)."""
+    per venue. Left out are only the items the daemon could not have journaled yet: a trade that no
+    trade-history read served after it (a stream that never delivered it, and no back-fill since; a trade
+    made while the daemon was down is not excused when a later start's back-fill read past it), and a
+    funding payment no funding-history read served after (`World.history_reads`: reads by engines that
+    were not killed)."""
     from hedged.ledger.orders import Leg, Roles  # noqa: PLC0415 - the daemon's own code, for the final check only
     from hedged.pnl.core import PnlBook  # noqa: PLC0415
     from hedged.pnl.history import fold  # noqa: PLC0415
@@ -370,7 +371,7 @@ def check_money(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) -> N
     for venue, cash in truth.items():
         t_reads, f_reads = trade_reads[str(venue)], funding_reads[str(venue)]
         later = [k for k, (ms, _) in cash.trades.items() if (venue, k) not in traded
-                 and (_unseen(ms, down) or not any(r > ms for r in t_reads))]
+                 and not any(r > ms for r in t_reads)]
         unread = [k for k, (ms, _) in cash.payments.items()
                   if (venue, k) not in paid and not any(r > ms for r in f_reads)]
         excused = sum((cash.trades[k][1] for k in later), ZERO) + sum((cash.payments[k][1] for k in unread), ZERO)
