@@ -342,7 +342,7 @@ def _equity(buy: bool, qty: Decimal, price: Decimal, fee: Decimal, mark: Decimal
     return signed * (mark - price) - fee
 
 
-def check_money(mon: Monitor, state_dir: Path, down: list[tuple[int, int]]) -> None:
+def check_money(mon: Monitor, state_dir: Path) -> None:
     """Invariant 7: our PnL (the journal's trade records and funding payments folded by the daemon's own
     PnL book, valued at the venue's mark) equals the change of the simulator's books to the last unit,
     per venue. Left out are only the items the daemon could not have journaled yet: a trade that no

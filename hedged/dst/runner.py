@@ -332,7 +332,7 @@ class _Driver:
             self.down.append((self.down_since, self.world.now_ms()))
             self.mon.stats.virtual_s = trio.current_time()
             checker.check_journal(self.mon, self.state_dir, self.down)
-            checker.check_money(self.mon, self.state_dir, self.down)
+            checker.check_money(self.mon, self.state_dir)
             p = self.world.pair
             self.mon.stats.faults_fired = len(p.extended.faults.history) + len(p.lighter.faults.history)
             n.cancel_scope.cancel()

@@ -112,8 +112,9 @@ class HedgeExecutor(HedgeCalls):
 
     def fills_since(self, index: int) -> tuple[Decimal, Decimal, Decimal]:
         """(quantity, priced quantity, notional) filled by the hedges sent from `hedge_orders[index]`
-        on (those still kept: a cycle sending more than `history` hedges reports its last ones), per the ledger. A venue may report an order's average price after its fills (or, for an
-        order settled by its trades, not yet): such fills count in the quantity, not in the average."""
+        on (those still kept: a cycle sending more than `history` hedges reports its last ones), per the
+        ledger. A venue may report an order's average price after its fills (or, for an order settled by
+        its trades, not yet): such fills count in the quantity, not in the average."""
         qty = priced = notional = Decimal(0)
         for cid in self.hedge_orders[index:]:
             rec = self.ledger.order(self.hedge.venue, cid)

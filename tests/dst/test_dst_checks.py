@@ -103,7 +103,7 @@ def money_run(tmp_path_factory):
 
 def _money(result, state) -> list[checker.Violation]:
     mon = checker.Monitor(result.world, result.world.cfg)
-    checker.check_money(mon, state, result.down)
+    checker.check_money(mon, state)
     return mon.violations
 
 
