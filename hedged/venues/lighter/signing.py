@@ -42,9 +42,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import trio
+
+if TYPE_CHECKING:
+    import outcome
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -316,5 +319,19 @@ class Signer:
 
 
 async def off_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a blocking signer call in a Trio worker thread (never on the Trio thread)."""
-    return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+    """Run a blocking signer call in a worker thread (never on the Trio thread), and resume with its result.
+
+    `trio.to_thread.run_sync` would first take its CapacityLimiter, which costs a scheduler pass: on the
+    hedge path every other task woken by the same fill would run before the signer even starts. This
+    hands the call to Trio's thread cache at once instead (`start_thread_soon`); the calling task
+    resumes one pass after the thread is done. A cancellation waits for the call to end (a signer call
+    cannot be interrupted, and whether it returned decides what was signed), as `run_sync` does.
+    """
+    await trio.lowlevel.checkpoint_if_cancelled()
+    task, token = trio.lowlevel.current_task(), trio.lowlevel.current_trio_token()
+
+    def deliver(result: outcome.Outcome[T]) -> None:  # in the worker thread
+        token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+    trio.lowlevel.start_thread_soon(functools.partial(fn, *args, **kwargs), deliver, name="hedged-signer")
+    return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)

@@ -135,6 +135,29 @@ async def test_signing_off_the_trio_thread_gives_a_valid_tx(signer: Signer) -> N
     assert sorted(tx.info()["Nonce"] for tx in results) == list(range(10, 20))
 
 
+async def test_off_thread_hands_the_call_to_its_thread_before_any_other_task_takes_a_turn(signer, monkeypatch) -> None:
+    """Issue 12 point 11: on the hedge path every task the same fill woke is runnable. `trio.to_thread.run_sync`
+    would take its CapacityLimiter first, a scheduler pass in which all of them run before the signer starts."""
+    other_ran: list[bool] = []
+    handed: list[bool] = []
+    start = trio.lowlevel.start_thread_soon
+
+    def recording(fn, deliver, **kw):
+        handed.append(bool(other_ran))
+        return start(fn, deliver, **kw)
+
+    monkeypatch.setattr(trio.lowlevel, "start_thread_soon", recording)
+
+    async def other() -> None:
+        other_ran.append(True)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)  # runnable from the next pass on, as a woken task would be
+        tx = await off_thread(signer.sign_cancel_order, market_index=2, order_index=5, nonce=3)
+    assert handed == [False], "the call waited for a scheduler pass before its thread got it"
+    assert tx.info()["Nonce"] == 3 and other_ran == [True]
+
+
 def test_loading_the_signer_does_not_import_the_lighter_package() -> None:
     code = (
         "import sys; from hedged.venues.lighter.signing import generate_api_key; generate_api_key(); "
