@@ -18,7 +18,7 @@ streams) brings them back through the same exactly-once path.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -51,6 +51,7 @@ class Ledger:
         self.on_fill: Callable[[VenueEvent, Decimal], None] | None = None
         # Commits go to a worker thread; under the autojump clock (DST) a thread looks idle, so write inline.
         self.write_in_thread = True
+        self.defer_writes: Callable[[], Awaitable[None]] | None = None  # set by the strategy graph
         self.core = core
         self.journal = journal
         self.replay = replay
@@ -275,6 +276,8 @@ class Ledger:
     async def _writer(self) -> None:
         while True:
             await self._backlog.wait_value(lambda n: n > 0)
+            if self.defer_writes is not None:
+                await self.defer_writes()  # a hedge being written goes first (strategy/hedgefirst.py)
             # One scheduler pass lets the rest of a burst land in the same transaction.
             await trio.lowlevel.cancel_shielded_checkpoint()
             rows = self.core.take_rows()

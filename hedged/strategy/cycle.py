@@ -92,7 +92,8 @@ class CycleRunner:
         self.stopped = trio.Event()  # set once the cycle has stopped and no maker order is left
         self.worker = MakerWorker(ledger=ledger, maker=maker, hedge_busy=executor.busy, cfg=cycle_cfg,
                                   tolerance=self.tolerance, new_client_id=new_client_id,
-                                  unhedged=executor.unhedged, max_position=risk_cfg.max_position)
+                                  unhedged=executor.unhedged, max_position=risk_cfg.max_position,
+                                  defer=executor.first.defer)
 
     def tolerance(self) -> Decimal:
         """The shared rule's value now (`ToleranceRule`)."""

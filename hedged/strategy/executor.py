@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
+from typing import Protocol
 
 import trio
 from loguru import logger
-from trio_util import AsyncValue, wait_any
+from trio_util import AsyncValue, compose_values, wait_any
 
 from hedged.errors import Halted
 from hedged.ledger.hedging import HedgePlan, plan_hedge
@@ -27,12 +28,21 @@ from hedged.strategy import attempt as A
 from hedged.strategy.closing import close_legs
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.fillclock import FillClock
+from hedged.strategy.hedgefirst import HedgeFirst
 from hedged.strategy.hedgecalls import CALL_S, ESTABLISH_S, HedgeCalls, _Live, error_kind  # noqa: F401 (error_kind re-exported)
 from hedged.strategy.ports import Alert, LedgerPort
 from hedged.strategy.pricing import NoPrice, can_price, draw_offset_bps
 from hedged.strategy.recent import Recent
 from hedged.strategy.tolerance import within
-from hedged.venues.base import MarketRules, VenueClient
+from hedged.venues.base import MarketRules, TopOfBook, VenueClient
+
+
+class _Wake(Protocol):
+    """What the executor waits on: the three values, composed (`trio_util.compose_values`)."""
+
+    version: int  # the ledger's
+    answered: int  # call answers queued
+    book: TopOfBook | None  # the hedge venue's
 
 
 def _seen(rec: OrderRecord) -> tuple:
@@ -98,7 +108,24 @@ class HedgeExecutor(HedgeCalls):
         # Client ids of the hedges sent, in order (for reports): the last `history` of them, indexed as the
         # whole run (len = all ever sent), so memory does not grow with the run.
         self.hedge_orders: Recent[str] = Recent(history)
-        ledger.on_fill = self._unhedged.note
+        # Hedge first (strategy/hedgefirst.py): owed from the ledger counting a maker fill until this loop
+        # rests with no hedge of it still being written; the maker, the guard and the journal defer meanwhile.
+        self.first = HedgeFirst()
+        self._fresh = False  # a maker fill was counted since the loop last rested
+        self._writing = 0  # hedges decided whose sendTx is not yet written
+        ledger.on_fill = self._on_fill
+
+    def _on_fill(self, event, delta: Decimal) -> None:
+        """Ledger hook (inside the ledger's apply): a venue event moved a position."""
+        self._unhedged.note(event, delta)
+        if self._unhedged:
+            self._fresh = True
+            self.first.owed.value = True
+
+    def _written(self) -> None:
+        """A hedge's sendTx was written (or its call ended without one)."""
+        self._writing -= 1
+        self.first.owed.value = self._writing > 0 or self._fresh
 
     def _new_machine(self) -> A.HedgeAttempts:
         c = self.cfg
@@ -239,6 +266,11 @@ class HedgeExecutor(HedgeCalls):
             scope.cancel()
 
     async def _drive(self, calls: trio.Nursery) -> None:
+        with compose_values(version=self.ledger.version, answered=self._answered,
+                            book=self.hedge.top_of_book) as wake:
+            await self._drive_on(calls, wake)
+
+    async def _drive_on(self, calls: trio.Nursery, wake: AsyncValue[_Wake]) -> None:
         while True:
             answered = self._answered.value
             actions: list[A.Action] = []
@@ -260,17 +292,23 @@ class HedgeExecutor(HedgeCalls):
                 # Nothing is owed: what is left is lot residual (or netted, or a delta the failure path
                 # left within tolerance), not a fill waiting for its hedge.
                 self._unhedged.clear()
+            self._fresh = False  # at rest: whatever was counted has been acted on
+            self.first.owed.value = self._writing > 0
             delta = self.ledger.open_hedge_delta.value
-            waits = [partial(self.ledger.version.wait_value, lambda _: self._changed(delta)),
-                     partial(self._answered.wait_value, lambda n: n != answered)]
-            if m.unpriced is not None:
-                # The book came back: the predicate is the one pricing uses, false when this loop last
-                # looked (same step), so it wakes only once a price is there, never on a useless frame.
-                waits.append(partial(self.hedge.top_of_book.wait_value, partial(can_price, m.unpriced)))
+            unpriced = m.unpriced
+
+            def woken(v: _Wake) -> bool:
+                # What the machine can see: an answer, the open delta or a live order's record, and a
+                # price for a hedge waiting for one (the predicate pricing uses, false when this loop
+                # last looked, so a useless book frame never wakes it).
+                return (v.answered != answered or self._changed(delta)
+                        or (unpriced is not None and can_price(unpriced, v.book)))
+
             with trio.move_on_at(m.next_timer()):
-                # Wake on what the machine can see (the open delta, a live order's record, a price for a
-                # hedge waiting for one), not on every ledger change: predicates run inside the setter.
-                await wait_any(*waits)
+                # One waiter on the three values composed: the predicate runs inside their setters and
+                # the setter reschedules this task directly (a `wait_any` would spend scheduler passes
+                # starting and cancelling its children on the way to every hedge).
+                await wake.wait_value(woken)
 
     def _changed(self, delta: Decimal) -> bool:
         if self.ledger.open_hedge_delta.value != delta:
@@ -354,6 +392,7 @@ class HedgeExecutor(HedgeCalls):
         logger.info("hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} residual={}",
                     self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
         self._unhedged.cover(a.qty, sent_at)
+        self._writing += 1
         calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at)
 
     def _settled(self, a: A.Settled) -> None:

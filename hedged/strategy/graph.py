@@ -2,6 +2,7 @@
 
     tolerance (ToleranceRule, the guard's rule) -> executor, sweeper, cycle (and its maker worker), guard
     executor -> reconciler (hedge_busy), sweeper (hedge_idle), cycle, guard (hedge_busy), tolerance (untradeable)
+    executor.first (HedgeFirst) -> the maker worker, the guard, the ledger's journal writer (each defers to it)
     reconciler -> sweeper -> cycle, guard (reconcile_periodic)
 
 Nothing here starts a task: the engine builds the graph once both venue services have started (their
@@ -58,5 +59,9 @@ def build_strategy(cfg: Config, *, ledger: Any, maker: VenueClient, hedge: Venue
                         on_stop=cfg.daemon.on_stop, pnl=pnl, tolerance=rule)
     guard = ExposureGuard(ledger=ledger, maker=maker, hedge=hedge, hedge_busy=executor.busy, tolerance=rule,
                           grace_s=cfg.risk.guard_grace_s, alert=alert, new_client_id=ids, aggress_bps=aggress,
-                          reconcile=sweeper.reconcile_periodic, max_position=cfg.risk.max_position)
+                          reconcile=sweeper.reconcile_periodic, max_position=cfg.risk.max_position,
+                          defer=executor.first.defer)
+    # The journal's writer also lets a hedge being written go first (its thread would take the GIL the
+    # signer needs): set here, where the rest of who-defers-to-whom is read.
+    ledger.defer_writes = executor.first.defer
     return Strategy(rule, executor, reconciler, sweeper, cycle, guard)

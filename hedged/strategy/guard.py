@@ -36,7 +36,9 @@ class ExposureGuard:
                  new_client_id: Callable[[object], str], aggress_bps: Decimal,
                  reconcile: Callable[[], Awaitable[object]] | None = None,
                  max_position: Decimal | None = None,
-                 reconcile_budget_s: float = RECONCILE_BUDGET_S) -> None:
+                 reconcile_budget_s: float = RECONCILE_BUDGET_S,
+                 defer: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.defer = defer  # awaited after each wake-up, before deciding (HedgeFirst.defer)
         self.max_position = max_position  # risk.max_position: a leg beyond it is a guard event
         self._over: frozenset = frozenset()  # legs already reported over it
         self.ledger = ledger
@@ -68,9 +70,9 @@ class ExposureGuard:
                 continue
             if view.verdict is Verdict.WATCH:
                 with trio.move_on_at(view.act_at):
-                    await wait_changed(*seen)
+                    await wait_changed(*seen, defer=self.defer)
             else:
-                await wait_changed(*seen)
+                await wait_changed(*seen, defer=self.defer)
 
     async def _check_max_position(self) -> None:
         over = frozenset(leg for leg, size in self.ledger.positions.value.items() if abs(size) > self.max_position)

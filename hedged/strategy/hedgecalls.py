@@ -48,18 +48,27 @@ class _Live:
 
 
 class HedgeCalls:
-    """Needs from the executor: ledger, hedge, cfg, on_latency, _machine, _live, _answers, _answered."""
+    """Needs from the executor: ledger, hedge, cfg, on_latency, _machine, _live, _answers, _answered, _written."""
 
     async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float) -> None:
         m = self._machine
+        pending = [True]
+
+        def written() -> None:  # once, however often the adapter writes (a resend after a nonce refetch)
+            if pending:
+                pending.clear()
+                self._written()
+
         try:
-            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force))
+            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force), written=written)
         except VenueError as exc:
             kind = error_kind(exc)
             logger.warning("hedge_send_failed client_id={} kind={} error={}", cid, kind, exc)
             retry_after = (exc.retry_after_s or 0.0) if isinstance(exc, RateLimited) else 0.0
             self._answer(partial(m.send_failed, key, kind, trio.current_time(), str(exc), retry_after))
             return
+        finally:
+            written()
         self.on_latency("sent_to_ack", trio.current_time() - sent_at)
         self._answer(partial(m.placed, key, trio.current_time()))
 

@@ -6,7 +6,7 @@ the net exposure is outside tolerance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -35,10 +35,12 @@ class WorkResult:
 class MakerWorker:
     def __init__(self, *, ledger: LedgerPort, maker: VenueClient, hedge_busy: AsyncValue[bool], cfg,
                  tolerance: Callable[[], Decimal], new_client_id: Callable[[object], str],
-                 unhedged: Callable[[], bool] | None = None, max_position: Decimal | None = None) -> None:
+                 unhedged: Callable[[], bool] | None = None, max_position: Decimal | None = None,
+                 defer: Callable[[], Awaitable[None]] | None = None) -> None:
         # `unhedged()`: the ledger's open hedge delta asks for a hedge (a fill no hedge covers yet,
         # even one the executor has not woken up for); `max_position` caps the maker leg.
         self.unhedged = unhedged or (lambda: False)
+        self.defer = defer  # awaited after each wake-up, before deciding (HedgeFirst.defer)
         self.max_position = max_position
         self.ledger = ledger
         self.maker = maker
@@ -93,7 +95,7 @@ class MakerWorker:
                             await self._cancel_own()
                             continue
                         # A fill is unhedged or its hedge is open: nothing placed, nothing re-priced.
-                        await wait_changed(*seen, stopping=stopping)
+                        await wait_changed(*seen, stopping=stopping, defer=self.defer)
                         continue
                     now = trio.current_time()
                     top = self.maker.top_of_book.value
@@ -108,9 +110,9 @@ class MakerWorker:
                         await self._cancel_own()
                     elif isinstance(d, C.WaitUntil):
                         with trio.move_on_at(d.at):
-                            await wait_changed(*seen, stopping=stopping)
+                            await wait_changed(*seen, stopping=stopping, defer=self.defer)
                     else:  # Keep, NoBook, or a Place we may not make now
-                        await wait_changed(*seen, stopping=stopping)
+                        await wait_changed(*seen, stopping=stopping, defer=self.defer)
         finally:
             with trio.CancelScope(shield=True):
                 if self._own is not None:

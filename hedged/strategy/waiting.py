@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -9,10 +10,12 @@ import trio
 from trio_util import AsyncValue, wait_any
 
 
-async def wait_changed(*watched: tuple[AsyncValue[Any], Any], stopping: trio.Event | None = None) -> None:
+async def wait_changed(*watched: tuple[AsyncValue[Any], Any], stopping: trio.Event | None = None,
+                       defer: Callable[[], Awaitable[None]] | None = None) -> None:
     """Return once any AsyncValue differs from the value it had when the caller decided (`seen`),
     or `stopping` is set. Comparing with `seen` (not waiting for the next transition) means a
-    change that happened between the decision and this call is never missed."""
+    change that happened between the decision and this call is never missed. `defer` is awaited
+    after the change, before returning (`HedgeFirst.defer`: a hedge being written goes first)."""
 
     def differs(seen: Any, value: Any) -> bool:
         return value is not seen and value != seen
@@ -21,3 +24,5 @@ async def wait_changed(*watched: tuple[AsyncValue[Any], Any], stopping: trio.Eve
     if stopping is not None:
         waiters.append(stopping.wait)
     await wait_any(*waiters)
+    if defer is not None:
+        await defer()

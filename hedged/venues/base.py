@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Protocol, runtime_checkable
@@ -347,8 +348,12 @@ class VenueClient(Protocol):
     async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck: ...
 
     async def place_taker(
-        self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: TimeInForce = TimeInForce.IOC
-    ) -> OrderAck: ...
+        self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: TimeInForce = TimeInForce.IOC,
+        *, written: Callable[[], None] | None = None,
+    ) -> OrderAck:
+        """`written` is called once the order is on its way to the venue (its request written to the
+        socket, or answered where the transport cannot tell), before the call waits for the answer."""
+        ...
 
     async def cancel(self, *, order_id: str | None = None, client_id: str | None = None) -> None: ...
 

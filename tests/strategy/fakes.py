@@ -116,8 +116,10 @@ class FakeVenue:
             self._emit(o)
         return OrderAck(self.venue, client_id, o.order_id)
 
-    async def place_taker(self, side, qty, price, client_id, tif=TimeInForce.IOC) -> OrderAck:
+    async def place_taker(self, side, qty, price, client_id, tif=TimeInForce.IOC, *, written=None) -> OrderAck:
         await trio.lowlevel.checkpoint()
+        if written is not None:
+            written()
         self.calls.append(("place_taker", side, qty, price, client_id, tif))
         self._maybe_fail(self.fail_taker)
         o = self._new(client_id, side, qty, price, tif)

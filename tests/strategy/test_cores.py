@@ -123,9 +123,11 @@ def test_cycle_tolerance_never_drops_below_what_the_hedge_venue_can_trade():
 
     from hedged.config import CycleConfig, RiskConfig
     from hedged.strategy.cycle import CycleRunner
+    from hedged.strategy.hedgefirst import HedgeFirst
 
     def runner(untradeable):
-        return CycleRunner(ledger=None, maker=None, executor=SimpleNamespace(busy=AsyncValue(False), unhedged=lambda: False), sweeper=None,
+        return CycleRunner(ledger=None, maker=None, executor=SimpleNamespace(busy=AsyncValue(False), unhedged=lambda: False,
+                                                                    first=HedgeFirst()), sweeper=None,
                            cycle_cfg=CycleConfig(size_min=D("0.5"), size_max=D("1")), risk_cfg=RiskConfig(),
                            rng=_random.Random(1), new_client_id=None, untradeable=untradeable)
 

@@ -40,6 +40,9 @@ async def test_the_strategy_graph_is_built_when_the_venues_are_up_and_before_the
             assert s.executor.tolerance is s.tolerance and s.guard.tolerance is s.tolerance
             assert s.sweeper.tolerance is s.tolerance and s.cycle.rule is s.tolerance
             assert s.sweeper.reconciler is s.reconciler
+            # Hedge first: the maker worker, the guard and the journal writer defer to the executor's hedges.
+            defer = s.executor.first.defer
+            assert s.cycle.worker.defer == defer and s.guard.defer == defer and engine.ledger.defer_writes == defer
             before = s.executor.tolerance()
             s.tolerance.cycle_size = D(1000)  # what the cycle task sets when it plans a bigger cycle
             assert s.executor.tolerance() == s.guard.tolerance() > before

@@ -198,8 +198,12 @@ class ExtendedClient:
         return await self._place(side, qty, price, client_id, post_only=True, tif=TimeInForce.GTT)
 
     async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
-                          tif: TimeInForce = TimeInForce.IOC) -> OrderAck:
-        return await self._place(side, qty, price, client_id, post_only=False, tif=tif)
+                          tif: TimeInForce = TimeInForce.IOC, *, written: Callable[[], None] | None = None) -> OrderAck:
+        try:
+            return await self._place(side, qty, price, client_id, post_only=False, tif=tif)
+        finally:  # httpx does not say when the request was written: the answer (or its failure) stands in
+            if written is not None:
+                written()
 
     async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
         raise NotSupported(VENUE, "modify is not supported; cancel and place again")

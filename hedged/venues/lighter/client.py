@@ -242,7 +242,7 @@ class LighterClient:
         raise TransportError(V, "stream not subscribed and re-synced; nothing sent")
 
     async def _submit(self, what: str, sign: Callable[[signing.Signer, int], signing.SignedTx], *, priority: bool,
-                      every_key: bool = False) -> str:
+                      every_key: bool = False, written: Callable[[], None] | None = None) -> str:
         """Take the budget, then sign with a free key's next nonce and send under its lock. Returns the tx hash.
         Any key will do (orders belong to the account); `every_key` (cancel-all) holds them all.
 
@@ -264,7 +264,7 @@ class LighterClient:
                         signed = await self._sign_call(sign, self._signer_or_raise(key), nonce)
                     except (signing.SignerError, ValueError) as exc:
                         raise OrderRejected(V, f"{what}: signer refused: {exc}") from None
-                    tx_hash = await self._send(stream, signed, priority)
+                    tx_hash = await self._send(stream, signed, priority, written)
                     logger.debug("lighter_tx_sent what={} key={} nonce={} tx_hash={} attempt={}", what, key, nonce,
                                  tx_hash, attempt)
                     return tx_hash
@@ -279,15 +279,20 @@ class LighterClient:
                 raise
         raise AssertionError("unreachable")
 
-    async def _send(self, stream: LighterStream, signed: signing.SignedTx, priority: bool) -> str:
+    async def _send(self, stream: LighterStream, signed: signing.SignedTx, priority: bool,
+                    written: Callable[[], None] | None) -> str:
         if self.settings.tx_over_ws:
             try:
-                reply = await stream.send_tx(signed.tx_type, signed.tx_info)
+                reply = await stream.send_tx(signed.tx_type, signed.tx_info, written=written)
                 return reply.tx_hash or signed.tx_hash
             except TransportError as exc:
                 # Certainly not sent on the socket: the same tx (and its budget share) goes over REST.
                 logger.info("lighter_tx_rest_fallback reason={}", exc)
-        resp = await self._rest.send_tx(signed.tx_type, signed.tx_info, budgeted=True, priority=priority)
+        try:
+            resp = await self._rest.send_tx(signed.tx_type, signed.tx_info, budgeted=True, priority=priority)
+        finally:  # httpx does not say when the request was written: the answer stands in
+            if written is not None:
+                written()
         return resp.tx_hash or signed.tx_hash
 
     # ---- VenueClient: orders ----------------------------------------------
@@ -297,15 +302,16 @@ class LighterClient:
         return self.registry.new_client_id()
 
     async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
-                          tif: TimeInForce = TimeInForce.IOC) -> OrderAck:  # fmt: skip
+                          tif: TimeInForce = TimeInForce.IOC, *, written: Callable[[], None] | None = None) -> OrderAck:
         signer_tif = signing.TIF_IOC if tif is TimeInForce.IOC else signing.TIF_GTT
-        return await self._place(side, qty, price, client_id, signer_tif, priority=True)  # hedges and flattens
+        # hedges and flattens
+        return await self._place(side, qty, price, client_id, signer_tif, priority=True, written=written)
 
     async def place_maker(self, side: Side, qty: Decimal, price: Decimal, client_id: str) -> OrderAck:
         return await self._place(side, qty, price, client_id, signing.TIF_POST_ONLY, priority=False)
 
     async def _place(self, side: Side, qty: Decimal, price: Decimal, client_id: str, tif: int, *,
-                     priority: bool) -> OrderAck:
+                     priority: bool, written: Callable[[], None] | None = None) -> OrderAck:
         spec = self._spec()
         if qty < spec.min_base or qty * price < spec.min_quote:
             raise OrderRejected(V, f"order {qty} @ {price} below the market minimum")
@@ -330,7 +336,7 @@ class LighterClient:
                 order_expiry=expiry, nonce=nonce)  # fmt: skip
 
         try:
-            await self._submit(f"place coi={coi}", sign, priority=priority)
+            await self._submit(f"place coi={coi}", sign, priority=priority, written=written)
         except OrderRejected as exc:
             if exc.code == "21728":
                 raise AmbiguousOutcome(V, f"client order index {coi} already exists: look it up") from None

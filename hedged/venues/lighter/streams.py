@@ -158,8 +158,9 @@ class LighterStream(Hooks):
             out[name] = StreamHealth(connected, ch.subscribed, None if last is None else now - last)
         return out
 
-    async def send_tx(self, tx_type: int, tx_info: str) -> wire.SendTxReply:
-        """Send a signed tx over the socket. TransportError = certainly not sent (fall back to REST)."""
+    async def send_tx(self, tx_type: int, tx_info: str, *, written: Callable[[], None] | None = None) -> wire.SendTxReply:
+        """Send a signed tx over the socket. TransportError = certainly not sent (fall back to REST).
+        `written` is called once the frame is written, before the reply is waited for."""
         ws = self._ws
         if ws is None or not self.ready.value:
             raise TransportError(V, "stream not ready for sendtx")
@@ -173,6 +174,8 @@ class LighterStream(Hooks):
                 await ws.send_message(json.dumps(frame))
             except trio_websocket.ConnectionClosed:
                 raise TransportError(V, "stream closed before sendtx") from None
+            if written is not None:
+                written()
             with trio.move_on_after(self.cfg.tx_reply_timeout_s):
                 await pending.done.wait()
         finally:
