@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import socket
@@ -102,6 +103,17 @@ def _metrics_service(rt: Runtime):
     return run
 
 
+def freeze_startup_heap() -> None:
+    """Collect once, then move everything alive to the collector's permanent generation (`gc.freeze`).
+
+    What the start built (modules, the SDKs, configuration, market data) lives as long as the process, yet
+    every full collection walked it again: measured on the simulators, one took 70 ms and the hedges
+    behind it waited that long (docs/benchmarks.md). Objects made after this are collected as before."""
+    gc.collect()
+    gc.freeze()
+    logger.debug("heap_frozen objects={}", gc.get_freeze_count())
+
+
 def _export_service(rt: Runtime):
     """Copies ledger values and feed health into the gauges (the ledger does not know metrics)."""
 
@@ -110,6 +122,8 @@ def _export_service(rt: Runtime):
         exporter = MetricsExporter(rt.metrics, rt.engine)
         await rt.supervisor.all_ready.wait()
         while True:
+            if rt.engine.executor is not None:
+                await rt.engine.executor.first.defer()  # a hedge being written goes first
             exporter.export()
             rt.exports.value += 1
             await trio.sleep(1.0)  # ok: a periodic export, not a wait for state
@@ -280,6 +294,8 @@ def preflight(cfg: Config) -> None:
 
 async def _notify_ready(rt: Runtime) -> None:
     await rt.supervisor.all_ready.wait()
+    if not rt.engine.in_memory:  # a process of its own (a simulation in memory shares it with its runner)
+        freeze_startup_heap()
     await rt.notifier.ready()
     await rt.supervisor.stopping.wait()
     await rt.notifier.stopping()
