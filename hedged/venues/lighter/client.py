@@ -25,6 +25,7 @@ from `account_orders`.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,7 @@ class LighterClient:
         self._rules: MarketRules | None = None
         self._signers: dict[int, signing.Signer] = {}  # by api_key_index, the primary first
         self._stream: LighterStream | None = None
+        self._signer_thread: signing.SignerThread | None = None  # while run() runs (sign_in_thread)
         # True while the stream is subscribed and re-synced; the same object across runs (both adapters).
         self.synced: AsyncValue[bool] = AsyncValue(False)
         # The stream's handler: frames and re-syncs -> events (account.py); it reads, never sends.
@@ -150,6 +152,15 @@ class LighterClient:
         supervisor can run it again after a failure (never a client closed by the previous run)."""
         s = self.settings
         self.account.events = events
+        with signing.SignerThread() if s.sign_in_thread else contextlib.nullcontext() as thread:
+            self._signer_thread = thread
+            try:
+                await self._serve(events, task_status)
+            finally:
+                self._signer_thread = None
+
+    async def _serve(self, events: trio.MemorySendChannel[VenueEvent], task_status) -> None:
+        s = self.settings
         async with self._rest:
             # A start's market read takes the budget's priority share, as the re-sync's reads do: no
             # hedge goes out before it ends, and after restarts in one minute the normal share is spent
@@ -186,9 +197,13 @@ class LighterClient:
                 task_status.started()
 
     async def _sign_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Every call into the Go signer: off the Trio thread unless the settings say otherwise."""
+        """Every call into the Go signer: on the signer thread, which the Trio thread waits for without a
+        scheduler pass (`signing.SignerThread`), unless the settings sign on the Trio thread (a mock clock)."""
         if self.settings.sign_in_thread:
-            return await signing.off_thread(fn, *args, **kwargs)
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self._signer_thread is None:
+                raise TransportError(V, "client not started")
+            return self._signer_thread.call(fn, *args, **kwargs)
         await trio.lowlevel.checkpoint()
         return fn(*args, **kwargs)
 

@@ -16,12 +16,12 @@ Public API (everything else is private):
                            trigger_price=0, order_version=0) -> SignedTx
         .sign_cancel_all(nonce=, time_in_force=CANCEL_ALL_NOW, time_ms=0, market_index=ALL_MARKETS) -> SignedTx
         .create_auth_token(deadline_unix_s) -> str         # "deadline:account:key:sighex", deadline ABSOLUTE
-    await off_thread(fn, *args, **kwargs)                 # run any of the above in a worker thread
+    SignerThread().call(fn, *args, **kwargs)              # run any of the above on the signer thread
     SignedTx(tx_type, tx_info, tx_hash)                   # tx_info: the signer's JSON, send it verbatim
     SignerError                                           # the library refused (message is the Go error text)
 
 Every call is synchronous and must run off the Trio thread: a cgo call from the main thread costs ~3.4 ms
-(it re-reads /proc/self/maps) against ~0.5 ms on a worker thread. Use `await off_thread(signer.sign_..., ...)`.
+(it re-reads /proc/self/maps) against ~0.6-1.5 ms on another thread. Use `SignerThread.call(signer.sign_..., ...)`.
 Nonces are always explicit (a nonce of -1 would make the Go code fetch one over HTTP inside the C call).
 
 The Go library keeps its clients in process-global state, one per (account_index, api_key_index), and every
@@ -33,6 +33,7 @@ Private keys are passed to the library once, at `Signer.create`, and never store
 
 from __future__ import annotations
 
+import concurrent.futures
 import ctypes
 import functools
 import importlib.util
@@ -42,12 +43,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
-import trio
-
-if TYPE_CHECKING:
-    import outcome
+CALL_TIMEOUT_S = 5.0  # a signature takes ~1 ms; a call this late is a signer gone wrong
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -214,7 +212,7 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Signer:
-    """Signs for one (account_index, api_key_index). Methods are blocking: call them via `off_thread`."""
+    """Signs for one (account_index, api_key_index). Methods are blocking: call them via `SignerThread.call`."""
 
     account_index: int
     api_key_index: int
@@ -318,20 +316,40 @@ class Signer:
         return token
 
 
-async def off_thread(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a blocking signer call in a worker thread (never on the Trio thread), and resume with its result.
+class SignerThread:
+    """The one thread every call into the Go signer runs on, while the Trio thread waits for it.
 
-    `trio.to_thread.run_sync` would first take its CapacityLimiter, which costs a scheduler pass: on the
-    hedge path every other task woken by the same fill would run before the signer even starts. This
-    hands the call to Trio's thread cache at once instead (`start_thread_soon`); the calling task
-    resumes one pass after the thread is done. A cancellation waits for the call to end (a signer call
-    cannot be interrupted, and whether it returned decides what was signed), as `run_sync` does.
+    Not on the Trio thread itself: a cgo call from the process's main thread costs ~3.4 ms (Go looks up the
+    calling thread's stack bounds, which on the main thread re-reads /proc/self/maps), against ~0.6-1.5 ms on
+    any other thread. And the Trio thread waits rather than awaits: measured on the simulators, handing the
+    call to a worker and awaiting it cost about 2.5 ms around a 1.1 ms signature (a scheduler pass before the
+    thread got the GIL, the run_sync_soon hop and a pass back after it), and every other task the fill woke
+    ran in those passes. A hedge is what the process is for: nothing else should run while one is signed
+    (strategy/hedgefirst.py says the same to the tasks that can wait). A call is bounded by `timeout_s`.
+
+    Use it as a context manager where its user's resources live (the Lighter client's `run()`): the thread
+    ends with it, so a stop leaves no thread behind.
     """
-    await trio.lowlevel.checkpoint_if_cancelled()
-    task, token = trio.lowlevel.current_task(), trio.lowlevel.current_trio_token()
 
-    def deliver(result: outcome.Outcome[T]) -> None:  # in the worker thread
-        token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+    def __init__(self, timeout_s: float = CALL_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
-    trio.lowlevel.start_thread_soon(functools.partial(fn, *args, **kwargs), deliver, name="hedged-signer")
-    return await trio.lowlevel.wait_task_rescheduled(lambda _: trio.lowlevel.Abort.FAILED)
+    def __enter__(self) -> SignerThread:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="hedged-signer")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` on the signer thread and return its result (or raise its exception)."""
+        if self._pool is None:
+            raise SignerError("the signer thread is not running")
+        future = self._pool.submit(functools.partial(fn, *args, **kwargs))
+        try:
+            return future.result(timeout=self.timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise SignerError(f"the signer did not answer within {self.timeout_s} s") from None

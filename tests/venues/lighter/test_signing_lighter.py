@@ -5,13 +5,14 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
 import trio
 
 from hedged.venues.lighter import signing
-from hedged.venues.lighter.signing import SignedTx, Signer, SignerError, generate_api_key, off_thread
+from hedged.venues.lighter.signing import SignedTx, Signer, SignerError, SignerThread, generate_api_key
 
 ACCOUNT = 604118
 KEY_INDEX = 5
@@ -123,39 +124,50 @@ def test_auth_token_has_absolute_deadline_account_key_and_signature(signer: Sign
     assert len(parts) == 4 and len(bytes.fromhex(parts[3])) > 0
 
 
-async def test_signing_off_the_trio_thread_gives_a_valid_tx(signer: Signer) -> None:
-    results: list[SignedTx] = []
+def test_the_signer_thread_signs_off_the_trio_thread_and_gives_valid_txs(signer: Signer) -> None:
+    threads: set[str] = set()
 
-    async def sign(nonce: int) -> None:
-        results.append(await off_thread(signer.sign_cancel_order, market_index=2, order_index=5, nonce=nonce))
+    def sign(nonce: int) -> SignedTx:
+        threads.add(threading.current_thread().name)
+        return signer.sign_cancel_order(market_index=2, order_index=5, nonce=nonce)
 
-    async with trio.open_nursery() as nursery:
-        for nonce in range(10, 20):
-            nursery.start_soon(sign, nonce)
-    assert sorted(tx.info()["Nonce"] for tx in results) == list(range(10, 20))
+    with SignerThread() as thread:
+        results = [thread.call(sign, nonce) for nonce in range(10, 20)]
+    assert [tx.info()["Nonce"] for tx in results] == list(range(10, 20))
+    assert len(threads) == 1 and threading.current_thread().name not in threads
+    assert not any(t.name.startswith("hedged-signer") for t in threading.enumerate()), "the thread outlived its block"
 
 
-async def test_off_thread_hands_the_call_to_its_thread_before_any_other_task_takes_a_turn(signer, monkeypatch) -> None:
-    """Issue 12 point 11: on the hedge path every task the same fill woke is runnable. `trio.to_thread.run_sync`
-    would take its CapacityLimiter first, a scheduler pass in which all of them run before the signer starts."""
+async def test_a_signer_call_completes_before_any_other_task_takes_a_turn(signer) -> None:
+    """Issue 12 point 11: on the hedge path every task the same fill woke is runnable. Awaiting a worker
+    (`trio.to_thread.run_sync`) gave each of them a turn before the signer started and again before the
+    signed tx went out."""
     other_ran: list[bool] = []
-    handed: list[bool] = []
-    start = trio.lowlevel.start_thread_soon
-
-    def recording(fn, deliver, **kw):
-        handed.append(bool(other_ran))
-        return start(fn, deliver, **kw)
-
-    monkeypatch.setattr(trio.lowlevel, "start_thread_soon", recording)
+    seen: list[bool] = []
 
     async def other() -> None:
         other_ran.append(True)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(other)  # runnable from the next pass on, as a woken task would be
-        tx = await off_thread(signer.sign_cancel_order, market_index=2, order_index=5, nonce=3)
-    assert handed == [False], "the call waited for a scheduler pass before its thread got it"
+    def sign() -> SignedTx:
+        seen.append(bool(other_ran))
+        return signer.sign_cancel_order(market_index=2, order_index=5, nonce=3)
+
+    with SignerThread() as thread:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(other)  # runnable from the next pass on, as a woken task would be
+            tx = thread.call(sign)
+            assert seen == [False] and other_ran == [], "another task ran during the signer call"
     assert tx.info()["Nonce"] == 3 and other_ran == [True]
+
+
+def test_a_signer_call_that_does_not_return_is_refused_within_its_bound() -> None:
+    release = threading.Event()
+    with SignerThread(timeout_s=0.05) as thread:
+        with pytest.raises(SignerError, match="did not answer within 0.05 s"):
+            thread.call(release.wait, 5)
+        release.set()
+    with pytest.raises(SignerError, match="not running"):
+        thread.call(lambda: None)
 
 
 def test_loading_the_signer_does_not_import_the_lighter_package() -> None:
