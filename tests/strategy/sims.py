@@ -15,7 +15,9 @@ from pathlib import Path
 
 import trio
 
+from hedged.config import HedgeConfig
 from hedged.ledger import Ledger, LedgerCore, Leg, Roles
+from hedged.strategy.executor import HedgeExecutor
 from hedged.venues.base import OrderStatus
 from hedged.sim.common.market import Market, MarketSettings
 from hedged.venues.extended.client import ExtendedClient, ExtendedSettings
@@ -128,3 +130,13 @@ async def sim_world(state_dir: Path, *, seed: int = 7, live_market: bool = True,
         await n.start(ledger.run, recv)
         yield SimWorld(ext_sim, ext, lig_sim, lig, ledger, n, send, lig_scope)
         n.cancel_scope.cancel()
+
+
+def quiet_executor(w: SimWorld) -> HedgeExecutor:
+    """The real executor on a sim world: 30 s hedge timeout, 0.05 tolerance, alerts dropped."""
+    async def alert(event, severity, **details):
+        await trio.lowlevel.checkpoint()
+
+    return HedgeExecutor(ledger=w.ledger, maker=w.ext, hedge=w.lig, cfg=HedgeConfig(timeout_s=30.0),
+                         tolerance=lambda: Decimal("0.05"), rng=random.Random(1), alert=alert,
+                         new_client_id=w.new_client_id)

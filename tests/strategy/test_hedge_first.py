@@ -8,19 +8,16 @@ clock: what counts is what the Lighter simulator's API had accepted when a defer
 
 from __future__ import annotations
 
-import random
 from decimal import Decimal as D
 
 import trio
 import trio.testing
 
-from hedged.config import HedgeConfig
 from hedged.ledger.journal import Journal
-from hedged.strategy.executor import HedgeExecutor
 from hedged.strategy.hedgefirst import HedgeFirst
 from hedged.venues.base import Side
 
-from .sims import LIGHTER_ACCOUNT, LIGHTER_KEY, sim_world
+from .sims import LIGHTER_ACCOUNT, LIGHTER_KEY, quiet_executor, sim_world
 
 PASSES = 6  # from a fill counted to its sendTx written; 8 with the `wait_any` wake-up main had
 
@@ -55,15 +52,6 @@ async def test_a_deferral_ends_when_the_hedge_is_written_and_is_bounded_when_it_
     assert trio.current_time() - t1 == 0.02 and first.overran == 1 and first.deferred == 2
 
 
-def _executor(w) -> HedgeExecutor:
-    async def alert(event, severity, **details):
-        await trio.lowlevel.checkpoint()
-
-    return HedgeExecutor(ledger=w.ledger, maker=w.ext, hedge=w.lig, cfg=HedgeConfig(timeout_s=30.0),
-                         tolerance=lambda: D("0.05"), rng=random.Random(1), alert=alert,
-                         new_client_id=w.new_client_id)
-
-
 def _hedges_accepted(w) -> int:
     ex = w.lig_sim.exchange
     return ex.next_nonce(LIGHTER_ACCOUNT, LIGHTER_KEY) - ex.initial_nonce
@@ -74,7 +62,7 @@ async def test_the_journal_writes_a_maker_fill_only_once_its_hedge_was_written_t
     by hand, as the graph does). Without it, the fill's rows are committed first, and on a real machine
     the commit's thread takes the GIL the signer needs."""
     async with sim_world(tmp_path, live_market=False, lighter_flow_rate=0.0) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         w.ledger.journal = Journal.open(tmp_path / "ledger.sqlite3")
         w.ledger.write_in_thread = False
         w.ledger.defer_writes = ex.first.defer
@@ -104,7 +92,7 @@ async def test_the_journal_writes_a_maker_fill_only_once_its_hedge_was_written_t
 
 async def test_the_executor_marks_a_hedge_owed_from_the_fill_until_its_sendtx_is_written(autojump_clock, tmp_path):
     async with sim_world(tmp_path, live_market=False, lighter_flow_rate=0.0) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         await w.nursery.start(ex.run)
         cid = await w.rest_maker(Side.SELL, D("0.4"))
         assert not ex.first.owed.value
@@ -140,7 +128,7 @@ async def test_a_maker_fill_is_written_to_lighter_within_a_few_scheduler_passes(
     counting the fill to the sendTx written: the executor's wake-up (one waiter on the composed values,
     not a `wait_any` of children), its place task, the signer (no limiter pass) and the socket write."""
     async with sim_world(tmp_path, live_market=False, lighter_flow_rate=0.0) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         await w.nursery.start(ex.run)
         cid = await w.rest_maker(Side.BUY, D("0.3"))
         passes = _Passes()

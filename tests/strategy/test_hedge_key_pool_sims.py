@@ -8,30 +8,18 @@ what the simulator's API accepted, read from its per-key nonces, never the execu
 
 from __future__ import annotations
 
-import random
 from decimal import Decimal as D
 
 import trio
 
-from hedged.config import HedgeConfig
-from hedged.strategy.executor import HedgeExecutor
 from hedged.venues.base import Side
 from hedged.sim.lighter.server import Latency
 from hedged.sim.common.faults import Fault, FaultKind
 
-from .sims import LIGHTER_ACCOUNT, LIGHTER_KEY, sim_world
+from .sims import LIGHTER_ACCOUNT, LIGHTER_KEY, quiet_executor, sim_world
 
 REPLY_S = 0.1  # every sendTx reply leaves the simulator this late
 POOL = (6, 7, 8)
-
-
-def _executor(w) -> HedgeExecutor:
-    async def alert(event, severity, **details):
-        await trio.lowlevel.checkpoint()
-
-    return HedgeExecutor(ledger=w.ledger, maker=w.ext, hedge=w.lig, cfg=HedgeConfig(timeout_s=30.0),
-                         tolerance=lambda: D("0.05"), rng=random.Random(1), alert=alert,
-                         new_client_id=w.new_client_id)
 
 
 def _accepted(w, keys) -> dict[int, int]:
@@ -56,7 +44,7 @@ async def test_a_burst_of_fills_within_one_hedge_reply_goes_out_at_once_one_api_
     keys = (LIGHTER_KEY, *POOL)
     async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0,
                          hedge_keys=POOL) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         await w.nursery.start(ex.run)
         t0 = await _burst(w, sizes)
         # All four fills arrived within 20 ms, well inside the first hedge's 100 ms reply: each hedge is
@@ -78,7 +66,7 @@ async def test_with_one_api_key_a_burst_of_hedges_goes_out_one_reply_after_anoth
     sizes = [D("0.5"), D("0.3"), D("0.4")]
     async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False,
                          lighter_flow_rate=0.0) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         await w.nursery.start(ex.run)
         t0 = await _burst(w, sizes)
         await trio.sleep_until(t0 + 0.05)
@@ -95,7 +83,7 @@ async def test_when_every_key_is_busy_the_next_hedge_takes_the_first_key_release
     sizes = [D("0.5"), D("0.3"), D("0.4")]
     async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0,
                          hedge_keys=(9,)) as w:
-        ex = _executor(w)
+        ex = quiet_executor(w)
         await w.nursery.start(ex.run)
         t0 = await _burst(w, sizes)
         await trio.sleep_until(t0 + 0.05)
