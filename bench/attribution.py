@@ -22,10 +22,14 @@ The rule (docs/benchmarks.md says the same):
    time is that stamp minus the fill's stamp. Quantity already covered when the fill arrives (a hedge
    sent ahead, or an opposite fill that nets it) counts as time 0 for that part.
 3. A fill is "hedge already resting" (queued) when, at its stamp, a Lighter hedge order is live (arrived,
-   not ended) or an earlier fill is still uncovered; otherwise "executor idle". A fill smaller than
-   Lighter's minimum order (`small_qty`) is neither: no order of its own can hedge it, so it is its own
-   population ("below the minimum"). Every hedged fill is in exactly one of the three; a fill never
-   hedged is counted in `unhedged_fills` (and in none of them).
+   not ended) or an earlier fill is still uncovered; otherwise "executor idle". A fill is neither when,
+   at its stamp or at any event before the last of it is covered, what is open (after netting, all of
+   one side: what an order would have to hedge) is less than Lighter's minimum order (`small_qty`): no
+   order can hedge that, so the fill waits for more of its side or for a netting fill; it is its own
+   population ("below the minimum"). So a 0.09 fill that nets a 0.05 residual of the other side down to
+   0.04 open is below the minimum, so is a 0.06 fill whose earlier neighbours a hedge then covers, and a
+   0.03 fill that tops a 0.05 residual of its side up to 0.08 is hedgeable. Every hedged fill is in
+   exactly one of the three; a fill never hedged is counted in `unhedged_fills` (and in none of them).
 4. Time-weighted unhedged quantity: the integral of |open quantity| over the run divided by its length.
 
 The replaced design (orig): it hedged an order's whole filled quantity once it saw the order end
@@ -67,7 +71,8 @@ class Result:
     fills: int = 0
     # One per maker fill, in stamp order: (stamp, signed qty, fill -> hedge or None, what covered its last part:
     # "hedge" (an order or an upward modify), "fill" (an opposite maker fill netted it), "giveback", "taker", "ahead").
-    traces: list[tuple[float, Decimal, float | None, str | None]] = field(default_factory=list)
+    # (stamp, signed qty, fill -> hedge or None, what covered its last part, below the minimum order)
+    traces: list[tuple[float, Decimal, float | None, str | None, bool]] = field(default_factory=list)
 
 
 def _events(ext: dict[str, Any], lig: dict[str, Any]) -> list[tuple[float, int, Decimal, str]]:
@@ -120,6 +125,7 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
     covered_by: list[str | None] = []
     stamps: list[tuple[float, Decimal]] = []
     resting_flag: list[bool] = []
+    small_flag: list[bool] = []
     area, last_t, exposure = ZERO, t0, ZERO
     for t, _, qty, kind in events:
         area += abs(exposure) * Decimal(repr(max(0.0, t - last_t)))
@@ -148,19 +154,27 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
             covered_by[sample] = "ahead"
         if left:
             open_q.append(_Open(t, left, sample))
+        if sample is not None:
+            small_flag.append(False)
+        # After netting, what is open is all of one side: what an order would have to cover. Below the
+        # minimum, no order can: every fill still (partly) open then waits for more of its side or a netting.
+        if open_q and abs(sum(o.qty for o in open_q)) < small_qty:
+            for o in open_q:
+                if o.sample is not None:
+                    small_flag[o.sample] = True
         exposure += qty
         res.max_unhedged = max(res.max_unhedged, abs(exposure))
     area += abs(exposure) * Decimal(repr(max(0.0, t1 - last_t)))
     res.duration_s = max(0.0, t1 - t0)
     res.time_weighted_unhedged = area / Decimal(repr(res.duration_s)) if res.duration_s else ZERO
     res.fills = len(samples)
-    res.traces = [(t, q, lat, by) for (t, q), lat, by in zip(stamps, samples, covered_by)]
-    for lat, busy, (_, q) in zip(samples, resting_flag, stamps):
+    res.traces = [(t, q, lat, by, small) for (t, q), lat, by, small in zip(stamps, samples, covered_by, small_flag)]
+    for lat, busy, small in zip(samples, resting_flag, small_flag):
         if lat is None:
             res.unhedged_fills += 1
             continue
         res.latencies.append(lat)
-        (res.small if abs(q) < small_qty else res.resting if busy else res.idle).append(lat)
+        (res.small if small else res.resting if busy else res.idle).append(lat)
     return res
 
 

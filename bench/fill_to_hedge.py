@@ -33,8 +33,9 @@ from procs import DaemonProcess, SimProcess, mono  # noqa: E402
 
 SLOW_S = 0.010  # the 10x target
 # Lighter's minimum order is 10 USDC (min_quote_amount): about 0.067 SOL at the sim's ~150 USD. A maker fill
-# smaller than that (often the last piece of a maker order) cannot be hedged by an order of its own: it is
-# reported as its own population, apart from the hedgeable fills (idle or queued).
+# that leaves less than that open (often the last piece of a maker order, or a fill that nets a residual of
+# the other side) cannot be hedged by any order: it is reported as its own population, apart from the
+# hedgeable fills (idle or queued); bench/attribution.py rule 3.
 SMALL_QTY = Decimal("0.067")
 
 # The bench's "1x" market: the default feed (one book step per 0.1 s) and a flow of other traders
@@ -133,12 +134,12 @@ def tail(traces: list) -> dict[str, Any]:
     """The fills slower than SLOW_S (never hedged included): how many were below Lighter's minimum order, how
     many of those no hedge covered at all (a later opposite maker fill netted them), and the slowest 15."""
     t0 = traces[0][0] if traces else 0.0
-    slow = sorted(((lat if lat is not None else math.inf), t - t0, q, by) for t, q, lat, by in traces
+    slow = sorted(((lat if lat is not None else math.inf), t - t0, q, by, small) for t, q, lat, by, small in traces
                   if lat is None or lat > SLOW_S)
-    small = [x for x in slow if abs(x[2]) < SMALL_QTY]
+    small = [x for x in slow if x[4]]
     return {"slow_n": len(slow), "slow_small": len(small), "slow_netted": sum(1 for x in small if x[3] == "fill"),
             "slow_small_max": max((x[0] for x in small if x[0] < math.inf), default=math.nan),  # never hedged:
-            "slow_other_max": max((x[0] for x in slow if abs(x[2]) >= SMALL_QTY and x[0] < math.inf),  # counted
+            "slow_other_max": max((x[0] for x in slow if not x[4] and x[0] < math.inf),  # counted
                                   default=math.nan),  # as such (unhedged_fills)
             "slowest": [{"lat": x[0], "t": x[1], "qty": str(x[2]), "by": x[3]} for x in slow[::-1][:15]]}
 

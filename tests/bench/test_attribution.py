@@ -129,3 +129,35 @@ def test_a_fill_below_the_minimum_order_is_its_own_population_and_every_hedged_f
     assert len(res.small) + len(res.resting) + len(res.idle) + res.unhedged_fills == res.fills == 4
     unsplit = attribution.attribute(ext, lig)
     assert unsplit.small == [] and sorted(unsplit.idle + unsplit.resting) == sorted(res.latencies)
+
+
+def test_a_fill_that_nets_a_residual_down_below_the_minimum_order_is_below_the_minimum_not_hedgeable():
+    # A 0.05 SELL residual (below the minimum) is open; a 0.09 BUY nets it to 0.04 open: no order can hedge
+    # 0.04, so the fill waits with it, whatever its own size. The next BUY makes 0.12 open, one hedge covers it.
+    ext = {"fills": [fill(0.0, "SELL", "0.05"), fill(0.3, "BUY", "0.09"), fill(0.5, "BUY", "0.08")]}
+    lig = {"txs": [create(0.505, "sell", "0.12", 1)], "orders": [ended(0.8, 1, "sell", "0.12", "0.12")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert [r[4] for r in res.traces] == [True, True, False]
+    assert res.small == [pytest.approx(0.3), pytest.approx(0.205)]  # the 0.05 netted at 0.3; the 0.09 at 0.505
+    assert res.resting == [pytest.approx(0.005)] and res.idle == []
+
+
+def test_a_small_fill_that_tops_its_sides_residual_up_to_the_minimum_order_is_hedgeable():
+    # 0.05 BUY open (below the minimum), then 0.03 BUY: 0.08 is open, which one order can hedge at once.
+    ext = {"fills": [fill(0.0, "BUY", "0.05"), fill(0.4, "BUY", "0.03")]}
+    lig = {"txs": [create(0.403, "sell", "0.08", 1)], "orders": [ended(0.7, 1, "sell", "0.08", "0.08")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert res.small == [pytest.approx(0.403)]
+    assert res.resting == [pytest.approx(0.003)]  # the 0.05 was still uncovered: queued, hedgeable
+
+
+def test_a_fill_left_open_below_the_minimum_when_a_hedge_covers_its_neighbours_is_below_the_minimum():
+    # 0.25 BUY, then 0.06 BUY 2 ms later: the hedge the daemon sent for the 0.25 (before it saw the 0.06)
+    # covers the 0.25 and leaves 0.06 open, which no order can hedge, until a 0.08 BUY makes it 0.14.
+    ext = {"fills": [fill(0.0, "BUY", "0.25"), fill(0.002, "BUY", "0.06"), fill(1.0, "BUY", "0.08")]}
+    lig = {"txs": [create(0.005, "sell", "0.25", 1), create(1.004, "sell", "0.14", 2)],
+           "orders": [ended(0.3, 1, "sell", "0.25", "0.25"), ended(1.3, 2, "sell", "0.14", "0.14")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert [r[4] for r in res.traces] == [False, True, False]
+    assert res.idle == [pytest.approx(0.005)] and res.small == [pytest.approx(1.002)]
+    assert res.resting == [pytest.approx(0.004)]
