@@ -248,11 +248,11 @@ def render(r: dict[str, Any]) -> str:
         if "slow_n" in h1 and "slow_n" in h10:
             L += ["", f"Fills slower than 10 ms: {h1['slow_n']} of {h1['fills']} at 1x (slowest {ms(h1['slow_other_max'])}) "
                   f"and {h10['slow_n']} of {h10['fills']} at 10x (slowest {ms(h10['slow_other_max'])}), not counting those "
-                  f"below Lighter's minimum order (10 USDC, about 0.067 SOL here): {h1['slow_small']} at 1x (slowest "
+                  f"that left less than Lighter's minimum order open (10 USDC, about 0.067 SOL here): {h1['slow_small']} at 1x (slowest "
                   f"{ms(h1['slow_small_max'])}, {h1['slow_netted']} covered only by a later opposite maker fill) and "
                   f"{h10['slow_small']} at 10x (slowest {ms(h10['slow_small_max'])}, {h10['slow_netted']}). Such a fill "
-                  "cannot be hedged by an order of its own: it waits as residual until a later fill of its side adds to "
-                  "it or one of the other side nets it (the hand-written finding below)."]
+                  "cannot be hedged by any order: what is open waits as residual until a later fill of its side adds to "
+                  "it or one of the other side nets it (the hand-written finding below; rule 3)."]
         if h1["idle"]["p99"] > 0.005 or h10["idle"]["p99"] > 0.010:
             L += ["", f"Idle fills miss the p99 target ({ms(h1['idle']['p99'])} at 1x, {ms(h10['idle']['p99'])} at 10x, "
                   f"medians {ms(h1['idle']['p50'])} / {ms(h10['idle']['p50'])}): that is the direct path, frame written "
