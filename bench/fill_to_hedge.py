@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import profiler  # noqa: E402
 from attribution import attribute, orig_replay, summary  # noqa: E402
-from procs import DaemonProcess, SimProcess, mono  # noqa: E402
+from procs import DaemonProcess, SimProcess, cpu_times, mono, split_cpus, steal_pct  # noqa: E402
 
 SLOW_S = 0.010  # the 10x target
 # Lighter's minimum order is 10 USDC (min_quote_amount): about 0.067 SOL at the sim's ~150 USD. A maker fill
@@ -65,26 +65,28 @@ def sim_settings(a: argparse.Namespace) -> dict[str, Any]:
 
 def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: Path | None = None,
         daemon: dict[str, dict[str, Any]] | None = None, seed: int = 1, hedge_keys: tuple[int, ...] = POOL,
-        keep_stamps: Path | None = None, profile: Path | None = None) -> dict[str, Any]:
+        keep_stamps: Path | None = None, profile: Path | None = None, pin: bool = False) -> dict[str, Any]:
     """One run: both processes up, until `fills` maker fills were written; then the figures.
     `hedge_keys`: the Lighter API keys beside the primary (venues.lighter.hedge_api_keys); () is one key."""
     tmp = None
     if workdir is None:
         tmp = tempfile.TemporaryDirectory(prefix="hedged-bench-")
         workdir = Path(tmp.name)
-    s = SimProcess(workdir, sim, hedge_keys=tuple(hedge_keys)).start()
-    d = DaemonProcess(workdir, s, workdir / "daemon-state", overrides=daemon or {}, notify=True)
+    cpus = split_cpus() if pin else None
+    s = SimProcess(workdir, sim, hedge_keys=tuple(hedge_keys), cpus=cpus and cpus[1]).start()
+    d = DaemonProcess(workdir, s, workdir / "daemon-state", overrides=daemon or {}, notify=True,
+                      cpus=cpus and cpus[0])
     try:
         d.start()
         d.wait_ready()
-        t_ready, cpu_ready, rss_ready = mono(), d.cpu_s(), d.rss_mb()
+        t_ready, cpu_ready, rss_ready, stat_ready = mono(), d.cpu_s(), d.rss_mb(), cpu_times()
         spy = profiler.start(d.proc.pid, profile) if profile is not None else None
         deadline = t_ready + max_seconds
         while s.counts()[0].get("fills", 0) < fills and mono() < deadline:
             if d.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited with {d.proc.returncode}; see {d.log_path}")
             time.sleep(0.25)
-        t_end, cpu_end, rss_end = mono(), d.cpu_s(), d.rss_mb()
+        t_end, cpu_end, rss_end, stat_end = mono(), d.cpu_s(), d.rss_mb(), cpu_times()
         if spy is not None:
             profiler.stop(spy)
         stop_s, code = d.terminate()
@@ -105,6 +107,8 @@ def run(sim: dict[str, Any], *, fills: int, max_seconds: float = 600, workdir: P
         "unhedged_fills": res.unhedged_fills,
         "wall_s": t_end - t_ready,
         "cpu_pct": 100 * (cpu_end - cpu_ready) / max(t_end - t_ready, 1e-9),
+        "steal_pct": steal_pct(stat_ready, stat_end),
+        "pinned": None if cpus is None else [sorted(cpus[0]), sorted(cpus[1])],
         "rss_mb": [rss_ready, rss_end],
         "stop_s": stop_s,
         "exit_code": code,
@@ -163,7 +167,9 @@ def describe(r: dict[str, Any]) -> str:
     lines = [
         f"fill -> hedge, tick {sim['tick_interval_s']} s, flow {sim['flow_rate']}/s, "
         f"{r['fills']} maker fills in {r['wall_s']:.0f} s, {r['hedge_txs']} hedge orders ({r['hedges_rested_1s']} live > 1 s, "
-        f"{r['modifies']} modifies), daemon CPU {r['cpu_pct']:.0f}%, Lighter API keys {1 + len(r.get('hedge_keys', []))}",
+        f"{r['modifies']} modifies), daemon CPU {r['cpu_pct']:.0f}%, Lighter API keys {1 + len(r.get('hedge_keys', []))}, "
+        f"machine steal {r.get('steal_pct', math.nan):.1f}%, "
+        + (f"pinned: daemon CPUs {r['pinned'][0]}, sims {r['pinned'][1]}" if r.get("pinned") else "not pinned"),
         row("all fills", r["all"]),
         row("hedgeable, executor idle", r["idle"]),
         row("hedgeable, hedge resting", r["resting"]),
@@ -191,13 +197,15 @@ def main() -> int:
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--stamps", type=Path, help="also write the raw stamps here (to re-attribute or debug)")
     p.add_argument("--workdir", type=Path, help="keep configs and logs here (default: a temporary dir)")
+    p.add_argument("--pin", action="store_true",
+                   help="the simulators on the last CPU, the daemon on the others (see docs/benchmarks.md)")
     p.add_argument("--hedge-keys", default=",".join(map(str, POOL)),
                    help='Lighter API keys beside the primary, comma-separated ("" = one key)')
     a = p.parse_args()
     if a.workdir:
         a.workdir.mkdir(parents=True, exist_ok=True)
     r = run(sim_settings(a), fills=a.fills, max_seconds=a.max_seconds, seed=a.seed, keep_stamps=a.stamps,
-            workdir=a.workdir, daemon={"venues.lighter": {"tier": a.tier}},
+            workdir=a.workdir, daemon={"venues.lighter": {"tier": a.tier}}, pin=a.pin,
             hedge_keys=tuple(int(k) for k in a.hedge_keys.split(",") if k.strip()))
     print(describe(r))
     if a.json:

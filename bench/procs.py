@@ -32,6 +32,36 @@ def mono() -> float:
     return time.clock_gettime(time.CLOCK_MONOTONIC)
 
 
+def pinned(cpus: frozenset[int] | None):
+    """A Popen preexec_fn that keeps the child (and its threads) on `cpus`; None when not pinned."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+def split_cpus() -> tuple[frozenset[int], frozenset[int]] | None:
+    """(daemon's CPUs, simulators' CPUs): the last CPU for `hedged sim`, the rest for the daemon; None on
+    one CPU. In production the venues are other machines: pinned, the simulators stop taking the daemon's
+    core at the moment a fill makes both busy (the one is sending what the other must answer)."""
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        return None
+    return frozenset(mine[:-1]), frozenset(mine[-1:])
+
+
+def cpu_times() -> dict[str, int]:
+    """The machine's /proc/stat CPU counters (clock ticks): to report steal (the hypervisor's share)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return dict(zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"), v))
+
+
+def steal_pct(before: dict[str, int], after: dict[str, int]) -> float:
+    """Steal as % of all CPU time that passed between two `cpu_times()`."""
+    total = sum(after.values()) - sum(before.values())
+    return 100 * (after["steal"] - before["steal"]) / total if total else 0.0
+
+
 def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -80,6 +110,7 @@ class SimProcess:
     workdir: Path
     sim: dict[str, Any]
     hedge_keys: tuple[int, ...] = ()  # venues.lighter.hedge_api_keys: the sim registers them, the fragment names them
+    cpus: frozenset[int] | None = None  # run on these CPUs only (sched_setaffinity); None = wherever
     proc: subprocess.Popen | None = None
     ext_control: str = ""
     lig_control: str = ""
@@ -96,7 +127,7 @@ class SimProcess:
                                     **pool, "sim": self.sim}))
         log = (self.workdir / "sim.log").open("w")
         self.proc = subprocess.Popen([HEDGED, "--config", str(cfg), "sim"], stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir, preexec_fn=pinned(self.cpus))
         frag = state / "sim-venues.toml"
         def written() -> bool:
             if self.proc.poll() is not None:
@@ -159,6 +190,7 @@ class DaemonProcess:
     state_dir: Path
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     notify: bool = False
+    cpus: frozenset[int] | None = None  # as SimProcess.cpus
     proc: subprocess.Popen | None = None
     started_at: float = 0.0
     ready_at: float | None = None
@@ -185,7 +217,7 @@ class DaemonProcess:
         log = self.log_path.open("a")
         self.started_at = mono()
         self.proc = subprocess.Popen([HEDGED, "--config", str(cfg)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=self.workdir)
+                                     cwd=self.workdir, preexec_fn=pinned(self.cpus))
         return self
 
     def notifications(self) -> list[str]:

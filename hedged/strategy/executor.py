@@ -389,11 +389,13 @@ class HedgeExecutor(HedgeCalls):
         self.ledger.register_hedge(cid, a.side, a.qty, residual=a.residual)
         self.hedge_orders.append(cid)
         self._orders += 1
-        logger.info("hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} residual={}",
-                    self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
         self._unhedged.cover(a.qty, sent_at)
         self._writing += 1
-        calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at)
+        # Logged once the sendTx is written, not before: formatting and writing the line took ~0.15 ms of
+        # this step, and the hedge waited behind it.
+        announce = partial(logger.info, "hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} "
+                           "residual={}", self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
+        calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at, announce)
 
     def _settled(self, a: A.Settled) -> None:
         live = self._live.pop(a.key, None)

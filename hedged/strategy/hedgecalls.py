@@ -5,6 +5,7 @@ reports the answer back (`_answer`); it decides nothing. Mixed into `HedgeExecut
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -50,14 +51,22 @@ class _Live:
 class HedgeCalls:
     """Needs from the executor: ledger, hedge, cfg, on_latency, _machine, _live, _answers, _answered, _written."""
 
-    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float) -> None:
+    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float,
+                     announce: Callable[[], None] = lambda: None) -> None:
+        """`announce` (the hedge_sent line) runs once the sendTx is written, or once the call returned."""
         m = self._machine
-        pending = [True]
+        pending, unannounced = [True], [True]
 
-        def written() -> None:  # once, however often the adapter writes (a resend after a nonce refetch)
+        def release() -> None:  # once: the call no longer holds the others back (HedgeFirst)
             if pending:
                 pending.clear()
                 self._written()
+
+        def written() -> None:  # by the adapter, however often it writes (a resend after a nonce refetch)
+            release()
+            if unannounced:
+                unannounced.clear()
+                announce()
 
         try:
             await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force), written=written)
@@ -68,7 +77,8 @@ class HedgeCalls:
             self._answer(partial(m.send_failed, key, kind, trio.current_time(), str(exc), retry_after))
             return
         finally:
-            written()
+            release()
+        written()  # accepted: certainly sent, whether or not the adapter said when
         self.on_latency("sent_to_ack", trio.current_time() - sent_at)
         self._answer(partial(m.placed, key, trio.current_time()))
 

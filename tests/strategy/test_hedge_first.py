@@ -151,3 +151,35 @@ async def test_a_maker_fill_is_written_to_lighter_within_a_few_scheduler_passes(
         assert len(at) >= 3, at  # not owed, owed (the fill counted), not owed (the sendTx written)
         assert at[2] - at[1] <= PASSES, f"{at[2] - at[1]} passes from the fill to its sendTx"
 
+
+
+async def test_the_hedge_sent_line_is_logged_once_the_sendtx_is_written_not_before(autojump_clock, tmp_path):
+    """The line cost the executor ~0.15 ms of the step that decides the hedge; it now waits for the write.
+    Observed at the socket boundary: the Lighter stream's WebSocket connection (trio-websocket's)."""
+    from loguru import logger
+
+    async with sim_world(tmp_path, live_market=False, lighter_flow_rate=0.0) as w:
+        ex = quiet_executor(w)
+        await w.nursery.start(ex.run)
+        cid = await w.rest_maker(Side.SELL, D("0.4"))
+        order: list[str] = []
+        ws = w.lig._stream._ws
+        send = ws.send_message
+
+        async def recording(message):
+            await send(message)
+            if "jsonapi/sendtx" in message:
+                order.append("sendtx written")
+
+        ws.send_message = recording
+        sink = logger.add(lambda m: order.append("hedge_sent logged"), level="INFO",
+                          filter=lambda r: r["message"].startswith("hedge_sent "))
+        try:
+            w.ext_sim.force_fill(cid, D("0.4"))
+            with trio.fail_after(5):
+                await ex.busy.wait_value(True)
+                await ex.busy.wait_value(False)
+        finally:
+            logger.remove(sink)
+        assert order == ["sendtx written", "hedge_sent logged"], order
+        assert _hedges_accepted(w) == 1
