@@ -9,6 +9,7 @@ the numbers shown are exact for what they cover and say what they do not.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -23,8 +24,17 @@ from hedged.venues.base import ZERO, Side, Venue
 Bucketer = Callable[[str, int, int | None], Iterable[Hashable]]
 
 
+DAY_MS = 86_400_000  # Unix time has no leap seconds: a UTC day is always this long
+
+
 def day_of(ts_ms: int) -> str:
-    return datetime.fromtimestamp(ts_ms / 1000, UTC).strftime("%Y-%m-%d")
+    """The UTC date of a venue time in ms, as "YYYY-MM-DD" (every trade asks: on the ledger's hot path)."""
+    return _day_name(ts_ms // DAY_MS)
+
+
+@functools.lru_cache(maxsize=8)
+def _day_name(day: int) -> str:
+    return datetime.fromtimestamp(day * (DAY_MS // 1000), UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,3 +137,14 @@ def test_hedged_pnl_shows_position_adjustments_it_cannot_price_apart_from_the_po
     assert "open positions from trades: extended=1.18, lighter=-1.18" in text
     assert "position adjustments without a trade (not in PnL; see hedged ledger): extended=-1.180000 (1), " \
            "lighter=1.180000 (1)" in text
+
+
+def test_day_of_is_the_utc_date_at_and_around_every_midnight():
+    """`day_of` is computed per UTC day number (cached: every trade asks); it must agree with datetime."""
+    from datetime import UTC, datetime
+
+    from hedged.pnl.history import DAY_MS, day_of
+
+    for day in (-2, -1, 0, 1, 20424, 20425, 30000):
+        for ts in (day * DAY_MS - 1, day * DAY_MS, day * DAY_MS + 1, day * DAY_MS + DAY_MS // 2):
+            assert day_of(ts) == datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%d"), ts
