@@ -113,6 +113,7 @@ class HedgeExecutor(HedgeCalls):
         self.first = HedgeFirst()
         self._fresh = False  # a maker fill was counted since the loop last rested
         self._writing = 0  # hedges decided whose sendTx is not yet written
+        self._rules_at: tuple[MarketRules, object, MarketRules] | None = None  # rules() for (rules, top) seen
         ledger.on_fill = self._on_fill
 
     def _on_fill(self, event, delta: Decimal) -> None:
@@ -161,10 +162,13 @@ class HedgeExecutor(HedgeCalls):
         current price, so a hedge the venue would refuse is carried as residual instead."""
         rules = self.hedge.rules
         top = self.hedge.top_of_book.value
+        seen = self._rules_at
+        if seen is not None and seen[0] is rules and seen[1] is top:
+            return seen[2]  # asked several times per step (plan, unhedged): the same book, the same answer
         price = top.mid if top is not None else None
-        if price is None or rules.min_notional <= 0:
-            return rules
-        return replace(rules, min_size=rules.min_size_at(price))
+        out = rules if price is None or rules.min_notional <= 0 else replace(rules, min_size=rules.min_size_at(price))
+        self._rules_at = (rules, top, out)
+        return out
 
     def plan(self) -> HedgePlan:
         return plan_hedge(self.ledger.open_hedge_delta.value, self.rules())

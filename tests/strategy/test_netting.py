@@ -55,3 +55,20 @@ async def test_a_larger_fill_on_the_other_side_cancels_the_hedge_before_the_net_
         await ex.wait_flat()
         assert r.venue_net() == 0 and r.ledger_matches_venues()
         assert ex.statistics().failures == 0  # netting is not a failed attempt
+
+
+async def test_the_hedge_minimum_follows_the_hedge_book_price_whatever_is_cached():
+    """`rules()` folds the minimum order value into min_size at the book's mid; it is asked several times
+    per step and remembers its answer for the book it saw: a new book is a new answer."""
+    from dataclasses import replace
+
+    async with rig() as r:
+        r.hedge.rules = replace(r.hedge.rules, min_notional=D("10"))
+        ex = r.executor()
+        assert ex.rules().min_size == D("0.100")  # 10 USDC at ~100.05
+        assert ex.rules() is ex.rules()
+        r.hedge.set_book("49.98", "50.02")
+        assert ex.rules().min_size == D("0.200")
+        r.hedge.rules = replace(r.hedge.rules, min_notional=D("20"))
+        assert ex.rules().min_size == D("0.400")
+        assert ex.plan().needed is False
