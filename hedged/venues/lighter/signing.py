@@ -210,6 +210,24 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
         raise ValueError(f"{name}={value!r} outside [{lo}, {hi}]")
 
 
+def scrub(text: str, key_hex: str, *, limit: int = 200) -> str:
+    """`text` from the signer library, with the private key (any case, with or without 0x) and any
+    fragment of 16 or more of its hex digits taken out, then cut to `limit` characters."""
+    key = key_hex.lower().removeprefix("0x")
+    out = text
+    if len(key) >= 16:
+        low = out.lower()
+        for size in range(len(key), 15, -1):  # the longest pieces first
+            for start in range(0, len(key) - size + 1):
+                piece = key[start:start + size]
+                at = low.find(piece)
+                while at >= 0:
+                    out = out[:at] + "<redacted>" + out[at + size:]
+                    low = out.lower()
+                    at = low.find(piece)
+    return out[:limit]
+
+
 @dataclass(frozen=True, slots=True)
 class Signer:
     """Signs for one (account_index, api_key_index). Methods are blocking: call them via `SignerThread.call`."""
@@ -228,8 +246,8 @@ class Signer:
             lib = _library()
             err = _take_str(lib, lib.CreateClient(url.encode(), key, chain_id, api_key_index, account_index))
         if err:
-            # The Go error text never echoes the key, but keep it short in case a future version does.
-            raise SignerError(f"CreateClient failed for key {api_key_index}: {err[:200]}")
+            # The Go error text does not echo the key today; a future version might: never let it through.
+            raise SignerError(f"CreateClient failed for key {api_key_index}: {scrub(err, key.decode())}")
         return cls(account_index=account_index, api_key_index=api_key_index, chain_id=chain_id)
 
     def sign_create_order(

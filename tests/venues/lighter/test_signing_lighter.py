@@ -176,3 +176,15 @@ def test_loading_the_signer_does_not_import_the_lighter_package() -> None:
         "assert 'lighter' not in sys.modules, 'lighter imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_signer_error_never_carries_the_private_key_or_a_long_piece_of_it():
+    from hedged.venues.lighter.signing import scrub
+
+    key = "ab" * 20 + "0123456789abcdef" * 2 + "cd" * 4  # 80 hex digits, like a Lighter API private key
+    assert "<redacted>" in scrub(f"invalid key 0x{key} for client", key)
+    assert key not in scrub(f"invalid key {key.upper()}", key).lower()
+    leaked = scrub(f"bad scalar {key[10:40]} (truncated)", "0x" + key)
+    assert key[10:40] not in leaked and leaked.startswith("bad scalar <redacted>")
+    assert scrub("nonce too low: 12 < 13", key) == "nonce too low: 12 < 13"  # nothing to take out
+    assert len(scrub("x" * 500, key)) == 200
