@@ -23,7 +23,7 @@ from hedged.errors import Halted
 from hedged.strategy.exposure import GuardCore, Verdict
 from hedged.strategy.failsafe import flatten_and_verify
 from hedged.strategy.ports import Alert, LedgerPort
-from hedged.strategy.waiting import wait_changed
+from hedged.strategy.waiting import Watch
 from hedged.venues.base import VenueClient, VenueError
 
 RECONCILE_BUDGET_S = 60.0  # how long the post-flatten re-read may keep failing before halting
@@ -58,21 +58,24 @@ class ExposureGuard:
 
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
-        while True:
-            delta_av, busy_av = self.ledger.open_hedge_delta, self.hedge_busy
-            seen = ((delta_av, delta_av.value), (busy_av, busy_av.value))
-            if self.max_position is not None:
-                seen += ((self.ledger.positions, self.ledger.positions.value),)
-                await self._check_max_position()
-            view = self.core.observe(trio.current_time(), delta_av.value, self.tolerance(), busy_av.value)
-            if view.verdict is Verdict.ACT:
-                await self._act(delta_av.value)
-                continue
-            if view.verdict is Verdict.WATCH:
-                with trio.move_on_at(view.act_at):
-                    await wait_changed(*seen, defer=self.defer)
-            else:
-                await wait_changed(*seen, defer=self.defer)
+        delta_av, busy_av = self.ledger.open_hedge_delta, self.hedge_busy
+        watched = dict(delta=delta_av, busy=busy_av)
+        if self.max_position is not None:
+            watched["positions"] = self.ledger.positions
+        with Watch(**watched) as watch:
+            while True:
+                seen = watch.value
+                if self.max_position is not None:
+                    await self._check_max_position()
+                view = self.core.observe(trio.current_time(), delta_av.value, self.tolerance(), busy_av.value)
+                if view.verdict is Verdict.ACT:
+                    await self._act(delta_av.value)
+                    continue
+                if view.verdict is Verdict.WATCH:
+                    with trio.move_on_at(view.act_at):
+                        await watch.changed(seen, defer=self.defer)
+                else:
+                    await watch.changed(seen, defer=self.defer)
 
     async def _check_max_position(self) -> None:
         over = frozenset(leg for leg, size in self.ledger.positions.value.items() if abs(size) > self.max_position)

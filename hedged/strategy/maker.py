@@ -17,7 +17,7 @@ from trio_util import AsyncValue
 from hedged.strategy import chaser as C
 from hedged.strategy.ports import LedgerPort, is_settled, wait_order
 from hedged.strategy.tolerance import within
-from hedged.strategy.waiting import wait_changed
+from hedged.strategy.waiting import Watch
 from hedged.venues.base import OrderRejected, Side, VenueClient, VenueError
 
 _CALL_S = 5.0
@@ -70,7 +70,8 @@ class MakerWorker:
         notional = Decimal(0)
         why = "timeout"
         try:
-            with trio.move_on_after(self.cfg.maker_timeout_s):
+            with trio.move_on_after(self.cfg.maker_timeout_s), Watch(
+                    book=self.maker.top_of_book, version=self.ledger.version, busy=self.hedge_busy) as watch:
                 while True:
                     if stopping is not None and stopping.is_set():
                         why = "stopped"
@@ -88,14 +89,14 @@ class MakerWorker:
                                        side, self.ledger.position(venue), self.max_position)
                         why = "max_position"
                         break
-                    seen = self._seen()
+                    seen = watch.value
                     reason = self.blocked()
                     if reason is not None:
                         if self._own is not None and reason == "exposure_outside_tolerance":
                             await self._cancel_own()
                             continue
                         # A fill is unhedged or its hedge is open: nothing placed, nothing re-priced.
-                        await wait_changed(*seen, stopping=stopping, defer=self.defer)
+                        await watch.changed(seen, stopping=stopping, defer=self.defer)
                         continue
                     now = trio.current_time()
                     top = self.maker.top_of_book.value
@@ -110,9 +111,9 @@ class MakerWorker:
                         await self._cancel_own()
                     elif isinstance(d, C.WaitUntil):
                         with trio.move_on_at(d.at):
-                            await wait_changed(*seen, stopping=stopping, defer=self.defer)
+                            await watch.changed(seen, stopping=stopping, defer=self.defer)
                     else:  # Keep, NoBook, or a Place we may not make now
-                        await wait_changed(*seen, stopping=stopping, defer=self.defer)
+                        await watch.changed(seen, stopping=stopping, defer=self.defer)
         finally:
             with trio.CancelScope(shield=True):
                 if self._own is not None:
@@ -132,10 +133,6 @@ class MakerWorker:
             return wanted
         room = self.max_position - self.ledger.position(self.maker.venue) * side.sign
         return min(wanted, max(Decimal(0), room))
-
-    def _seen(self):
-        book, version, busy = self.maker.top_of_book, self.ledger.version, self.hedge_busy
-        return ((book, book.value), (version, version.value), (busy, busy.value))
 
     def _account_own(self) -> tuple[Decimal, Decimal]:
         """Fold the fills of our resting order into the running totals; forget it once it is over."""
