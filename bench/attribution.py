@@ -23,13 +23,17 @@ The rule (docs/benchmarks.md says the same):
    sent ahead, or an opposite fill that nets it) counts as time 0 for that part.
 3. A fill is "hedge already resting" (queued) when, at its stamp, a Lighter hedge order is live (arrived,
    not ended) or an earlier fill is still uncovered; otherwise "executor idle". A fill is neither when,
-   at its stamp or at any event before the last of it is covered, what is open (after netting, all of
-   one side: what an order would have to hedge) is less than Lighter's minimum order (`small_qty`): no
-   order can hedge that, so the fill waits for more of its side or for a netting fill; it is its own
-   population ("below the minimum"). So a 0.09 fill that nets a 0.05 residual of the other side down to
-   0.04 open is below the minimum, so is a 0.06 fill whose earlier neighbours a hedge then covers, and a
-   0.03 fill that tops a 0.05 residual of its side up to 0.08 is hedgeable. Every hedged fill is in
-   exactly one of the three; a fill never hedged is counted in `unhedged_fills` (and in none of them).
+   just after its stamp, what is open (after netting, all of one side: what an order would have to
+   hedge) is less than Lighter's minimum order (`small_qty`): no order can hedge that, so the fill waits
+   for more of its side or for a netting fill; it is its own population ("below the minimum"). So a
+   0.09 fill that nets a 0.05 residual of the other side down to 0.04 open is below the minimum, and a
+   0.03 fill that tops a 0.05 residual of its side up to 0.08 is hedgeable. A hedgeable fill whose open
+   remainder later falls below the minimum before it is covered (a 0.06 fill 2 ms after a 0.25 one,
+   whose hedge, decided before the 0.06 was seen, covers the 0.25 and leaves 0.06) counts in its
+   population for the time until that happened: from then on no order could cover it. A stall before
+   it still shows (a hedge sent 1 s late that leaves 0.05 counts 1 s). "All fills" keeps every fill's
+   whole wait. Every hedged fill is in exactly one of the three; a fill never hedged is counted in
+   `unhedged_fills` (and in none of them).
 4. Time-weighted unhedged quantity: the integral of |open quantity| over the run divided by its length.
 
 The replaced design (orig): it hedged an order's whole filled quantity once it saw the order end
@@ -125,7 +129,8 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
     covered_by: list[str | None] = []
     stamps: list[tuple[float, Decimal]] = []
     resting_flag: list[bool] = []
-    small_flag: list[bool] = []
+    small_flag: list[bool] = []  # below the minimum at its own stamp
+    cut: list[float | None] = []  # hedgeable at its stamp: how long until what was open fell below the minimum
     area, last_t, exposure = ZERO, t0, ZERO
     for t, _, qty, kind in events:
         area += abs(exposure) * Decimal(repr(max(0.0, t - last_t)))
@@ -154,27 +159,33 @@ def attribute(ext: dict[str, Any], lig: dict[str, Any], *, start: float | None =
             covered_by[sample] = "ahead"
         if left:
             open_q.append(_Open(t, left, sample))
-        if sample is not None:
-            small_flag.append(False)
         # After netting, what is open is all of one side: what an order would have to cover. Below the
-        # minimum, no order can: every fill still (partly) open then waits for more of its side or a netting.
-        if open_q and abs(sum(o.qty for o in open_q)) < small_qty:
+        # minimum, no order can: a fill still (partly) open then waits for more of its side or a netting.
+        below = bool(open_q) and abs(sum(o.qty for o in open_q)) < small_qty
+        if sample is not None:
+            small_flag.append(below and left != 0)
+            cut.append(None)
+        if below:
             for o in open_q:
-                if o.sample is not None:
-                    small_flag[o.sample] = True
+                if o.sample is not None and not small_flag[o.sample] and cut[o.sample] is None:
+                    cut[o.sample] = t - o.t
         exposure += qty
         res.max_unhedged = max(res.max_unhedged, abs(exposure))
     area += abs(exposure) * Decimal(repr(max(0.0, t1 - last_t)))
     res.duration_s = max(0.0, t1 - t0)
     res.time_weighted_unhedged = area / Decimal(repr(res.duration_s)) if res.duration_s else ZERO
     res.fills = len(samples)
-    res.traces = [(t, q, lat, by, small) for (t, q), lat, by, small in zip(stamps, samples, covered_by, small_flag)]
-    for lat, busy, small in zip(samples, resting_flag, small_flag):
+    res.traces = [(t, q, lat, by, small or c is not None)
+                  for (t, q), lat, by, small, c in zip(stamps, samples, covered_by, small_flag, cut)]
+    for lat, busy, small, c in zip(samples, resting_flag, small_flag, cut):
         if lat is None:
             res.unhedged_fills += 1
             continue
         res.latencies.append(lat)
-        (res.small if small else res.resting if busy else res.idle).append(lat)
+        if small:
+            res.small.append(lat)
+        else:  # a hedgeable fill's sample ends when no order could cover what was left of it any more
+            (res.resting if busy else res.idle).append(lat if c is None else min(lat, c))
     return res
 
 

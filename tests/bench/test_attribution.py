@@ -158,6 +158,27 @@ def test_a_fill_left_open_below_the_minimum_when_a_hedge_covers_its_neighbours_i
     lig = {"txs": [create(0.005, "sell", "0.25", 1), create(1.004, "sell", "0.14", 2)],
            "orders": [ended(0.3, 1, "sell", "0.25", "0.25"), ended(1.3, 2, "sell", "0.14", "0.14")]}
     res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
-    assert [r[4] for r in res.traces] == [False, True, False]
-    assert res.idle == [pytest.approx(0.005)] and res.small == [pytest.approx(1.002)]
-    assert res.resting == [pytest.approx(0.004)]
+    assert [r[4] for r in res.traces] == [False, True, False]  # the 0.06 waited below the minimum
+    assert res.idle == [pytest.approx(0.005)] and res.small == []
+    # the 0.06 was hedgeable (0.31 open) until the hedge left it alone at 0.005: 3 ms; the 0.08 then 4 ms
+    assert res.resting == [pytest.approx(0.003), pytest.approx(0.004)]
+    assert sorted(res.latencies) == [pytest.approx(0.004), pytest.approx(0.005), pytest.approx(1.002)]
+
+
+def test_a_hedge_that_comes_late_and_leaves_less_than_the_minimum_still_counts_its_delay():
+    # A 0.05 BUY residual, then 0.30 BUY (0.35 open, hedgeable). The daemon stalls 1 s; its 0.30 hedge
+    # covers the residual first and leaves 0.05 of the 0.30 fill: the 1 s stall stays in "hedge resting".
+    ext = {"fills": [fill(0.0, "BUY", "0.05"), fill(1.0, "BUY", "0.30"), fill(3.0, "BUY", "0.10")]}
+    lig = {"txs": [create(2.0, "sell", "0.30", 1), create(3.003, "sell", "0.15", 2)],
+           "orders": [ended(2.3, 1, "sell", "0.30", "0.30"), ended(3.3, 2, "sell", "0.15", "0.15")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert res.small == [pytest.approx(2.0)]  # the residual: below the minimum at its stamp
+    assert res.resting == [pytest.approx(1.0), pytest.approx(0.003)]
+
+
+def test_an_opposite_fill_that_nets_a_stalled_fill_below_the_minimum_still_counts_the_stall():
+    ext = {"fills": [fill(0.0, "BUY", "0.30"), fill(1.0, "SELL", "0.25"), fill(2.0, "BUY", "0.10")]}
+    lig = {"txs": [create(2.004, "sell", "0.15", 1)], "orders": [ended(2.3, 1, "sell", "0.15", "0.15")]}
+    res = attribution.attribute(ext, lig, small_qty=Decimal("0.067"))
+    assert res.idle == [pytest.approx(1.0)]  # unhedged for 1 s while 0.30 was open: not hidden
+    assert res.small == [] and res.resting == [pytest.approx(0.0), pytest.approx(0.004)]
