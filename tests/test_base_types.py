@@ -35,3 +35,32 @@ def test_side_helpers():
     assert Side.for_delta(D("-0.1")) is Side.SELL and Side.BUY.opposite is Side.SELL and Side.SELL.sign == -1
     with pytest.raises(ValueError):
         Side.for_delta(D(0))
+
+
+async def test_a_rest_send_reports_written_on_an_answer_or_an_unknown_outcome_never_when_it_did_not_go_out():
+    """`reporting_written`: the REST send paths' stand-in for "the request was written" (httpx does not
+    say), which is what the executor's hedge_sent line and HedgeFirst wait for."""
+    import pytest
+    import trio
+
+    from hedged.venues.base import AmbiguousOutcome, OrderRejected, TransportError, Venue, reporting_written
+
+    async def answer():
+        await trio.lowlevel.checkpoint()
+        return "ok"
+
+    def failing(exc):
+        async def call():
+            await trio.lowlevel.checkpoint()
+            raise exc
+        return call()
+
+    calls: list[str] = []
+    assert await reporting_written(answer(), lambda: calls.append("answer")) == "ok"
+    for exc, label in ((AmbiguousOutcome(Venue.LIGHTER, "read timeout"), "ambiguous"),
+                       (OrderRejected(Venue.LIGHTER, "refused"), "refused")):
+        with pytest.raises(type(exc)):
+            await reporting_written(failing(exc), lambda label=label: calls.append(label))
+    with pytest.raises(TransportError):
+        await reporting_written(failing(TransportError(Venue.LIGHTER, "connect refused")), lambda: calls.append("x"))
+    assert calls == ["answer", "ambiguous", "refused"]

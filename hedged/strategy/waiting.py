@@ -4,7 +4,9 @@ One waiter on the watched values composed (`trio_util.compose_values`, set up on
 life): the predicate runs inside the values' setters and the setter reschedules the task directly. A
 `wait_any` of one child per value started and cancelled those children on every wake-up; with a maker
 fill waking the maker and the guard in the pass its hedge is decided in, that was ~0.4 ms of the Trio
-thread per fill ahead of the hedge (docs/benchmarks.md, "The direct path, traced per task step").
+thread per fill ahead of the hedge (docs/benchmarks.md, "The direct path, traced per task step"). The
+guard now waits with no child task; the maker, which also waits for the cycle's `stopping` event (a
+`trio.Event`, which cannot be composed), with two (it had four).
 """
 
 from __future__ import annotations

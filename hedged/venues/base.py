@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import contextvars
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 import trio
 from trio_util import AsyncValue
@@ -66,6 +66,7 @@ class OrderStatus(enum.StrEnum):
         return _RANK[self]
 
 
+_T = TypeVar("_T")
 _TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
 _RANK = {OrderStatus.PENDING: 0, OrderStatus.OPEN: 1, OrderStatus.PARTIALLY_FILLED: 2,
          **{status: 3 for status in _TERMINAL}}
@@ -412,3 +413,20 @@ class hedge_path:
 
     def __exit__(self, *exc: object) -> None:
         _HEDGE_PATH.reset(self._token)
+
+
+async def reporting_written(call: Awaitable[_T], written: Callable[[], None] | None) -> _T:
+    """Await a REST send and call `written` (place_taker's callback) once the request reached the venue:
+    on its answer, a refusal included, or when the outcome is unknown. Not on a `TransportError`: that
+    send certainly did not go out (httpx does not say when a request was written; the answer stands in)."""
+    try:
+        out = await call
+    except TransportError:
+        raise
+    except BaseException:
+        if written is not None:
+            written()
+        raise
+    if written is not None:
+        written()
+    return out

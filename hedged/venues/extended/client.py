@@ -38,6 +38,7 @@ from hedged.venues.base import (
     NotSupported,
     OrderAck,
     OrderRejected,
+    reporting_written,
     OrderStatus,
     OrderUpdate,
     PositionSnapshot,
@@ -199,11 +200,7 @@ class ExtendedClient:
 
     async def place_taker(self, side: Side, qty: Decimal, price: Decimal, client_id: str,
                           tif: TimeInForce = TimeInForce.IOC, *, written: Callable[[], None] | None = None) -> OrderAck:
-        try:
-            return await self._place(side, qty, price, client_id, post_only=False, tif=tif)
-        finally:  # httpx does not say when the request was written: the answer (or its failure) stands in
-            if written is not None:
-                written()
+        return await reporting_written(self._place(side, qty, price, client_id, post_only=False, tif=tif), written)
 
     async def modify(self, order_id: str, *, price: Decimal, qty: Decimal) -> None:
         raise NotSupported(VENUE, "modify is not supported; cancel and place again")

@@ -45,6 +45,7 @@ from hedged.venues.base import (
     MarketRules,
     NonceError,
     OrderAck,
+    reporting_written,
     OrderRejected,
     OrderStatus,
     OrderUpdate,
@@ -303,11 +304,8 @@ class LighterClient:
             except TransportError as exc:
                 # Certainly not sent on the socket: the same tx (and its budget share) goes over REST.
                 logger.info("lighter_tx_rest_fallback reason={}", exc)
-        try:
-            resp = await self._rest.send_tx(signed.tx_type, signed.tx_info, budgeted=True, priority=priority)
-        finally:  # httpx does not say when the request was written: the answer stands in
-            if written is not None:
-                written()
+        resp = await reporting_written(
+            self._rest.send_tx(signed.tx_type, signed.tx_info, budgeted=True, priority=priority), written)
         return resp.tx_hash or signed.tx_hash
 
     # ---- VenueClient: orders ----------------------------------------------

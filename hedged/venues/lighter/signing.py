@@ -39,6 +39,7 @@ import functools
 import importlib.util
 import json
 import platform
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -212,19 +213,13 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
 
 def scrub(text: str, key_hex: str, *, limit: int = 200) -> str:
     """`text` from the signer library, with the private key (any case, with or without 0x) and any
-    fragment of 16 or more of its hex digits taken out, then cut to `limit` characters."""
+    piece of 16 or more of its hex digits taken out, then cut to `limit` characters."""
     key = key_hex.lower().removeprefix("0x")
     out = text
-    if len(key) >= 16:
-        low = out.lower()
-        for size in range(len(key), 15, -1):  # the longest pieces first
-            for start in range(0, len(key) - size + 1):
-                piece = key[start:start + size]
-                at = low.find(piece)
-                while at >= 0:
-                    out = out[:at] + "<redacted>" + out[at + size:]
-                    low = out.lower()
-                    at = low.find(piece)
+    for size in range(len(key), 15, -1):  # the longest pieces first
+        for start in range(len(key) - size + 1):
+            # matched case-insensitively in place (never by offsets into a lowercased copy)
+            out = re.sub(re.escape(key[start:start + size]), "<redacted>", out, flags=re.IGNORECASE)
     return out[:limit]
 
 

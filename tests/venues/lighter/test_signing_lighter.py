@@ -188,3 +188,6 @@ def test_a_signer_error_never_carries_the_private_key_or_a_long_piece_of_it():
     assert key[10:40] not in leaked and leaked.startswith("bad scalar <redacted>")
     assert scrub("nonce too low: 12 < 13", key) == "nonce too low: 12 < 13"  # nothing to take out
     assert len(scrub("x" * 500, key)) == 200
+    # characters that grow when lowercased must not shift what is cut out (review finding)
+    odd = scrub("\u0130" * 20 + " key " + key + " end", key)
+    assert odd == "\u0130" * 20 + " key <redacted> end", odd
