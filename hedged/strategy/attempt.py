@@ -116,6 +116,10 @@ class HedgeAttempts:
         self._round_fence = 0  # orders up to this key were live when the last failure was counted
         self.unpriced: Side | None = None  # a send of this side found no price: wait for `priced`
         self._unpriced_until = math.inf  # ... until then (the first unpriced send + timeout_s)
+        # The side that deadline is for. It stays armed across `priced` until a hedge of that side goes
+        # out (`placed`) or that exposure is gone: a book that shows a price and pulls it again before
+        # each send would otherwise restart the wait every time, and leave the fill naked without bound.
+        self._unpriced_side: Side | None = None
 
     @property
     def busy(self) -> bool:
@@ -138,7 +142,7 @@ class HedgeAttempts:
             if plan.open_delta == self.stuck:
                 return []  # the failure path left it; only a change of exposure starts new work
             self.stuck = None
-        if not plan.needed or plan.side is not self.unpriced:
+        if not plan.needed or plan.side is not self._unpriced_side:
             self._end_unpriced()  # nothing left to price, or the other side now: new work
         if not plan.needed:
             return []
@@ -171,13 +175,15 @@ class HedgeAttempts:
         o = self.orders.pop(key, None)
         if o is None:
             return []
-        if self.unpriced is None:
-            self.unpriced, self._unpriced_until = o.side, now + self.timeout_s
+        self.unpriced = o.side
+        if self._unpriced_side is not o.side:  # the first send of this exposure that found no price
+            self._unpriced_side, self._unpriced_until = o.side, now + self.timeout_s
         return [Forget(key, "no price on the hedge book")]
 
     def priced(self, now: float) -> list[Action]:
-        """The hedge book has a price for the side `unpriced` waits for: the next exposure sends."""
-        self._end_unpriced()
+        """The hedge book has a price for the side `unpriced` waits for: the next exposure sends (the
+        deadline stays armed until that send goes out)."""
+        self.unpriced = None
         return []
 
     def placed(self, key: int, now: float) -> list[Action]:
@@ -185,6 +191,8 @@ class HedgeAttempts:
         if o is None or o.phase is not Phase.PLACING:
             return []  # settled before the reply (a fast fill): nothing to arm
         o.phase = Phase.RESTING
+        if o.side is self._unpriced_side:
+            self._end_unpriced()  # a priced hedge of that side went out: no longer waiting for a price
         o.deadline_at = now + self.timeout_s
         if 0 < self.reprice_after_s < self.timeout_s:
             o.reprice_at = now + self.reprice_after_s
@@ -278,7 +286,7 @@ class HedgeAttempts:
         out: list[Action] = []
         if self.backoff_until is not None and now >= self.backoff_until:
             self.backoff_until = self._backoff_open = None
-        if now >= self._unpriced_until:
+        if self.unpriced is not None and now >= self._unpriced_until:
             # No price for a whole hedge timeout: no attempt can help (each would wait the same), and
             # waiting longer leaves the fill naked past the hedge budget. The failure path takes over.
             self._end_unpriced()
@@ -316,7 +324,7 @@ class HedgeAttempts:
     # ---- internals ------------------------------------------------------------------------
 
     def _end_unpriced(self) -> None:
-        self.unpriced, self._unpriced_until = None, math.inf
+        self.unpriced, self._unpriced_side, self._unpriced_until = None, None, math.inf
 
     def _reduce(self, live_side: Side, excess: Decimal, now: float) -> list[Action]:
         """Live hedges on `live_side` are `excess` more than the exposure needs: shrink them."""

@@ -236,3 +236,28 @@ def test_a_wait_for_a_price_ends_when_the_exposure_is_netted_away_or_turns_to_th
     assert m.exposure(1.0, plan("0")) == [] and not m.busy  # netted: nothing to wait for
     m.exposure(2.0, plan("1")), m.unpriced_send(2, 2.0)
     assert m.exposure(3.0, plan("-0.5")) == [Send(3, Side.BUY, D("0.5"), 1, D(0), retry=False)]
+
+
+def test_a_price_that_comes_and_goes_before_each_send_does_not_restart_the_wait_for_a_price():
+    # The book shows a price (priced) and pulls it again before the send each time: the wait for a price
+    # keeps the deadline of the first unpriced send (0 + 5 s), so the failure path takes over at 5 s.
+    m = machine()
+    m.exposure(0.0, plan("1")), m.unpriced_send(1, 0.0)
+    key = 2
+    for t in (1.0, 2.0, 3.0, 4.0):
+        assert m.priced(t) == []
+        (send,) = m.exposure(t, plan("1"))
+        assert send.key == key
+        assert m.unpriced_send(key, t) == [Forget(key, "no price on the hedge book")]
+        key += 1
+    assert m.tick(4.99) == [] and m.next_timer() == 5.0
+    assert m.tick(5.0) == [Failure("no_price"), GiveUp("no price on the hedge book for 5s")]
+    assert m.failures == 0
+
+
+def test_once_a_priced_hedge_goes_out_a_later_wait_for_a_price_has_its_own_deadline():
+    m = machine()
+    m.exposure(0.0, plan("1")), m.unpriced_send(1, 0.0)
+    m.priced(4.0)
+    (send,) = m.exposure(4.0, plan("1"))
+    assert m.placed(send.key, 4.001) == [] and m.tick(5.0) == []  # went out: not waiting for a price now
