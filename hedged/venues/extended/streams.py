@@ -166,7 +166,4 @@ class AccountStream(_Stream):
         if gap:
             raise Reconnect(f"seq gap after {self.core.seq.last}")
         if events:
-            # Shielded: the tracker has already counted these as seen, so
-            # they must reach the ledger even if the connection is being torn down.
-            with trio.CancelScope(shield=True):
-                await self._emit(events)
+            await self._emit(events)  # all of them, even during a teardown (ExtendedClient._emit)
