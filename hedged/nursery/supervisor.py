@@ -71,6 +71,7 @@ class Supervisor:
         self.budget = StopBudget.of(graceful_stop_s)
         self.rng = rng or random.Random(0)
         self.stopping = trio.Event()  # graceful stop has begun
+        self._start_abandoned = False  # a service was stopped before it became ready: start no more
         self.all_ready = trio.Event()
         self.services: list[Service] = []
         self._on_status = on_status or (lambda s: None)
@@ -97,7 +98,7 @@ class Supervisor:
                 nursery.start_soon(self._stop_now_driver)
                 started: list[Service] = []
                 for svc in services:
-                    if self._fatal is not None:
+                    if self._fatal is not None or self._start_abandoned:
                         break
                     self.status(f"starting {svc.name}")
                     started.append(svc)
@@ -209,7 +210,11 @@ class Supervisor:
         finally:
             svc.done.set()
             if not svc.ready:
-                # Stopped before it ever became ready: let the start sequence go on.
+                # Stopped before it ever became ready: let the start sequence go on, to start nothing more
+                # (the rest needs what never got ready: the venue-rules check raised on a venue not loaded,
+                # and a graceful stop exited 1; DST seed 2287). While a graceful stop is within its deadline
+                # the sequence does go on, so a start-up still cancels a crashed life's orphan makers.
+                self._start_abandoned = True
                 svc.ready = True
                 try:
                     task_status.started()

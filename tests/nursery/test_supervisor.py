@@ -225,3 +225,49 @@ async def test_a_service_failing_as_the_graceful_stop_cancels_it_does_not_fail_t
         await sup.all_ready.wait()
         sup.request_stop("SIGTERM")
     assert len(closed) == 1
+
+
+async def test_a_service_stopped_before_it_was_ready_is_the_last_one_started(autojump_clock):
+    """DST seed 2287: a venue stuck before ready (a book stream frozen before its first snapshot), then a
+    graceful stop. At its deadline the stuck start was cancelled and the start sequence went on: the next
+    service (the venue-rules check) failed on the venue it needed, and the stop exited 1."""
+    later: list[str] = []
+
+    async def stuck(*, task_status=trio.TASK_STATUS_IGNORED):
+        await trio.sleep_forever()  # never ready
+
+    async def needs_the_venue(*, task_status=trio.TASK_STATUS_IGNORED):
+        later.append("started")
+        raise RuntimeError("the venue is not loaded")
+
+    sup = Supervisor(graceful_stop_s=20)
+    t0 = trio.current_time()
+    async with trio.open_nursery() as n:
+        n.start_soon(sup.run, [Service("venue", stuck, CRITICAL, stop_order=50),
+                               Service("rules", needs_the_venue, CRITICAL, stop_order=40)])
+        await trio.sleep(5)
+        sup.request_stop("test")
+    assert later == [] and trio.current_time() - t0 == pytest.approx(25)  # the deadline, then out
+
+
+async def test_a_service_that_becomes_ready_during_a_graceful_stop_lets_the_start_sequence_go_on(autojump_clock):
+    """DST seed 104: the start-up after a crash cancels the crashed life's orphan makers (the reconciler).
+    A stop that comes while a venue is still connecting must not skip that once the venue is up."""
+    later: list[str] = []
+
+    async def slow(*, task_status=trio.TASK_STATUS_IGNORED):
+        await trio.sleep(10)  # ready only after the stop was asked for, within its deadline
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def cleanup(*, task_status=trio.TASK_STATUS_IGNORED):
+        later.append("started")
+        task_status.started()
+
+    sup = Supervisor(graceful_stop_s=20)
+    async with trio.open_nursery() as n:
+        n.start_soon(sup.run, [Service("venue", slow, CRITICAL, stop_order=50),
+                               Service("reconciler", cleanup, CRITICAL, stop_order=40)])
+        await trio.sleep(5)
+        sup.request_stop("test")
+    assert later == ["started"]
