@@ -57,6 +57,14 @@ def _hedges_accepted(w) -> int:
     return ex.next_nonce(LIGHTER_ACCOUNT, LIGHTER_KEY) - ex.initial_nonce
 
 
+async def _fill_and_hedge(w, ex, cid: str, qty: D) -> None:
+    """The Extended simulator fills the maker order; returns once the executor has hedged it (busy, then idle)."""
+    w.ext_sim.force_fill(cid, qty)
+    with trio.fail_after(5):
+        await ex.busy.wait_value(True)
+        await ex.busy.wait_value(False)
+
+
 async def test_the_journal_writes_a_maker_fill_only_once_its_hedge_was_written_to_lighter(autojump_clock, tmp_path):
     """The journal writer defers to the hedge (the graph wires `ledger.defer_writes`; here it is wired
     by hand, as the graph does). Without it, the fill's rows are committed first, and on a real machine
@@ -78,10 +86,8 @@ async def test_the_journal_writes_a_maker_fill_only_once_its_hedge_was_written_t
             return write(rows)
 
         w.ledger.journal.write = spying
-        w.ext_sim.force_fill(cid, D("0.5"))
+        await _fill_and_hedge(w, ex, cid, D("0.5"))
         with trio.fail_after(5):
-            await ex.busy.wait_value(True)
-            await ex.busy.wait_value(False)
             await w.ledger.wait_journaled()
         assert _hedges_accepted(w) == 1
         first = next(((orders, writing) for fills, orders, writing in seen if fills), None)
@@ -104,10 +110,7 @@ async def test_the_executor_marks_a_hedge_owed_from_the_fill_until_its_sendtx_is
 
         w.nursery.start_soon(watch)
         await trio.lowlevel.checkpoint()
-        w.ext_sim.force_fill(cid, D("0.4"))
-        with trio.fail_after(5):
-            await ex.busy.wait_value(True)
-            await ex.busy.wait_value(False)
+        await _fill_and_hedge(w, ex, cid, D("0.4"))
         assert (True, 0) in marks, marks  # owed before the hedge reached the venue
         assert marks[-1][0] is False and not ex.first.owed.value, marks
         assert ex._writing == 0
@@ -142,10 +145,7 @@ async def test_a_maker_fill_is_written_to_lighter_within_a_few_scheduler_passes(
         await trio.lowlevel.checkpoint()
         trio.lowlevel.add_instrument(passes)
         try:
-            w.ext_sim.force_fill(cid, D("0.3"))
-            with trio.fail_after(5):
-                await ex.busy.wait_value(True)
-                await ex.busy.wait_value(False)
+            await _fill_and_hedge(w, ex, cid, D("0.3"))
         finally:
             trio.lowlevel.remove_instrument(passes)
         assert len(at) >= 3, at  # not owed, owed (the fill counted), not owed (the sendTx written)
@@ -175,10 +175,7 @@ async def test_the_hedge_sent_line_is_logged_once_the_sendtx_is_written_not_befo
         sink = logger.add(lambda m: order.append("hedge_sent logged"), level="INFO",
                           filter=lambda r: r["message"].startswith("hedge_sent "))
         try:
-            w.ext_sim.force_fill(cid, D("0.4"))
-            with trio.fail_after(5):
-                await ex.busy.wait_value(True)
-                await ex.busy.wait_value(False)
+            await _fill_and_hedge(w, ex, cid, D("0.4"))
         finally:
             logger.remove(sink)
         assert order == ["sendtx written", "hedge_sent logged"], order
