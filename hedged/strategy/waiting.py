@@ -12,7 +12,6 @@ guard now waits with no child task; the maker, which also waits for the cycle's 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from contextlib import ExitStack
 from functools import partial
 from typing import Any
 
@@ -27,17 +26,16 @@ class Watch:
     neither the same object nor equal to the one seen."""
 
     def __init__(self, **values: AsyncValue[Any]) -> None:
-        self._values = values
-        self._stack = ExitStack()
+        self._composing = compose_values(**values)
         self._composed: AsyncValue[Any] | None = None
 
     def __enter__(self) -> Watch:
-        self._composed = self._stack.enter_context(compose_values(**self._values))
+        self._composed = self._composing.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._composed = None
-        self._stack.close()
+        self._composing.__exit__(*exc)
 
     @property
     def value(self) -> Any:

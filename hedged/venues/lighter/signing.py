@@ -211,16 +211,19 @@ def _check_range(name: str, value: int, lo: int, hi: int) -> None:
         raise ValueError(f"{name}={value!r} outside [{lo}, {hi}]")
 
 
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{16,}")
+
+
 def scrub(text: str, key_hex: str, *, limit: int = 200) -> str:
-    """`text` from the signer library, with the private key (any case, with or without 0x) and any
-    piece of 16 or more of its hex digits taken out, then cut to `limit` characters."""
+    """`text` from the signer library, with every run of hex digits that holds 16 or more digits of the
+    private key in a row (any case, with or without 0x) taken out, then cut to `limit` characters."""
     key = key_hex.lower().removeprefix("0x")
-    out = text
-    for size in range(len(key), 15, -1):  # the longest pieces first
-        for start in range(len(key) - size + 1):
-            # matched case-insensitively in place (never by offsets into a lowercased copy)
-            out = re.sub(re.escape(key[start:start + size]), "<redacted>", out, flags=re.IGNORECASE)
-    return out[:limit]
+
+    def holds_key(run: str) -> bool:
+        run = run.lower()
+        return any(run[i:i + 16] in key for i in range(len(run) - 15))
+
+    return _HEX_RUN.sub(lambda m: "<redacted>" if holds_key(m.group()) else m.group(), text)[:limit]
 
 
 @dataclass(frozen=True, slots=True)
