@@ -139,6 +139,7 @@ async def process(s: Sims, *, journal: Path | None = None, seed: int = 7):
         await n.start(lig.run, send.clone())
         roles = Roles(maker=Leg(ext.venue, ext.rules.market), hedge=Leg(lig.venue, lig.rules.market))
         ledger = Ledger.open(roles, journal) if journal is not None else Ledger(LedgerCore(roles))
+        ledger.write_in_thread = False  # autojump clock: a worker thread looks idle to it (as the engine's in-memory mode)
         await n.start(ledger.run, recv)
         try:
             yield Proc(s, ext, lig, ledger, ext_hook, lig_hook, n)
