@@ -80,7 +80,7 @@ class HedgeConfig:
     sell_offset_bps_max: Decimal = Decimal(10)  # 0..1000
     reprice_step_bps: Decimal = Decimal(10)  # extra aggressiveness per further attempt
     timeout_s: float = 5.0  # deadline of one hedge attempt
-    reprice_after_s: float = 2.0  # a resting hedge older than this is modified in place
+    reprice_after_s: float = 2.0  # a resting hedge older than this is cancelled and sent again, tighter
     max_attempts: int = 4  # then: cancel all, flatten, alert, halt (exit 3) unless within tolerance
     backoff_initial_s: float = 0.2  # exponential backoff between attempts
     backoff_max_s: float = 2.0  # its cap

@@ -23,8 +23,7 @@ class Send:
 class Modify:
     key: int
     level: int
-    remaining: Decimal  # the new remaining size (Lighter ModifyOrder BaseAmount)
-    reduce: bool  # True: netting a maker fill on the other side; False: a tighter reprice
+    remaining: Decimal  # the new remaining size (Lighter ModifyOrder BaseAmount), always smaller: netting
 
 
 @dataclass(frozen=True, slots=True)

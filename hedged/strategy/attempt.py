@@ -8,7 +8,9 @@ Several hedge orders may be live at once: exposure that grows while a hedge rest
 at once by a further order for the increment (the ledger counts live hedges as in flight, so
 the plan *is* the increment). Exposure that shrinks against live hedges (a maker fill on the
 other side) reduces them: a downward modify of a resting order, or its cancel; an order in
-the opposite direction is never sent while a hedge is live.
+the opposite direction is never sent while a hedge is live. A reprice is a cancel and a new order
+for what is left, never a modify (a modify restates the size, and what fills in its flight is
+added back on top).
 
 Invariants kept here:
 
@@ -79,11 +81,12 @@ class Order:
     reprice_at: float = math.inf
     lookup_at: float = math.inf
     lookups: int = 0  # REST lookups that did not settle it
-    reducing: Decimal | None = None  # a modify is in flight: the remaining it sets once it lands
-    shrinking: bool = False  # ... and it nets a maker fill on the other side (not a reprice)
+    reducing: Decimal | None = None  # a (netting) modify is in flight: the remaining it sets once it lands
     mod_qty: Decimal = _ZERO  # the order's size when that modify was sent (a new size = it landed)
     mod_until: float = math.inf  # by then it has landed, whatever the stream showed
     withdrawn: bool = False  # cancelled on purpose (netting): its remainder is not a failure
+    repriced: bool = False  # cancelled to reprice: its remainder goes out again, one level on
+    deadline_cap: float = math.inf  # a reprice's new order keeps the deadline of the one it replaces
 
     @property
     def remaining(self) -> Decimal:
@@ -120,6 +123,7 @@ class HedgeAttempts:
         # out (`placed`) or that exposure is gone: a book that shows a price and pulls it again before
         # each send would otherwise restart the wait every time, and leave the fill naked without bound.
         self._unpriced_side: Side | None = None
+        self._reprice_cap: tuple[Side, float] | None = None  # (side, deadline) a repriced order left
 
     @property
     def busy(self) -> bool:
@@ -145,6 +149,7 @@ class HedgeAttempts:
         if not plan.needed or plan.side is not self._unpriced_side:
             self._end_unpriced()  # nothing left to price, or the other side now: new work
         if not plan.needed:
+            self._reprice_cap = None  # the remainder a reprice left is gone (netted, filled): no carry
             return []
         side = plan.side
         assert side is not None
@@ -166,7 +171,11 @@ class HedgeAttempts:
         retry = self.failures > 0
         level = 1 + self.failures + self.reprices
         key = self._last_key = next(self._keys)
-        self.orders[key] = Order(key, side, plan.qty, level)
+        cap = math.inf
+        if self._reprice_cap is not None and self._reprice_cap[0] is side:
+            cap = self._reprice_cap[1]
+        self._reprice_cap = None
+        self.orders[key] = Order(key, side, plan.qty, level, deadline_cap=cap)
         return [Send(key, side, plan.qty, level, plan.residual, retry)]
 
     def unpriced_send(self, key: int, now: float) -> list[Action]:
@@ -193,8 +202,8 @@ class HedgeAttempts:
         o.phase = Phase.RESTING
         if o.side is self._unpriced_side:
             self._end_unpriced()  # a priced hedge of that side went out: no longer waiting for a price
-        o.deadline_at = now + self.timeout_s
-        if 0 < self.reprice_after_s < self.timeout_s:
+        o.deadline_at = min(now + self.timeout_s, o.deadline_cap)
+        if 0 < self.reprice_after_s < self.timeout_s and now + self.reprice_after_s < o.deadline_at:
             o.reprice_at = now + self.reprice_after_s
         return []
 
@@ -238,19 +247,22 @@ class HedgeAttempts:
             return out
         if o.withdrawn:
             return out  # cancelled to net a fill on the other side: not a failed attempt
+        if o.repriced:
+            # Cancelled to reprice: the remainder goes out again at the next level (the plan sends it),
+            # within the deadline of the order it replaces, so reprices never outlast one attempt.
+            self._reprice_cap = (o.side, o.deadline_at)
+            return out
         return out + self._attempt_used(key, now, 0.0)
 
     def modified(self, key: int, ok: bool, now: float) -> list[Action]:
         o = self.orders.get(key)
         if o is None or ok:
             return []
-        # Refused (often: the order just filled or ended): treat it like a deadline.
-        reduce = o.shrinking
-        o.reducing, o.shrinking = None, False
+        # Refused (often: the order just filled or ended): withdraw it; the plan re-sends what is needed.
+        o.reducing = None
         if o.phase is not Phase.RESTING:
             return []
-        o.phase = Phase.CANCELLING
-        o.withdrawn = o.withdrawn or reduce
+        o.phase, o.withdrawn = Phase.CANCELLING, True
         return [Failure("modify_failed"), Cancel(key)]
 
     def cancel_answered(self, key: int, now: float) -> list[Action]:
@@ -294,17 +306,12 @@ class HedgeAttempts:
             return [*out, Failure("no_price"), GiveUp(self.failed)]
         for o in list(self.orders.values()):
             if o.reducing is not None and now >= o.mod_until:
-                o.reducing, o.shrinking, o.mod_until = None, False, math.inf  # landed long ago
+                o.reducing, o.mod_until = None, math.inf  # landed long ago
             if o.phase is Phase.RESTING and now >= o.deadline_at:
                 o.phase, o.deadline_at, o.reprice_at = Phase.CANCELLING, math.inf, math.inf
                 out += [Failure("deadline"), Cancel(o.key)]
             elif o.phase is Phase.RESTING and now >= o.reprice_at and o.reducing is None:
-                o.level += 1
-                self.reprices += 1
-                nxt = now + self.reprice_after_s
-                o.reprice_at = nxt if nxt < o.deadline_at else math.inf
-                if o.has_id:
-                    out.append(self._modify(o, o.remaining, False, now))
+                out += self._reprice(o, now)
             elif o.phase is Phase.ESTABLISHING and now >= o.lookup_at:
                 o.lookup_at = math.inf
                 out.append(Lookup(o.key))
@@ -319,6 +326,7 @@ class HedgeAttempts:
         self.failed = None
         self.last_error = None
         self.stuck = open_delta
+        self._reprice_cap = None
         self._end_unpriced()
 
     # ---- internals ------------------------------------------------------------------------
@@ -349,15 +357,28 @@ class HedgeAttempts:
                 excess -= left
                 out.append(self._withdraw(o))
             else:
-                out.append(self._modify(o, left - excess, True, now))
+                out.append(self._modify(o, left - excess, now))
                 excess = _ZERO
         return out
 
-    def _modify(self, o: Order, remaining: Decimal, reduce: bool, now: float) -> Modify:
+    def _modify(self, o: Order, remaining: Decimal, now: float) -> Modify:
+        """Shrink a resting order to `remaining` (netting only; a reprice cancels, see `tick`)."""
         o.reducing, o.mod_qty = remaining, o.qty
-        o.shrinking = o.shrinking or reduce
         o.mod_until = now + self.establish_s
-        return Modify(o.key, o.level, remaining, reduce=reduce)
+        return Modify(o.key, o.level, remaining)
+
+    def _reprice(self, o: Order, now: float) -> list[Action]:
+        """Reprice by a cancel and a new order for what is left, one level on; never by a modify: a
+        modify restates the size, and what fills while it is on its way is added back on top (an
+        aggressive reprice then crosses at once, before any correction lands: DST seed 3197). A
+        cancel only ever removes what is left, whatever the venue's modify semantics turn out to be."""
+        if not o.has_id:  # no venue index to cancel by yet: try again later
+            nxt = now + self.reprice_after_s
+            o.reprice_at = nxt if nxt < o.deadline_at else math.inf
+            return []
+        self.reprices += 1
+        o.phase, o.repriced, o.reprice_at = Phase.CANCELLING, True, math.inf
+        return [Cancel(o.key)]
 
     def _withdraw(self, o: Order) -> Cancel:
         """Cancel on purpose (netting): its remainder is not a failed attempt."""
@@ -369,7 +390,7 @@ class HedgeAttempts:
         if o.reducing is None:
             return []
         if o.qty != o.mod_qty:
-            o.reducing, o.shrinking, o.mod_until = None, False, math.inf  # it landed: its new size shows
+            o.reducing, o.mod_until = None, math.inf  # it landed: its new size shows
             return []
         if filled_now <= 0 or o.phase is not Phase.RESTING:
             return []
@@ -379,7 +400,7 @@ class HedgeAttempts:
         left = o.reducing - filled_now
         if left <= 0:
             return [self._withdraw(o)]
-        return [self._modify(o, left, True, now)]
+        return [self._modify(o, left, now)]
 
     def _attempt_used(self, key: int, now: float, retry_after_s: float) -> list[Action]:
         if key <= self._round_fence:

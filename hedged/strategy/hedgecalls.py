@@ -92,8 +92,8 @@ class HedgeCalls:
         if rec is not None and rec.order_id is not None:
             try:
                 price = self._price(live.side, live.offset, a.level)
-                logger.info("hedge_modify client_id={} price={} level={} remaining={} reduce={}",
-                            live.cid, price, a.level, a.remaining, a.reduce)
+                logger.info("hedge_modify client_id={} price={} level={} remaining={}",
+                            live.cid, price, a.level, a.remaining)
                 # qty is the new *remaining* size (Lighter's ModifyOrder BaseAmount, as its simulator
                 # implements it): passing the original size would re-add what already filled.
                 with trio.fail_after(CALL_S):

@@ -51,7 +51,7 @@ def test_a_fill_on_the_other_side_shrinks_the_resting_hedge_and_never_sends_the_
     m.exposure(0.0, plan("1")), m.placed(1, 0.01)
     m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.02)
     # the maker sold 0.3 back: open delta -0.3 against a live SELL of 1
-    assert m.exposure(0.1, plan("-0.3")) == [Modify(1, 1, D("0.7"), reduce=True)]
+    assert m.exposure(0.1, plan("-0.3")) == [Modify(1, 1, D("0.7"))]
     assert m.exposure(0.11, plan("-0.3")) == []  # pending: not asked twice
     m.observed(1, D(0), D("0.7"), terminal=False, has_id=True, now=0.3)  # the modify landed
     assert m.exposure(0.3, plan("0")) == []
@@ -170,16 +170,54 @@ def test_an_auth_error_gives_up_at_once():
     assert isinstance(m.send_failed(1, ErrorKind.AUTH, 0.0, "expired")[-1], GiveUp)
 
 
-def test_reprice_modifies_in_place_each_time_more_aggressive_and_a_retry_continues_the_levels():
+def test_reprice_cancels_and_sends_what_is_left_one_level_on_never_a_modify():
+    # A modify restates the size, and what fills in its flight is added back on top (DST seed 3197):
+    # a reprice is a cancel, and the remainder goes out again once the cancel is established.
     m = machine(reprice_after_s=2.0)
     m.exposure(0.0, plan("1")), m.placed(1, 0.0)
     m.observed(1, D("0.4"), D(1), terminal=False, has_id=True, now=0.1)
-    assert m.tick(2.0) == [Modify(1, 2, D("0.6"), reduce=False)]
-    assert m.tick(4.0) == [Modify(1, 3, D("0.6"), reduce=False)]
-    m.tick(5.0), m.cancel_answered(1, 5.0), m.observed(1, D("0.4"), D(1), terminal=True, has_id=True, now=5.0)
-    m.tick(6.0)
-    (send,) = m.exposure(6.0, plan("0.6"))
-    assert send.level == 4
+    assert m.tick(2.0) == [Cancel(1)]
+    assert m.exposure(2.0, plan("0")) == []  # nothing new while the cancel is on its way
+    m.cancel_answered(1, 2.1)
+    # 0.1 more filled before the cancel landed: only what the venue left goes out again
+    assert m.observed(1, D("0.5"), D(1), terminal=True, has_id=True, now=2.2) == [Settled(1, False)]
+    (send,) = m.exposure(2.2, plan("0.5"))
+    assert (send.qty, send.level, m.failures) == (D("0.5"), 2, 0)  # a reprice is no failed attempt
+
+
+def test_a_chain_of_reprices_ends_at_the_first_orders_deadline_and_a_retry_continues_the_levels():
+    m = machine(reprice_after_s=2.0)  # timeout 5
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.1)
+    assert m.tick(2.0) == [Cancel(1)]
+    m.cancel_answered(1, 2.0), m.observed(1, D(0), D(1), terminal=True, has_id=True, now=2.3)
+    (send,) = m.exposure(2.3, plan("1"))
+    m.placed(send.key, 2.4)
+    m.observed(send.key, D(0), D(1), terminal=False, has_id=True, now=2.5)
+    assert m.tick(4.4) == [Cancel(send.key)]  # the second reprice, 2 s after its placement
+    m.cancel_answered(send.key, 4.4), m.observed(send.key, D(0), D(1), terminal=True, has_id=True, now=4.6)
+    (third,) = m.exposure(4.6, plan("1"))
+    assert third.level == 3
+    m.placed(third.key, 4.7)
+    m.observed(third.key, D(0), D(1), terminal=False, has_id=True, now=4.8)
+    # the first order's deadline (0 + 5), not 4.7 + 5: reprices never outlast one attempt
+    assert m.next_timer() == 5.0
+    assert m.tick(5.0) == [Failure("deadline"), Cancel(third.key)]
+    m.cancel_answered(third.key, 5.0), m.observed(third.key, D(0), D(1), terminal=True, has_id=True, now=5.2)
+    assert m.failures == 1
+    m.tick(6.5)
+    (retry,) = m.exposure(6.5, plan("1"))
+    assert retry.retry and retry.level == 4
+    m.placed(retry.key, 6.6)
+    assert m.next_timer() == 8.6  # a retry is a new attempt: its own deadline and reprice timer
+
+
+def test_a_reprice_waits_for_the_venues_order_index():
+    m = machine(reprice_after_s=2.0)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    assert m.tick(2.0) == [] and m.reprices == 0
+    m.observed(1, D(0), D(1), terminal=False, has_id=True, now=2.5)
+    assert m.tick(4.0) == [Cancel(1)]
 
 
 def test_a_failed_modify_is_handled_like_a_deadline():

@@ -183,11 +183,12 @@ async def test_concurrent_hedges_that_time_out_together_use_one_attempt_not_one_
         assert w.truth() == (D("0.8"), D("-0.8"))
 
 
-async def test_a_hedge_fill_while_its_reprice_modify_is_in_flight_is_taken_off_at_once_not_over_hedged(
-        autojump_clock, tmp_path):
-    # A reprice modifies the resting hedge in place with its remaining size at that moment; Lighter
-    # applies it 200 ms later, and a fill meanwhile is added back on top (the modify sets the new
-    # remaining). The executor must take that fill off at once, not after the over-size shows.
+async def test_a_hedge_fill_while_its_reprice_is_in_flight_is_never_added_back_on_top(autojump_clock, tmp_path):
+    # DST seed 3197: a reprice by ModifyOrder restated the remaining size while part of it was filling;
+    # Lighter applies a modify 200 ms later and the filled part stays filled, so the repriced order,
+    # aggressive enough to cross at once, filled the restated size on top (0.927 of a 0.55 hedge),
+    # before the correction sent on seeing the fill could land. A reprice is a cancel and a new order for
+    # what the cancel left: whatever fills in its flight, the hedge adds up to the maker fill exactly.
     async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
         ex = _executor(w, [], timeout_s=60.0, reprice_after_s=1.0)
         await w.nursery.start(ex.run)
@@ -195,15 +196,24 @@ async def test_a_hedge_fill_while_its_reprice_modify_is_in_flight_is_taken_off_a
         cid = await _resting_hedge(w, ex, D("1.0"))
         index = int(w.ledger.order(w.lig.venue, cid).order_id)
         executed = w.lig_sim.executed.value
-        await trio.sleep_until(t_sent + 1.05)  # the reprice modify is on its way
+        await trio.sleep_until(t_sent + 1.05)  # the reprice is on its way
         assert w.lig_sim.executed.value == executed
         w.lig_sim.force_fill(index, D("0.4"))  # another trader takes 0.4 meanwhile
-        await w.lig_sim.executed.wait_value(lambda n: n > executed)  # the reprice lands
-        await trio.sleep(0.1)
-        w.lig_sim.force_fill(index)  # ... and then everything that rests
+        await w.lig_sim.executed.wait_value(lambda n: n > executed)  # the reprice lands...
+
+        def take_all() -> None:
+            for o in w.lig_sim.open_orders(LIGHTER_ACCOUNT):
+                w.lig_sim.force_fill(o.order_index)
+
+        take_all()  # ...and what rests is taken at once, before any correction can land
+        await trio.sleep(0.5)
+        take_all()  # the remainder's new order, once it rests
         await trio.sleep(5.0)
-        assert len(ex.hedge_orders) == 1, "a reverse hedge was sent"
+        trades = w.lig_sim.exchange.account_trades(LIGHTER_ACCOUNT)
+        assert all(t.ask_account == LIGHTER_ACCOUNT for t in trades), "an over-hedge was hedged back"
         assert w.truth() == (D("1.0"), D("-1.0"))
+        assert len(ex.hedge_orders) == 2  # the first (0.4 filled, the rest cancelled) and the remainder
+        assert w.ledger.order(w.lig.venue, ex.hedge_orders[1]).qty == D("0.6")
 
 
 async def test_a_fill_while_the_lighter_service_is_down_is_hedged_once_its_book_is_back_with_one_attempt(

@@ -184,22 +184,19 @@ async def test_an_ambiguous_placement_is_looked_up_not_resent(autojump_clock):
         assert len(takers(r.hedge)) == 1 and r.venue_net() == 0
 
 
-async def test_a_resting_hedge_is_modified_in_place_after_reprice_after(autojump_clock):
+async def test_a_resting_hedge_is_repriced_by_a_cancel_and_a_tighter_order_for_what_is_left(autojump_clock):
     async with rig(hedge_cfg=hedge_config(reprice_after_s=2.0, timeout_s=5.0)) as r:
         r.hedge.taker_fill = lambda o: D("0.4")
         ex = r.executor()
         await r.nursery.start(ex.run)
         await r.maker_fill(Side.BUY, "1")
-        await r.until(lambda: any(c[0] == "modify" for c in r.hedge.calls))
-        (call,) = takers(r.hedge)
-        (modify,) = [c for c in r.hedge.calls if c[0] == "modify"]
-        assert modify[2] < call[3]  # tighter, in place, on the same order
-        assert modify[3] == D("0.6")  # the remaining size, never re-adding the 0.4 that filled
-        order = r.hedge.orders[call[4]]
-        assert order.qty == D(1)
-        r.hedge.fill(call[4], "0.6")
+        await r.until(lambda: len(takers(r.hedge)) == 2)
+        first, second = takers(r.hedge)
+        assert [c[0] for c in r.hedge.calls].count("cancel") == 1 and not any(c[0] == "modify" for c in r.hedge.calls)
+        assert second[3] < first[3]  # tighter
+        assert second[2] == D("0.6")  # what the cancel left, never re-adding the 0.4 that filled
+        r.hedge.fill(second[4], "0.6")
         await r.until(lambda: not ex.busy.value, ex.busy)
-        assert len(takers(r.hedge)) == 1 and not any(c[0] == "cancel" for c in r.hedge.calls)
         assert r.venue_net() == 0
 
 
