@@ -33,12 +33,14 @@ from hedged.secrets import SECRETS
 from hedged.pnl.check import MoneyCheck
 from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
 from hedged.strategy.graph import Strategy, build_strategy
+from hedged.strategy.reconciler import backfill
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
 from hedged.venues.base import Venue, VenueEvent
 
 Alert = Callable[..., Awaitable[Any]]
 NETWORK = RestartPolicy(backoff_initial_s=1.0, backoff_max_s=30.0, max_restarts=5, window_s=300.0)
+LAST_WORD_S = 5.0  # bound on the back-fill a credentials halt makes from the other venue
 
 
 def _part(name: str) -> property:
@@ -173,8 +175,18 @@ class Engine:
         async with trio.open_nursery() as n:
             for client in (self.venues.extended, self.venues.lighter):
                 n.start_soon(lambda r=client.credentials: self._halts(
-                    credentials.watch(r, alert=self.alert, on_refused=count)))
+                    credentials.watch(r, alert=self.alert, on_refused=count, before_halt=self._last_word)))
             task_status.started()
+
+    async def _last_word(self, refused: Venue) -> None:
+        """Before a credentials halt: the fills the other venue's trade history holds go into the journal.
+        A halt during start-up comes before the reconciler's back-fill (it waits for both venues), and a
+        maker fill made while the daemon was down would otherwise be counted by no one (DST seed 3003).
+        Bounded; a venue that cannot answer is logged and skipped."""
+        assert self.venues is not None and self.ledger is not None
+        others = [c for c in (self.venues.extended, self.venues.lighter) if c.venue is not refused]
+        with trio.move_on_after(LAST_WORD_S):
+            await backfill(self.ledger, others, call_s=LAST_WORD_S)
 
     def _venue_runner(self, name: str):
         async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:

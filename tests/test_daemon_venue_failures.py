@@ -20,7 +20,9 @@ from hedged import daemon
 from hedged.alerts import IncidentStore
 from hedged.config import Config, CycleConfig, ExtendedVenueConfig, LighterVenueConfig, MetricsConfig, SimConfig, VenuesConfig
 from hedged.errors import EXIT_HALTED
+from hedged.ledger import Journal, LedgerCore, Leg, Roles
 from hedged.venues.assembly import SimPair
+from hedged.venues.base import Venue
 from hedged.venues.credentials import REFUSAL_BOUND
 from hedged.sim.common.faults import Fault, FaultKind
 from tests.daemon_harness import hedged_process, run_daemon
@@ -182,3 +184,49 @@ async def test_an_unregistered_lighter_api_key_halts_with_exit_3_instead_of_rest
     assert "service_restarting name=venue:lighter" not in err
     assert len(_incidents(tmp_path / "state", "credentials_refused")) == 1
     assert pair.extended.open_orders() == [] and pair.extended.position() == 0
+
+
+async def test_a_maker_fill_made_while_down_is_journaled_by_a_start_that_halts_on_refused_lighter_tokens(
+        tmp_path, monkeypatch, sim_config):
+    # DST seed 3003: the daemon is killed with a maker order resting; it fills while the daemon is down;
+    # the next start finds Lighter refusing every token and halts (exit 3) before the reconciler, which
+    # waits for both venues, could back-fill anything. That maker fill was then in no journal. A
+    # credentials halt first back-fills the venue whose credentials work.
+    quiet = dataclasses.replace(sim_config, sim=dataclasses.replace(sim_config.sim, flow_rate=0.0))
+    pair = SimPair.build(quiet, extended_chain_id="SN_SEPOLIA")  # no flow: a maker order rests, unfilled
+    _secrets(pair, monkeypatch)
+    with trio.fail_after(120):
+        async with trio.open_nursery() as sims:
+            await sims.start(pair.serve)
+            config = _toml(tmp_path, pair)  # the simulators' URLs exist once they serve
+            resting, accept = trio.Event(), pair.extended.accept_order
+
+            def accept_order(order_id: int) -> None:  # the simulator says when a maker order rests
+                accept(order_id)
+                if pair.extended.open_orders():
+                    resting.set()
+
+            pair.extended.accept_order = accept_order
+            async with hedged_process("--config", str(config), "--metrics-port", "0", "--state-dir",
+                                      str(tmp_path / "state"), cwd=tmp_path) as proc:
+                await resting.wait()
+                proc.kill()  # a crash: no cleanup reaches a venue
+                await proc.wait()
+            assert pair.extended.position() == 0
+            (order,) = pair.extended.open_orders()
+            pair.extended.force_fill(order["id"], Decimal(order["qty"]) - Decimal(order["filledQty"]))
+            pair.lighter.revoke_tokens()
+            code, err = await _hedged_until_exit(tmp_path, config)
+            sims.cancel_scope.cancel()
+    assert code == EXIT_HALTED, err
+    assert err.strip().splitlines()[-1].startswith("hedged: halted: lighter refused our credentials"), err
+    market = Config().market  # the toml names no market: the defaults
+    roles = Roles(maker=Leg(Venue.EXTENDED, market.extended), hedge=Leg(Venue.LIGHTER, market.lighter))
+    core = LedgerCore(roles)
+    journal = Journal.open(tmp_path / "state" / "ledger.sqlite3")
+    try:
+        journal.load(core)
+    finally:
+        journal.close()
+    assert pair.extended.position() != 0
+    assert core.positions[roles.maker] == pair.extended.position()

@@ -43,7 +43,7 @@ import trio
 from loguru import logger
 from trio_util import AsyncValue, wait_any
 
-from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
+from hedged.ledger import Ledger, Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
 from hedged.strategy.ports import Alert
 from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, VenueClient, VenueError
@@ -71,6 +71,32 @@ class _Read:
 
 def _size(snaps: Sequence[PositionSnapshot], market: str) -> Decimal:
     return sum((s.size for s in snaps if s.market == market), Decimal(0))
+
+
+async def backfill(ledger: Ledger, clients: Sequence[VenueClient], *, call_s: float = _CALL_S) -> int:
+    """Journal the fills each venue's trade history holds that the ledger does not (it skips trade ids
+    it already has). A venue that cannot answer is logged and skipped. Returns new trades."""
+    new = 0
+    stamps = ledger.core.venue_ts
+    for client in clients:
+        # A venue the journal holds nothing of is read from the newest stamp of the other: a crash
+        # between a hedge's send and its first commit leaves exactly that (the journal is a
+        # committed prefix), and the fill must come back as a fill, not as drift.
+        since = stamps.get(client.venue, max(stamps.values(), default=None))
+        if since is None:
+            continue  # an empty journal (cold start): the reconciliation's baseline covers it
+        try:
+            with trio.fail_after(call_s):
+                got = await client.trades(since_ms=max(0, since - _BACKFILL_MARGIN_MS))
+        except (VenueError, trio.TooSlowError) as exc:
+            logger.warning("backfill_failed venue={} error={!r}", client.venue, exc)
+            continue
+        market = next(leg.market for leg in ledger.legs() if leg.venue is client.venue)
+        n = ledger.backfill(t for t in got if t.market == market)
+        if n:
+            logger.warning("backfill_fills venue={} new={} read={}", client.venue, n, len(got))
+        new += n
+    return new
 
 
 class Reconciler:
@@ -225,27 +251,7 @@ class Reconciler:
     async def backfill(self) -> int:
         """Fills the streams never delivered (made while down, or during a disconnect), from each
         venue's trade history; the ledger skips trade ids it already holds. Returns new trades."""
-        new = 0
-        stamps = self.ledger.core.venue_ts
-        for client in self.clients:
-            # A venue the journal holds nothing of is read from the newest stamp of the other: a crash
-            # between a hedge's send and its first commit leaves exactly that (the journal is a
-            # committed prefix), and the fill must come back as a fill, not as drift.
-            since = stamps.get(client.venue, max(stamps.values(), default=None))
-            if since is None:
-                continue  # an empty journal (cold start): the reconciliation's baseline covers it
-            try:
-                with trio.fail_after(self.call_s):
-                    got = await client.trades(since_ms=max(0, since - _BACKFILL_MARGIN_MS))
-            except (VenueError, trio.TooSlowError) as exc:
-                logger.warning("backfill_failed venue={} error={!r}", client.venue, exc)
-                continue
-            market = next(leg.market for leg in self.ledger.legs() if leg.venue is client.venue)
-            n = self.ledger.backfill(t for t in got if t.market == market)
-            if n:
-                logger.warning("backfill_fills venue={} new={} read={}", client.venue, n, len(got))
-            new += n
-        return new
+        return await backfill(self.ledger, self.clients, call_s=self.call_s)
 
     # ---- restart --------------------------------------------------------------------------
 

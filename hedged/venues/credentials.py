@@ -49,8 +49,11 @@ class CredentialRefusals:
 
 async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[Any]],
                 on_refused: Callable[[Venue], None] | None = None, bound: int = REFUSAL_BOUND,
-                window_s: float = REFUSAL_WINDOW_S) -> None:
-    """Count, alert once, and raise `Halted` at the bound. Runs until then."""
+                window_s: float = REFUSAL_WINDOW_S,
+                before_halt: Callable[[Venue], Awaitable[None]] | None = None) -> None:
+    """Count, alert once, and raise `Halted` at the bound. Runs until then. `before_halt(venue)` runs
+    first: what can still be learned from the venues whose credentials work (the engine back-fills
+    their fills into the journal), so the halt leaves no fill of theirs uncounted."""
     seen = refusals.count.value
     recent: deque[float] = deque()
     alerted = False
@@ -70,6 +73,8 @@ async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[
                         halts_after=bound)
         if len(recent) >= bound:
             reason = f"{refusals.venue} refused our credentials {len(recent)} times: {refusals.last_reason}"
+            if before_halt is not None:
+                await before_halt(refusals.venue)
             unseen = refusals.unseen()
             if unseen:
                 # Never guessed into the journal: said where a person looks (incident, halt line).
