@@ -179,14 +179,22 @@ class Engine:
             task_status.started()
 
     async def _last_word(self, refused: Venue) -> None:
-        """Before a credentials halt: the fills the other venue's trade history holds go into the journal.
-        A halt during start-up comes before the reconciler's back-fill (it waits for both venues), and a
-        maker fill made while the daemon was down would otherwise be counted by no one (DST seed 3003).
+        """Before a credentials halt, journal the fills that can still be read:
+        * the other venue's trade history: a halt during start-up comes before the reconciler's back-fill
+          (it waits for both venues), and a maker fill made while the daemon was down would otherwise be
+          counted by no one (DST seed 3003);
+        * Lighter refused: its public trade feed, which names both accounts of every trade and needs no
+          token; a hedge that filled while its private channels refused every token is there, if recent
+          (DST seeds 516, 974, 2965).
         Bounded; a venue that cannot answer is logged and skipped."""
         assert self.venues is not None and self.ledger is not None
-        others = [c for c in (self.venues.extended, self.venues.lighter) if c.venue is not refused]
-        with trio.move_on_after(LAST_WORD_S):
+        lighter = self.venues.lighter
+        others = [c for c in (self.venues.extended, lighter) if c.venue is not refused]
+        with trio.move_on_after(2 * LAST_WORD_S):
             await backfill(self.ledger, others, call_s=LAST_WORD_S)
+            if refused is Venue.LIGHTER:
+                await backfill(self.ledger, [lighter], call_s=LAST_WORD_S,
+                               read=lambda _, since: lighter.public_trades(since_ms=since))
 
     def _venue_runner(self, name: str):
         async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:

@@ -8,7 +8,9 @@ within `window_s`: a one-line reason, exit code 3, which systemd does not restar
 (RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
 If the adapter cannot see some orders' outcome at that moment (its account stream refused), the
 halt says which (`unseen`: a `fills_unseen` incident and the reason's tail); their fills reach the
-journal when the next start back-fills trade history with working credentials, never by a guess.
+journal from what the venues still answer before the halt (`before_halt`: the engine reads the other
+venue's trade history, and Lighter's public trade feed), else when the next start back-fills trade
+history with working credentials; never by a guess.
 """
 
 from __future__ import annotations

@@ -274,6 +274,18 @@ async def _trades(sim: LighterHost, req: SimRequest) -> SimResponse:
     return _ok(body)
 
 
+async def _recent_trades(sim: LighterHost, req: SimRequest) -> SimResponse:
+    """`GET /recentTrades` (public, no token): the market's last `limit` (1-100) trades, newest first, each
+    naming both accounts as the venue's `Trade` model does. No cursor: only the recent past."""
+    limit = _int_arg(req, "limit")
+    if not 1 <= limit <= 100:
+        raise TxRejected(ERR_MALFORMED, "invalid parameter limit")
+    market_id = _int_arg(req, "market_id")
+    trades = sorted((t for t in sim.exchange.trades if t.market_id == market_id), key=lambda t: -t.trade_id)
+    height = sim.exchange.block_height
+    return _ok({"trades": [render.trade_json(sim.settings.market, t, block_height=height) for t in trades[:limit]]})
+
+
 async def _tx(sim: LighterHost, req: SimRequest) -> SimResponse:
     rec = sim.exchange.txs.get(req.arg("value") or "")
     if rec is None:
@@ -332,6 +344,7 @@ _ROUTES = {
     "GET /accountInactiveOrders": _inactive_orders,
     "GET /accountOrders": _account_orders,
     "GET /trades": _trades,
+    "GET /recentTrades": _recent_trades,
     "GET /tx": _tx,
     "GET /positionFunding": _position_funding,
     "GET /funding-rates": _funding_rates,

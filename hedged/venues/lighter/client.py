@@ -442,6 +442,19 @@ class LighterClient:
             market_id=spec.market_id, symbol=spec.symbol, account=account, since_ms=since_ms,
             client_id_for=self.registry.client_id_for)
 
+    async def public_trades(self, *, since_ms: int = 0) -> list[Trade]:
+        """Our fills among the market's most recent trades (`GET /recentTrades`, public: no token), oldest
+        first. What a refused token leaves readable: a credentials halt back-fills from it. Only the
+        venue's last page, so a fill older than that is not there (the next start's `trades` has it)."""
+        spec = self._spec()
+
+        async def one_page(cursor: str | None) -> tuple[list, None]:
+            return await self._rest.recent_trades(spec.market_id, limit=history.PAGE), None
+
+        return await history.fetch_trades(one_page, market_id=spec.market_id, symbol=spec.symbol,
+                                          account=self.settings.account_index, since_ms=since_ms,
+                                          client_id_for=self.registry.client_id_for)
+
     async def funding(self, *, since_ms: int = 0) -> list[FundingPayment]:
         """Our funding payments at or after `since_ms`, oldest first (`GET /positionFunding`, money.py).
         The bound goes out in seconds: if the venue counts ms it only widens the window (filtered here)."""

@@ -92,7 +92,7 @@ TIERS: dict[str, Tier] = {
     "plus": Tier(rest_capacity=120_000, sendtx_capacity=8_000, min_cost=1, reserved=2_000),
 }
 
-WEIGHTS = {"sendTx": 6, "sendTxBatch": 6, "nextNonce": 6, "accountInactiveOrders": 100, "trades": 600}
+WEIGHTS = {"sendTx": 6, "sendTxBatch": 6, "nextNonce": 6, "accountInactiveOrders": 100, "trades": 600, "recentTrades": 600}
 DEFAULT_WEIGHT = 300
 
 
@@ -308,6 +308,11 @@ class LighterRest:
         body = await self._request("GET", "trades", self._dec_trades, params=params, token=token)
         return body.trades, (body.next_cursor or None)
 
+    async def recent_trades(self, market_id: int, *, limit: int = 100) -> list[wire.WireTrade]:
+        """`GET /api/v1/recentTrades` (public: no token): the market's last `limit` trades, every account's."""
+        body = await self._request("GET", "recentTrades", self._dec_trades, params={"market_id": market_id,
+                                                                                 "limit": limit})
+        return body.trades
 
     async def position_funding(self, account_index: int, market_id: int, token: str, *, start_s: int = 0,
                                cursor: str | None = None, limit: int = 100) -> tuple[list[wire.WireFunding], str | None]:

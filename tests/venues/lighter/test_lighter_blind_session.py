@@ -188,3 +188,19 @@ async def test_an_order_lookup_on_the_hedge_path_takes_the_priority_share_of_a_s
         with trio.move_on_after(5) as waited:  # and off the hedge path it waits for the minute
             await h.client.order_status(cid)
         assert waited.cancelled_caught
+
+
+async def test_our_fills_stay_readable_from_the_public_trade_feed_once_every_token_is_refused(tmp_path, autojump_clock):
+    # What a Lighter credentials halt back-fills from (DST seeds 516, 2217, 2576, 3109): `trades` needs a
+    # token the venue now refuses; `recentTrades` needs none and names both accounts of every trade.
+    async with running(tmp_path, sim_settings=SIM, **TOKENS) as h:
+        cid = h.client.new_client_id()
+        await h.client.place_taker(Side.BUY, Decimal("0.100"), through(h), cid)
+        await h.wait_order(cid, lambda u: u.status is OrderStatus.FILLED)
+        await _refuse_the_token(h)
+        with pytest.raises(AuthError):
+            await h.client.trades()
+        fills = await h.client.public_trades()
+        assert sum(t.qty for t in fills) == h.sim.position(ACCOUNT) == Decimal("0.100")
+        order = h.sim.order_by_client_id(ACCOUNT, int(cid))
+        assert {(t.side, t.order_id, t.client_id) for t in fills} == {(Side.BUY, str(order.order_index), cid)}
