@@ -36,7 +36,7 @@ from hedged.strategy.graph import Strategy, build_strategy
 from hedged.strategy.reconciler import backfill
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
-from hedged.venues.base import Venue, VenueEvent
+from hedged.venues.base import Venue, VenueEvent, hedge_path
 
 Alert = Callable[..., Awaitable[Any]]
 NETWORK = RestartPolicy(backoff_initial_s=1.0, backoff_max_s=30.0, max_restarts=5, window_s=300.0)
@@ -193,8 +193,9 @@ class Engine:
         with trio.move_on_after(2 * LAST_WORD_S):
             await backfill(self.ledger, others, call_s=LAST_WORD_S)
             if refused is Venue.LIGHTER:
-                await backfill(self.ledger, [lighter], call_s=LAST_WORD_S,
-                               read=lambda _, since: lighter.public_trades(since_ms=since))
+                with hedge_path():  # what our hedges did: the REST budget's share kept for hedges
+                    await backfill(self.ledger, [lighter], call_s=LAST_WORD_S,
+                                   read=lambda _, since: lighter.public_trades(since_ms=since))
 
     def _venue_runner(self, name: str):
         async def run(*, task_status=trio.TASK_STATUS_IGNORED) -> None:
