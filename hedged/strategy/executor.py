@@ -388,7 +388,7 @@ class HedgeExecutor(HedgeCalls):
             return
         cid = self.new_client_id(self.hedge.venue)
         sent_at = trio.current_time()
-        self._live[a.key] = _Live(cid, a.side, offset, sent_at)
+        self._live[a.key] = live = _Live(cid, a.side, offset, sent_at)
         # Registered before the call: its quantity is in flight at once, so the next plan is the increment.
         self.ledger.register_hedge(cid, a.side, a.qty, residual=a.residual)
         self.hedge_orders.append(cid)
@@ -399,7 +399,7 @@ class HedgeExecutor(HedgeCalls):
         # this step, and the hedge waited behind it.
         announce = partial(logger.info, "hedge_sent venue={} side={} qty={} price={} level={} retry={} client_id={} "
                            "residual={}", self.hedge.venue, a.side, a.qty, price, a.level, a.retry, cid, a.residual)
-        calls.start_soon(self._place, a.key, cid, a.side, a.qty, price, sent_at, announce)
+        calls.start_soon(self._place, a.key, live, a.qty, price, announce)
 
     def _settled(self, a: A.Settled) -> None:
         live = self._live.pop(a.key, None)

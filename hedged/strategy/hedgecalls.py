@@ -6,7 +6,7 @@ reports the answer back (`_answer`); it decides nothing. Mixed into `HedgeExecut
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import partial
 
@@ -46,15 +46,17 @@ class _Live:
     offset: Decimal
     sent_at: float
     seen: tuple = ()
+    written: bool = False  # its sendTx reached the wire (or may have): it may be on the venue
+    call_over: trio.Event = field(default_factory=trio.Event)  # the placing call returned or raised
 
 
 class HedgeCalls:
     """Needs from the executor: ledger, hedge, cfg, on_latency, _machine, _live, _answers, _answered, _written."""
 
-    async def _place(self, key: int, cid: str, side: Side, qty: Decimal, price: Decimal, sent_at: float,
+    async def _place(self, key: int, live: _Live, qty: Decimal, price: Decimal,
                      announce: Callable[[], None] = lambda: None) -> None:
         """`announce` (the hedge_sent line) runs once the sendTx is written, or once the call returned."""
-        m = self._machine
+        m, cid, side, sent_at = self._machine, live.cid, live.side, live.sent_at
         pending, unannounced = [True], [True]
 
         def release() -> None:  # once: the call no longer holds the others back (HedgeFirst)
@@ -63,6 +65,7 @@ class HedgeCalls:
                 self._written()
 
         def written() -> None:  # by the adapter, however often it writes (a resend after a nonce refetch)
+            live.written = True
             release()
             if unannounced:
                 unannounced.clear()
@@ -71,6 +74,8 @@ class HedgeCalls:
         try:
             await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force), written=written)
         except VenueError as exc:
+            if not isinstance(exc, TransportError):
+                live.written = True  # the venue answered, or may have got it
             kind = error_kind(exc)
             logger.warning("hedge_send_failed client_id={} kind={} error={}", cid, kind, exc)
             retry_after = (exc.retry_after_s or 0.0) if isinstance(exc, RateLimited) else 0.0
@@ -78,6 +83,7 @@ class HedgeCalls:
             return
         finally:
             release()
+            live.call_over.set()
         written()  # accepted: certainly sent, whether or not the adapter said when
         self.on_latency("sent_to_ack", trio.current_time() - sent_at)
         self._answer(partial(m.placed, key, trio.current_time()))
@@ -152,13 +158,21 @@ class HedgeCalls:
         with trio.CancelScope(shield=True), trio.move_on_after(CALL_S):
             async with trio.open_nursery() as n:
                 for item in live:
-                    n.start_soon(self._cancel_one_on_exit, item.cid)
+                    n.start_soon(self._cancel_one_on_exit, item)
 
-    async def _cancel_one_on_exit(self, cid: str) -> None:
-        venue = self.hedge.venue
+    async def _cancel_one_on_exit(self, live: _Live) -> None:
+        venue, cid = self.hedge.venue, live.cid
         rec = self.ledger.order(venue, cid)
         if rec is None or is_settled(rec):
             return
+        if not live.written:
+            await live.call_over.wait()  # cancelled with the rest of the calls: it ends at once
+            if not live.written:
+                # Its sendTx never reached the wire, and its call is over: it cannot be on the venue. (A
+                # cancel would wait for a venue that may be refusing us, and hold the stop: DST seed 3191.)
+                logger.info("hedge_never_sent client_id={}", cid)
+                self.ledger.fail_order(venue, cid, "stopped before its sendTx was written")
+                return
         logger.warning("hedge_cancel_on_exit client_id={}", cid)
         self.ledger.note_cancel_requested(venue, cid)
         for _ in range(2):

@@ -6,11 +6,12 @@ from __future__ import annotations
 import random
 from decimal import Decimal as D
 
+import pytest
 import trio
 
 from hedged.config import HedgeConfig
 from hedged.strategy.executor import HedgeExecutor
-from hedged.venues.base import Side
+from hedged.venues.base import AuthError, Side
 from hedged.sim.lighter.server import Latency
 from hedged.sim.common.faults import Fault, FaultKind
 
@@ -85,3 +86,30 @@ async def test_a_stop_during_the_send_still_cancels_the_hedge_on_the_venue(autoj
                 if not w.lig_sim.open_orders(LIGHTER_ACCOUNT) and w.lig_sim.executed.value >= 2:
                     break
         assert w.lig_sim.open_orders(LIGHTER_ACCOUNT) == []
+
+
+async def test_a_stop_while_a_hedge_waits_for_a_refused_session_ends_at_once_and_sends_nothing(autojump_clock,
+                                                                                                 tmp_path):
+    # DST seed 3191: Lighter refuses every token, so its session is not ready and a hedge's send waits for
+    # it (nothing written). The credentials halt stops the executor there: its cancel-on-exit tried to cancel
+    # an order that never left, against the refusing venue, and held the stop for its whole bound (5 s) while
+    # the fill stayed naked. A hedge whose sendTx never reached the wire, its call over, is not on the venue.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False,
+                         lighter_flow_rate=0.0) as w:
+        w.lig_sim.revoke_tokens()
+        with pytest.raises(AuthError):  # the next private call is refused: the client re-subscribes, refused
+            await w.lig.open_orders()
+        with trio.fail_after(10):
+            await w.lig.synced.wait_value(False)
+        ex = _executor(w, [], timeout_s=30.0)
+        async with trio.open_nursery() as scope:
+            scope.start_soon(ex.run)
+            await w.maker_fill(Side.BUY, D("0.5"))
+            await _until(w, lambda: len(ex.hedge_orders) == 1)
+            await trio.sleep(0.1)  # the send waits for the session
+            stop = trio.current_time()
+            scope.cancel_scope.cancel()
+        assert trio.current_time() - stop < 0.5
+        rec = w.ledger.order(w.lig.venue, ex.hedge_orders[0])
+        assert rec.status.is_terminal and rec.counted == 0
+        assert w.lig_sim.order_by_client_id(LIGHTER_ACCOUNT, int(ex.hedge_orders[0])) is None
