@@ -4,7 +4,7 @@ A wrong Stark key, an unregistered or replaced Lighter API key, or tokens the ve
 never fix themselves by retrying: every order is refused, or the service restarts forever. So each
 adapter reports every such refusal here (`refused`), and the engine's credentials watch (`watch`)
 counts them in the metric, alerts once per venue, and halts trading once `bound` refusals fall
-within `window_s`: a one-line reason, exit code 3, which systemd does not restart
+within `window_s` (a second alert, `credentials_halted`): a one-line reason, exit code 3, which systemd does not restart
 (RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
 If the adapter cannot see some orders' outcome at that moment (its account stream refused), the
 halt says which (`unseen`: a `fills_unseen` incident and the reason's tail); their fills reach the
@@ -83,4 +83,7 @@ async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[
                 logger.error("credentials_halt_unseen venue={} detail={}", refusals.venue, unseen)
                 await alert("fills_unseen", "critical", venue=str(refusals.venue), detail=unseen)
                 reason = f"{reason}; {unseen}"
+            # The halt is its own incident: the first refusal's alert may predate a graceful stop the halt
+            # then ends with exit 3 (DST seed 3386), and an exit 3 is always explained by one.
+            await alert("credentials_halted", "critical", venue=str(refusals.venue), reason=reason)
             raise Halted(reason, venue=str(refusals.venue))

@@ -30,7 +30,7 @@ async def test_refusals_alert_once_and_halt_at_the_bound_within_the_window(autoj
         with pytest.raises(Halted, match=r"^extended refused our credentials 3 times: POST /user/order"):
             await watch(refusals, alert=alert, on_refused=counted.append, bound=3, window_s=600)
         assert trio.current_time() - t0 == pytest.approx(701)
-    assert alerts == [("credentials_refused", "critical", "extended")]
+    assert alerts == [("credentials_refused", "critical", "extended"), ("credentials_halted", "critical", "extended")]
     assert counted == [Venue.EXTENDED] * 4
 
 
