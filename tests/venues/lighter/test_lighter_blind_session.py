@@ -151,7 +151,7 @@ async def test_a_credentials_halt_names_the_order_whose_fill_it_could_not_see(tm
         assert h.client.registry.coi_for(waiting) in h.client.registry.orders  # still waiting at the halt
     assert halted.value.reason.startswith("lighter refused our credentials 3 times")
     assert f"1 lighter order(s) whose fills cannot be seen (client ids {cid})" in halted.value.reason
-    assert alerts == [("credentials_refused", "critical"), ("fills_unseen", "critical")]
+    assert alerts == [("credentials_refused", "critical"), ("fills_unseen", "critical"), ("credentials_halted", "critical")]
 
 
 async def test_a_sendtx_unanswered_on_a_frozen_socket_replaces_the_session_and_the_fill_is_re_synced(
