@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
@@ -96,6 +96,9 @@ class HedgeExecutor(HedgeCalls):
         self.alert = alert
         self.new_client_id = new_client_id
         self.busy: AsyncValue[bool] = AsyncValue(False)  # True while a hedge is live or a retry pending
+        # Back-fill of both venues' trade history (the reconciler's; the strategy graph wires it), run at
+        # the end of the failure path.
+        self.backfill: Callable[[], Awaitable[int]] | None = None
         self._episodes = self._orders = self._filled = self._failures = 0
         self._latency: float | None = None
         self._busy_since: float | None = None
@@ -439,6 +442,12 @@ class HedgeExecutor(HedgeCalls):
         result = await flatten_and_verify(reason=reason, ledger=self.ledger, maker=self.maker, hedge=self.hedge,
                                           tol=self.tolerance(), alert=self.alert, new_client_id=self.new_client_id,
                                           aggress_bps=self._worst_bps(), settle_s=budget_s / 5)
+        if self.backfill is not None:
+            # The failure path acted on the venues' positions; the fills behind them must be in the journal
+            # too. A hedge whose outcome it never established (a frozen channel, a stop's grace ending before
+            # the lookup) filled unseen, and the journal would keep the maker fill without it (DST seed 3392).
+            with trio.CancelScope(shield=True), trio.move_on_after(budget_s / 5):
+                await self.backfill()
         if not result.recovered and halt:
             raise Halted(f"hedge failed and exposure is not within tolerance: {reason}",
                          net_after=result.net_after, tolerance=self.tolerance())

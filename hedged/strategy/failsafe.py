@@ -2,7 +2,9 @@
 
 cancel everything on both venues -> read both venues' positions (the truth) -> if the net is
 beyond tolerance, trade it away with one IOC on the venue holding the larger leg -> re-read
-both venues -> alert. The caller halts when the result is not back within tolerance.
+both venues -> alert. The caller halts when the result is not back within tolerance. The hedge
+executor then back-fills both venues' trade history, so the fills behind the positions it acted on
+are in the journal (a hedge it never established filled unseen: DST seed 3392).
 """
 
 from __future__ import annotations

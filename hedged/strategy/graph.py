@@ -52,6 +52,7 @@ def build_strategy(cfg: Config, *, ledger: Any, maker: VenueClient, hedge: Venue
     reconciler = Reconciler(ledger=ledger, maker=maker, hedge=hedge, interval_s=cfg.risk.reconcile_interval_s,
                             hedge_busy=executor.busy, resynced=[maker.synced, hedge.synced], alert=alert,
                             orphan_policy=cfg.risk.orphan_orders)
+    executor.backfill = reconciler.backfill  # the failure path's last step (the reconciler is built after it)
     sweeper = Sweeper(ledger=ledger, maker=maker, hedge=hedge, risk=cfg.risk, tolerance=rule, alert=alert,
                       new_client_id=ids, aggress_bps=aggress, hedge_idle=executor.wait_flat, reconciler=reconciler)
     cycle = CycleRunner(ledger=ledger, maker=maker, executor=executor, sweeper=sweeper, cycle_cfg=cfg.cycle,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from functools import partial
 from decimal import Decimal as D
 
 import trio
@@ -13,8 +14,10 @@ import trio
 from hedged.config import HedgeConfig
 from hedged.errors import Halted
 from hedged.strategy.executor import HedgeExecutor
+from hedged.strategy.reconciler import backfill
 from hedged.venues.base import Side
 from hedged.sim.lighter.server import Latency
+from hedged.sim.common.faults import Fault, FaultKind
 
 from .sims import LIGHTER_ACCOUNT, sim_world
 
@@ -273,3 +276,26 @@ async def test_a_lighter_book_away_for_a_whole_hedge_timeout_hands_the_fill_to_t
             await failed.wait()
         assert 5.0 <= trio.current_time() - filled_at < 5.1
         assert failures == ["no_price"] and ex.hedge_orders == []
+
+
+async def test_a_hedge_fill_no_stream_delivered_is_journaled_when_a_graceful_stop_ends_before_it_is_established(
+        autojump_clock, tmp_path):
+    # DST seed 3392: Lighter's account channels are frozen (open, silent); the resting hedge fills at the
+    # venue unseen; the graceful stop's grace ends before REST establishes it, and the failure path reads
+    # flat venues and returns: the journal held the maker fill without its hedge, and exited like that.
+    # What the failure path acted on must be in the journal: it back-fills trade history at the end.
+    async with sim_world(tmp_path, lighter_latency=Latency.standard(), live_market=False, lighter_flow_rate=0.0) as w:
+        ex = _executor(w, [], timeout_s=60.0, reprice_after_s=100.0)
+        ex.backfill = partial(backfill, w.ledger, (w.ext, w.lig))  # as the strategy graph wires it
+        stopping = trio.Event()
+        async with trio.open_nursery() as n:
+            n.start_soon(partial(ex.run, stopping=stopping, graceful_s=1.0, flatten_s=10.0))
+            cid = await _resting_hedge(w, ex, D("1.0"))
+            index = int(w.ledger.order(w.lig.venue, cid).order_id)
+            w.lig_sim.add_fault(Fault(FaultKind.FREEZE, target="account_*"))
+            w.lig_sim.force_fill(index)  # fills at the venue; no frame of it reaches us
+            await trio.sleep(0.5)
+            assert w.ledger.position(w.lig.venue) == 0  # unseen
+            stopping.set()
+        assert w.truth() == (D("1.0"), D("-1.0"))
+        assert w.ledger.position(w.lig.venue) == D("-1.0")
