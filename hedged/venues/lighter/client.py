@@ -231,7 +231,7 @@ class LighterClient:
         if self.synced.value or not live:
             return None
         return (f"{len(live)} lighter order(s) whose fills cannot be seen (client ids {', '.join(live[:5])}): "
-                "not journaled until the next start back-fills them")
+                "what the public recent trades did not show is journaled when the next start back-fills them")
 
     def _signer_or_raise(self, index: int | None = None) -> signing.Signer:
         signer = self._signers.get(self.settings.api_key_index if index is None else index)
