@@ -153,6 +153,8 @@ class HedgeAttempts:
             return []
         side = plan.side
         assert side is not None
+        if self._reprice_cap is not None and self._reprice_cap[0] is not side:
+            self._reprice_cap = None  # the exposure turned: what a reprice left is no longer what is sent
         if any(o.side is not side for o in self.orders.values()):
             return self._reduce(side.opposite, plan.qty, now)
         if self.failures >= self.max_attempts:
@@ -184,6 +186,8 @@ class HedgeAttempts:
         o = self.orders.pop(key, None)
         if o is None:
             return []
+        if o.deadline_cap < math.inf:
+            self._reprice_cap = (o.side, o.deadline_cap)  # the resend after `priced` keeps the chain's deadline
         self.unpriced = o.side
         if self._unpriced_side is not o.side:  # the first send of this exposure that found no price
             self._unpriced_side, self._unpriced_until = o.side, now + self.timeout_s
@@ -411,6 +415,7 @@ class HedgeAttempts:
             return []
         self._round_fence = self._last_key
         self.failures += 1
+        self._reprice_cap = None  # a new attempt: its own deadline
         if self.failures < self.max_attempts:
             pause = Backoff(self.backoff_initial_s, self.backoff_max_s).delay(self.failures - 1)
             self.backoff_until = now + max(pause, retry_after_s)

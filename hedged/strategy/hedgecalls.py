@@ -48,6 +48,7 @@ class _Live:
     seen: tuple = ()
     written: bool = False  # its sendTx reached the wire (or may have): it may be on the venue
     call_over: trio.Event = field(default_factory=trio.Event)  # the placing call returned or raised
+    call_scope: trio.CancelScope = field(default_factory=trio.CancelScope)  # the placing call's own
 
 
 class HedgeCalls:
@@ -72,7 +73,11 @@ class HedgeCalls:
                 announce()
 
         try:
-            await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force), written=written)
+            with live.call_scope:
+                await self.hedge.place_taker(side, qty, price, cid, TimeInForce(self.cfg.time_in_force),
+                                             written=written)
+            if live.call_scope.cancelled_caught:
+                return  # stopped by cancel-on-exit (`_cancel_one_on_exit` settles it in the ledger)
         except VenueError as exc:
             if not isinstance(exc, TransportError):
                 live.written = True  # the venue answered, or may have got it
@@ -166,7 +171,11 @@ class HedgeCalls:
         if rec is None or is_settled(rec):
             return
         if not live.written:
-            await live.call_over.wait()  # cancelled with the rest of the calls: it ends at once
+            # Its call may still be waiting (for the session, the budget, the nonce lock); on a give-up the
+            # other calls still run. Cancel it, so it cannot write its sendTx after the failure path's
+            # cancel-all, and see whether it did before it ended.
+            live.call_scope.cancel()
+            await live.call_over.wait()
             if not live.written:
                 # Its sendTx never reached the wire, and its call is over: it cannot be on the venue. (A
                 # cancel would wait for a venue that may be refusing us, and hold the stop: DST seed 3191.)

@@ -76,7 +76,12 @@ async def watch(refusals: CredentialRefusals, *, alert: Callable[..., Awaitable[
         if len(recent) >= bound:
             reason = f"{refusals.venue} refused our credentials {len(recent)} times: {refusals.last_reason}"
             if before_halt is not None:
-                await before_halt(refusals.venue)
+                # Shielded (it is bounded): a stop arriving meanwhile must not cancel the halt itself.
+                with trio.CancelScope(shield=True):
+                    try:
+                        await before_halt(refusals.venue)
+                    except Exception as exc:  # noqa: BLE001 (what could be learned is a bonus; the halt is not)
+                        logger.error("credentials_last_word_failed venue={} error={!r}", refusals.venue, exc)
             unseen = refusals.unseen()
             if unseen:
                 # Never guessed into the journal: said where a person looks (incident, halt line).

@@ -185,13 +185,20 @@ def test_reprice_cancels_and_sends_what_is_left_one_level_on_never_a_modify():
     assert (send.qty, send.level, m.failures) == (D("0.5"), 2, 0)  # a reprice is no failed attempt
 
 
-def test_a_chain_of_reprices_ends_at_the_first_orders_deadline_and_a_retry_continues_the_levels():
-    m = machine(reprice_after_s=2.0)  # timeout 5
+def _repriced_once(m: HedgeAttempts):
+    """A hedge of 1 placed at 0 rests unfilled; its reprice (a cancel) is established at 2.3 and what it
+    left goes out again: that send."""
     m.exposure(0.0, plan("1")), m.placed(1, 0.0)
     m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.1)
     assert m.tick(2.0) == [Cancel(1)]
     m.cancel_answered(1, 2.0), m.observed(1, D(0), D(1), terminal=True, has_id=True, now=2.3)
     (send,) = m.exposure(2.3, plan("1"))
+    return send
+
+
+def test_a_chain_of_reprices_ends_at_the_first_orders_deadline_and_a_retry_continues_the_levels():
+    m = machine(reprice_after_s=2.0)  # timeout 5
+    send = _repriced_once(m)
     m.placed(send.key, 2.4)
     m.observed(send.key, D(0), D(1), terminal=False, has_id=True, now=2.5)
     assert m.tick(4.4) == [Cancel(send.key)]  # the second reprice, 2 s after its placement
@@ -299,3 +306,34 @@ def test_once_a_priced_hedge_goes_out_a_later_wait_for_a_price_has_its_own_deadl
     m.priced(4.0)
     (send,) = m.exposure(4.0, plan("1"))
     assert m.placed(send.key, 4.001) == [] and m.tick(5.0) == []  # went out: not waiting for a price now
+
+
+def test_a_reprice_remainder_that_finds_no_price_keeps_the_chains_deadline_and_a_failure_drops_it():
+    m = machine(reprice_after_s=2.0)  # timeout 5
+    send = _repriced_once(m)
+    m.unpriced_send(send.key, 2.3)  # the book lost that side: nothing went out
+    m.priced(2.6)
+    (again,) = m.exposure(2.6, plan("1"))
+    m.placed(again.key, 2.7)
+    assert m.orders[again.key].deadline_at == 5.0  # still the first order's deadline, not 2.7 + 5
+    m.observed(again.key, D(0), D(1), terminal=False, has_id=True, now=2.8)
+    m.tick(5.0), m.cancel_answered(again.key, 5.0)
+    m.observed(again.key, D(0), D(1), terminal=True, has_id=True, now=5.2)
+    assert m.failures == 1
+    m.tick(6.5)
+    (retry,) = m.exposure(6.5, plan("1"))
+    m.placed(retry.key, 6.6)
+    assert m.orders[retry.key].deadline_at == 11.6  # a new attempt, its own deadline
+
+
+def test_what_a_reprice_left_is_not_inherited_once_the_exposure_turns():
+    m = machine(reprice_after_s=2.0)
+    m.exposure(0.0, plan("1")), m.placed(1, 0.0)
+    m.observed(1, D(0), D(1), terminal=False, has_id=True, now=0.1)
+    m.tick(2.0), m.cancel_answered(1, 2.0)
+    m.observed(1, D(0), D(1), terminal=True, has_id=True, now=2.3)
+    (other,) = m.exposure(2.3, plan("-0.5"))  # maker fills the other way meanwhile: the other side now
+    m.placed(other.key, 2.4), m.observed(other.key, D("0.5"), D("0.5"), terminal=True, has_id=True, now=2.5)
+    (later,) = m.exposure(30.0, plan("1"))
+    m.placed(later.key, 30.0)
+    assert m.orders[later.key].deadline_at == 35.0
