@@ -33,7 +33,7 @@ from hedged.secrets import SECRETS
 from hedged.pnl.check import MoneyCheck
 from hedged.pnl.tracker import PnlTracker, attach as attach_pnl
 from hedged.strategy.graph import Strategy, build_strategy
-from hedged.strategy.reconciler import backfill
+from hedged.strategy.backfill import backfill
 from hedged.venues.assembly import SimPair, Venues, build_venues
 from hedged.venues import credentials
 from hedged.venues.base import Venue, VenueEvent, hedge_path

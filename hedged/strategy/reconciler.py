@@ -34,7 +34,7 @@ for its own status and a newer answer applied (docs/ledger.md, "Silent streams")
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -43,13 +43,13 @@ import trio
 from loguru import logger
 from trio_util import AsyncValue, wait_any
 
-from hedged.ledger import Ledger, Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
+from hedged.ledger import Leg, ReconcileKind, ReconcilePlan, plan_reconciliation
 from hedged.ledger.orders import OrderRecord
+from hedged.strategy.backfill import backfill
 from hedged.strategy.ports import Alert
-from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, Trade, VenueClient, VenueError
+from hedged.venues.base import OrderStatus, OrderUpdate, PositionSnapshot, VenueClient, VenueError
 
 _CALL_S = 10.0  # bound on one pass's REST calls to one venue
-_BACKFILL_MARGIN_MS = 60_000  # trade history is read from a minute before the newest fill the ledger has
 
 
 class OrphansNotCancelled(VenueError):
@@ -71,35 +71,6 @@ class _Read:
 
 def _size(snaps: Sequence[PositionSnapshot], market: str) -> Decimal:
     return sum((s.size for s in snaps if s.market == market), Decimal(0))
-
-
-async def backfill(ledger: Ledger, clients: Sequence[VenueClient], *, call_s: float = _CALL_S,
-                   read: Callable[[VenueClient, int], Awaitable[list[Trade]]] | None = None) -> int:
-    """Journal the fills each venue's trade history holds that the ledger does not (it skips trade ids
-    it already has). `read(client, since_ms)` reads them (default: `client.trades`). A venue that
-    cannot answer is logged and skipped. Returns new trades."""
-    new = 0
-    stamps = ledger.core.venue_ts
-    for client in clients:
-        # A venue the journal holds nothing of is read from the newest stamp of the other: a crash
-        # between a hedge's send and its first commit leaves exactly that (the journal is a
-        # committed prefix), and the fill must come back as a fill, not as drift.
-        since = stamps.get(client.venue, max(stamps.values(), default=None))
-        if since is None:
-            continue  # an empty journal (cold start): the reconciliation's baseline covers it
-        try:
-            with trio.fail_after(call_s):
-                since = max(0, since - _BACKFILL_MARGIN_MS)
-                got = await (client.trades(since_ms=since) if read is None else read(client, since))
-        except (VenueError, trio.TooSlowError) as exc:
-            logger.warning("backfill_failed venue={} error={!r}", client.venue, exc)
-            continue
-        market = next(leg.market for leg in ledger.legs() if leg.venue is client.venue)
-        n = ledger.backfill(t for t in got if t.market == market)
-        if n:
-            logger.warning("backfill_fills venue={} new={} read={}", client.venue, n, len(got))
-        new += n
-    return new
 
 
 class Reconciler:

@@ -14,7 +14,7 @@ import trio
 from hedged.config import HedgeConfig
 from hedged.errors import Halted
 from hedged.strategy.executor import HedgeExecutor
-from hedged.strategy.reconciler import backfill
+from hedged.strategy.backfill import backfill
 from hedged.venues.base import Side
 from hedged.sim.lighter.server import Latency
 from hedged.sim.common.faults import Fault, FaultKind
