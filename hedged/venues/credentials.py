@@ -4,8 +4,8 @@ A wrong Stark key, an unregistered or replaced Lighter API key, or tokens the ve
 never fix themselves by retrying: every order is refused, or the service restarts forever. So each
 adapter reports every such refusal here (`refused`), and the engine's credentials watch (`watch`)
 counts them in the metric, alerts once per venue, and halts trading once `bound` refusals fall
-within `window_s` (a second alert, `credentials_halted`): a one-line reason, exit code 3, which systemd does not restart
-(RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
+within `window_s` (a second alert, `credentials_halted`): a one-line reason, exit code 3, which
+systemd does not restart (RestartPreventExitStatus=3). One stray refusal (a token that expired in flight) does not halt.
 If the adapter cannot see some orders' outcome at that moment (its account stream refused), the
 halt says which (`unseen`: a `fills_unseen` incident and the reason's tail); their fills reach the
 journal from what the venues still answer before the halt (`before_halt`: the engine reads the other
